@@ -1,0 +1,10 @@
+//! opretail-exporter: a Prometheus exporter for the Opretail (Ovopark) open platform's
+//! people-counting data.
+//!
+//! Data flows `config` → `client` → `poller` → `metrics` → `http`; `simulator` is a fake
+//! gateway for the demo and the tests.
+
+pub mod client;
+pub mod config;
+pub mod model;
+pub mod simulator;

@@ -1,0 +1,1 @@
+//! The simulated gateway (being written).
