@@ -6,5 +6,9 @@
 
 pub mod client;
 pub mod config;
+pub mod exporter;
+pub mod http;
+pub mod metrics;
 pub mod model;
+pub mod poller;
 pub mod simulator;

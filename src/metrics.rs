@@ -1,0 +1,265 @@
+//! The metrics store: owns the Prometheus registry and everything `/metrics` shows.
+//!
+//! Two kinds of series live here. Health series (API requests, errors, latency, poll duration,
+//! build info, process) are ordinary collectors in the store's [`Registry`], updated as things
+//! happen. Value series (per shop, per device, per target) are rendered from the newest
+//! [`Snapshot`] when a poll publishes it, and the text is cached: a scrape never waits on a poll,
+//! never re-encodes thousands of gauges, and a shop or device absent from the newest snapshot
+//! is absent from `/metrics`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use prometheus::{Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::model::Snapshot;
+
+/// Counters of gateway calls, shared by every clone of the client.
+#[derive(Clone, Debug)]
+pub struct ApiMetrics {
+    requests: IntCounterVec,
+    errors: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl ApiMetrics {
+    fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "opretail_api_requests_total",
+                "Requests sent to the Opretail gateway, by gateway method.",
+            ),
+            &["method"],
+        )?;
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "opretail_api_errors_total",
+                "Failed Opretail gateway requests, by method and code: the gateway's stat.code, or http_<status>, timeout, transport, decode.",
+            ),
+            &["method", "code"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "opretail_api_request_duration_seconds",
+                "Duration of Opretail gateway requests, by gateway method.",
+            )
+            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["method"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        Ok(Self {
+            requests,
+            errors,
+            duration,
+        })
+    }
+
+    /// Records one finished call; `error_code` is `None` on success.
+    pub fn observe(&self, method: &str, took: Duration, error_code: Option<&str>) {
+        self.requests.with_label_values(&[method]).inc();
+        self.duration.with_label_values(&[method]).observe(took.as_secs_f64());
+        if let Some(code) = error_code {
+            self.errors.with_label_values(&[method, code]).inc();
+        }
+    }
+
+    /// Current value of `opretail_api_errors_total{method, code}` (for tests and logs).
+    pub fn errors(&self, method: &str, code: &str) -> u64 {
+        self.errors.with_label_values(&[method, code]).get()
+    }
+
+    /// Current value of `opretail_api_requests_total{method}`.
+    pub fn requests(&self, method: &str) -> u64 {
+        self.requests.with_label_values(&[method]).get()
+    }
+}
+
+/// The registry, the cached value series, and readiness.
+pub struct MetricsStore {
+    registry: Registry,
+    api: ApiMetrics,
+    poll_duration: Gauge,
+    values: RwLock<Arc<Vec<u8>>>,
+    ready: AtomicBool,
+}
+
+impl std::fmt::Debug for MetricsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsStore")
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsStore {
+    /// A store with the health series registered. `revision` labels the build info.
+    pub fn new(version: &str, revision: &str) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let api = ApiMetrics::new(&registry)?;
+        let poll_duration = Gauge::with_opts(Opts::new(
+            "opretail_poll_duration_seconds",
+            "Duration of the last completed poll of every configured shop and device (the data is hourly data, polled).",
+        ))?;
+        registry.register(Box::new(poll_duration.clone()))?;
+        let build_info = GaugeVec::new(
+            Opts::new(
+                "opretail_exporter_build_info",
+                "A metric with a constant 1 value labelled by version and revision of opretail-exporter.",
+            ),
+            &["version", "revision"],
+        )?;
+        build_info.with_label_values(&[version, revision]).set(1.0);
+        registry.register(Box::new(build_info))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        Ok(Self {
+            registry,
+            api,
+            poll_duration,
+            values: RwLock::new(Arc::new(Vec::new())),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// The API counters, to hand to the client.
+    pub fn api(&self) -> &ApiMetrics {
+        &self.api
+    }
+
+    /// Replaces the value series with those of `snapshot` and records the poll's duration.
+    /// Marks the store ready: a poll has completed.
+    pub fn publish(&self, snapshot: &Snapshot, poll_took: Duration) {
+        let text = match render_snapshot(snapshot) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::error!(error = %e, "could not render the snapshot; keeping the previous one");
+                return;
+            }
+        };
+        *self.values.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(text.into_bytes());
+        self.poll_duration.set(poll_took.as_secs_f64());
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// True once a poll has completed.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The whole exposition: health series, then the cached value series.
+    pub fn render(&self) -> Vec<u8> {
+        let values = Arc::clone(&self.values.read().unwrap_or_else(PoisonError::into_inner));
+        let mut out = Vec::with_capacity(values.len() + 8 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "could not encode the health metrics");
+        }
+        out.extend_from_slice(&values);
+        out
+    }
+}
+
+const SHOP_LABELS: &[&str] = &["shop_id", "shop_name", "shop_code"];
+const DEVICE_LABELS: &[&str] = &["mac", "device_name", "shop_id"];
+
+/// Renders the value series of `snapshot` in the text exposition format. Absent values
+/// (`None`) produce no sample.
+pub fn render_snapshot(snapshot: &Snapshot) -> prometheus::Result<String> {
+    let registry = Registry::new();
+    let gauge = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<GaugeVec> {
+        let g = GaugeVec::new(Opts::new(name, help), labels)?;
+        registry.register(Box::new(g.clone()))?;
+        Ok(g)
+    };
+    const HOURLY: &str = "of the latest complete hour (hourly data, polled from the Opretail gateway)";
+    let shop_walk_in = gauge(
+        "opretail_shop_walk_in",
+        &format!("Walk-ins (people entering the shop) {HOURLY}."),
+        SHOP_LABELS,
+    )?;
+    let shop_passing = gauge(
+        "opretail_shop_passing",
+        &format!("Passers-by who did not enter the shop {HOURLY}."),
+        SHOP_LABELS,
+    )?;
+    let shop_outside = gauge(
+        "opretail_shop_outside",
+        &format!("Outside traffic, walk-ins plus passers-by, {HOURLY}."),
+        SHOP_LABELS,
+    )?;
+    let shop_rate = gauge(
+        "opretail_shop_walk_in_rate",
+        &format!("Walk-in rate as a ratio 0-1, walk-ins over outside traffic, {HOURLY}."),
+        SHOP_LABELS,
+    )?;
+    let shop_walk_out = gauge(
+        "opretail_shop_walk_out",
+        &format!("Walk-outs (people leaving the shop) {HOURLY}."),
+        SHOP_LABELS,
+    )?;
+    let shop_fitting = gauge(
+        "opretail_shop_fitting_rate",
+        &format!("Fitting-room rate as a ratio 0-1, fitting-room visitors over walk-ins, {HOURLY}."),
+        SHOP_LABELS,
+    )?;
+    let shop_hour = gauge(
+        "opretail_shop_hour_timestamp_seconds",
+        "Unix time of the start of the hour the shop's values describe (hourly data, polled from the Opretail gateway).",
+        SHOP_LABELS,
+    )?;
+    let dev_walk_in = gauge(
+        "opretail_device_walk_in",
+        &format!("Walk-ins counted by the device {HOURLY}."),
+        DEVICE_LABELS,
+    )?;
+    let dev_walk_out = gauge(
+        "opretail_device_walk_out",
+        &format!("Walk-outs counted by the device {HOURLY}."),
+        DEVICE_LABELS,
+    )?;
+    let dev_hour = gauge(
+        "opretail_device_hour_timestamp_seconds",
+        "Unix time of the start of the hour the device's values describe (hourly data, polled from the Opretail gateway).",
+        DEVICE_LABELS,
+    )?;
+    let up = gauge(
+        "opretail_target_up",
+        "1 if the last poll of the configured target (S_ shop, O_ organisation or device mac) succeeded, else 0 (hourly data, polled).",
+        &["target"],
+    )?;
+    let last_success = gauge(
+        "opretail_target_last_success_timestamp_seconds",
+        "Unix time of the last successful poll of the configured target (hourly data, polled).",
+        &["target"],
+    )?;
+
+    let set = |g: &GaugeVec, labels: &[&str], v: Option<f64>| {
+        if let Some(v) = v {
+            g.with_label_values(labels).set(v);
+        }
+    };
+    for s in snapshot.shops.values() {
+        let l = [s.dep_id.as_str(), s.name.as_str(), s.code.as_str()];
+        let v = &s.values;
+        set(&shop_walk_in, &l, v.walk_in);
+        set(&shop_passing, &l, v.passing);
+        set(&shop_outside, &l, v.outside);
+        set(&shop_rate, &l, v.walk_in_rate);
+        set(&shop_walk_out, &l, v.walk_out);
+        set(&shop_fitting, &l, v.fitting_rate);
+        set(&shop_hour, &l, Some(s.hour_start as f64));
+    }
+    for d in snapshot.devices.values() {
+        let l = [d.mac.as_str(), d.name.as_str(), d.shop_id.as_str()];
+        set(&dev_walk_in, &l, d.values.walk_in);
+        set(&dev_walk_out, &l, d.values.walk_out);
+        set(&dev_hour, &l, Some(d.hour_start as f64));
+    }
+    for (target, status) in &snapshot.targets {
+        set(&up, &[target], Some(if status.up { 1.0 } else { 0.0 }));
+        set(&last_success, &[target], status.last_success);
+    }
+    TextEncoder::new().encode_to_string(&registry.gather())
+}

@@ -1,0 +1,303 @@
+//! The poller: when to ask, what to ask, and what to keep.
+//!
+//! Each poll works out the latest *complete* hour in the configured timezone, asks the gateway
+//! for the whole days around it (shop ids batched per call, one call per device, at most
+//! `max_in_flight` at once), picks from every answer the row whose `time` is that hour, and
+//! publishes a new [`Snapshot`]. A target whose call failed keeps its last good values and is
+//! marked down; the failure is counted by the client. [`Poller::run`] repeats this every
+//! `poll_interval` until cancelled; [`Poller::poll_once`] is one round.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, StreamExt};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{ApiError, Client};
+use crate::config::{Config, DeviceTarget, TargetId};
+use crate::metrics::MetricsStore;
+use crate::model::{Clock, DeviceRow, DeviceSample, ShopSample, ShopSeries, Snapshot, TargetStatus};
+
+/// The hour a poll at `now` reports: the start (local, in `tz`) of the latest complete hour,
+/// with its Unix time. `None` only in the odd case that this local hour does not exist.
+pub fn latest_complete_hour(now: DateTime<Utc>, tz: Tz) -> Option<(NaiveDateTime, i64)> {
+    let local = now.with_timezone(&tz).naive_local();
+    let current = local.date().and_hms_opt(local.hour(), 0, 0)?;
+    let hour = current - chrono::Duration::hours(1);
+    let start = tz.from_local_datetime(&hour).earliest()?;
+    Some((hour, start.timestamp()))
+}
+
+/// What one poll did, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// The local hour reported.
+    pub hour: Option<NaiveDateTime>,
+    pub calls: usize,
+    pub failed_calls: usize,
+    pub shops: usize,
+    pub devices: usize,
+}
+
+/// Polls the gateway and publishes snapshots to the metrics store.
+pub struct Poller {
+    config: Arc<Config>,
+    client: Client,
+    store: Arc<MetricsStore>,
+    clock: Clock,
+    /// The last published snapshot and, per shop target, the shops it last produced.
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    snapshot: Snapshot,
+    shops_of: BTreeMap<TargetId, BTreeSet<String>>,
+}
+
+enum Outcome {
+    Shops(Vec<TargetId>, Result<Vec<ShopSeries>, ApiError>),
+    Device(DeviceTarget, Result<Vec<DeviceRow>, ApiError>),
+}
+
+impl Poller {
+    pub fn new(config: Arc<Config>, client: Client, store: Arc<MetricsStore>, clock: Clock) -> Self {
+        Self {
+            config,
+            client,
+            store,
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// One round: ask for every target, publish the new snapshot.
+    pub async fn poll_once(&self) -> PollReport {
+        let started = Instant::now();
+        let now = self.clock.now();
+        let tz = self.config.timezone;
+        let Some((hour, hour_start)) = latest_complete_hour(now, tz) else {
+            tracing::warn!(%now, "the latest complete hour does not exist in the configured timezone; skipping this poll");
+            return PollReport::default();
+        };
+        let today = now.with_timezone(&tz).date_naive();
+        let outcomes = self.fetch(hour.date(), today).await;
+
+        let mut state = self.state.lock().await;
+        let previous = std::mem::take(&mut state.snapshot);
+        let now_secs = now.timestamp_millis() as f64 / 1000.0;
+        let mut next = Snapshot::default();
+        let mut report = PollReport {
+            hour: Some(hour),
+            calls: outcomes.len(),
+            ..PollReport::default()
+        };
+        let status = |ok: bool, target: &str| TargetStatus {
+            up: ok,
+            last_success: if ok {
+                Some(now_secs)
+            } else {
+                previous.targets.get(target).and_then(|t| t.last_success)
+            },
+        };
+
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Shops(ids, Ok(series)) => {
+                    let returned: BTreeSet<String> = series.iter().map(|s| s.dep_id.clone()).collect();
+                    for shop in series {
+                        let row = shop.rows.iter().find(|r| r.hour == hour);
+                        let sample = match row {
+                            Some(row) => Some(ShopSample {
+                                dep_id: shop.dep_id.clone(),
+                                name: shop.name,
+                                code: shop.code,
+                                hour_start,
+                                values: row.values,
+                            }),
+                            // No row for the hour yet: keep what we had.
+                            None => previous.shops.get(&shop.dep_id).cloned(),
+                        };
+                        if let Some(sample) = sample {
+                            next.shops.insert(shop.dep_id, sample);
+                        }
+                    }
+                    // Shops of an organisation are those not asked for by their own S_ id.
+                    let asked: BTreeSet<String> = ids
+                        .iter()
+                        .filter(|id| matches!(id, TargetId::Shop(_)))
+                        .map(|id| id.number().to_string())
+                        .collect();
+                    let of_orgs: BTreeSet<String> = returned.difference(&asked).cloned().collect();
+                    for id in ids {
+                        let target = id.to_string();
+                        let (ok, owned) = match id {
+                            TargetId::Shop(_) => {
+                                let dep = id.number().to_string();
+                                let found = returned.contains(&dep);
+                                if !found {
+                                    tracing::warn!(target = %target, "the gateway returned no data for this shop");
+                                    keep(&previous, &mut next, [&dep]);
+                                }
+                                (found, BTreeSet::from([dep]))
+                            }
+                            TargetId::Org(_) => (true, of_orgs.clone()),
+                        };
+                        next.targets.insert(target, status(ok, &id.to_string()));
+                        state.shops_of.insert(id, owned);
+                    }
+                }
+                Outcome::Shops(ids, Err(e)) => {
+                    report.failed_calls += 1;
+                    let targets = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+                    tracing::warn!(error = %e, targets = %targets, "shop poll failed; keeping the last good values");
+                    for id in ids {
+                        if let Some(owned) = state.shops_of.get(&id) {
+                            keep(&previous, &mut next, owned);
+                        }
+                        let target = id.to_string();
+                        next.targets.insert(target.clone(), status(false, &target));
+                    }
+                }
+                Outcome::Device(dev, result) => {
+                    let ok = result.is_ok();
+                    let fresh = match result {
+                        Ok(rows) => rows.iter().find(|r| r.hour == hour).map(|r| DeviceSample {
+                            mac: dev.mac.clone(),
+                            name: dev.name.clone().unwrap_or_default(),
+                            shop_id: dev.shop_id.clone().unwrap_or_default(),
+                            hour_start,
+                            values: r.values,
+                        }),
+                        Err(e) => {
+                            report.failed_calls += 1;
+                            tracing::warn!(error = %e, mac = %dev.mac, "device poll failed; keeping the last good values");
+                            None
+                        }
+                    };
+                    if let Some(sample) = fresh.or_else(|| previous.devices.get(&dev.mac).cloned()) {
+                        next.devices.insert(dev.mac.clone(), sample);
+                    }
+                    next.targets.insert(dev.mac.clone(), status(ok, &dev.mac));
+                }
+            }
+        }
+        report.shops = next.shops.len();
+        report.devices = next.devices.len();
+        let took = started.elapsed();
+        self.store.publish(&next, took);
+        state.snapshot = next;
+        tracing::info!(
+            hour = %hour,
+            calls = report.calls,
+            failed = report.failed_calls,
+            shops = report.shops,
+            devices = report.devices,
+            took_ms = took.as_millis() as u64,
+            "poll complete"
+        );
+        report
+    }
+
+    /// Every call of one round, at most `max_in_flight` at a time.
+    async fn fetch(&self, from: NaiveDate, to: NaiveDate) -> Vec<Outcome> {
+        let batch = self.config.gateway.max_ids_per_request.max(1);
+        let shop_ids: Vec<TargetId> = self.config.shops.iter().map(|s| s.id.clone()).collect();
+        let mut calls: Vec<BoxFuture<'_, Outcome>> = Vec::new();
+        for ids in shop_ids.chunks(batch) {
+            let ids = ids.to_vec();
+            let client = &self.client;
+            calls.push(Box::pin(async move {
+                let result = client.shop_hours(&ids, from, to).await;
+                Outcome::Shops(ids, result)
+            }));
+        }
+        for dev in &self.config.devices {
+            let client = &self.client;
+            calls.push(Box::pin(async move {
+                let result = client.device_hours(&dev.mac, from, to).await;
+                Outcome::Device(dev.clone(), result)
+            }));
+        }
+        stream::iter(calls)
+            .buffer_unordered(self.config.gateway.max_in_flight.max(1))
+            .collect()
+            .await
+    }
+
+    /// Polls now and then every `poll_interval` until `cancel` fires. A poll in progress when
+    /// cancelled is abandoned.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.config.poll_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = self.poll_once() => {}
+            }
+        }
+        tracing::debug!("poller stopped");
+    }
+
+    /// The configured poll interval.
+    pub fn interval(&self) -> Duration {
+        self.config.poll_interval
+    }
+}
+
+/// Carries the previous samples of `dep_ids` into `next` (unless a fresher one is there).
+fn keep<'a>(previous: &Snapshot, next: &mut Snapshot, dep_ids: impl IntoIterator<Item = &'a String>) {
+    for dep in dep_ids {
+        if let Some(sample) = previous.shops.get(dep) {
+            next.shops.entry(dep.clone()).or_insert_with(|| sample.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn latest_complete_hour_is_the_previous_local_hour() {
+        let (hour, ts) = latest_complete_hour(utc("2024-05-01T02:30:00Z"), chrono_tz::Asia::Shanghai).unwrap();
+        assert_eq!(hour.to_string(), "2024-05-01 09:00:00");
+        assert_eq!(ts, utc("2024-05-01T01:00:00Z").timestamp());
+    }
+
+    #[test]
+    fn just_after_local_midnight_it_is_yesterdays_23h() {
+        // 00:05 in Shanghai is 16:05 UTC the day before.
+        let (hour, ts) = latest_complete_hour(utc("2024-05-01T16:05:00Z"), chrono_tz::Asia::Shanghai).unwrap();
+        assert_eq!(hour.to_string(), "2024-05-01 23:00:00");
+        assert_eq!(ts, utc("2024-05-01T15:00:00Z").timestamp());
+    }
+
+    #[test]
+    fn exactly_on_the_hour_the_hour_just_ended_is_complete() {
+        let (hour, _) = latest_complete_hour(utc("2024-05-01T02:00:00Z"), chrono_tz::Asia::Shanghai).unwrap();
+        assert_eq!(hour.to_string(), "2024-05-01 09:00:00");
+    }
+
+    #[test]
+    fn etc_zones_count_the_other_way() {
+        // Etc/GMT+4 is UTC-4.
+        let tz: Tz = "Etc/GMT+4".parse().unwrap();
+        let (hour, ts) = latest_complete_hour(utc("2024-05-01T12:10:00Z"), tz).unwrap();
+        assert_eq!(hour.to_string(), "2024-05-01 07:00:00");
+        assert_eq!(ts, utc("2024-05-01T11:00:00Z").timestamp());
+    }
+}

@@ -1,0 +1,214 @@
+//! Shared pieces of the integration tests: a simulator and an exporter on 127.0.0.1 port 0,
+//! a pinned clock, and a small reader of the text exposition format.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use opretail_exporter::config::{Config, DeviceTarget, GatewayConfig, ShopTarget, TargetId};
+use opretail_exporter::exporter::{self, RunningExporter};
+use opretail_exporter::model::Clock;
+use opretail_exporter::simulator::{RunningSimulator, SimConfig, Simulator};
+
+pub const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
+
+pub fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).expect("test time").with_timezone(&Utc)
+}
+
+pub fn local(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").expect("test local time")
+}
+
+pub struct Harness {
+    pub sim: RunningSimulator,
+    pub exporter: RunningExporter,
+    pub clock: Clock,
+    pub http: reqwest::Client,
+}
+
+/// A config for the demo simulator at `url`: the given shop ids and devices, timeout short,
+/// interval long (tests drive further polls with `poll_once`).
+pub fn config(url: &str, shops: &[&str], macs: &[(&str, &str, &str)]) -> Config {
+    let mut gateway = GatewayConfig::new(url.parse().expect("url"), "demo".into(), "demo-secret".into());
+    gateway.timeout = Duration::from_millis(500);
+    Config {
+        gateway,
+        timezone: chrono_tz::Asia::Shanghai,
+        poll_interval: Duration::from_secs(3600),
+        shops: shops
+            .iter()
+            .map(|s| ShopTarget {
+                id: s.parse::<TargetId>().expect("id"),
+            })
+            .collect(),
+        devices: macs
+            .iter()
+            .map(|(mac, name, shop)| DeviceTarget {
+                mac: mac.to_string(),
+                name: (!name.is_empty()).then(|| name.to_string()),
+                shop_id: (!shop.is_empty()).then(|| shop.to_string()),
+            })
+            .collect(),
+    }
+}
+
+impl Harness {
+    /// Starts the demo simulator and an exporter built by `make_config(sim_url)`, both on the
+    /// pinned clock, and waits until the first poll has completed.
+    pub async fn start(now: DateTime<Utc>, make_config: impl FnOnce(&str) -> Config) -> Harness {
+        let h = Self::start_unready(now, make_config).await;
+        h.wait_ready().await;
+        h
+    }
+
+    pub async fn start_unready(now: DateTime<Utc>, make_config: impl FnOnce(&str) -> Config) -> Harness {
+        let clock = Clock::manual(now);
+        let sim = Simulator::new(SimConfig::demo(clock.clone()))
+            .spawn(SocketAddr::from(LOOPBACK))
+            .await
+            .expect("simulator starts");
+        let config = make_config(&sim.url());
+        let exporter = exporter::start(config, SocketAddr::from(LOOPBACK), clock.clone())
+            .await
+            .expect("exporter starts");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        Harness {
+            sim,
+            exporter,
+            clock,
+            http,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.exporter.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("body"))
+    }
+
+    /// Waits until `/-/ready` answers 200 (the first poll has completed).
+    pub async fn wait_ready(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.get("/-/ready").await.0 == 200 {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "exporter not ready within 20 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn scrape(&self) -> Exposition {
+        let (status, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        Exposition::parse(&body)
+    }
+
+    pub async fn stop(self) {
+        self.exporter.shutdown().await.expect("exporter stops");
+        self.sim.shutdown().await;
+    }
+}
+
+/// A parsed `/metrics` answer.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    pub text: String,
+    /// (name, labels) → value
+    pub samples: Vec<(String, BTreeMap<String, String>, f64)>,
+}
+
+impl Exposition {
+    pub fn parse(text: &str) -> Exposition {
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').expect("sample line has a value");
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line:?}"));
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name.to_string(), parse_labels(rest.trim_end_matches('}'))),
+                None => (series.to_string(), BTreeMap::new()),
+            };
+            samples.push((name, labels, value));
+        }
+        Exposition {
+            text: text.to_string(),
+            samples,
+        }
+    }
+
+    /// Every sample of `name` whose labels include all of `labels`.
+    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+        self.samples
+            .iter()
+            .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+            .map(|(_, _, v)| *v)
+            .collect()
+    }
+
+    /// The one sample of `name` with `labels`, or `None` if there is none. Panics on several.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let found = self.find(name, labels);
+        assert!(found.len() <= 1, "{name}{labels:?} matches {} samples", found.len());
+        found.first().copied()
+    }
+
+    /// Like `get`, but the sample must exist.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.get(name, labels)
+            .unwrap_or_else(|| panic!("no sample {name}{labels:?} in:\n{}", self.text))
+    }
+
+    /// All label sets of `name`.
+    pub fn label_values(&self, name: &str, label: &str) -> Vec<String> {
+        self.samples
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .filter_map(|(_, l, _)| l.get(label).cloned())
+            .collect()
+    }
+}
+
+fn parse_labels(s: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once("=\"").expect("label key");
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, e)) = chars.next() {
+                        value.push(match e {
+                            'n' => '\n',
+                            other => other,
+                        });
+                    }
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.insert(key.trim_start_matches(',').to_string(), value);
+        rest = after[end..].trim_start_matches(',');
+    }
+    out
+}
