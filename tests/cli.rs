@@ -18,7 +18,11 @@ fn write_config(name: &str, text: &str) -> std::path::PathBuf {
 #[test]
 fn check_config_accepts_the_example() {
     let out = Command::new(BIN)
-        .args(["check-config", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml")])
+        .args([
+            "check-config",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml"),
+        ])
         .env("OPRETAIL_APP_KEY", "key")
         .env("OPRETAIL_APP_SECRET", "secret")
         .output()
@@ -41,7 +45,14 @@ fn check_config_lists_every_problem_and_exits_2() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in ["gateway.app_key", "OPRETAIL_TEST_UNSET_VAR", "gateway.timeout", "gateway.colour", "shops[0].id", "devices[0].mac"] {
+    for needle in [
+        "gateway.app_key",
+        "OPRETAIL_TEST_UNSET_VAR",
+        "gateway.timeout",
+        "gateway.colour",
+        "shops[0].id",
+        "devices[0].mac",
+    ] {
         assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
     }
     assert!(!err.contains("s3cr3t-value"), "the secret leaked:\n{err}");
@@ -49,11 +60,17 @@ fn check_config_lists_every_problem_and_exits_2() {
 
 #[test]
 fn a_missing_file_or_bad_config_stops_the_exporter_with_2() {
-    let out = Command::new(BIN).args(["check-config", "--config", "/nonexistent/opretail.yaml"]).output().expect("runs");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config", "/nonexistent/opretail.yaml"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/opretail.yaml"));
 
-    let path = write_config("empty", "gateway:\n  url: http://127.0.0.1:1/m.api\n  app_key: k\n  app_secret: s\n");
+    let path = write_config(
+        "empty",
+        "gateway:\n  url: http://127.0.0.1:1/m.api\n  app_key: k\n  app_secret: s\n",
+    );
     let out = Command::new(BIN)
         .arg("--config")
         .arg(&path)
@@ -71,7 +88,9 @@ fn log_field(reader: &mut impl BufRead, field: &str) -> String {
         line.clear();
         let n = reader.read_line(&mut line).expect("read log");
         assert!(n > 0, "process ended before logging {field}");
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
         if let Some(value) = v["fields"][field].as_str() {
             return value.to_string();
         }
@@ -91,27 +110,50 @@ fn demo_serves_the_simulated_chain_and_stops_on_sigterm() {
     // Keep draining the log so the child never blocks on a full pipe.
     let drain = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let body = rt.block_on(async {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let ready = http.get(format!("http://{addr}/-/ready")).send().await.map(|r| r.status().as_u16());
+            let ready = http
+                .get(format!("http://{addr}/-/ready"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
             if ready.ok() == Some(200) {
                 break;
             }
             assert!(tokio::time::Instant::now() < deadline, "demo not ready in 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        http.get(format!("http://{addr}/metrics")).send().await.expect("scrape").text().await.expect("body")
+        http.get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body")
     });
     let shops = body.lines().filter(|l| l.starts_with("opretail_shop_walk_in{")).count();
-    let devices = body.lines().filter(|l| l.starts_with("opretail_device_walk_in{")).count();
+    let devices = body
+        .lines()
+        .filter(|l| l.starts_with("opretail_device_walk_in{"))
+        .count();
     assert_eq!((shops, devices), (20, 10), "{body}");
     assert!(!body.contains("demo-secret"));
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
     let status = child.wait().expect("exits");
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     drain.join().expect("drain").expect("copy");

@@ -45,18 +45,48 @@ fn snapshot() -> Snapshot {
         name: "Main entrance".into(),
         shop_id: "9642".into(),
         hour_start: hour,
-        values: DeviceValues { walk_in: Some(12.0), walk_out: None },
+        values: DeviceValues {
+            walk_in: Some(12.0),
+            walk_out: None,
+        },
     }];
     let targets = [
-        ("S_9642", TargetStatus { up: true, last_success: Some(1_714_545_000.5) }),
-        ("O_1834", TargetStatus { up: false, last_success: Some(1_714_541_400.0) }),
-        ("d47c44906f14", TargetStatus { up: true, last_success: Some(1_714_545_000.5) }),
-        ("S_1", TargetStatus { up: false, last_success: None }),
+        (
+            "S_9642",
+            TargetStatus {
+                up: true,
+                last_success: Some(1_714_545_000.5),
+            },
+        ),
+        (
+            "O_1834",
+            TargetStatus {
+                up: false,
+                last_success: Some(1_714_541_400.0),
+            },
+        ),
+        (
+            "d47c44906f14",
+            TargetStatus {
+                up: true,
+                last_success: Some(1_714_545_000.5),
+            },
+        ),
+        (
+            "S_1",
+            TargetStatus {
+                up: false,
+                last_success: None,
+            },
+        ),
     ];
     Snapshot {
         shops: shops.into_iter().map(|s| (s.dep_id.clone(), s)).collect(),
         devices: devices.into_iter().map(|d| (d.mac.clone(), d)).collect(),
-        targets: targets.into_iter().map(|(t, s)| (t.to_string(), s)).collect::<BTreeMap<_, _>>(),
+        targets: targets
+            .into_iter()
+            .map(|(t, s)| (t.to_string(), s))
+            .collect::<BTreeMap<_, _>>(),
     }
 }
 
@@ -68,11 +98,17 @@ fn value_series_match_the_golden_file() {
         std::fs::write(path, &rendered).expect("write golden file");
     }
     let golden = std::fs::read_to_string(path).expect("tests/golden/values.prom exists");
-    assert_eq!(rendered, golden, "rendered exposition differs from {path} (UPDATE_GOLDEN=1 to accept)");
+    assert_eq!(
+        rendered, golden,
+        "rendered exposition differs from {path} (UPDATE_GOLDEN=1 to accept)"
+    );
 }
 
 #[test]
 fn an_empty_snapshot_renders_no_series() {
     let rendered = render_snapshot(&Snapshot::default()).expect("renders");
-    assert!(rendered.lines().all(|l| l.starts_with('#') || l.is_empty()), "{rendered}");
+    assert!(
+        rendered.lines().all(|l| l.starts_with('#') || l.is_empty()),
+        "{rendered}"
+    );
 }
