@@ -28,21 +28,21 @@ impl ApiMetrics {
         let requests = IntCounterVec::new(
             Opts::new(
                 "opretail_api_requests_total",
-                "Requests sent to the Opretail gateway, by gateway method.",
+                "Requests sent to the Opretail gateway while polling its hourly data, by gateway method.",
             ),
             &["method"],
         )?;
         let errors = IntCounterVec::new(
             Opts::new(
                 "opretail_api_errors_total",
-                "Failed Opretail gateway requests, by method and code: the gateway's stat.code, or http_<status>, timeout, transport, decode.",
+                "Failed Opretail gateway requests while polling its hourly data, by method and code: the gateway's stat.code, or http_<status>, timeout, transport, decode.",
             ),
             &["method", "code"],
         )?;
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 "opretail_api_request_duration_seconds",
-                "Duration of Opretail gateway requests, by gateway method.",
+                "Duration of Opretail gateway requests while polling its hourly data, by gateway method.",
             )
             .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["method"],
@@ -107,7 +107,7 @@ impl MetricsStore {
         let build_info = GaugeVec::new(
             Opts::new(
                 "opretail_exporter_build_info",
-                "A metric with a constant 1 value labelled by version and revision of opretail-exporter.",
+                "A constant 1 labelled by the version and revision of opretail-exporter, the exporter of polled hourly Opretail data.",
             ),
             &["version", "revision"],
         )?;

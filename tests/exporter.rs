@@ -174,11 +174,7 @@ async fn publishes_the_latest_complete_hour_exactly() {
     );
     assert!(m.get("opretail_poll_duration_seconds", &[]).is_some());
     assert!(m.text.contains("# HELP opretail_shop_walk_in "));
-    for line in m
-        .text
-        .lines()
-        .filter(|l| l.starts_with("# HELP opretail_shop_") || l.starts_with("# HELP opretail_device_"))
-    {
+    for line in m.text.lines().filter(|l| l.starts_with("# HELP opretail_")) {
         assert!(line.contains("hourly"), "HELP must say the data is hourly: {line}");
     }
     h.stop().await;
