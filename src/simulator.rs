@@ -27,7 +27,10 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{sign, SignMethod, GATEWAY_TZ, METHOD_DEVICES, METHOD_SHOPS, TIMESTAMP_FORMAT, TIME_FORMAT};
+use crate::client::{
+    code_description, codename, sign, SignMethod, GATEWAY_TZ, METHOD_DEVICES, METHOD_SHOPS, TIMESTAMP_FORMAT,
+    TIME_FORMAT,
+};
 use crate::model::Clock;
 
 /// Content type of every gateway answer (errors included), as the real gateway sends it.
@@ -449,67 +452,6 @@ pub fn device_hour_as_of(dev: &SimDevice, hour: NaiveDateTime, now: NaiveDateTim
 // Codes and faults
 // ---------------------------------------------------------------------------------------------
 
-/// The gateway's name for a return code (`"UNKNOWN"` for one not documented).
-pub fn codename(code: i64) -> &'static str {
-    match code {
-        0 => "SUCCESS",
-        1 => "KEY_NOTNULL",
-        2 => "KEY_UNLAWFUL",
-        3 => "KEY_HAS_EXPIRED",
-        4 => "SIGN_METHOD_NOTNULL",
-        5 => "SIGN_TYPE_NOTEXIST",
-        6 => "SIGN_NOTNULL",
-        7 => "SIGN_WRONG",
-        8 => "METHOD_NOTNULL",
-        9 => "METHOD_NOTEXIST_CODE",
-        10 => "REQUESTMODE_NOTNULL",
-        11 => "APPLICATIONID_NOTNULL",
-        12 => "APPLICATIONID_NOTSAME",
-        13 => "VERSION_NOTNULL",
-        14 => "TIMESTAMP_NOTNULL",
-        15 => "TIMESTAMP_FORMAT_ERROR",
-        16 => "TIMESTAMP_OVERTIME",
-        17 => "FORMAT_TYPE_NOTEXIST",
-        -100 => "API_CALL_REPEAT",
-        -500 => "API_SYSTEM_CALL_ERROR",
-        -999 => "UNKNOWN_ERROR",
-        9_990_001 => "TOKEN_NOT_EXIST",
-        103_094 => "USERNAME_ERROE",
-        103_095 => "PASSWORD_ERROE",
-        _ => "UNKNOWN",
-    }
-}
-
-fn code_message(code: i64) -> &'static str {
-    match code {
-        0 => "success",
-        1 => "_akey can not be empty",
-        2 => "_akey is illegal",
-        3 => "_akey has expired",
-        4 => "_sm parameter cannot be empty",
-        5 => "_sm type does not exist",
-        6 => "_sig parameter cannot be empty",
-        7 => "Invalid signature, please check parameters and signature format",
-        8 => "_mt parameter cannot be empty",
-        9 => "The method name corresponding to _mt does not exist or is not registered in the service",
-        10 => "_requestMode parameter cannot be empty",
-        11 => "_aid parameter cannot be empty",
-        12 => "_aid does not match the current key",
-        13 => "_version version number cannot be empty",
-        14 => "_timestamp timestamp cannot be empty",
-        15 => "_timestamp timestamp formatting error",
-        16 => "_timestamp has expired",
-        17 => "_format type does not exist",
-        -100 => "The interface is called repeatedly",
-        -500 => "API call failed, system exception occurred",
-        -999 => "Open platform system exception",
-        9_990_001 => "token does not exist",
-        103_094 => "user name error",
-        103_095 => "password error",
-        _ => "unknown error",
-    }
-}
-
 /// A failure the simulator plays instead of answering (before any validation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -662,7 +604,7 @@ struct Refusal(i64, String);
 
 impl Refusal {
     fn code(code: i64) -> Self {
-        Refusal(code, code_message(code).to_owned())
+        Refusal(code, code_description(code).to_owned())
     }
     fn system(text: impl Into<String>) -> Self {
         Refusal(-500, text.into())
@@ -728,7 +670,7 @@ impl Simulator {
             return self.fault_outcome(fault);
         }
         let (code, result, data) = match self.answer(params) {
-            Ok(data) => (0, code_message(0).to_owned(), data),
+            Ok(data) => (0, code_description(0).to_owned(), data),
             Err(Refusal(code, text)) => (code, text, Value::Null),
         };
         tracing::debug!(method = mt, code, "simulated gateway request");
@@ -755,7 +697,7 @@ impl Simulator {
 
     fn fault_outcome(&self, fault: Fault) -> Outcome {
         let reply = match fault {
-            Fault::Code(code) => self.envelope(code, code_message(code), Value::Null),
+            Fault::Code(code) => self.envelope(code, code_description(code), Value::Null),
             Fault::Http(status) => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 SimReply {
@@ -798,7 +740,7 @@ impl Simulator {
             Some(shop) => Value::Array(vec![shop_json(shop, now.date(), now.date(), now)]),
             None => Value::Array(Vec::new()),
         };
-        self.envelope(0, code_message(0), data).body
+        self.envelope(0, code_description(0), data).body
     }
 
     /// Validation of the common parameters, then the method.
