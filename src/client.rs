@@ -8,15 +8,20 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, NaiveDateTime};
+mod limiter;
+
 use md5::{Digest, Md5};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha1::Sha1;
+use tokio::sync::Semaphore;
 
-use crate::config::{GatewayConfig, TargetId};
+use self::limiter::RateLimiter;
+use crate::config::{GatewayAuth, GatewayConfig, TargetId};
 use crate::metrics::ApiMetrics;
 use crate::model::{Clock, DeviceRow, DeviceValues, ShopRow, ShopSeries, ShopValues};
 
@@ -119,6 +124,29 @@ fn detail_suffix(message: &str) -> String {
 }
 
 impl ApiError {
+    /// Worth retrying: HTTP 5xx and 429, timeouts, connection errors, and the gateway's
+    /// transient codes (-100 API_CALL_REPEAT, -500, -999, 16 TIMESTAMP_OVERTIME: the retry
+    /// carries a fresh timestamp).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Gateway { code, .. } => matches!(code, -100 | -500 | -999 | 16),
+            ApiError::Http { status, .. } => *status >= 500 || *status == 429,
+            ApiError::Timeout { .. } | ApiError::Transport { .. } => true,
+            ApiError::Decode { .. } => false,
+        }
+    }
+
+    /// The user token is missing, unknown or expired (code 9990001).
+    pub fn is_token_error(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Gateway {
+                code: TOKEN_NOT_EXIST,
+                ..
+            }
+        )
+    }
+
     /// The metric label: the gateway's `stat.code`, or `http_<status>`, `timeout`,
     /// `transport`, `decode`.
     pub fn code(&self) -> String {
@@ -132,9 +160,21 @@ impl ApiError {
     }
 }
 
-/// A signed-request client for one gateway and one app key.
+/// Gateway method: log in with a user account; answers `{"enterpriseId", "token"}`.
+pub const METHOD_LOGIN: &str = "open.shopweb.security.mobileLogin";
+/// The gateway code for a missing, unknown or expired user token.
+pub const TOKEN_NOT_EXIST: i64 = 9_990_001;
+/// The HTTP headers that carry the user token (both are sent).
+pub const TOKEN_HEADERS: [&str; 2] = ["authenticator", "Ovo-Authorization"];
+
+/// A signed-request client for one gateway and one app key. Cheap to clone; clones share the
+/// rate limit, the in-flight bound and the cached user token.
 #[derive(Clone)]
 pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     http: reqwest::Client,
     url: reqwest::Url,
     app_key: String,
@@ -143,22 +183,39 @@ pub struct Client {
     sign_method: SignMethod,
     timeout: Duration,
     max_body_bytes: usize,
+    max_retries: usize,
+    retry_backoff: Duration,
+    retry_backoff_max: Duration,
+    auth: Auth,
+    limiter: RateLimiter,
+    in_flight: Semaphore,
     clock: Clock,
     metrics: ApiMetrics,
+}
+
+enum Auth {
+    None,
+    Fixed(SecretString),
+    Login {
+        username: String,
+        password: SecretString,
+        /// The cached token; the lock also makes concurrent callers share one login.
+        token: tokio::sync::Mutex<Option<SecretString>>,
+    },
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("url", &self.url.as_str())
-            .field("aid", &self.aid)
-            .field("sign_method", &self.sign_method)
+            .field("url", &self.inner.url.as_str())
+            .field("aid", &self.inner.aid)
+            .field("sign_method", &self.inner.sign_method)
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
-    /// Builds a client. `clock` supplies `_timestamp`; `metrics` counts every call.
+    /// Builds a client. `clock` supplies `_timestamp`; `metrics` counts every request.
     pub fn new(cfg: &GatewayConfig, clock: Clock, metrics: ApiMetrics) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("opretail-exporter/", env!("CARGO_PKG_VERSION")))
@@ -166,17 +223,36 @@ impl Client {
             .timeout(cfg.timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
+        let auth = match &cfg.auth {
+            GatewayAuth::None => Auth::None,
+            GatewayAuth::Token(t) => Auth::Fixed(t.clone()),
+            GatewayAuth::Login { username, password } => Auth::Login {
+                username: username.clone(),
+                password: password.clone(),
+                token: tokio::sync::Mutex::new(None),
+            },
+        };
+        let limiter = RateLimiter::new(cfg.requests_per_second);
+        metrics.set_rate_limit(limiter.current_rate());
         Ok(Self {
-            http,
-            url: cfg.url.clone(),
-            app_key: cfg.app_key.clone(),
-            app_secret: cfg.app_secret.clone(),
-            aid: cfg.aid.clone(),
-            sign_method: cfg.sign_method,
-            timeout: cfg.timeout,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            clock,
-            metrics,
+            inner: Arc::new(Inner {
+                http,
+                url: cfg.url.clone(),
+                app_key: cfg.app_key.clone(),
+                app_secret: cfg.app_secret.clone(),
+                aid: cfg.aid.clone(),
+                sign_method: cfg.sign_method,
+                timeout: cfg.timeout,
+                max_body_bytes: cfg.max_response_bytes,
+                max_retries: cfg.max_retries,
+                retry_backoff: cfg.retry_backoff,
+                retry_backoff_max: cfg.retry_backoff_max,
+                auth,
+                limiter,
+                in_flight: Semaphore::new(cfg.max_in_flight.max(1)),
+                clock,
+                metrics,
+            }),
         })
     }
 
@@ -228,24 +304,136 @@ impl Client {
         })
     }
 
-    /// One signed call; returns `data` of a successful answer. Counted in the API metrics.
+    /// A business call: with the user token when one is configured (logging in first if
+    /// needed, and once more if the gateway says the token is gone), retried on transient
+    /// failures. Returns `data` of the successful answer.
     pub async fn call(&self, method: &str, business: &[(&str, String)]) -> Result<Value, ApiError> {
+        let mut logged_in_again = false;
+        loop {
+            let token = self.token().await?;
+            match self.with_retries(method, business, token.as_ref()).await {
+                Err(e) if e.is_token_error() && !logged_in_again && matches!(self.inner.auth, Auth::Login { .. }) => {
+                    tracing::info!(method, "the gateway no longer accepts the user token; logging in again");
+                    self.forget_token(token.as_ref()).await;
+                    logged_in_again = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The token to send: none, the fixed one, or the cached login token (logging in when
+    /// there is none).
+    async fn token(&self) -> Result<Option<SecretString>, ApiError> {
+        match &self.inner.auth {
+            Auth::None => Ok(None),
+            Auth::Fixed(t) => Ok(Some(t.clone())),
+            Auth::Login {
+                username,
+                password,
+                token,
+            } => {
+                let mut cached = token.lock().await;
+                if let Some(t) = cached.as_ref() {
+                    return Ok(Some(t.clone()));
+                }
+                let business = [
+                    ("userName", username.clone()),
+                    ("password", password.expose_secret().to_string()),
+                ];
+                let data = self.with_retries(METHOD_LOGIN, &business, None).await?;
+                let fresh = data
+                    .get("token")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| ApiError::Decode {
+                        method: METHOD_LOGIN.into(),
+                        detail: "no token in the login answer".into(),
+                    })?;
+                tracing::info!(user = %username, "logged in to the gateway");
+                let fresh = SecretString::from(fresh.to_string());
+                *cached = Some(fresh.clone());
+                Ok(Some(fresh))
+            }
+        }
+    }
+
+    /// Drops the cached token if it is still the one that was refused.
+    async fn forget_token(&self, refused: Option<&SecretString>) {
+        if let (Auth::Login { token, .. }, Some(refused)) = (&self.inner.auth, refused) {
+            let mut cached = token.lock().await;
+            if cached
+                .as_ref()
+                .is_some_and(|t| t.expose_secret() == refused.expose_secret())
+            {
+                *cached = None;
+            }
+        }
+    }
+
+    /// One logical request: attempts until success, a permanent failure, or the retry budget
+    /// is spent, with exponential backoff and jitter between attempts.
+    async fn with_retries(
+        &self,
+        method: &str,
+        business: &[(&str, String)],
+        token: Option<&SecretString>,
+    ) -> Result<Value, ApiError> {
+        let inner = &self.inner;
+        let mut retries = 0;
+        loop {
+            match self.attempt(method, business, token).await {
+                Ok(data) => {
+                    inner.limiter.recover();
+                    inner.metrics.set_rate_limit(inner.limiter.current_rate());
+                    return Ok(data);
+                }
+                Err(e) if e.is_transient() && retries < inner.max_retries => {
+                    retries += 1;
+                    if matches!(e, ApiError::Gateway { code: -100, .. }) {
+                        inner.limiter.slow_down();
+                        inner.metrics.set_rate_limit(inner.limiter.current_rate());
+                    }
+                    let delay = backoff(inner.retry_backoff, inner.retry_backoff_max, retries);
+                    tracing::debug!(error = %e, retry = retries, delay_ms = delay.as_millis() as u64, "transient gateway failure; retrying");
+                    inner.metrics.retried(method);
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One HTTP request under the in-flight bound and the rate limit, counted in the metrics.
+    async fn attempt(
+        &self,
+        method: &str,
+        business: &[(&str, String)],
+        token: Option<&SecretString>,
+    ) -> Result<Value, ApiError> {
+        let inner = &self.inner;
+        let _permit = inner.in_flight.acquire().await.map_err(|_| ApiError::Transport {
+            method: method.into(),
+            detail: "the client is shut down".into(),
+        })?;
+        inner.limiter.acquire().await;
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.timeout, self.call_inner(method, business)).await {
+        let result = match tokio::time::timeout(inner.timeout, self.send(method, business, token)).await {
             Ok(r) => r,
             Err(_) => Err(ApiError::Timeout {
                 method: method.into(),
-                timeout: self.timeout,
+                timeout: inner.timeout,
             }),
         };
         let code = result.as_ref().err().map(ApiError::code);
-        self.metrics.observe(method, started.elapsed(), code.as_deref());
+        inner.metrics.observe(method, started.elapsed(), code.as_deref());
         result
     }
 
     /// The signed form body for one attempt: fresh `_timestamp` and `_nonce`, then `_sig`.
     fn signed_body(&self, method: &str, business: &[(&str, String)]) -> String {
-        let timestamp = self
+        let inner = &self.inner;
+        let timestamp = inner
             .clock
             .now()
             .with_timezone(&GATEWAY_TZ)
@@ -253,10 +441,10 @@ impl Client {
             .to_string();
         let nonce = uuid::Uuid::new_v4().to_string();
         let mut params: Vec<(&str, &str)> = vec![
-            ("_aid", &self.aid),
-            ("_akey", &self.app_key),
+            ("_aid", &inner.aid),
+            ("_akey", &inner.app_key),
             ("_mt", method),
-            ("_sm", self.sign_method.as_str()),
+            ("_sm", inner.sign_method.as_str()),
             ("_requestMode", "post"),
             ("_version", "v1"),
             ("_format", "json"),
@@ -264,28 +452,42 @@ impl Client {
             ("_nonce", &nonce),
         ];
         params.extend(business.iter().map(|(k, v)| (*k, v.as_str())));
-        let sig = sign(&params, self.app_secret.expose_secret(), self.sign_method);
+        let sig = sign(&params, inner.app_secret.expose_secret(), inner.sign_method);
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.extend_pairs(params.iter());
         form.append_pair("_sig", &sig);
         form.finish()
     }
 
-    async fn call_inner(&self, method: &str, business: &[(&str, String)]) -> Result<Value, ApiError> {
+    async fn send(
+        &self,
+        method: &str,
+        business: &[(&str, String)],
+        token: Option<&SecretString>,
+    ) -> Result<Value, ApiError> {
+        let inner = &self.inner;
         let body = self.signed_body(method, business);
-        let transport = |e: reqwest::Error| classify(method, self.timeout, e);
-        let mut response = self
+        let transport = |e: reqwest::Error| classify(method, inner.timeout, e);
+        let mut request = inner
             .http
-            .post(self.url.clone())
+            .post(inner.url.clone())
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded; charset=UTF-8",
             )
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(transport)?;
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(token) = token {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(token.expose_secret()).map_err(|_| ApiError::Transport {
+                    method: method.into(),
+                    detail: "the user token contains characters not allowed in an HTTP header".into(),
+                })?;
+            value.set_sensitive(true);
+            for name in TOKEN_HEADERS {
+                request = request.header(name, value.clone());
+            }
+        }
+        let mut response = request.body(body).send().await.map_err(transport)?;
         let status = response.status();
         if !status.is_success() {
             return Err(ApiError::Http {
@@ -295,23 +497,48 @@ impl Client {
         }
         let too_large = || ApiError::Decode {
             method: method.into(),
-            detail: format!("answer larger than {} bytes", self.max_body_bytes),
+            detail: format!("answer larger than {} bytes", inner.max_body_bytes),
         };
         if response
             .content_length()
-            .is_some_and(|n| n > self.max_body_bytes as u64)
+            .is_some_and(|n| n > inner.max_body_bytes as u64)
         {
             return Err(too_large());
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if bytes.len() + chunk.len() > self.max_body_bytes {
+            if bytes.len() + chunk.len() > inner.max_body_bytes {
                 return Err(too_large());
             }
             bytes.extend_from_slice(&chunk);
         }
         decode_envelope(method, &bytes)
     }
+}
+
+/// The delay before retry number `retry` (1-based): `base · 2^(retry-1)`, capped at `max`,
+/// then jittered to between half and all of it so that clients do not retry in step.
+pub fn backoff(base: Duration, max: Duration, retry: usize) -> Duration {
+    let exp = base.saturating_mul(1u32 << (retry.saturating_sub(1)).min(20)).min(max);
+    exp.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+}
+
+/// Decodes a whole answer of the shops method: envelope, then shops. Never panics.
+pub fn parse_shops_answer(bytes: &[u8]) -> Result<Vec<ShopSeries>, ApiError> {
+    let data = decode_envelope(METHOD_SHOPS, bytes)?;
+    parse_shops(&data).map_err(|detail| ApiError::Decode {
+        method: METHOD_SHOPS.into(),
+        detail,
+    })
+}
+
+/// Decodes a whole answer of the device method: envelope, then rows. Never panics.
+pub fn parse_devices_answer(bytes: &[u8]) -> Result<Vec<DeviceRow>, ApiError> {
+    let data = decode_envelope(METHOD_DEVICES, bytes)?;
+    parse_device_rows(&data).map_err(|detail| ApiError::Decode {
+        method: METHOD_DEVICES.into(),
+        detail,
+    })
 }
 
 fn classify(method: &str, timeout: Duration, e: reqwest::Error) -> ApiError {

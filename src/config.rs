@@ -40,17 +40,50 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 /// Accepted range of `gateway.max_in_flight`.
 pub const MAX_IN_FLIGHT_RANGE: RangeInclusive<usize> = 1..=64;
 
-const TOP_KEYS: &[&str] = &["gateway", "timezone", "poll_interval", "shops", "devices"];
+/// Default `gateway.requests_per_second`: the token-bucket rate of gateway requests.
+pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 5.0;
+/// Default `gateway.max_response_bytes`: larger answers are refused.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Accepted range of `gateway.max_response_bytes`.
+pub const MAX_RESPONSE_BYTES_RANGE: RangeInclusive<usize> = 1024..=1024 * 1024 * 1024;
+/// Default `gateway.max_retries` for transient failures.
+pub const DEFAULT_MAX_RETRIES: usize = 3;
+/// Accepted range of `gateway.max_retries`.
+pub const MAX_RETRIES_RANGE: RangeInclusive<usize> = 0..=10;
+/// Default `gateway.retry_backoff`: the first retry's base delay, doubled for each further one.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(500);
+/// Default `gateway.retry_backoff_max`: the longest delay between retries.
+pub const DEFAULT_RETRY_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Default `stale_after`: how long a failing target keeps its last good values.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(2 * 3600);
+
+const TOP_KEYS: &[&str] = &[
+    "gateway",
+    "timezone",
+    "poll_interval",
+    "stale_after",
+    "shops",
+    "devices",
+];
 const GATEWAY_KEYS: &[&str] = &[
     "url",
     "app_key",
     "app_secret",
+    "app_secret_file",
     "aid",
     "sign_method",
     "timeout",
     "max_ids_per_request",
     "max_in_flight",
+    "requests_per_second",
+    "max_response_bytes",
+    "max_retries",
+    "retry_backoff",
+    "retry_backoff_max",
+    "login",
+    "token",
 ];
+const LOGIN_KEYS: &[&str] = &["username", "password", "password_file"];
 const SHOP_KEYS: &[&str] = &["id"];
 const DEVICE_KEYS: &[&str] = &["mac", "name", "shop_id"];
 
@@ -65,6 +98,8 @@ pub struct Config {
     pub timezone: Tz,
     /// How often the gateway is polled.
     pub poll_interval: Duration,
+    /// A target failing for longer than this loses its value series (its `up` stays, at 0).
+    pub stale_after: Duration,
     pub shops: Vec<ShopTarget>,
     pub devices: Vec<DeviceTarget>,
 }
@@ -88,6 +123,32 @@ pub struct GatewayConfig {
     pub max_ids_per_request: usize,
     /// Concurrent gateway requests.
     pub max_in_flight: usize,
+    /// Token-bucket rate of gateway requests (retries and logins included).
+    pub requests_per_second: f64,
+    /// Larger answers are refused rather than buffered.
+    pub max_response_bytes: usize,
+    /// Retries of a transiently failed request (HTTP 5xx, timeouts, connection errors, codes
+    /// -100, -500, -999, 16).
+    pub max_retries: usize,
+    /// Base delay before the first retry; doubled for each further one, with jitter.
+    pub retry_backoff: Duration,
+    /// Longest delay between retries.
+    pub retry_backoff_max: Duration,
+    /// The user token sent with business calls, if any.
+    pub auth: GatewayAuth,
+}
+
+/// How business calls carry a user token (`authenticator` / `Ovo-Authorization` headers).
+#[derive(Debug, Clone, Default)]
+pub enum GatewayAuth {
+    /// No token.
+    #[default]
+    None,
+    /// A fixed token from the configuration.
+    Token(SecretString),
+    /// Log in with `open.shopweb.security.mobileLogin`, cache the token, log in again on
+    /// code 9990001.
+    Login { username: String, password: SecretString },
 }
 
 impl GatewayConfig {
@@ -102,6 +163,12 @@ impl GatewayConfig {
             timeout: DEFAULT_TIMEOUT,
             max_ids_per_request: DEFAULT_MAX_IDS_PER_REQUEST,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_retries: DEFAULT_MAX_RETRIES,
+            retry_backoff: DEFAULT_RETRY_BACKOFF,
+            retry_backoff_max: DEFAULT_RETRY_BACKOFF_MAX,
+            auth: GatewayAuth::None,
         }
     }
 }
@@ -574,6 +641,14 @@ impl Walker<'_> {
             }
             Some(d)
         });
+        let stale_after = self.optional(&top, "", "stale_after", DEFAULT_STALE_AFTER, |w, path, value| {
+            let d = w.duration(path, value)?;
+            if d.is_zero() {
+                w.error(path, "must be greater than zero");
+                return None;
+            }
+            Some(d)
+        });
         let shops = self.shops(top.get("shops"));
         let devices = self.devices(top.get("devices"));
         if let (Some(shops), Some(devices)) = (&shops, &devices) {
@@ -589,6 +664,7 @@ impl Walker<'_> {
             gateway: gateway?,
             timezone: timezone?,
             poll_interval: poll_interval?,
+            stale_after: stale_after?,
             shops: shops?,
             devices: devices?,
         })
@@ -602,9 +678,7 @@ impl Walker<'_> {
         let app_key = self
             .required(&f, path, "app_key")
             .and_then(|v| self.non_empty_string(&join(path, "app_key"), v, false));
-        let app_secret = self
-            .required(&f, path, "app_secret")
-            .and_then(|v| self.non_empty_string(&join(path, "app_secret"), v, true));
+        let app_secret = self.secret_or_file(&f, path, "app_secret", "app_secret_file");
         let aid = self.optional(&f, path, "aid", DEFAULT_AID.to_string(), |w, p, v| {
             w.non_empty_string(p, v, false)
         });
@@ -627,16 +701,150 @@ impl Walker<'_> {
         let max_in_flight = self.optional(&f, path, "max_in_flight", DEFAULT_MAX_IN_FLIGHT, |w, p, v| {
             w.integer(p, v, MAX_IN_FLIGHT_RANGE)
         });
+        let requests_per_second =
+            self.optional(&f, path, "requests_per_second", DEFAULT_REQUESTS_PER_SECOND, Self::rate);
+        let max_response_bytes =
+            self.optional(&f, path, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES, |w, p, v| {
+                w.byte_size(p, v, MAX_RESPONSE_BYTES_RANGE)
+            });
+        let max_retries = self.optional(&f, path, "max_retries", DEFAULT_MAX_RETRIES, |w, p, v| {
+            w.integer(p, v, MAX_RETRIES_RANGE)
+        });
+        let retry_backoff = self.optional(&f, path, "retry_backoff", DEFAULT_RETRY_BACKOFF, Self::duration);
+        let retry_backoff_max = self.optional(&f, path, "retry_backoff_max", DEFAULT_RETRY_BACKOFF_MAX, Self::duration);
+        let auth = self.auth(&f, path);
         Some(GatewayConfig {
             url: url?,
             app_key: app_key?,
-            app_secret: SecretString::from(app_secret?),
+            app_secret: app_secret?,
             aid: aid?,
             sign_method: sign_method?,
             timeout: timeout?,
             max_ids_per_request: max_ids_per_request?,
             max_in_flight: max_in_flight?,
+            requests_per_second: requests_per_second?,
+            max_response_bytes: max_response_bytes?,
+            max_retries: max_retries?,
+            retry_backoff: retry_backoff?,
+            retry_backoff_max: retry_backoff_max?,
+            auth: auth?,
         })
+    }
+
+    /// A secret given inline under `key` or read from the file named under `file_key`
+    /// (exactly one of the two; trailing whitespace of the file is dropped). The secret is
+    /// never echoed.
+    fn secret_or_file(&mut self, f: &Fields<'_>, parent: &str, key: &str, file_key: &str) -> Option<SecretString> {
+        let path = join(parent, key);
+        let file_path = join(parent, file_key);
+        match (f.get(key), f.get(file_key)) {
+            (Some(_), Some(_)) => {
+                self.error(&file_path, format!("give either {key} or {file_key}, not both"));
+                None
+            }
+            (None, None) => {
+                self.error(&path, format!("missing (or give {file_key})"));
+                None
+            }
+            (Some(v), None) => self.non_empty_string(&path, v, true).map(SecretString::from),
+            (None, Some(v)) => {
+                let file = self.non_empty_string(&file_path, v, false)?;
+                match std::fs::read_to_string(file.trim()) {
+                    Ok(text) => {
+                        let secret = text.trim_end_matches(['\r', '\n', ' ', '\t']);
+                        if secret.is_empty() {
+                            self.error(&file_path, format!("{file:?} is empty"));
+                            return None;
+                        }
+                        Some(SecretString::from(secret.to_string()))
+                    }
+                    Err(e) => {
+                        self.error(&file_path, format!("cannot read {file:?}: {e}"));
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// `gateway.login` / `gateway.token`: at most one of them.
+    fn auth(&mut self, f: &Fields<'_>, parent: &str) -> Option<GatewayAuth> {
+        match (f.get("login"), f.get("token")) {
+            (Some(_), Some(_)) => {
+                self.error(&join(parent, "token"), "give either login or token, not both");
+                None
+            }
+            (None, None) => Some(GatewayAuth::None),
+            (None, Some(v)) => {
+                let token = self.non_empty_string(&join(parent, "token"), v, true)?;
+                Some(GatewayAuth::Token(SecretString::from(token)))
+            }
+            (Some(v), None) => {
+                let path = join(parent, "login");
+                let login = self.mapping(&path, v, LOGIN_KEYS)?;
+                let username = self
+                    .required(&login, &path, "username")
+                    .and_then(|v| self.non_empty_string(&join(&path, "username"), v, false));
+                let password = self.secret_or_file(&login, &path, "password", "password_file");
+                Some(GatewayAuth::Login {
+                    username: username?,
+                    password: password?,
+                })
+            }
+        }
+    }
+
+    /// A positive number of requests per second.
+    fn rate(&mut self, path: &str, value: &Value) -> Option<f64> {
+        let n = match value {
+            Value::Number(n) => n.as_f64(),
+            Value::String(raw) => self.expand(path, raw, false)?.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n.is_finite() && n > 0.0 && n <= 10_000.0 => Some(n),
+            _ => {
+                self.error(
+                    path,
+                    "expected a number of requests per second above 0 (up to 10000), e.g. 5 or 0.5",
+                );
+                None
+            }
+        }
+    }
+
+    /// A size in bytes: a whole number, or with a unit (`512KiB`, `16MiB`, `1GiB`, `16MB`).
+    fn byte_size(&mut self, path: &str, value: &Value, range: RangeInclusive<usize>) -> Option<usize> {
+        if let Value::String(raw) = value {
+            let text = self.expand(path, raw, false)?;
+            let t = text.trim();
+            let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+            let (digits, unit) = (&t[..split], t[split..].trim());
+            let factor: Option<u64> = match unit.to_ascii_lowercase().as_str() {
+                "" | "b" => Some(1),
+                "k" | "kb" => Some(1000),
+                "kib" => Some(1024),
+                "m" | "mb" => Some(1000 * 1000),
+                "mib" => Some(1024 * 1024),
+                "g" | "gb" => Some(1000 * 1000 * 1000),
+                "gib" => Some(1024 * 1024 * 1024),
+                _ => None,
+            };
+            let bytes = digits
+                .parse::<u64>()
+                .ok()
+                .zip(factor)
+                .and_then(|(n, f)| n.checked_mul(f));
+            let Some(bytes) = bytes else {
+                self.error(
+                    path,
+                    format!("expected a size such as 16MiB, 512KiB or 1048576, found {text:?}"),
+                );
+                return None;
+            };
+            return self.integer(path, &Value::Number(bytes.into()), range);
+        }
+        self.integer(path, value, range)
     }
 
     /// The items of an optional list (absent or null: empty).

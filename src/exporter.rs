@@ -3,14 +3,16 @@
 //! exporter through here, so the tests exercise exactly what users run.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Client;
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Reload};
 use crate::metrics::MetricsStore;
 use crate::model::Clock;
 use crate::poller::Poller;
@@ -27,39 +29,66 @@ pub struct RunningExporter {
     pub addr: SocketAddr,
     pub store: Arc<MetricsStore>,
     pub poller: Arc<Poller>,
+    /// Re-reads the configuration file, when the exporter was started from one.
+    pub reloader: Option<Arc<Reloader>>,
     cancel: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     polling: JoinHandle<()>,
 }
 
-/// Starts polling and serving. The first poll begins at once.
+/// Starts polling and serving a configuration given in code (no reload). The first poll
+/// begins at once.
 pub async fn start(config: Config, listen: SocketAddr, clock: Clock) -> anyhow::Result<RunningExporter> {
+    start_with(config, listen, clock, None).await
+}
+
+/// Starts polling and serving; `config_file`, when given, is what SIGHUP and
+/// `POST /-/reload` re-read.
+pub async fn start_with(
+    config: Config,
+    listen: SocketAddr,
+    clock: Clock,
+    config_file: Option<PathBuf>,
+) -> anyhow::Result<RunningExporter> {
     let config = Arc::new(config);
     let store = Arc::new(MetricsStore::new(env!("CARGO_PKG_VERSION"), REVISION)?);
     let client = Client::new(&config.gateway, clock.clone(), store.api().clone())?;
-    let poller = Arc::new(Poller::new(config, client, Arc::clone(&store), clock));
+    store.config_loaded(Some(unix_now(&clock)));
+    let poller = Arc::new(Poller::new(config, client, Arc::clone(&store), clock.clone()));
+    let reloader = config_file.map(|path| {
+        Arc::new(Reloader {
+            path,
+            poller: Arc::clone(&poller),
+            store: Arc::clone(&store),
+            clock,
+            busy: tokio::sync::Mutex::new(()),
+        })
+    });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let cancel = CancellationToken::new();
-    let server = tokio::spawn(http::serve(
-        listener,
-        AppState {
-            store: Arc::clone(&store),
-        },
-        cancel.clone().cancelled_owned(),
-    ));
+    let state = AppState {
+        store: Arc::clone(&store),
+        reload: reloader.clone().map(|r| r as Arc<dyn Reload>),
+    };
+    let server = tokio::spawn(http::serve(listener, state, cancel.clone().cancelled_owned()));
     let polling = tokio::spawn(Arc::clone(&poller).run(cancel.clone()));
     tracing::info!(%addr, "serving /metrics");
     Ok(RunningExporter {
         addr,
         store,
         poller,
+        reloader,
         cancel,
         server,
         polling,
     })
+}
+
+fn unix_now(clock: &Clock) -> f64 {
+    clock.now().timestamp_millis() as f64 / 1000.0
 }
 
 impl RunningExporter {
@@ -79,6 +108,50 @@ impl RunningExporter {
     }
 }
 
+/// Applies a changed configuration file without a restart: a valid file replaces the
+/// configuration and client of the poller (and triggers a poll); an invalid one is rejected
+/// whole, the old one keeps running, and the reload metrics say so.
+pub struct Reloader {
+    path: PathBuf,
+    poller: Arc<Poller>,
+    store: Arc<MetricsStore>,
+    clock: Clock,
+    busy: tokio::sync::Mutex<()>,
+}
+
+impl Reloader {
+    /// Re-reads the file. The error lists every problem (never a secret).
+    pub async fn reload(&self) -> Result<(), String> {
+        let _one_at_a_time = self.busy.lock().await;
+        let result = self.try_reload();
+        match &result {
+            Ok(()) => {
+                self.store.config_loaded(Some(unix_now(&self.clock)));
+                tracing::info!(file = %self.path.display(), "configuration reloaded");
+            }
+            Err(e) => {
+                self.store.config_loaded(None);
+                tracing::error!(file = %self.path.display(), "configuration reload rejected; the previous configuration stays in force:\n{e}");
+            }
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<(), String> {
+        let config = Config::load(&self.path).map_err(|e| e.to_string())?;
+        let client = Client::new(&config.gateway, self.clock.clone(), self.store.api().clone())
+            .map_err(|e| format!("cannot build the gateway client: {e}"))?;
+        self.poller.replace(Arc::new(config), client);
+        Ok(())
+    }
+}
+
+impl Reload for Reloader {
+    fn reload(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(Reloader::reload(self))
+    }
+}
+
 /// The configuration `demo` runs with: every organisation and device of the simulated
 /// gateway `sim`, reached at `url`, polled every minute.
 pub fn demo_config(sim: &crate::simulator::SimConfig, url: reqwest::Url) -> Config {
@@ -87,6 +160,7 @@ pub fn demo_config(sim: &crate::simulator::SimConfig, url: reqwest::Url) -> Conf
         gateway: GatewayConfig::new(url, sim.app_key.clone(), sim.app_secret.clone()),
         timezone: crate::client::GATEWAY_TZ,
         poll_interval: std::time::Duration::from_secs(60),
+        stale_after: crate::config::DEFAULT_STALE_AFTER,
         shops: sim
             .orgs
             .iter()

@@ -8,15 +8,31 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use futures_util::future::BoxFuture;
 
 use crate::metrics::MetricsStore;
 
+/// Applies the configuration file again (`POST /-/reload`).
+pub trait Reload: Send + Sync {
+    /// `Err` carries every problem of a rejected file, for the HTTP answer.
+    fn reload(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
 /// What the handlers share.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     pub store: Arc<MetricsStore>,
+    /// `None` when the exporter was not started from a configuration file.
+    pub reload: Option<Arc<dyn Reload>>,
+}
+
+impl AppState {
+    /// State without reload support.
+    pub fn new(store: Arc<MetricsStore>) -> Self {
+        Self { store, reload: None }
+    }
 }
 
 /// The exporter's routes.
@@ -26,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload))
         .with_state(state)
 }
 
@@ -60,6 +77,22 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
             StatusCode::SERVICE_UNAVAILABLE,
             "Not ready: no poll has completed yet\n",
         )
+    }
+}
+
+async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
+    match &state.reload {
+        None => (
+            StatusCode::BAD_REQUEST,
+            "Not reloadable: the exporter was not started from a configuration file\n".to_string(),
+        ),
+        Some(r) => match r.reload().await {
+            Ok(()) => (StatusCode::OK, "Reloaded\n".to_string()),
+            Err(e) => (
+                StatusCode::BAD_REQUEST,
+                format!("Configuration rejected; the previous one stays in force:\n{e}\n"),
+            ),
+        },
     }
 }
 

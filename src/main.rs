@@ -81,7 +81,7 @@ fn main() -> ExitCode {
         Some(Command::Demo { listen }) => run(demo(listen)),
         None => match cli.config {
             Some(path) => match Config::load(&path) {
-                Ok(config) => run(serve(config, cli.listen)),
+                Ok(config) => run(serve(config, path, cli.listen)),
                 Err(errors) => {
                     eprintln!("error: invalid configuration {}:\n{errors}", path.display());
                     ExitCode::from(2)
@@ -144,8 +144,19 @@ fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode 
     }
 }
 
-async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
-    let running = exporter::start(config, listen, Clock::system()).await?;
+async fn serve(config: Config, path: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
+    let running = exporter::start_with(config, listen, Clock::system(), Some(path)).await?;
+    #[cfg(unix)]
+    if let Some(reloader) = running.reloader.clone() {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the configuration");
+                // The outcome is logged and published in the reload metrics.
+                let _ = reloader.reload().await;
+            }
+        });
+    }
     running.run_until(shutdown_signal()).await
 }
 

@@ -20,7 +20,9 @@ use crate::model::Snapshot;
 pub struct ApiMetrics {
     requests: IntCounterVec,
     errors: IntCounterVec,
+    retries: IntCounterVec,
     duration: HistogramVec,
+    rate_limit: Gauge,
 }
 
 impl ApiMetrics {
@@ -47,13 +49,28 @@ impl ApiMetrics {
             .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["method"],
         )?;
+        let retries = IntCounterVec::new(
+            Opts::new(
+                "opretail_api_retries_total",
+                "Gateway requests retried after a transient failure while polling hourly data, by gateway method.",
+            ),
+            &["method"],
+        )?;
+        let rate_limit = Gauge::with_opts(Opts::new(
+            "opretail_api_rate_limit_requests_per_second",
+            "Gateway requests per second allowed now while polling hourly data (lowered after -100 API_CALL_REPEAT answers).",
+        ))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(retries.clone()))?;
         registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(rate_limit.clone()))?;
         Ok(Self {
             requests,
             errors,
+            retries,
             duration,
+            rate_limit,
         })
     }
 
@@ -64,6 +81,16 @@ impl ApiMetrics {
         if let Some(code) = error_code {
             self.errors.with_label_values(&[method, code]).inc();
         }
+    }
+
+    /// Counts one retry of a request to `method`.
+    pub fn retried(&self, method: &str) {
+        self.retries.with_label_values(&[method]).inc();
+    }
+
+    /// Publishes the request rate in force.
+    pub fn set_rate_limit(&self, per_second: f64) {
+        self.rate_limit.set(per_second);
     }
 
     /// Current value of `opretail_api_errors_total{method, code}` (for tests and logs).
@@ -82,6 +109,8 @@ pub struct MetricsStore {
     registry: Registry,
     api: ApiMetrics,
     poll_duration: Gauge,
+    reload_ok: Gauge,
+    reload_time: Gauge,
     values: RwLock<Arc<Vec<u8>>>,
     ready: AtomicBool,
 }
@@ -104,6 +133,16 @@ impl MetricsStore {
             "Duration of the last completed poll of every configured shop and device (the data is hourly data, polled).",
         ))?;
         registry.register(Box::new(poll_duration.clone()))?;
+        let reload_ok = Gauge::with_opts(Opts::new(
+            "opretail_config_last_reload_successful",
+            "1 if the last configuration (re)load of the exporter of polled hourly Opretail data succeeded, else 0.",
+        ))?;
+        let reload_time = Gauge::with_opts(Opts::new(
+            "opretail_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration (re)load of the exporter of polled hourly Opretail data.",
+        ))?;
+        registry.register(Box::new(reload_ok.clone()))?;
+        registry.register(Box::new(reload_time.clone()))?;
         let build_info = GaugeVec::new(
             Opts::new(
                 "opretail_exporter_build_info",
@@ -119,6 +158,8 @@ impl MetricsStore {
             registry,
             api,
             poll_duration,
+            reload_ok,
+            reload_time,
             values: RwLock::new(Arc::new(Vec::new())),
             ready: AtomicBool::new(false),
         })
@@ -142,6 +183,17 @@ impl MetricsStore {
         *self.values.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(text.into_bytes());
         self.poll_duration.set(poll_took.as_secs_f64());
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Records a configuration load: `Some(unix_time)` for a success, `None` for a failure.
+    pub fn config_loaded(&self, success_at: Option<f64>) {
+        match success_at {
+            Some(t) => {
+                self.reload_ok.set(1.0);
+                self.reload_time.set(t);
+            }
+            None => self.reload_ok.set(0.0),
+        }
     }
 
     /// True once a poll has completed.

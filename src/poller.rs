@@ -9,13 +9,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
-use tokio::sync::Mutex;
+use std::sync::PoisonError;
+
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ApiError, Client};
@@ -46,12 +48,20 @@ pub struct PollReport {
 
 /// Polls the gateway and publishes snapshots to the metrics store.
 pub struct Poller {
-    config: Arc<Config>,
-    client: Client,
+    /// The configuration and client in force; replaced as a whole on reload.
+    setup: std::sync::RwLock<Arc<Setup>>,
     store: Arc<MetricsStore>,
     clock: Clock,
-    /// The last published snapshot and, per shop target, the shops it last produced.
+    /// The last published snapshot and, per shop target, the shops it last produced. Held for
+    /// the whole of a poll, so polls never overlap.
     state: Mutex<State>,
+    /// Wakes the run loop for an immediate poll (after a reload).
+    wake: Notify,
+}
+
+struct Setup {
+    config: Arc<Config>,
+    client: Client,
 }
 
 #[derive(Default)]
@@ -68,60 +78,156 @@ enum Outcome {
 impl Poller {
     pub fn new(config: Arc<Config>, client: Client, store: Arc<MetricsStore>, clock: Clock) -> Self {
         Self {
-            config,
-            client,
+            setup: std::sync::RwLock::new(Arc::new(Setup { config, client })),
             store,
             clock,
             state: Mutex::new(State::default()),
+            wake: Notify::new(),
         }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.setup().config)
+    }
+
+    fn setup(&self) -> Arc<Setup> {
+        Arc::clone(&self.setup.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Puts a new configuration (and the client built for it) in force and asks the run loop
+    /// for a poll now. A poll in progress finishes with the old one. Values of targets that
+    /// are no longer configured vanish with that next poll.
+    pub fn replace(&self, config: Arc<Config>, client: Client) {
+        *self.setup.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Setup { config, client });
+        self.wake.notify_one();
     }
 
     /// One round: ask for every target, publish the new snapshot.
     pub async fn poll_once(&self) -> PollReport {
+        let mut state = self.state.lock().await;
+        let setup = self.setup();
         let started = Instant::now();
         let now = self.clock.now();
-        let tz = self.config.timezone;
+        let tz = setup.config.timezone;
         let Some((hour, hour_start)) = latest_complete_hour(now, tz) else {
             tracing::warn!(%now, "the latest complete hour does not exist in the configured timezone; skipping this poll");
             return PollReport::default();
         };
         let today = now.with_timezone(&tz).date_naive();
-        let outcomes = self.fetch(hour.date(), today).await;
+        let outcomes = fetch(&setup, hour.date(), today).await;
 
-        let mut state = self.state.lock().await;
-        let previous = std::mem::take(&mut state.snapshot);
-        let now_secs = now.timestamp_millis() as f64 / 1000.0;
+        let round = Round {
+            previous: &state.snapshot,
+            shops_of: &state.shops_of,
+            hour,
+            hour_start,
+            now: now.timestamp_millis() as f64 / 1000.0,
+            stale_after: setup.config.stale_after.as_secs_f64(),
+        };
+        let (next, shops_of, report) = round.merge(outcomes);
+        let took = started.elapsed();
+        self.store.publish(&next, took);
+        state.snapshot = next;
+        state.shops_of = shops_of;
+        tracing::info!(
+            hour = %hour,
+            calls = report.calls,
+            failed = report.failed_calls,
+            shops = report.shops,
+            devices = report.devices,
+            took_ms = took.as_millis() as u64,
+            "poll complete"
+        );
+        report
+    }
+
+    /// Polls now and then every `poll_interval` (from the start of one poll to the start of
+    /// the next), or at once after [`Poller::replace`], until `cancel` fires. A poll in
+    /// progress when cancelled is abandoned.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            let started = tokio::time::Instant::now();
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = self.poll_once() => {}
+            }
+            let next = started + self.config().poll_interval;
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep_until(next) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+        tracing::debug!("poller stopped");
+    }
+}
+
+/// Every call of one round, at most `max_in_flight` at a time.
+async fn fetch(setup: &Setup, from: NaiveDate, to: NaiveDate) -> Vec<Outcome> {
+    let gateway = &setup.config.gateway;
+    let shop_ids: Vec<TargetId> = setup.config.shops.iter().map(|s| s.id.clone()).collect();
+    let mut calls: Vec<BoxFuture<'_, Outcome>> = Vec::new();
+    for ids in shop_ids.chunks(gateway.max_ids_per_request.max(1)) {
+        let ids = ids.to_vec();
+        let client = &setup.client;
+        calls.push(Box::pin(async move {
+            let result = client.shop_hours(&ids, from, to).await;
+            Outcome::Shops(ids, result)
+        }));
+    }
+    for dev in &setup.config.devices {
+        let client = &setup.client;
+        calls.push(Box::pin(async move {
+            let result = client.device_hours(&dev.mac, from, to).await;
+            Outcome::Device(dev.clone(), result)
+        }));
+    }
+    stream::iter(calls)
+        .buffer_unordered(gateway.max_in_flight.max(1))
+        .collect()
+        .await
+}
+
+/// What one round knows besides the answers: the previous snapshot, the hour asked for, now.
+struct Round<'a> {
+    previous: &'a Snapshot,
+    shops_of: &'a BTreeMap<TargetId, BTreeSet<String>>,
+    hour: NaiveDateTime,
+    hour_start: i64,
+    /// Unix seconds.
+    now: f64,
+    stale_after: f64,
+}
+
+impl Round<'_> {
+    /// Builds the next snapshot from this round's answers. A target that answered gets its
+    /// values for `hour` (or keeps its previous ones if the gateway has no row for the hour
+    /// yet); a target whose call failed keeps its previous values until it has been failing
+    /// for longer than `stale_after`, and is down. Targets not polled this round vanish.
+    fn merge(&self, outcomes: Vec<Outcome>) -> (Snapshot, BTreeMap<TargetId, BTreeSet<String>>, PollReport) {
         let mut next = Snapshot::default();
+        let mut shops_of = BTreeMap::new();
         let mut report = PollReport {
-            hour: Some(hour),
+            hour: Some(self.hour),
             calls: outcomes.len(),
             ..PollReport::default()
         };
-        let status = |ok: bool, target: &str| TargetStatus {
-            up: ok,
-            last_success: if ok {
-                Some(now_secs)
-            } else {
-                previous.targets.get(target).and_then(|t| t.last_success)
-            },
-        };
-
         for outcome in outcomes {
             match outcome {
                 Outcome::Shops(ids, Ok(series)) => {
                     let returned: BTreeSet<String> = series.iter().map(|s| s.dep_id.clone()).collect();
                     for shop in series {
-                        let row = shop.rows.iter().find(|r| r.hour == hour);
-                        let sample = match row {
+                        let sample = match shop.rows.iter().find(|r| r.hour == self.hour) {
                             Some(row) => Some(ShopSample {
                                 dep_id: shop.dep_id.clone(),
                                 name: shop.name,
                                 code: shop.code,
-                                hour_start,
+                                hour_start: self.hour_start,
                                 values: row.values,
                             }),
                             // No row for the hour yet: keep what we had.
-                            None => previous.shops.get(&shop.dep_id).cloned(),
+                            None => self.previous.shops.get(&shop.dep_id).cloned(),
                         };
                         if let Some(sample) = sample {
                             next.shops.insert(shop.dep_id, sample);
@@ -137,19 +243,19 @@ impl Poller {
                     for id in ids {
                         let target = id.to_string();
                         let (ok, owned) = match id {
-                            TargetId::Shop(_) => {
-                                let dep = id.number().to_string();
+                            TargetId::Shop(n) => {
+                                let dep = n.to_string();
                                 let found = returned.contains(&dep);
                                 if !found {
                                     tracing::warn!(target = %target, "the gateway returned no data for this shop");
-                                    keep(&previous, &mut next, [&dep]);
+                                    self.keep_shops(&mut next, &target, [&dep]);
                                 }
                                 (found, BTreeSet::from([dep]))
                             }
                             TargetId::Org(_) => (true, of_orgs.clone()),
                         };
-                        next.targets.insert(target, status(ok, &id.to_string()));
-                        state.shops_of.insert(id, owned);
+                        next.targets.insert(target.clone(), self.status(ok, &target));
+                        shops_of.insert(id, owned);
                     }
                 }
                 Outcome::Shops(ids, Err(e)) => {
@@ -157,21 +263,22 @@ impl Poller {
                     let targets = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
                     tracing::warn!(error = %e, targets = %targets, "shop poll failed; keeping the last good values");
                     for id in ids {
-                        if let Some(owned) = state.shops_of.get(&id) {
-                            keep(&previous, &mut next, owned);
-                        }
                         let target = id.to_string();
-                        next.targets.insert(target.clone(), status(false, &target));
+                        if let Some(owned) = self.shops_of.get(&id) {
+                            self.keep_shops(&mut next, &target, owned);
+                            shops_of.insert(id, owned.clone());
+                        }
+                        next.targets.insert(target.clone(), self.status(false, &target));
                     }
                 }
                 Outcome::Device(dev, result) => {
                     let ok = result.is_ok();
                     let fresh = match result {
-                        Ok(rows) => rows.iter().find(|r| r.hour == hour).map(|r| DeviceSample {
+                        Ok(rows) => rows.iter().find(|r| r.hour == self.hour).map(|r| DeviceSample {
                             mac: dev.mac.clone(),
                             name: dev.name.clone().unwrap_or_default(),
                             shop_id: dev.shop_id.clone().unwrap_or_default(),
-                            hour_start,
+                            hour_start: self.hour_start,
                             values: r.values,
                         }),
                         Err(e) => {
@@ -180,85 +287,50 @@ impl Poller {
                             None
                         }
                     };
-                    if let Some(sample) = fresh.or_else(|| previous.devices.get(&dev.mac).cloned()) {
+                    let kept = || {
+                        self.still_fresh(&dev.mac)
+                            .then(|| self.previous.devices.get(&dev.mac).cloned())
+                            .flatten()
+                    };
+                    if let Some(sample) = fresh.or_else(kept) {
                         next.devices.insert(dev.mac.clone(), sample);
                     }
-                    next.targets.insert(dev.mac.clone(), status(ok, &dev.mac));
+                    next.targets.insert(dev.mac.clone(), self.status(ok, &dev.mac));
                 }
             }
         }
         report.shops = next.shops.len();
         report.devices = next.devices.len();
-        let took = started.elapsed();
-        self.store.publish(&next, took);
-        state.snapshot = next;
-        tracing::info!(
-            hour = %hour,
-            calls = report.calls,
-            failed = report.failed_calls,
-            shops = report.shops,
-            devices = report.devices,
-            took_ms = took.as_millis() as u64,
-            "poll complete"
-        );
-        report
+        (next, shops_of, report)
     }
 
-    /// Every call of one round, at most `max_in_flight` at a time.
-    async fn fetch(&self, from: NaiveDate, to: NaiveDate) -> Vec<Outcome> {
-        let batch = self.config.gateway.max_ids_per_request.max(1);
-        let shop_ids: Vec<TargetId> = self.config.shops.iter().map(|s| s.id.clone()).collect();
-        let mut calls: Vec<BoxFuture<'_, Outcome>> = Vec::new();
-        for ids in shop_ids.chunks(batch) {
-            let ids = ids.to_vec();
-            let client = &self.client;
-            calls.push(Box::pin(async move {
-                let result = client.shop_hours(&ids, from, to).await;
-                Outcome::Shops(ids, result)
-            }));
+    fn status(&self, ok: bool, target: &str) -> TargetStatus {
+        TargetStatus {
+            up: ok,
+            last_success: if ok { Some(self.now) } else { self.last_success(target) },
         }
-        for dev in &self.config.devices {
-            let client = &self.client;
-            calls.push(Box::pin(async move {
-                let result = client.device_hours(&dev.mac, from, to).await;
-                Outcome::Device(dev.clone(), result)
-            }));
-        }
-        stream::iter(calls)
-            .buffer_unordered(self.config.gateway.max_in_flight.max(1))
-            .collect()
-            .await
     }
 
-    /// Polls now and then every `poll_interval` until `cancel` fires. A poll in progress when
-    /// cancelled is abandoned.
-    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let mut ticker = tokio::time::interval(self.config.poll_interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = ticker.tick() => {}
+    fn last_success(&self, target: &str) -> Option<f64> {
+        self.previous.targets.get(target).and_then(|t| t.last_success)
+    }
+
+    /// A failing target's values are kept while its last success is within `stale_after`.
+    fn still_fresh(&self, target: &str) -> bool {
+        self.last_success(target)
+            .is_some_and(|t| self.now - t <= self.stale_after)
+    }
+
+    /// Carries the previous samples of `dep_ids` into `next` for a target that did not deliver
+    /// them this round, unless the target has been failing for too long.
+    fn keep_shops<'s>(&self, next: &mut Snapshot, target: &str, dep_ids: impl IntoIterator<Item = &'s String>) {
+        if !self.still_fresh(target) {
+            return;
+        }
+        for dep in dep_ids {
+            if let Some(sample) = self.previous.shops.get(dep) {
+                next.shops.entry(dep.clone()).or_insert_with(|| sample.clone());
             }
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = self.poll_once() => {}
-            }
-        }
-        tracing::debug!("poller stopped");
-    }
-
-    /// The configured poll interval.
-    pub fn interval(&self) -> Duration {
-        self.config.poll_interval
-    }
-}
-
-/// Carries the previous samples of `dep_ids` into `next` (unless a fresher one is there).
-fn keep<'a>(previous: &Snapshot, next: &mut Snapshot, dep_ids: impl IntoIterator<Item = &'a String>) {
-    for dep in dep_ids {
-        if let Some(sample) = previous.shops.get(dep) {
-            next.shops.entry(dep.clone()).or_insert_with(|| sample.clone());
         }
     }
 }

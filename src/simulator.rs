@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -28,8 +28,8 @@ use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{
-    code_description, codename, sign, SignMethod, GATEWAY_TZ, METHOD_DEVICES, METHOD_SHOPS, TIMESTAMP_FORMAT,
-    TIME_FORMAT,
+    code_description, codename, sign, SignMethod, GATEWAY_TZ, METHOD_DEVICES, METHOD_LOGIN, METHOD_SHOPS,
+    TIMESTAMP_FORMAT, TIME_FORMAT, TOKEN_HEADERS, TOKEN_NOT_EXIST,
 };
 use crate::model::Clock;
 
@@ -68,6 +68,11 @@ pub struct SimConfig {
     pub clock: Clock,
     /// Allowed `|_timestamp - now|`.
     pub max_skew: Duration,
+    /// Accounts `open.shopweb.security.mobileLogin` accepts: (user name, password).
+    pub users: Vec<(String, String)>,
+    /// Whether business methods need a user token (`authenticator` or `Ovo-Authorization`
+    /// header) from a login; without one they answer 9990001 TOKEN_NOT_EXIST.
+    pub require_token: bool,
 }
 
 /// An organisation node (`O_<org_id>`) and its shops.
@@ -218,6 +223,8 @@ impl SimConfig {
             device_shape: DeviceShape::default(),
             clock,
             max_skew: Duration::from_secs(600),
+            users: vec![("demo".to_owned(), "demo-password".to_owned())],
+            require_token: false,
         }
     }
 
@@ -467,6 +474,8 @@ pub enum Fault {
     Truncated,
     /// HTTP 200 `text/html`, an HTML error page.
     WrongContentType,
+    /// HTTP 200, a valid success envelope padded to this many KiB.
+    Oversized(u32),
 }
 
 impl Fault {
@@ -482,7 +491,9 @@ impl Fault {
             "truncated" => Fault::Truncated,
             "wrong_content_type" | "wrong-content-type" => Fault::WrongContentType,
             other => {
-                if let Some(n) = other.strip_prefix("code:") {
+                if let Some(n) = other.strip_prefix("oversized:") {
+                    Fault::Oversized(n.trim().parse().map_err(|_| format!("bad size in KiB {n:?}"))?)
+                } else if let Some(n) = other.strip_prefix("code:") {
                     Fault::Code(n.trim().parse().map_err(|_| format!("bad gateway code {n:?}"))?)
                 } else if let Some(n) = other.strip_prefix("http:") {
                     let status: u16 = n.trim().parse().map_err(|_| format!("bad HTTP status {n:?}"))?;
@@ -492,7 +503,7 @@ impl Fault {
                     Fault::Http(status)
                 } else {
                     return Err(format!(
-                        "unknown fault {s:?} (expected none, code:<n>, http:<status>, hang, garbage, truncated or wrong_content_type)"
+                        "unknown fault {s:?} (expected none, code:<n>, http:<status>, hang, garbage, truncated, wrong_content_type or oversized:<KiB>)"
                     ));
                 }
             }
@@ -510,6 +521,7 @@ impl std::fmt::Display for Fault {
             Fault::Garbage => f.write_str("garbage"),
             Fault::Truncated => f.write_str("truncated"),
             Fault::WrongContentType => f.write_str("wrong_content_type"),
+            Fault::Oversized(kib) => write!(f, "oversized:{kib}"),
         }
     }
 }
@@ -577,6 +589,10 @@ struct Inner {
     fault: Mutex<Option<Fault>>,
     nonces: Mutex<Nonces>,
     requests: AtomicU64,
+    /// Tokens issued by logins and still valid.
+    tokens: Mutex<HashSet<String>>,
+    /// The most recent `_sig` values received (for tests that look for leaks).
+    signatures: Mutex<VecDeque<String>>,
     /// Cancelled (and replaced) to release hanging requests: on shutdown and on a fault change.
     release: Mutex<CancellationToken>,
 }
@@ -619,6 +635,8 @@ impl Simulator {
                 fault: Mutex::new(None),
                 nonces: Mutex::new(Nonces::default()),
                 requests: AtomicU64::new(0),
+                tokens: Mutex::new(HashSet::new()),
+                signatures: Mutex::new(VecDeque::new()),
                 release: Mutex::new(CancellationToken::new()),
             }),
         }
@@ -646,6 +664,45 @@ impl Simulator {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
+    /// Invalidates every token issued so far: the next business call with one answers
+    /// 9990001 TOKEN_NOT_EXIST.
+    pub fn expire_tokens(&self) {
+        self.inner.tokens.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// Issues a token as a login would (for tests of a fixed configured token).
+    pub fn issue_token(&self) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        self.inner
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token.clone());
+        token
+    }
+
+    /// The tokens issued and still valid.
+    pub fn tokens(&self) -> Vec<String> {
+        self.inner
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The last (up to 10,000) `_sig` values received.
+    pub fn signatures(&self) -> Vec<String> {
+        self.inner
+            .signatures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     fn release_hangs(&self) {
         let mut guard = self.inner.release.lock().unwrap_or_else(PoisonError::into_inner);
         guard.cancel();
@@ -663,13 +720,26 @@ impl Simulator {
     /// The gateway core: counts the request, plays the fault if one is set, else validates the
     /// common parameters in the order of their code numbers and answers the method.
     pub fn handle(&self, params: &[(String, String)]) -> Outcome {
+        self.handle_with_token(params, None)
+    }
+
+    /// [`Simulator::handle`] for a request that carried `token` in its `authenticator` or
+    /// `Ovo-Authorization` header.
+    pub fn handle_with_token(&self, params: &[(String, String)], token: Option<&str>) -> Outcome {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(sig) = param(params, "_sig") {
+            let mut sigs = self.inner.signatures.lock().unwrap_or_else(PoisonError::into_inner);
+            if sigs.len() >= 10_000 {
+                sigs.pop_front();
+            }
+            sigs.push_back(sig.to_owned());
+        }
         let mt = param(params, "_mt").unwrap_or("");
         if let Some(fault) = self.fault() {
             tracing::debug!(method = mt, fault = %fault, "simulated gateway request (fault)");
             return self.fault_outcome(fault);
         }
-        let (code, result, data) = match self.answer(params) {
+        let (code, result, data) = match self.answer(params, token) {
             Ok(data) => (0, code_description(0).to_owned(), data),
             Err(Refusal(code, text)) => (code, text, Value::Null),
         };
@@ -724,6 +794,12 @@ impl Simulator {
                     body: full[..cut].to_owned(),
                 }
             }
+            Fault::Oversized(kib) => {
+                let pad = "x".repeat(kib as usize * 1024);
+                let mut reply = self.envelope(0, code_description(0), Value::Array(Vec::new()));
+                reply.body = format!("{{\"padding\":\"{pad}\",{}", reply.body.trim_start_matches('{'));
+                reply
+            }
             Fault::WrongContentType => SimReply {
                 status: 200,
                 content_type: HTML_CONTENT_TYPE,
@@ -744,7 +820,7 @@ impl Simulator {
     }
 
     /// Validation of the common parameters, then the method.
-    fn answer(&self, params: &[(String, String)]) -> Result<Value, Refusal> {
+    fn answer(&self, params: &[(String, String)], token: Option<&str>) -> Result<Value, Refusal> {
         let cfg = &self.inner.cfg;
         let present = |name: &str| param(params, name).filter(|v| !v.is_empty());
 
@@ -764,7 +840,7 @@ impl Simulator {
             return Err(Refusal::code(7));
         }
         let mt = present("_mt").ok_or(Refusal::code(8))?;
-        if mt != METHOD_SHOPS && mt != METHOD_DEVICES {
+        if mt != METHOD_SHOPS && mt != METHOD_DEVICES && mt != METHOD_LOGIN {
             return Err(Refusal::code(9));
         }
         present("_requestMode").ok_or(Refusal::code(10))?;
@@ -797,6 +873,21 @@ impl Simulator {
             }
         }
 
+        if mt == METHOD_LOGIN {
+            return self.login(present("userName"), present("password"));
+        }
+        if cfg.require_token {
+            let valid = token.is_some_and(|t| {
+                self.inner
+                    .tokens
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .contains(t)
+            });
+            if !valid {
+                return Err(Refusal::code(TOKEN_NOT_EXIST));
+            }
+        }
         if let Some(tt) = present("timeType") {
             if tt.trim() != "1" {
                 return Err(Refusal::system(format!(
@@ -827,6 +918,16 @@ impl Simulator {
                 None => Vec::new(),
             };
             Ok(cfg.device_shape.wrap(rows))
+        }
+    }
+
+    /// `open.shopweb.security.mobileLogin`: a fresh token for a known account.
+    fn login(&self, user: Option<&str>, password: Option<&str>) -> Result<Value, Refusal> {
+        let account = self.inner.cfg.users.iter().find(|(u, _)| Some(u.as_str()) == user);
+        match account {
+            None => Err(Refusal::code(103_094)),
+            Some((_, p)) if Some(p.as_str()) != password => Err(Refusal::code(103_095)),
+            Some(_) => Ok(json!({"enterpriseId": 1, "token": self.issue_token()})),
         }
     }
 
@@ -936,12 +1037,33 @@ impl RunningSimulator {
     }
 
     /// Stops serving: graceful shutdown, given up (task aborted) after 5 seconds.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
+        self.stop_listening().await;
+    }
+
+    /// Stops serving and closes the port (connections to it are refused) but keeps the
+    /// address, so that [`RunningSimulator::listen_again`] can reopen it.
+    pub async fn stop_listening(&mut self) {
         self.stop.cancel();
-        let mut task = self.task;
-        if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
-            task.abort();
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
         }
+    }
+
+    /// Serves again on the same address after [`RunningSimulator::stop_listening`].
+    pub async fn listen_again(&mut self) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        self.stop = CancellationToken::new();
+        let signal = self.stop.clone();
+        self.task = tokio::spawn(
+            self.sim
+                .clone()
+                .serve(listener, async move { signal.cancelled().await }),
+        );
+        Ok(())
     }
 }
 
@@ -1102,9 +1224,13 @@ fn request_params(uri: &Uri, body: &[u8]) -> Vec<(String, String)> {
 // The axum layer
 // ---------------------------------------------------------------------------------------------
 
-async fn gateway_route(State(sim): State<Simulator>, uri: Uri, body: Bytes) -> Response {
+async fn gateway_route(State(sim): State<Simulator>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
     let params = request_params(&uri, &body);
-    match sim.handle(&params) {
+    let token = TOKEN_HEADERS
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+        .filter(|t| !t.is_empty());
+    match sim.handle_with_token(&params, token) {
         Outcome::Reply(reply) => reply.into_response(),
         Outcome::Hang => {
             let release = sim.release_token();

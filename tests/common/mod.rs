@@ -31,14 +31,20 @@ pub struct Harness {
 }
 
 /// A config for the demo simulator at `url`: the given shop ids and devices, timeout short,
-/// interval long (tests drive further polls with `poll_once`).
+/// two quick retries, interval long (tests drive further polls with `poll_once`).
 pub fn config(url: &str, shops: &[&str], macs: &[(&str, &str, &str)]) -> Config {
     let mut gateway = GatewayConfig::new(url.parse().expect("url"), "demo".into(), "demo-secret".into());
     gateway.timeout = Duration::from_millis(500);
+    // Fast retries and no rate limit to speak of: the tests count attempts, not wait for them.
+    gateway.max_retries = 2;
+    gateway.retry_backoff = Duration::from_millis(1);
+    gateway.retry_backoff_max = Duration::from_millis(5);
+    gateway.requests_per_second = 10_000.0;
     Config {
         gateway,
         timezone: chrono_tz::Asia::Shanghai,
         poll_interval: Duration::from_secs(3600),
+        stale_after: opretail_exporter::config::DEFAULT_STALE_AFTER,
         shops: shops
             .iter()
             .map(|s| ShopTarget {
@@ -66,8 +72,19 @@ impl Harness {
     }
 
     pub async fn start_unready(now: DateTime<Utc>, make_config: impl FnOnce(&str) -> Config) -> Harness {
+        Self::start_with(now, |_| {}, make_config).await
+    }
+
+    /// Like `start_unready`, with the demo simulator's configuration adjusted first.
+    pub async fn start_with(
+        now: DateTime<Utc>,
+        adjust_sim: impl FnOnce(&mut SimConfig),
+        make_config: impl FnOnce(&str) -> Config,
+    ) -> Harness {
         let clock = Clock::manual(now);
-        let sim = Simulator::new(SimConfig::demo(clock.clone()))
+        let mut sim_config = SimConfig::demo(clock.clone());
+        adjust_sim(&mut sim_config);
+        let sim = Simulator::new(sim_config)
             .spawn(SocketAddr::from(LOOPBACK))
             .await
             .expect("simulator starts");
@@ -107,6 +124,11 @@ impl Harness {
             assert!(tokio::time::Instant::now() < deadline, "exporter not ready within 20 s");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The poller's next round, run to completion.
+    pub async fn poll(&self) -> opretail_exporter::poller::PollReport {
+        self.exporter.poller.poll_once().await
     }
 
     pub async fn scrape(&self) -> Exposition {
