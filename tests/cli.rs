@@ -99,47 +99,8 @@ fn log_field(reader: &mut impl BufRead, field: &str) -> String {
 
 #[test]
 fn demo_serves_the_simulated_chain_and_stops_on_sigterm() {
-    let mut child = Command::new(BIN)
-        .args(["demo", "--web.listen-address", "127.0.0.1:0", "--log.format", "json"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let addr = log_field(&mut stderr, "addr");
-    // Keep draining the log so the child never blocks on a full pipe.
-    let drain = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let body = rt.block_on(async {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let ready = http
-                .get(format!("http://{addr}/-/ready"))
-                .send()
-                .await
-                .map(|r| r.status().as_u16());
-            if ready.ok() == Some(200) {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "demo not ready in 30 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        http.get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("body")
-    });
+    let demo = Child::spawn(&["demo", "--web.listen-address", "127.0.0.1:0"]);
+    let body = scrape_until(&demo.addr, "the first poll", |b| b.contains("opretail_shop_walk_in{"));
     let shops = body.lines().filter(|l| l.starts_with("opretail_shop_walk_in{")).count();
     let devices = body
         .lines()
@@ -147,14 +108,169 @@ fn demo_serves_the_simulated_chain_and_stops_on_sigterm() {
         .count();
     assert_eq!((shops, devices), (20, 10), "{body}");
     assert!(!body.contains("demo-secret"));
-
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill")
-        .success());
-    let status = child.wait().expect("exits");
+    assert_eq!(get(&format!("http://{}/-/ready", demo.addr)).map(|(s, _)| s), Some(200));
+    let status = demo.stop();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    drain.join().expect("drain").expect("copy");
+}
+
+const GOOD_GATEWAY: &str = "gateway:\n  url: http://127.0.0.1:1/m.api\n  app_key: k\n  app_secret: s\n";
+
+/// Each malformed configuration: both `check-config` and the exporter itself exit 2 with a
+/// message naming the field.
+#[test]
+fn every_kind_of_bad_config_exits_2_naming_the_field() {
+    let shops = "shops:\n  - id: S_1\n";
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        ("missing key", format!("gateway:\n  app_key: k\n  app_secret: s\n{shops}"), &["gateway.url", "missing"]),
+        ("unknown key", format!("{GOOD_GATEWAY}{shops}colour: blue\n"), &["colour", "unknown key"]),
+        ("unknown nested key", format!("{GOOD_GATEWAY}  colour: blue\n{shops}"), &["gateway.colour"]),
+        ("bad duration", format!("{GOOD_GATEWAY}poll_interval: five minutes\n{shops}"), &["poll_interval", "duration"]),
+        ("bad timezone", format!("{GOOD_GATEWAY}timezone: Mars/Olympus\n{shops}"), &["timezone", "Mars/Olympus"]),
+        ("bad mac", format!("{GOOD_GATEWAY}devices:\n  - mac: d47c44906f1z\n"), &["devices[0].mac"]),
+        ("bad id prefix", format!("{GOOD_GATEWAY}shops:\n  - id: X_9642\n"), &["shops[0].id", "S_ or O_"]),
+        (
+            "unset variable",
+            format!("gateway:\n  url: http://127.0.0.1:1/m.api\n  app_key: ${{OPRETAIL_TEST_NOT_SET}}\n  app_secret: s\n{shops}"),
+            &["gateway.app_key", "OPRETAIL_TEST_NOT_SET"],
+        ),
+        ("empty shops and devices", format!("{GOOD_GATEWAY}shops: []\ndevices: []\n"), &["shops", "nothing to poll"]),
+        ("secret file missing", "gateway:\n  url: http://127.0.0.1:1/m.api\n  app_key: k\n  app_secret_file: /nonexistent/secret\nshops:\n  - id: S_1\n".to_string(), &["gateway.app_secret_file", "/nonexistent/secret"]),
+        ("login without password", format!("{GOOD_GATEWAY}  login:\n    username: ops\n{shops}"), &["gateway.login.password"]),
+    ];
+    for (name, text, needles) in cases {
+        let path = write_config(&name.replace(' ', "-"), &text);
+        for args in [
+            vec!["check-config", "--config"],
+            vec!["--web.listen-address", "127.0.0.1:0", "--config"],
+        ] {
+            let out = Command::new(BIN)
+                .args(&args)
+                .arg(&path)
+                .env_remove("OPRETAIL_TEST_NOT_SET")
+                .output()
+                .expect("runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name} ({args:?}): {err}");
+            for needle in needles {
+                assert!(
+                    err.contains(needle),
+                    "{name} ({args:?}): {needle:?} missing from:\n{err}"
+                );
+            }
+        }
+    }
+}
+
+/// A child process whose JSON log is read for its listening address.
+struct Child {
+    child: std::process::Child,
+    addr: String,
+    drain: Option<std::thread::JoinHandle<std::io::Result<u64>>>,
+}
+
+impl Child {
+    fn spawn(args: &[&str]) -> Child {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .args(["--log.format", "json"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starts");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let addr = log_field(&mut stderr, "addr");
+        let drain = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Child {
+            child,
+            addr,
+            drain: Some(drain),
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args([sig, &pid]).status().expect("kill").success());
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        let status = self.child.wait().expect("exits");
+        if let Some(d) = self.drain.take() {
+            let _ = d.join();
+        }
+        status
+    }
+}
+
+fn get(url: &str) -> Option<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.text().await.ok()?))
+    })
+}
+
+/// Scrapes `addr` until `done` holds for the body (30 s at most).
+fn scrape_until(addr: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((200, body)) = get(&format!("http://{addr}/metrics")) {
+            if done(&body) {
+                return body;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} not seen within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_reloads_the_configuration_file() {
+    let gateway = Child::spawn(&["simulate", "--listen", "127.0.0.1:0"]);
+    let config = |shop: &str| {
+        format!(
+            "gateway:\n  url: http://{}/m.api\n  app_key: demo\n  app_secret: demo-secret\npoll_interval: 1h\nshops:\n  - id: {shop}\n",
+            gateway.addr
+        )
+    };
+    let path = write_config("sighup", &config("S_9601"));
+    let exporter = Child::spawn(&[
+        "--config",
+        path.to_str().expect("utf-8 path"),
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ]);
+    scrape_until(&exporter.addr, "S_9601", |b| {
+        b.contains("opretail_target_up{target=\"S_9601\"} 1")
+    });
+
+    std::fs::write(&path, config("S_9602")).expect("rewrite");
+    exporter.signal("-HUP");
+    let body = scrape_until(&exporter.addr, "S_9602 after SIGHUP", |b| {
+        b.contains("opretail_target_up{target=\"S_9602\"} 1")
+    });
+    assert!(!body.contains("target=\"S_9601\""), "the removed shop vanished");
+    assert!(body.contains("opretail_config_last_reload_successful 1"));
+
+    std::fs::write(&path, "gateway: {}\n").expect("break it");
+    exporter.signal("-HUP");
+    scrape_until(&exporter.addr, "a rejected reload", |b| {
+        b.contains("opretail_config_last_reload_successful 0")
+    });
+    let body = scrape_until(&exporter.addr, "the old targets", |b| {
+        b.contains("opretail_target_up{target=\"S_9602\"} 1")
+    });
+    assert!(body.contains("opretail_shop_walk_in{"));
+
+    assert!(exporter.stop().success(), "SIGTERM: graceful exit 0");
+    assert!(gateway.stop().success());
 }

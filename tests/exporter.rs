@@ -250,6 +250,7 @@ async fn not_ready_until_the_first_poll_and_metrics_never_wait() {
     let h = Harness::start_unready(utc(NOW), |url| {
         let mut c = config(url, &["O_1001"], &[]);
         c.gateway.timeout = std::time::Duration::from_secs(3);
+        c.gateway.max_retries = 0;
         c
     })
     .await;

@@ -46,6 +46,7 @@ HISTORY_STEP = 240  # seconds; below Prometheus' 5 min lookback so the history i
 PROCS = []
 TMP = tempfile.mkdtemp(prefix="opretail-e2e-")
 FAILED = False
+HOUR0 = None
 
 
 def log(msg):
@@ -345,13 +346,13 @@ def seed_history(metrics_text, instance, data_dir):
                     n += 1
         f.write("# EOF\n")
     log(f"seeding {n} samples of {sum(len(v) for v in series.values())} series, {HISTORY_DAYS} days back, "
-        f"every {HISTORY_STEP}s")
+        f"every {HISTORY_STEP}s; latest data hour {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(hour0))}")
     r = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", path, data_dir],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("promtool tsdb create-blocks-from failed:\n" + r.stdout + r.stderr)
     os.remove(path)
-    return end
+    return hour0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,7 +405,8 @@ def main():
     data_dir = os.path.join(TMP, "data")
     os.makedirs(data_dir)
     instance = f"127.0.0.1:{exp_port}"
-    seed_history(metrics, instance, data_dir)
+    global HOUR0
+    HOUR0 = seed_history(metrics, instance, data_dir)
 
     log("\n== starting Prometheus")
     prom_cfg = os.path.join(TMP, "prometheus.yml")
@@ -437,6 +439,22 @@ def main():
     # recovery poll just made.
     log("faults cleared, every target up")
 
+    log("\n== 'today' counts each hour once")
+    hour_now = max(float(r["value"][1]) for r in instant("opretail_shop_hour_timestamp_seconds"))
+    if hour_now == HOUR0:
+        # The history repeats the current values every hour, so today's total must be the latest
+        # hour's total times the number of hours since local midnight of the latest data hour.
+        hours = int((hour_now - (hour_now + 28800) // 86400 * 86400 + 28800) // 3600) + 1
+        latest = float(instant("sum(opretail_shop_walk_in)")[0]["value"][1])
+        chain = [d for n, d in dashboards if d["uid"] == "opretail-chain-overview"][0]
+        expr = [t["expr"] for p in all_panels(chain["panels"]) if p["title"] == "Walk-ins today" for t in p["targets"]][0]
+        today = float(instant(substitute(expr, {"utc_offset_seconds": "28800"}))[0]["value"][1])
+        log(f"latest hour {latest:.0f} walk-ins x {hours} hours today = {latest * hours:.0f}; 'Walk-ins today' = {today:.0f}")
+        if abs(today - latest * hours) > 0.5:
+            fail(f"'Walk-ins today' is {today}, expected {latest * hours}")
+    else:
+        log("(skipped: a new hour arrived during the test)")
+
     log("\n== dashboard queries")
     total, empty = run_dashboard_queries(dashboards)
 
@@ -453,8 +471,8 @@ def main():
         for r in g["rules"]:
             name = r.get("name")
             state = r.get("state", "") if r["type"] == "alerting" else "recording"
-            log(f"  {g['name']:28s} {r['health']:4s} {state:9s} {name}  ({len(r.get('alerts', [])) if r['type'] == 'alerting' else ''})"
-                .rstrip(" ()"))
+            alerts = f"  ({len(r.get('alerts', []))} alerts)" if r["type"] == "alerting" else ""
+            log(f"  {g['name']:28s} {r['health']:4s} {state:9s} {name}{alerts}")
             if r.get("health") != "ok" or r.get("lastError"):
                 bad += 1
                 fail(f"rule {name}: health {r.get('health')} lastError {r.get('lastError')!r}")

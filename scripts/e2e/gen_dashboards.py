@@ -369,7 +369,7 @@ def devices():
                    "Sum of the walk-ins of a shop's devices next to the shop's own walk-ins: a gap shows a "
                    "device missing or miscounting.",
                    [target('sum by (shop_id) (opretail_device_walk_in{shop_id=~"$shop"})', "devices of {{shop_id}}"),
-                    target('opretail_shop_walk_in and on(shop_id) group_by (shop_id) (opretail_device_walk_in{shop_id=~"$shop"})',
+                    target('opretail_shop_walk_in and on(shop_id) group by (shop_id) (opretail_device_walk_in{shop_id=~"$shop"})',
                            "shop {{shop_id}} {{shop_name}}")], 0, y, 24, 8, unit="short"))
     return dashboard("opretail-devices", "Opretail / Devices",
                      "Counting devices: walk-in/out per device, silent devices, data age.",

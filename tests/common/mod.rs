@@ -72,14 +72,14 @@ impl Harness {
     }
 
     pub async fn start_unready(now: DateTime<Utc>, make_config: impl FnOnce(&str) -> Config) -> Harness {
-        Self::start_with(now, |_| {}, make_config).await
+        Self::start_with(now, |_| {}, |sim| make_config(&sim.url())).await
     }
 
     /// Like `start_unready`, with the demo simulator's configuration adjusted first.
     pub async fn start_with(
         now: DateTime<Utc>,
         adjust_sim: impl FnOnce(&mut SimConfig),
-        make_config: impl FnOnce(&str) -> Config,
+        make_config: impl FnOnce(&RunningSimulator) -> Config,
     ) -> Harness {
         let clock = Clock::manual(now);
         let mut sim_config = SimConfig::demo(clock.clone());
@@ -88,7 +88,7 @@ impl Harness {
             .spawn(SocketAddr::from(LOOPBACK))
             .await
             .expect("simulator starts");
-        let config = make_config(&sim.url());
+        let config = make_config(&sim);
         let exporter = exporter::start(config, SocketAddr::from(LOOPBACK), clock.clone())
             .await
             .expect("exporter starts");
