@@ -14,6 +14,7 @@ use crate::http::{self, AppState};
 use crate::metrics::MetricsStore;
 use crate::model::Clock;
 use crate::poller::Poller;
+use crate::web_config::WebConfig;
 
 /// The git revision the binary was built from (`unknown` outside a checkout).
 pub const REVISION: &str = match option_env!("OPRETAIL_EXPORTER_REVISION") {
@@ -32,8 +33,14 @@ pub struct RunningExporter {
     polling: JoinHandle<()>,
 }
 
-/// Starts polling and serving. The first poll begins at once.
-pub async fn start(config: Config, listen: SocketAddr, clock: Clock) -> anyhow::Result<RunningExporter> {
+/// Starts polling and serving, with the TLS and basic authentication of `web` if given. The
+/// first poll begins at once.
+pub async fn start(
+    config: Config,
+    listen: SocketAddr,
+    clock: Clock,
+    web: Option<Arc<WebConfig>>,
+) -> anyhow::Result<RunningExporter> {
     let config = Arc::new(config);
     let store = Arc::new(MetricsStore::new(env!("CARGO_PKG_VERSION"), REVISION)?);
     let client = Client::new(&config.gateway, clock.clone(), store.api().clone())?;
@@ -43,15 +50,18 @@ pub async fn start(config: Config, listen: SocketAddr, clock: Clock) -> anyhow::
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let cancel = CancellationToken::new();
-    let server = tokio::spawn(http::serve(
+    let tls = web.as_ref().is_some_and(|w| w.tls.is_some());
+    let basic_auth = web.as_ref().is_some_and(|w| w.basic_auth.is_some());
+    let server = tokio::spawn(http::serve_with(
         listener,
         AppState {
             store: Arc::clone(&store),
         },
+        web,
         cancel.clone().cancelled_owned(),
     ));
     let polling = tokio::spawn(Arc::clone(&poller).run(cancel.clone()));
-    tracing::info!(%addr, "serving /metrics");
+    tracing::info!(%addr, tls, basic_auth, "serving /metrics");
     Ok(RunningExporter {
         addr,
         store,

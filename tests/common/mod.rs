@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -12,6 +13,7 @@ use opretail_exporter::config::{Config, DeviceTarget, GatewayConfig, ShopTarget,
 use opretail_exporter::exporter::{self, RunningExporter};
 use opretail_exporter::model::Clock;
 use opretail_exporter::simulator::{RunningSimulator, SimConfig, Simulator};
+use opretail_exporter::web_config::WebConfig;
 
 pub const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
@@ -66,13 +68,23 @@ impl Harness {
     }
 
     pub async fn start_unready(now: DateTime<Utc>, make_config: impl FnOnce(&str) -> Config) -> Harness {
+        Self::start_unready_with(now, make_config, None).await
+    }
+
+    /// Like `start_unready`, serving with the TLS and basic auth of `web`; `http` is a plain
+    /// client (bring your own for TLS or credentials).
+    pub async fn start_unready_with(
+        now: DateTime<Utc>,
+        make_config: impl FnOnce(&str) -> Config,
+        web: Option<Arc<WebConfig>>,
+    ) -> Harness {
         let clock = Clock::manual(now);
         let sim = Simulator::new(SimConfig::demo(clock.clone()))
             .spawn(SocketAddr::from(LOOPBACK))
             .await
             .expect("simulator starts");
         let config = make_config(&sim.url());
-        let exporter = exporter::start(config, SocketAddr::from(LOOPBACK), clock.clone())
+        let exporter = exporter::start(config, SocketAddr::from(LOOPBACK), clock.clone(), web)
             .await
             .expect("exporter starts");
         let http = reqwest::Client::builder()
