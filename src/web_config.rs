@@ -571,6 +571,28 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let dir = tmp_dir("example");
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+        std::fs::write(dir.join("server.crt"), cert.cert.pem()).expect("write");
+        std::fs::write(dir.join("server.key"), cert.key_pair.serialize_pem()).expect("write");
+        let text = include_str!("../web-config.example.yml");
+        let c = WebConfig::from_yaml(text, &dir).expect("example is valid");
+        let tls = c.tls.expect("tls");
+        assert_eq!(tls.cert_file, dir.join("server.crt"));
+        assert_eq!(
+            (tls.client_auth, tls.min_version),
+            (ClientAuth::None, TlsVersion::Tls12)
+        );
+        let auth = c.basic_auth.expect("basic auth");
+        assert_eq!(auth.users().collect::<Vec<_>>(), ["prometheus"]);
+        assert!(
+            auth.check("prometheus", "change-me"),
+            "the example hash is of change-me"
+        );
+    }
+
+    #[test]
     fn a_non_bcrypt_hash_is_named_but_not_echoed() {
         let e = err("basic_auth_users:\n  alice: plaintext-password\n");
         assert!(e.starts_with("basic_auth_users.alice: not a bcrypt hash"), "{e}");
