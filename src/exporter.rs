@@ -16,6 +16,7 @@ use crate::http::{self, AppState, Reload};
 use crate::metrics::MetricsStore;
 use crate::model::Clock;
 use crate::poller::Poller;
+use crate::web_config::WebConfig;
 
 /// The git revision the binary was built from (`unknown` outside a checkout).
 pub const REVISION: &str = match option_env!("OPRETAIL_EXPORTER_REVISION") {
@@ -36,26 +37,34 @@ pub struct RunningExporter {
     polling: JoinHandle<()>,
 }
 
-/// Starts polling and serving a configuration given in code (no reload). The first poll
-/// begins at once.
-pub async fn start(config: Config, listen: SocketAddr, clock: Clock) -> anyhow::Result<RunningExporter> {
-    start_with(config, listen, clock, None).await
+/// What an exporter may be started with besides its configuration.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// The file SIGHUP and `POST /-/reload` re-read; without one the exporter cannot reload.
+    pub config_file: Option<PathBuf>,
+    /// TLS and basic authentication for the HTTP server.
+    pub web: Option<Arc<WebConfig>>,
 }
 
-/// Starts polling and serving; `config_file`, when given, is what SIGHUP and
-/// `POST /-/reload` re-read.
+/// Starts polling and serving a configuration given in code (no reload, plain HTTP). The
+/// first poll begins at once.
+pub async fn start(config: Config, listen: SocketAddr, clock: Clock) -> anyhow::Result<RunningExporter> {
+    start_with(config, listen, clock, Options::default()).await
+}
+
+/// Starts polling and serving with `options`. The first poll begins at once.
 pub async fn start_with(
     config: Config,
     listen: SocketAddr,
     clock: Clock,
-    config_file: Option<PathBuf>,
+    options: Options,
 ) -> anyhow::Result<RunningExporter> {
     let config = Arc::new(config);
     let store = Arc::new(MetricsStore::new(env!("CARGO_PKG_VERSION"), REVISION)?);
     let client = Client::new(&config.gateway, clock.clone(), store.api().clone())?;
     store.config_loaded(Some(unix_now(&clock)));
     let poller = Arc::new(Poller::new(config, client, Arc::clone(&store), clock.clone()));
-    let reloader = config_file.map(|path| {
+    let reloader = options.config_file.map(|path| {
         Arc::new(Reloader {
             path,
             poller: Arc::clone(&poller),
@@ -69,13 +78,16 @@ pub async fn start_with(
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let cancel = CancellationToken::new();
+    let web = options.web;
+    let tls = web.as_ref().is_some_and(|w| w.tls.is_some());
+    let basic_auth = web.as_ref().is_some_and(|w| w.basic_auth.is_some());
     let state = AppState {
         store: Arc::clone(&store),
         reload: reloader.clone().map(|r| r as Arc<dyn Reload>),
     };
-    let server = tokio::spawn(http::serve(listener, state, cancel.clone().cancelled_owned()));
+    let server = tokio::spawn(http::serve_with(listener, state, web, cancel.clone().cancelled_owned()));
     let polling = tokio::spawn(Arc::clone(&poller).run(cancel.clone()));
-    tracing::info!(%addr, "serving /metrics");
+    tracing::info!(%addr, tls, basic_auth, "serving /metrics");
     Ok(RunningExporter {
         addr,
         store,

@@ -1,18 +1,33 @@
 //! The HTTP face of the exporter: `/metrics`, a landing page, and the health and readiness
 //! endpoints, served by axum with graceful shutdown. Handlers only read the metrics store;
-//! none of them waits on a poll.
+//! none of them waits on a poll. With a [`WebConfig`], every path requires basic
+//! authentication and/or the server speaks TLS (rustls); TLS handshakes run in their own tasks
+//! behind a [`TlsListener`] so that a slow client never holds up the others.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use futures_util::future::BoxFuture;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::MetricsStore;
+use crate::web_config::{BasicAuth, WebConfig, REALM};
+
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// TLS handshakes in progress at once; further connections wait to be accepted.
+const MAX_TLS_HANDSHAKES: usize = 256;
 
 /// Applies the configuration file again (`POST /-/reload`).
 pub trait Reload: Send + Sync {
@@ -56,6 +71,129 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Like [`serve`], with the TLS and basic authentication of `web` (plain [`serve`] if `None`).
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    web: Option<Arc<WebConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let Some(web) = web else {
+        return serve(listener, state, shutdown).await;
+    };
+    let mut app = router(state);
+    if let Some(auth) = &web.basic_auth {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(auth),
+            require_basic_auth,
+        ));
+    }
+    match &web.tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+        Some(tls) => {
+            let listener = TlsListener::new(listener, TlsAcceptor::from(Arc::clone(&tls.server_config)))?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }
+    }
+}
+
+/// Answers `401` with a `WWW-Authenticate` challenge unless the request carries a configured
+/// user and password.
+async fn require_basic_auth(State(auth): State<Arc<BasicAuth>>, request: Request, next: Next) -> Response {
+    let header = request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if auth.check_header(header).await {
+        next.run(request).await
+    } else {
+        tracing::debug!(path = %request.uri().path(), "request without valid basic auth credentials refused");
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\""))],
+            "Unauthorized\n",
+        )
+            .into_response()
+    }
+}
+
+/// A listener handing out TLS streams whose handshake has completed. A background task accepts
+/// TCP connections and runs each handshake in a task of its own (bounded in time and number);
+/// dropping the listener, as graceful shutdown does, stops accepting at once.
+pub struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local_addr: SocketAddr,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl TlsListener {
+    pub fn new(listener: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
+        let local_addr = listener.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        let accepting = tokio::spawn(accept_tls(listener, acceptor, tx));
+        Ok(TlsListener {
+            ready,
+            local_addr,
+            accepting,
+        })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+async fn accept_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
+    let handshakes = Arc::new(Semaphore::new(MAX_TLS_HANDSHAKES));
+    loop {
+        let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
+            return;
+        };
+        let (tcp, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // As axum does: errors like EMFILE pass; back off a little.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => {
+                    // Fails only when the server has stopped; the connection is then dropped.
+                    let _ = ready.send((tls, peer)).await;
+                }
+                Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(conn) => conn,
+            // The accepting task holds a sender until it is aborted, which only Drop does.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local_addr)
+    }
 }
 
 /// `Content-Type` of the Prometheus text exposition format.

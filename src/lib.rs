@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod model;
 pub mod poller;
 pub mod simulator;
+pub mod web_config;

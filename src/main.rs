@@ -4,12 +4,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use opretail_exporter::config::Config;
 use opretail_exporter::exporter;
 use opretail_exporter::model::Clock;
 use opretail_exporter::simulator::{SimConfig, Simulator};
+use opretail_exporter::web_config::WebConfig;
 
 /// Prometheus exporter for the Opretail (Ovopark) open platform's hourly people-counting data.
 #[derive(Parser, Debug)]
@@ -23,6 +25,10 @@ struct Cli {
     /// Address to serve /metrics on (`:9863` means every interface).
     #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
     listen: SocketAddr,
+    /// Web configuration file (YAML, exporter-toolkit shape): TLS and basic auth; see
+    /// web-config.example.yml.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    web_config: Option<PathBuf>,
     /// Log level or tracing filter directive (error, warn, info, debug, trace).
     #[arg(long = "log.level", value_name = "LEVEL", default_value = "info", global = true)]
     log_level: String,
@@ -47,6 +53,9 @@ enum Command {
     Demo {
         #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
         listen: SocketAddr,
+        /// Web configuration file: TLS and basic auth.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config: Option<PathBuf>,
     },
 }
 
@@ -78,10 +87,16 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::CheckConfig { config }) => check_config(&config),
         Some(Command::Simulate { listen }) => run(simulate(listen)),
-        Some(Command::Demo { listen }) => run(demo(listen)),
+        Some(Command::Demo { listen, web_config }) => match load_web_config(web_config.as_deref()) {
+            Ok(web) => run(demo(listen, web)),
+            Err(code) => code,
+        },
         None => match cli.config {
             Some(path) => match Config::load(&path) {
-                Ok(config) => run(serve(config, path, cli.listen)),
+                Ok(config) => match load_web_config(cli.web_config.as_deref()) {
+                    Ok(web) => run(serve(config, path, cli.listen, web)),
+                    Err(code) => code,
+                },
                 Err(errors) => {
                     eprintln!("error: invalid configuration {}:\n{errors}", path.display());
                     ExitCode::from(2)
@@ -92,6 +107,20 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Reads `--web.config.file` if given; on a problem prints it and gives exit code 2.
+fn load_web_config(path: Option<&std::path::Path>) -> Result<Option<Arc<WebConfig>>, ExitCode> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    match WebConfig::load(path) {
+        Ok(web) => Ok(Some(Arc::new(web))),
+        Err(e) => {
+            eprintln!("error: invalid web config {}: {e}", path.display());
+            Err(ExitCode::from(2))
+        }
     }
 }
 
@@ -144,8 +173,12 @@ fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode 
     }
 }
 
-async fn serve(config: Config, path: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
-    let running = exporter::start_with(config, listen, Clock::system(), Some(path)).await?;
+async fn serve(config: Config, path: PathBuf, listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result<()> {
+    let options = exporter::Options {
+        config_file: Some(path),
+        web,
+    };
+    let running = exporter::start_with(config, listen, Clock::system(), options).await?;
     #[cfg(unix)]
     if let Some(reloader) = running.reloader.clone() {
         let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -170,13 +203,14 @@ async fn simulate(listen: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn demo(listen: SocketAddr) -> anyhow::Result<()> {
+async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result<()> {
     let sim = Simulator::new(SimConfig::demo(Clock::system()))
         .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await?;
     let config = exporter::demo_config(sim.sim.config(), sim.url().parse()?);
     tracing::info!(gateway = %config.gateway.url, "demo: simulated gateway started");
-    let running = exporter::start(config, listen, Clock::system()).await?;
+    let options = exporter::Options { config_file: None, web };
+    let running = exporter::start_with(config, listen, Clock::system(), options).await?;
     let result = running.run_until(shutdown_signal()).await;
     sim.shutdown().await;
     result

@@ -41,10 +41,13 @@ async fn start(first: impl FnOnce(&str) -> String) -> (Harness, PathBuf) {
     let path = dir.join("config.yaml");
     std::fs::write(&path, first(&sim.url())).expect("write");
     let config = Config::load(&path).expect("valid first config");
-    let exporter =
-        opretail_exporter::exporter::start_with(config, SocketAddr::from(LOOPBACK), clock.clone(), Some(path.clone()))
-            .await
-            .expect("exporter");
+    let options = opretail_exporter::exporter::Options {
+        config_file: Some(path.clone()),
+        web: None,
+    };
+    let exporter = opretail_exporter::exporter::start_with(config, SocketAddr::from(LOOPBACK), clock.clone(), options)
+        .await
+        .expect("exporter");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -12,6 +13,7 @@ use opretail_exporter::config::{Config, DeviceTarget, GatewayConfig, ShopTarget,
 use opretail_exporter::exporter::{self, RunningExporter};
 use opretail_exporter::model::Clock;
 use opretail_exporter::simulator::{RunningSimulator, SimConfig, Simulator};
+use opretail_exporter::web_config::WebConfig;
 
 pub const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
@@ -72,7 +74,7 @@ impl Harness {
     }
 
     pub async fn start_unready(now: DateTime<Utc>, make_config: impl FnOnce(&str) -> Config) -> Harness {
-        Self::start_with(now, |_| {}, |sim| make_config(&sim.url())).await
+        Self::start_full(now, |_| {}, |sim| make_config(&sim.url()), None).await
     }
 
     /// Like `start_unready`, with the demo simulator's configuration adjusted first.
@@ -80,6 +82,25 @@ impl Harness {
         now: DateTime<Utc>,
         adjust_sim: impl FnOnce(&mut SimConfig),
         make_config: impl FnOnce(&RunningSimulator) -> Config,
+    ) -> Harness {
+        Self::start_full(now, adjust_sim, make_config, None).await
+    }
+
+    /// Like `start_unready`, serving with the TLS and basic auth of `web`; `http` is a plain
+    /// client (bring your own for TLS or credentials).
+    pub async fn start_unready_with(
+        now: DateTime<Utc>,
+        make_config: impl FnOnce(&str) -> Config,
+        web: Option<Arc<WebConfig>>,
+    ) -> Harness {
+        Self::start_full(now, |_| {}, |sim| make_config(&sim.url()), web).await
+    }
+
+    async fn start_full(
+        now: DateTime<Utc>,
+        adjust_sim: impl FnOnce(&mut SimConfig),
+        make_config: impl FnOnce(&RunningSimulator) -> Config,
+        web: Option<Arc<WebConfig>>,
     ) -> Harness {
         let clock = Clock::manual(now);
         let mut sim_config = SimConfig::demo(clock.clone());
@@ -89,7 +110,8 @@ impl Harness {
             .await
             .expect("simulator starts");
         let config = make_config(&sim);
-        let exporter = exporter::start(config, SocketAddr::from(LOOPBACK), clock.clone())
+        let options = exporter::Options { config_file: None, web };
+        let exporter = exporter::start_with(config, SocketAddr::from(LOOPBACK), clock.clone(), options)
             .await
             .expect("exporter starts");
         let http = reqwest::Client::builder()
