@@ -437,7 +437,11 @@ def main():
     # Rates over [1m] of requests need two samples after recovery: Prometheus has them already
     # (1 s scrapes); request latency needs a successful request within the window, which the
     # recovery poll just made.
-    log("faults cleared, every target up")
+    # Panels are range queries with a step of up to a minute: let the error series age so that
+    # several steps see them (a real Prometheus has them for as long as the exporter runs).
+    wait_for("error series with 60 s of samples",
+             lambda: instant("min(count_over_time(opretail_api_errors_total[10m])) >= 60"), timeout=120)
+    log("faults cleared, every target up, error series 60 s old")
 
     log("\n== 'today' counts each hour once")
     hour_now = max(float(r["value"][1]) for r in instant("opretail_shop_hour_timestamp_seconds"))
