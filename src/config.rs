@@ -1038,6 +1038,140 @@ shops:
         );
     }
 
+    #[test]
+    fn reliability_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        let g = &c.gateway;
+        assert_eq!(g.requests_per_second, DEFAULT_REQUESTS_PER_SECOND);
+        assert_eq!(g.max_response_bytes, 16 * 1024 * 1024);
+        assert_eq!(g.max_retries, 3);
+        assert_eq!(g.retry_backoff, Duration::from_millis(500));
+        assert_eq!(g.retry_backoff_max, Duration::from_secs(30));
+        assert!(matches!(g.auth, GatewayAuth::None));
+        assert_eq!(c.stale_after, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn reliability_keys_parse() {
+        let text = minimal_with(
+            "  app_secret: hunter2-secret\n",
+            "  app_secret: hunter2-secret\n  requests_per_second: 0.5\n  max_response_bytes: 512KiB\n  max_retries: 0\n  retry_backoff: 100ms\n  retry_backoff_max: 2s\n  token: ${TOK}\n",
+        ) + "stale_after: 30m\n";
+        let c = Config::from_yaml_str(&text, &env_of(&[("TOK", "tok-123")])).unwrap();
+        assert_eq!(c.gateway.requests_per_second, 0.5);
+        assert_eq!(c.gateway.max_response_bytes, 512 * 1024);
+        assert_eq!(c.gateway.max_retries, 0);
+        assert_eq!(c.gateway.retry_backoff, Duration::from_millis(100));
+        assert_eq!(c.gateway.retry_backoff_max, Duration::from_secs(2));
+        assert!(matches!(&c.gateway.auth, GatewayAuth::Token(t) if t.expose_secret() == "tok-123"));
+        assert_eq!(c.stale_after, Duration::from_secs(1800));
+        assert!(!format!("{c:?}").contains("tok-123"), "the token is redacted in Debug");
+        for (size, bytes) in [
+            ("1048576", 1_048_576),
+            ("16MiB", 16 << 20),
+            ("2MB", 2_000_000),
+            ("64 KiB", 65_536),
+        ] {
+            let text = minimal_with(
+                "  app_key: key\n",
+                &format!("  app_key: key\n  max_response_bytes: {size}\n"),
+            );
+            assert_eq!(parse(&text).unwrap().gateway.max_response_bytes, bytes, "{size}");
+        }
+    }
+
+    #[test]
+    fn reliability_keys_reject_bad_values() {
+        let text = minimal_with(
+            "  app_key: key\n",
+            "  app_key: key\n  requests_per_second: 0\n  max_response_bytes: lots\n  max_retries: 11\n  retry_backoff: soon\n",
+        ) + "stale_after: 0s\n";
+        let errs = errors(&text);
+        assert_error(&errs, "gateway.requests_per_second", "above 0");
+        assert_error(&errs, "gateway.max_response_bytes", "size");
+        assert_error(&errs, "gateway.max_retries", "between 0 and 10");
+        assert_error(&errs, "gateway.retry_backoff", "duration");
+        assert_error(&errs, "stale_after", "greater than zero");
+        let tiny = minimal_with("  app_key: key\n", "  app_key: key\n  max_response_bytes: 10\n");
+        assert_error(&errors(&tiny), "gateway.max_response_bytes", "between 1024");
+    }
+
+    #[test]
+    fn login_with_password_or_password_file() {
+        let dir = std::env::temp_dir().join(format!("opretail-config-login-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "pa55-from-file\n").unwrap();
+        let inline = minimal_with(
+            "  app_key: key\n",
+            "  app_key: key\n  login:\n    username: ops\n    password: pa55-inline\n",
+        );
+        let c = parse(&inline).unwrap();
+        assert!(
+            matches!(&c.gateway.auth, GatewayAuth::Login { username, password } if username == "ops" && password.expose_secret() == "pa55-inline")
+        );
+        assert!(!format!("{c:?}").contains("pa55-inline"));
+        let from_file = minimal_with(
+            "  app_key: key\n",
+            &format!(
+                "  app_key: key\n  login:\n    username: ops\n    password_file: {}\n",
+                file.display()
+            ),
+        );
+        let c = parse(&from_file).unwrap();
+        assert!(
+            matches!(&c.gateway.auth, GatewayAuth::Login { password, .. } if password.expose_secret() == "pa55-from-file")
+        );
+        let both = minimal_with(
+            "  app_key: key\n",
+            &format!(
+                "  app_key: key\n  login:\n    username: ops\n    password: x\n    password_file: {}\n",
+                file.display()
+            ),
+        );
+        assert_error(&errors(&both), "gateway.login.password_file", "not both");
+        let neither = minimal_with("  app_key: key\n", "  app_key: key\n  login:\n    username: ops\n");
+        assert_error(&errors(&neither), "gateway.login.password", "missing");
+        let with_token = minimal_with(
+            "  app_key: key\n",
+            "  app_key: key\n  token: t\n  login:\n    username: ops\n    password: x\n",
+        );
+        assert_error(&errors(&with_token), "gateway.token", "not both");
+        let unknown = minimal_with(
+            "  app_key: key\n",
+            "  app_key: key\n  login:\n    user: ops\n    password: x\n",
+        );
+        assert_error(&errors(&unknown), "gateway.login.user", "unknown key");
+    }
+
+    #[test]
+    fn app_secret_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("opretail-config-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        std::fs::write(&file, "file-secret-value\r\n").unwrap();
+        let text = MINIMAL.replace(
+            "  app_secret: hunter2-secret\n",
+            &format!("  app_secret_file: {}\n", file.display()),
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.gateway.app_secret.expose_secret(), "file-secret-value");
+        let both = minimal_with(
+            "  app_secret: hunter2-secret\n",
+            &format!("  app_secret: x\n  app_secret_file: {}\n", file.display()),
+        );
+        assert_error(&errors(&both), "gateway.app_secret_file", "not both");
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let text = MINIMAL.replace(
+            "  app_secret: hunter2-secret\n",
+            &format!("  app_secret_file: {}\n", empty.display()),
+        );
+        assert_error(&errors(&text), "gateway.app_secret_file", "empty");
+        let errs = errors(&MINIMAL.replace("  app_secret: hunter2-secret\n", ""));
+        assert_error(&errs, "gateway.app_secret", "missing");
+    }
+
     /// MINIMAL with `from` replaced by `to`.
     fn minimal_with(from: &str, to: &str) -> String {
         assert!(MINIMAL.contains(from), "{from:?} not in MINIMAL");
