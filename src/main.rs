@@ -247,7 +247,8 @@ async fn shutdown_signal() {
 }
 
 fn parse_target_id(s: &str) -> Result<opretail_exporter::config::TargetId, String> {
-    s.parse().map_err(|e: opretail_exporter::config::ParseTargetIdError| e.to_string())
+    s.parse()
+        .map_err(|e: opretail_exporter::config::ParseTargetIdError| e.to_string())
 }
 
 /// The configuration for a one-off command, or exit code 2 with every problem printed.
@@ -351,7 +352,12 @@ fn backfill_command(
             let tenth = p.done * 10 / p.total.max(1);
             if tenth > reported_tenth || p.done == p.total {
                 reported_tenth = tenth;
-                eprintln!("progress: {}/{} calls ({}%), {failed} failed", p.done, p.total, p.done * 100 / p.total.max(1));
+                eprintln!(
+                    "progress: {}/{} calls ({}%), {failed} failed",
+                    p.done,
+                    p.total,
+                    p.done * 100 / p.total.max(1)
+                );
             }
         }
     }));

@@ -15,9 +15,7 @@ use opretail_exporter::backfill::{self, Backfill, CallTarget, Options};
 use opretail_exporter::client::Client;
 use opretail_exporter::config::Config;
 use opretail_exporter::metrics::{render_snapshot, MetricsStore};
-use opretail_exporter::model::{
-    Clock, DeviceSample, DeviceValues, ShopSample, ShopValues, Snapshot, TargetStatus,
-};
+use opretail_exporter::model::{Clock, DeviceSample, DeviceValues, ShopSample, ShopValues, Snapshot, TargetStatus};
 use opretail_exporter::simulator::{device_hour, shop_hour, Fault, RunningSimulator, SimConfig, Simulator};
 
 /// 14:20 in Shanghai on Wednesday 2024-05-01: the latest complete hour is 13:00 local.
@@ -94,7 +92,11 @@ fn value(om: &str, name: &str, label: &str, at: i64) -> Option<f64> {
         .filter(|(n, l, _, t)| n == name && l.contains(label) && *t == at)
         .map(|(_, _, v, _)| v)
         .collect();
-    assert!(found.len() <= 1, "{name}{{{label}}} @{at} appears {} times", found.len());
+    assert!(
+        found.len() <= 1,
+        "{name}{{{label}}} @{at} appears {} times",
+        found.len()
+    );
     found.first().copied()
 }
 
@@ -143,7 +145,11 @@ async fn backfills_exact_model_values_for_complete_hours_only() {
         let want = shop_hour(shop, local(hour));
         let at = ts(hour);
         let l = format!("shop_id=\"{dep}\"");
-        assert_eq!(value(&om, "opretail_shop_walk_in", &l, at), Some(want.walk_in as f64), "{dep} {hour}");
+        assert_eq!(
+            value(&om, "opretail_shop_walk_in", &l, at),
+            Some(want.walk_in as f64),
+            "{dep} {hour}"
+        );
         assert_eq!(value(&om, "opretail_shop_passing", &l, at), Some(want.passing as f64));
         assert_eq!(value(&om, "opretail_shop_outside", &l, at), Some(want.outside() as f64));
         assert_eq!(value(&om, "opretail_shop_walk_out", &l, at), Some(want.walk_out as f64));
@@ -155,7 +161,10 @@ async fn backfills_exact_model_values_for_complete_hours_only() {
             value(&om, "opretail_shop_fitting_rate", &l, at),
             want.fitting_rate_percent().map(|p| p / 100.0)
         );
-        assert_eq!(value(&om, "opretail_shop_hour_timestamp_seconds", &l, at), Some(at as f64));
+        assert_eq!(
+            value(&om, "opretail_shop_hour_timestamp_seconds", &l, at),
+            Some(at as f64)
+        );
     }
     let s9613 = cfg_sim.shop(9613).expect("demo shop");
     let labels = format!(
@@ -169,7 +178,10 @@ async fn backfills_exact_model_values_for_complete_hours_only() {
     let l = "mac=\"d47c44906f01\",device_name=\"Entrance A\",shop_id=\"9601\"";
     let at = ts("2024-04-30 12:00:00");
     assert_eq!(value(&om, "opretail_device_walk_in", l, at), Some(want.walk_in as f64));
-    assert_eq!(value(&om, "opretail_device_walk_out", l, at), Some(want.walk_out as f64));
+    assert_eq!(
+        value(&om, "opretail_device_walk_out", l, at),
+        Some(want.walk_out as f64)
+    );
     assert!(om.contains("opretail_device_walk_in{mac=\"d47c44906f02\",device_name=\"\",shop_id=\"\"} "));
 
     // Nothing of the hour in progress (14:00) or later; nothing of 2024-05-02.
@@ -202,7 +214,10 @@ async fn openmetrics_order_and_the_live_exporters_names() {
             assert_eq!(kind, "gauge");
             assert!(!families_seen.iter().any(|f| f == name), "{name} declared twice");
             families_seen.push(name.to_string());
-            assert!(lines[i + 1].starts_with(&format!("# HELP {name} ")), "HELP follows TYPE");
+            assert!(
+                lines[i + 1].starts_with(&format!("# HELP {name} ")),
+                "HELP follows TYPE"
+            );
             continue;
         }
         if line.starts_with("# HELP") || *line == "# EOF" {
@@ -211,7 +226,11 @@ async fn openmetrics_order_and_the_live_exporters_names() {
         }
         let (series, rest) = line.split_once("} ").expect("sample");
         let name = series.split('{').next().expect("name");
-        assert_eq!(Some(name), families_seen.last().map(String::as_str), "sample of the current family");
+        assert_eq!(
+            Some(name),
+            families_seen.last().map(String::as_str),
+            "sample of the current family"
+        );
         let t: i64 = rest.split(' ').nth(1).expect("timestamp").parse().expect("seconds");
         if series != current_series {
             assert!(series_seen.insert(series.to_string()), "series {series} interleaved");
@@ -308,7 +327,8 @@ async fn failed_calls_are_reported_with_code_and_name_and_the_rest_is_kept() {
         assert_eq!(f.attempts, 1, "a wrong signature is not retried");
     }
     assert!(
-        failures[0].ends_with(": gateway error 7 SIGN_WRONG: Invalid signature, please check parameters and signature format"),
+        failures[0]
+            .ends_with(": gateway error 7 SIGN_WRONG: Invalid signature, please check parameters and signature format"),
         "{}",
         failures[0]
     );
