@@ -17,13 +17,12 @@
 //! needs every sample before the first line is written, so the fetched hours are held in
 //! memory (roughly 100 bytes per shop hour); backfill years of thousands of shops in pieces.
 //!
-//! A failed call is retried when the failure looks transient (timeout, transport, HTTP 429 and
-//! 5xx, gateway codes -100, -500, -999, 16), then reported with its gateway code and name; the
-//! other calls go on and whatever they fetched is still written.
+//! A failed call is reported with its gateway code and name (retrying transient failures is the
+//! client's business, as for polling); the other calls go on and whatever they fetched is
+//! still written.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -35,27 +34,18 @@ use crate::fetch::error_line;
 use crate::model::{DeviceRow, DeviceValues, ShopSeries, ShopValues};
 use crate::poller::latest_complete_hour;
 
-/// What to backfill and how hard to try.
+/// Which days to backfill.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// First shop-local day.
     pub from: NaiveDate,
     /// Last shop-local day (clamped to today).
     pub to: NaiveDate,
-    /// Further attempts after a transient failure of one call.
-    pub retries: u32,
-    /// Wait before the first retry; doubled for each further one.
-    pub retry_delay: Duration,
 }
 
 impl Options {
     pub fn new(from: NaiveDate, to: NaiveDate) -> Self {
-        Self {
-            from,
-            to,
-            retries: 3,
-            retry_delay: Duration::from_secs(1),
-        }
+        Self { from, to }
     }
 }
 
@@ -113,17 +103,11 @@ impl std::fmt::Display for Call {
 pub struct CallFailure {
     pub call: Call,
     pub error: ApiError,
-    /// How many attempts were made.
-    pub attempts: u32,
 }
 
 impl std::fmt::Display for CallFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.call, error_line(&self.error))?;
-        if self.attempts > 1 {
-            write!(f, " (after {} attempts)", self.attempts)?;
-        }
-        Ok(())
+        write!(f, "{}: {}", self.call, error_line(&self.error))
     }
 }
 
@@ -211,23 +195,17 @@ enum Fetched {
 /// Makes every call of `plan` with `client` (at most `max_in_flight` at once) and collects the
 /// complete hours. `progress` is called after each call. Never fails as a whole: failed calls
 /// are in [`Backfill::failures`].
-pub async fn run(
-    config: &Config,
-    client: &Client,
-    plan: &Plan,
-    opts: &Options,
-    mut progress: impl FnMut(Progress<'_>),
-) -> Backfill {
+pub async fn run(config: &Config, client: &Client, plan: &Plan, mut progress: impl FnMut(Progress<'_>)) -> Backfill {
     let tz = config.timezone;
     let total = plan.calls.len();
     let mut out = Backfill::default();
     let mut results = stream::iter(plan.calls.iter().cloned())
         .map(|call| async move {
-            let (result, attempts) = with_retries(opts, || fetch_one(client, &call)).await;
-            (call, result, attempts)
+            let result = fetch_one(client, &call).await;
+            (call, result)
         })
         .buffer_unordered(config.gateway.max_in_flight.max(1));
-    while let Some((call, result, attempts)) = results.next().await {
+    while let Some((call, result)) = results.next().await {
         out.calls += 1;
         let failed = match result {
             Ok(fetched) => {
@@ -235,7 +213,7 @@ pub async fn run(
                 false
             }
             Err(error) => {
-                out.failures.push(CallFailure { call, error, attempts });
+                out.failures.push(CallFailure { call, error });
                 true
             }
         };
@@ -255,38 +233,6 @@ async fn fetch_one(client: &Client, call: &Call) -> Result<Fetched, ApiError> {
             .device_hours(&dev.mac, call.day, call.day)
             .await
             .map(Fetched::Device),
-    }
-}
-
-/// Runs `attempt` until it succeeds, fails for good, or `opts.retries` retries are spent.
-/// Returns the last result and the number of attempts.
-async fn with_retries<T, F, Fut>(opts: &Options, mut attempt: F) -> (Result<T, ApiError>, u32)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ApiError>>,
-{
-    let mut delay = opts.retry_delay;
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let result = attempt().await;
-        match &result {
-            Err(e) if is_transient(e) && attempts <= opts.retries => {
-                tokio::time::sleep(delay).await;
-                delay = delay.saturating_mul(2);
-            }
-            _ => return (result, attempts),
-        }
-    }
-}
-
-/// Failures worth another try: the gateway or the network was busy, not the request wrong.
-pub fn is_transient(e: &ApiError) -> bool {
-    match e {
-        ApiError::Gateway { code, .. } => matches!(code, -100 | -500 | -999 | 16),
-        ApiError::Http { status, .. } => *status == 429 || *status >= 500,
-        ApiError::Timeout { .. } | ApiError::Transport { .. } => true,
-        ApiError::Decode { .. } => false,
     }
 }
 

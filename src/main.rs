@@ -63,9 +63,6 @@ enum Command {
         /// Where to write the OpenMetrics text.
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
-        /// Further attempts of a call after a transient failure (timeout, HTTP 5xx, code -100 …).
-        #[arg(long, value_name = "N", default_value_t = 3)]
-        retries: u32,
     },
     /// One gateway call for one shop/organisation (--id) or device (--mac) and one day, printed
     /// as a table (or JSON): the first thing to run to check a key. Exit 1 on a failed call.
@@ -122,8 +119,7 @@ fn main() -> ExitCode {
             from,
             to,
             output,
-            retries,
-        }) => backfill_command(&config, from, to, &output, retries),
+        }) => backfill_command(&config, from, to, &output),
         Some(Command::Fetch {
             config,
             id,
@@ -283,7 +279,6 @@ fn backfill_command(
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
     output: &std::path::Path,
-    retries: u32,
 ) -> ExitCode {
     use opretail_exporter::backfill;
     use std::io::{IsTerminal, Write};
@@ -292,8 +287,7 @@ fn backfill_command(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut opts = backfill::Options::new(from, to);
-    opts.retries = retries;
+    let opts = backfill::Options::new(from, to);
     let plan = match backfill::plan(&config, &opts, Clock::system().now()) {
         Ok(p) => p,
         Err(e) => {
@@ -336,7 +330,7 @@ fn backfill_command(
     };
     let mut failed = 0usize;
     let mut reported_tenth = 0usize;
-    let result = runtime.block_on(backfill::run(&config, &client, &plan, &opts, |p| {
+    let result = runtime.block_on(backfill::run(&config, &client, &plan, |p| {
         if let Some(f) = p.failure {
             failed += 1;
             if tty {
