@@ -57,6 +57,41 @@ enum Command {
         #[arg(long = "web.config.file", value_name = "FILE")]
         web_config: Option<PathBuf>,
     },
+    /// Fetch past hourly data and write it as OpenMetrics with timestamps, for
+    /// `promtool tsdb create-blocks-from openmetrics`. Exit 1 if any call failed (what the
+    /// other calls fetched is still written), 2 on bad arguments or configuration.
+    Backfill {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// First shop-local day (YYYY-MM-DD, in the configuration's timezone).
+        #[arg(long, value_name = "DATE")]
+        from: chrono::NaiveDate,
+        /// Last shop-local day (YYYY-MM-DD); hours not yet complete are skipped.
+        #[arg(long, value_name = "DATE")]
+        to: chrono::NaiveDate,
+        /// Where to write the OpenMetrics text.
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// One gateway call for one shop/organisation (--id) or device (--mac) and one day, printed
+    /// as a table (or JSON): the first thing to run to check a key. Exit 1 on a failed call.
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["id", "mac"])))]
+    Fetch {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// A shop (S_<depId>) or organisation (O_<orgId>).
+        #[arg(long, value_name = "ID", value_parser = parse_target_id)]
+        id: Option<opretail_exporter::config::TargetId>,
+        /// A counting device's MAC address.
+        #[arg(long, value_name = "MAC", value_parser = opretail_exporter::config::normalize_mac)]
+        mac: Option<String>,
+        /// Shop-local day (YYYY-MM-DD); default today in the configuration's timezone.
+        #[arg(long, value_name = "DATE")]
+        date: Option<chrono::NaiveDate>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -91,6 +126,19 @@ fn main() -> ExitCode {
             Ok(web) => run(demo(listen, web)),
             Err(code) => code,
         },
+        Some(Command::Backfill {
+            config,
+            from,
+            to,
+            output,
+        }) => backfill_command(&config, from, to, &output),
+        Some(Command::Fetch {
+            config,
+            id,
+            mac,
+            date,
+            json,
+        }) => fetch_command(&config, id, mac, date, json),
         None => match cli.config {
             Some(path) => match Config::load(&path) {
                 Ok(config) => match load_web_config(cli.web_config.as_deref()) {
@@ -236,5 +284,221 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+fn parse_target_id(s: &str) -> Result<opretail_exporter::config::TargetId, String> {
+    s.parse()
+        .map_err(|e: opretail_exporter::config::ParseTargetIdError| e.to_string())
+}
+
+/// The configuration for a one-off command, or exit code 2 with every problem printed.
+fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|errors| {
+        eprintln!("error: invalid configuration {}:\n{errors}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+/// A client of its own (its call counters are not served anywhere).
+fn one_off_client(config: &Config) -> anyhow::Result<opretail_exporter::client::Client> {
+    use anyhow::Context as _;
+    let store = opretail_exporter::metrics::MetricsStore::new(env!("CARGO_PKG_VERSION"), exporter::REVISION)
+        .context("cannot set up the call counters")?;
+    opretail_exporter::client::Client::new(&config.gateway, Clock::system(), store.api().clone())
+        .context("cannot build the HTTP client")
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+fn backfill_command(
+    config_path: &std::path::Path,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    output: &std::path::Path,
+) -> ExitCode {
+    use opretail_exporter::backfill;
+    use std::io::{IsTerminal, Write};
+
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let opts = backfill::Options::new(from, to);
+    let plan = match backfill::plan(&config, &opts, Clock::system().now()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if plan.clamped {
+        eprintln!("note: --to {to} is after today; backfilling until {}", plan.to);
+    }
+    let client = match one_off_client(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let total = plan.calls.len();
+    eprintln!(
+        "backfill {}..={} ({}): {} calls, at most {} at once",
+        plan.from, plan.to, config.timezone, total, config.gateway.max_in_flight
+    );
+    // A bar only on a terminal; otherwise plain lines at every tenth, which logs keep readable.
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {pos}/{len} calls, {msg} failed, eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message("0");
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut failed = 0usize;
+    let mut reported_tenth = 0usize;
+    let result = runtime.block_on(backfill::run(&config, &client, &plan, |p| {
+        if let Some(f) = p.failure {
+            failed += 1;
+            if tty {
+                bar.println(format!("failed: {f}"));
+                bar.set_message(failed.to_string());
+            } else {
+                eprintln!("failed: {f}");
+            }
+        }
+        if tty {
+            bar.set_position(p.done as u64);
+        } else {
+            let tenth = p.done * 10 / p.total.max(1);
+            if tenth > reported_tenth || p.done == p.total {
+                reported_tenth = tenth;
+                eprintln!(
+                    "progress: {}/{} calls ({}%), {failed} failed",
+                    p.done,
+                    p.total,
+                    p.done * 100 / p.total.max(1)
+                );
+            }
+        }
+    }));
+    bar.finish_and_clear();
+
+    // Write next to the target and rename, so a reader never sees half a file.
+    let mut tmp_name = output.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let written = std::fs::File::create(&tmp).and_then(|file| {
+        let mut w = std::io::BufWriter::new(file);
+        let samples = result.write_openmetrics(&mut w)?;
+        w.flush()?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, output)?;
+        Ok(samples)
+    });
+    let samples = match written {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            eprintln!("error: cannot write {}: {e}", output.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "wrote {}: {samples} samples ({} shop hours, {} device hours) from {} calls, {} failed",
+        output.display(),
+        result.shop_hours(),
+        result.device_hours(),
+        result.calls,
+        result.failures.len()
+    );
+    if result.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("error: {} of {} calls failed:", result.failures.len(), result.calls);
+        for f in &result.failures {
+            eprintln!("  {f}");
+        }
+        ExitCode::FAILURE
+    }
+}
+
+fn fetch_command(
+    config_path: &std::path::Path,
+    id: Option<opretail_exporter::config::TargetId>,
+    mac: Option<String>,
+    date: Option<chrono::NaiveDate>,
+    json: bool,
+) -> ExitCode {
+    use opretail_exporter::fetch::{self, Target};
+
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let target = match (id, mac) {
+        (Some(id), None) => Target::Shops(id),
+        (None, Some(mac)) => Target::Device(mac),
+        _ => {
+            eprintln!("error: give exactly one of --id and --mac");
+            return ExitCode::from(2);
+        }
+    };
+    let now_local = Clock::system().now().with_timezone(&config.timezone).naive_local();
+    let date = date.unwrap_or(now_local.date());
+    let client = match one_off_client(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match runtime.block_on(fetch::fetch(&client, &target, date)) {
+        Ok(fetched) => {
+            let text = if json {
+                format!("{:#}\n", fetch::render_json(&target, date, &fetched, now_local))
+            } else {
+                fetch::render_table(&target, date, &fetched, now_local)
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            use std::io::Write as _;
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("{}", fetch::error_line(&e));
+            if let Some(hint) = fetch::hint(&e) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::FAILURE
+        }
     }
 }
