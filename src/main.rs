@@ -48,6 +48,17 @@ enum Command {
     Simulate {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8099", value_parser = parse_listen)]
         listen: SocketAddr,
+        /// Serve a large tenant instead of the demo: this many shops, in organisations of 100
+        /// (O_2001, …; dep ids from 100001).
+        #[arg(long, value_name = "N")]
+        shops: Option<u64>,
+        /// With --shops: this many devices (macs 0a0000000000 + index).
+        #[arg(long, value_name = "N", default_value_t = 0, requires = "shops")]
+        devices: u64,
+        /// Enforce a request budget: answer -100 API_CALL_REPEAT beyond this many requests per
+        /// second.
+        #[arg(long, value_name = "RPS")]
+        rate_limit: Option<f64>,
     },
     /// Run the simulated gateway on loopback and the exporter against it: no configuration.
     Demo {
@@ -121,7 +132,19 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::CheckConfig { config }) => check_config(&config),
-        Some(Command::Simulate { listen }) => run(simulate(listen)),
+        Some(Command::Simulate {
+            listen,
+            shops,
+            devices,
+            rate_limit,
+        }) => {
+            let mut sim = match shops {
+                Some(shops) => SimConfig::large(Clock::system(), shops, devices),
+                None => SimConfig::demo(Clock::system()),
+            };
+            sim.rate_limit = rate_limit;
+            run(simulate(listen, sim))
+        }
         Some(Command::Demo { listen, web_config }) => match load_web_config(web_config.as_deref()) {
             Ok(web) => run(demo(listen, web)),
             Err(code) => code,
@@ -241,12 +264,19 @@ async fn serve(config: Config, path: PathBuf, listen: SocketAddr, web: Option<Ar
     running.run_until(shutdown_signal()).await
 }
 
-async fn simulate(listen: SocketAddr) -> anyhow::Result<()> {
+async fn simulate(listen: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let sim = Simulator::new(SimConfig::demo(Clock::system()));
-    tracing::info!(addr = %listener.local_addr()?, "simulated Opretail gateway (key demo, secret demo-secret) at /m.api");
+    let shops = config.shops().count();
+    let devices = config.devices.len();
+    let sim = Simulator::new(config);
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        shops,
+        devices,
+        "simulated Opretail gateway (key demo, secret demo-secret) at /m.api"
+    );
     sim.serve(listener, shutdown_signal()).await?;
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! request core ([`Simulator::handle`]) is separate from the thin axum layer so it can be tested
 //! without a socket.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +73,10 @@ pub struct SimConfig {
     /// Whether business methods need a user token (`authenticator` or `Ovo-Authorization`
     /// header) from a login; without one they answer 9990001 TOKEN_NOT_EXIST.
     pub require_token: bool,
+    /// The gateway's request budget, if it enforces one: requests per second, bursts of one
+    /// second's worth. A request beyond it answers -100 API_CALL_REPEAT. Half a request of
+    /// tolerance absorbs the jitter of requests in flight.
+    pub rate_limit: Option<f64>,
 }
 
 /// An organisation node (`O_<org_id>`) and its shops.
@@ -225,7 +229,38 @@ impl SimConfig {
             max_skew: Duration::from_secs(600),
             users: vec![("demo".to_owned(), "demo-password".to_owned())],
             require_token: false,
+            rate_limit: None,
         }
+    }
+
+    /// A large tenant for benchmarks: `shops` shops in organisations of 100 (`O_2001`, …;
+    /// dep ids from 100001), and `devices` devices (macs `0a0000000000` + index) spread
+    /// round-robin over the shops. Same key, secret and traffic model as the demo.
+    pub fn large(clock: Clock, shops: u64, devices: u64) -> Self {
+        let mut cfg = SimConfig::demo(clock);
+        cfg.orgs = (0..shops.div_ceil(100))
+            .map(|o| SimOrg {
+                org_id: 2001 + o,
+                name: format!("Region {}", o + 1),
+                shops: (o * 100..((o + 1) * 100).min(shops))
+                    .map(|i| SimShop {
+                        dep_id: 100_001 + i,
+                        name: format!("Shop {}", i + 1),
+                        code: format!("L-{:05}", i + 1),
+                        has_fitting_room: i % 4 != 3,
+                        numbers_as_strings: i % 3 == 2,
+                    })
+                    .collect(),
+            })
+            .collect();
+        cfg.devices = (0..devices)
+            .map(|i| SimDevice {
+                mac: format!("0a{:010x}", i),
+                dep_id: 100_001 + if shops == 0 { 0 } else { i % shops },
+                name: format!("Counter {}", i + 1),
+            })
+            .collect();
+        cfg
     }
 
     /// Every shop of every organisation, in configuration order.
@@ -586,6 +621,12 @@ impl Nonces {
 
 struct Inner {
     cfg: SimConfig,
+    /// Shops by dep id, and organisations and devices by id, for large tenants.
+    shop_index: HashMap<u64, (usize, usize)>,
+    org_index: HashMap<u64, usize>,
+    device_index: HashMap<String, usize>,
+    /// The gateway's token bucket (tokens, last refill), when `rate_limit` is set.
+    bucket: Mutex<(f64, std::time::Instant)>,
     fault: Mutex<Option<Fault>>,
     nonces: Mutex<Nonces>,
     requests: AtomicU64,
@@ -629,8 +670,27 @@ impl Refusal {
 
 impl Simulator {
     pub fn new(cfg: SimConfig) -> Self {
+        let mut shop_index = HashMap::new();
+        let mut org_index = HashMap::new();
+        for (o, org) in cfg.orgs.iter().enumerate() {
+            org_index.entry(org.org_id).or_insert(o);
+            for (i, shop) in org.shops.iter().enumerate() {
+                shop_index.entry(shop.dep_id).or_insert((o, i));
+            }
+        }
+        let device_index = cfg
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (normalize_mac(&d.mac), i))
+            .collect();
+        let burst = cfg.rate_limit.unwrap_or(1.0).max(1.0);
         Simulator {
             inner: Arc::new(Inner {
+                shop_index,
+                org_index,
+                device_index,
+                bucket: Mutex::new((burst, std::time::Instant::now())),
                 cfg,
                 fault: Mutex::new(None),
                 nonces: Mutex::new(Nonces::default()),
@@ -703,6 +763,26 @@ impl Simulator {
             .collect()
     }
 
+    /// Takes a token from the gateway's bucket; false when the request is over the budget.
+    fn within_rate_limit(&self) -> bool {
+        let Some(rate) = self.inner.cfg.rate_limit else {
+            return true;
+        };
+        let burst = rate.max(1.0);
+        let mut bucket = self.inner.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        let (tokens, last) = *bucket;
+        let tokens = (tokens + now.duration_since(last).as_secs_f64() * rate).min(burst);
+        // Half a token of tolerance: requests paced exactly at the rate arrive with jitter.
+        if tokens >= 0.5 {
+            *bucket = (tokens - 1.0, now);
+            true
+        } else {
+            *bucket = (tokens, now);
+            false
+        }
+    }
+
     fn release_hangs(&self) {
         let mut guard = self.inner.release.lock().unwrap_or_else(PoisonError::into_inner);
         guard.cancel();
@@ -738,6 +818,10 @@ impl Simulator {
         if let Some(fault) = self.fault() {
             tracing::debug!(method = mt, fault = %fault, "simulated gateway request (fault)");
             return self.fault_outcome(fault);
+        }
+        if !self.within_rate_limit() {
+            tracing::debug!(method = mt, "simulated gateway request over the rate limit");
+            return Outcome::Reply(self.envelope(-100, code_description(-100), Value::Null));
         }
         let (code, result, data) = match self.answer(params, token) {
             Ok(data) => (0, code_description(0).to_owned(), data),
@@ -904,7 +988,12 @@ impl Simulator {
             ))
         } else {
             let mac = present("mac").ok_or_else(|| Refusal::system("mac must not be empty"))?;
-            let rows = match cfg.device(mac) {
+            let device = self
+                .inner
+                .device_index
+                .get(&normalize_mac(mac))
+                .and_then(|i| cfg.devices.get(*i));
+            let rows = match device {
                 Some(dev) => days(start, end)
                     .map(|hour| {
                         let v = device_hour_as_of(dev, hour, now);
@@ -933,14 +1022,15 @@ impl Simulator {
 
     /// The distinct shops named by `ids` (`S_<depId>`, `O_<orgId>`, comma-separated), in the
     /// order they are first named; unknown ids are skipped.
-    fn match_shops(&self, ids: &str) -> Vec<&SimShop> {
-        let cfg = &self.inner.cfg;
+    fn match_shops<'a>(&'a self, ids: &str) -> Vec<&'a SimShop> {
+        let inner: &'a Inner = &self.inner;
+        let mut seen = HashSet::new();
         let mut out: Vec<&SimShop> = Vec::new();
-        fn push<'a>(shop: &'a SimShop, out: &mut Vec<&'a SimShop>) {
-            if !out.iter().any(|s| s.dep_id == shop.dep_id) {
+        let mut push = |shop: &'a SimShop| {
+            if seen.insert(shop.dep_id) {
                 out.push(shop);
             }
-        }
+        };
         for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (kind, num) = match id.split_once('_') {
                 Some((k, n)) => (k.trim().to_ascii_uppercase(), n.trim()),
@@ -951,15 +1041,13 @@ impl Simulator {
             };
             match kind.as_str() {
                 "S" => {
-                    if let Some(shop) = cfg.shop(num) {
-                        push(shop, &mut out);
+                    if let Some(&(o, i)) = inner.shop_index.get(&num) {
+                        push(&inner.cfg.orgs[o].shops[i]);
                     }
                 }
                 "O" => {
-                    for org in cfg.orgs.iter().filter(|o| o.org_id == num) {
-                        for shop in &org.shops {
-                            push(shop, &mut out);
-                        }
+                    if let Some(&o) = inner.org_index.get(&num) {
+                        inner.cfg.orgs[o].shops.iter().for_each(&mut push);
                     }
                 }
                 _ => {}
@@ -1941,5 +2029,49 @@ mod tests {
             .unwrap();
         assert_eq!(status, 503);
         assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+    #[test]
+    fn a_large_tenant_is_indexed_and_answers_batches() {
+        let sim = Simulator::new(SimConfig::large(clock(), 250, 10));
+        assert_eq!(sim.config().orgs.len(), 3);
+        assert_eq!(sim.config().shops().count(), 250);
+        assert_eq!(sim.config().devices[9].mac, "0a0000000009");
+        let v = call(&sim, &shops_request(&sim, "S_100001,S_100250,O_2003,S_100201"));
+        let deps: Vec<u64> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["depId"].as_u64().unwrap())
+            .collect();
+        // S_100250 is also in O_2003 (shops 100201..=100250): each shop once, in first-named order.
+        assert_eq!(deps.len(), 2 + 49);
+        assert_eq!(&deps[..3], &[100_001, 100_250, 100_201]);
+        let dev = request(
+            &sim,
+            METHOD_DEVICES,
+            &[
+                ("mac", "0A:00:00:00:00:09"),
+                ("startTime", "2024-03-15 00:00:00"),
+                ("endTime", "2024-03-15 23:59:59"),
+            ],
+        );
+        assert_eq!(call(&sim, &dev)["data"]["dataList"].as_array().unwrap().len(), 24);
+    }
+
+    #[test]
+    fn the_rate_limit_answers_api_call_repeat() {
+        let mut cfg = SimConfig::demo(clock());
+        cfg.rate_limit = Some(2.0);
+        let sim = Simulator::new(cfg);
+        let codes: Vec<i64> = (0..4)
+            .map(|_| code_of(&call(&sim, &shops_request(&sim, "S_9601"))))
+            .collect();
+        assert_eq!(codes, [0, 0, -100, -100], "a burst of two, then over the budget");
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        assert_eq!(
+            code_of(&call(&sim, &shops_request(&sim, "S_9601"))),
+            0,
+            "the bucket refills"
+        );
     }
 }
