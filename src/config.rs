@@ -54,6 +54,8 @@ pub const MAX_RETRIES_RANGE: RangeInclusive<usize> = 0..=10;
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// Default `gateway.retry_backoff_max`: the longest delay between retries.
 pub const DEFAULT_RETRY_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Default `hour_delay`: how long after each full hour the poll for the new hour starts.
+pub const DEFAULT_HOUR_DELAY: Duration = Duration::from_secs(60);
 /// Default `stale_after`: how long a failing target keeps its last good values.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(2 * 3600);
 
@@ -62,6 +64,8 @@ const TOP_KEYS: &[&str] = &[
     "timezone",
     "poll_interval",
     "stale_after",
+    "hour_delay",
+    "sharding",
     "shops",
     "devices",
 ];
@@ -83,6 +87,7 @@ const GATEWAY_KEYS: &[&str] = &[
     "login",
     "token",
 ];
+const SHARDING_KEYS: &[&str] = &["index", "total"];
 const LOGIN_KEYS: &[&str] = &["username", "password", "password_file"];
 const SHOP_KEYS: &[&str] = &["id"];
 const DEVICE_KEYS: &[&str] = &["mac", "name", "shop_id"];
@@ -100,8 +105,75 @@ pub struct Config {
     pub poll_interval: Duration,
     /// A target failing for longer than this loses its value series (its `up` stays, at 0).
     pub stale_after: Duration,
+    /// How long after each full hour the (prioritised) poll for the new hour starts, giving
+    /// counters time to upload.
+    pub hour_delay: Duration,
+    /// This replica's share of the targets, when several exporters split a large chain.
+    pub sharding: Option<Shard>,
     pub shops: Vec<ShopTarget>,
     pub devices: Vec<DeviceTarget>,
+}
+
+/// One replica's share of the targets: those whose stable hash modulo `total` is `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub total: u32,
+}
+
+impl Shard {
+    /// Whether this shard polls the target named `key` (`S_…`, `O_…` or a normalised mac).
+    /// The hash (64-bit FNV-1a) is fixed: it never changes between versions or machines.
+    pub fn owns(&self, key: &str) -> bool {
+        shard_of(key, self.total) == self.index
+    }
+}
+
+/// The shard of `key` among `total`: 64-bit FNV-1a of its bytes, modulo `total`.
+pub fn shard_of(key: &str, total: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % u64::from(total.max(1))) as u32
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.total)
+    }
+}
+
+impl Shard {
+    /// A checked shard: `total` at least 1 and `index` below it.
+    pub fn new(index: u32, total: u32) -> Result<Shard, String> {
+        if total == 0 {
+            return Err("the number of shards must be at least 1".into());
+        }
+        if index >= total {
+            return Err(format!("shard index {index} must be below the number of shards {total} (indexes count from 0)"));
+        }
+        Ok(Shard { index, total })
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    /// `INDEX/TOTAL`, where INDEX may also be a name ending in `-<number>` (a StatefulSet pod
+    /// name such as `opretail-exporter-2`), so that `--shard $(POD_NAME)/3` works.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hint = || format!("invalid shard {s:?}: expected INDEX/TOTAL such as 0/3, or POD-NAME-<n>/TOTAL");
+        let (index, total) = s.trim().rsplit_once('/').ok_or_else(hint)?;
+        let index = match index.trim().rsplit_once('-') {
+            Some((name, n)) if !name.is_empty() => n,
+            _ => index,
+        }
+        .trim();
+        let index: u32 = index.parse().map_err(|_| hint())?;
+        let total: u32 = total.trim().parse().map_err(|_| hint())?;
+        Shard::new(index, total)
+    }
 }
 
 /// How to reach and sign for the gateway.
@@ -649,6 +721,19 @@ impl Walker<'_> {
             }
             Some(d)
         });
+        let hour_delay = self.optional(&top, "", "hour_delay", DEFAULT_HOUR_DELAY, Self::duration);
+        let sharding = self.optional(&top, "", "sharding", None, |w, path, value| {
+            let f = w.mapping(path, value, SHARDING_KEYS)?;
+            let index = w.required(&f, path, "index").and_then(|v| w.integer(&join(path, "index"), v, 0..=u32::MAX as usize));
+            let total = w.required(&f, path, "total").and_then(|v| w.integer(&join(path, "total"), v, 1..=u32::MAX as usize));
+            match Shard::new(u32::try_from(index?).ok()?, u32::try_from(total?).ok()?) {
+                Ok(shard) => Some(Some(shard)),
+                Err(e) => {
+                    w.error(&join(path, "index"), e);
+                    None
+                }
+            }
+        });
         let shops = self.shops(top.get("shops"));
         let devices = self.devices(top.get("devices"));
         if let (Some(shops), Some(devices)) = (&shops, &devices) {
@@ -665,6 +750,8 @@ impl Walker<'_> {
             timezone: timezone?,
             poll_interval: poll_interval?,
             stale_after: stale_after?,
+            hour_delay: hour_delay?,
+            sharding: sharding?,
             shops: shops?,
             devices: devices?,
         })
@@ -1170,6 +1257,45 @@ shops:
         assert_error(&errors(&text), "gateway.app_secret_file", "empty");
         let errs = errors(&MINIMAL.replace("  app_secret: hunter2-secret\n", ""));
         assert_error(&errs, "gateway.app_secret", "missing");
+    }
+
+    #[test]
+    fn sharding_and_hour_delay() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!((c.sharding, c.hour_delay), (None, Duration::from_secs(60)));
+        let c = parse(&format!("{MINIMAL}sharding:\n  index: 1\n  total: 3\nhour_delay: 30s\n")).unwrap();
+        assert_eq!(c.sharding, Some(Shard { index: 1, total: 3 }));
+        assert_eq!(c.hour_delay, Duration::from_secs(30));
+        assert_error(&errors(&format!("{MINIMAL}sharding:\n  index: 3\n  total: 3\n")), "sharding.index", "below");
+        assert_error(&errors(&format!("{MINIMAL}sharding:\n  total: 3\n")), "sharding.index", "missing");
+        assert_error(&errors(&format!("{MINIMAL}sharding:\n  index: 0\n  total: 0\n")), "sharding.total", "between 1");
+    }
+
+    #[test]
+    fn shard_strings() {
+        assert_eq!("2/3".parse::<Shard>(), Ok(Shard { index: 2, total: 3 }));
+        assert_eq!("opretail-exporter-2/3".parse::<Shard>(), Ok(Shard { index: 2, total: 3 }));
+        assert_eq!(" 0 / 1 ".parse::<Shard>(), Ok(Shard { index: 0, total: 1 }));
+        for bad in ["3/3", "1/0", "x/2", "2", "-1/2", "pod/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shards_partition_the_targets_stably() {
+        // The hash is part of the contract: replicas of different versions must agree.
+        assert_eq!(shard_of("S_9642", 3), 0);
+        assert_eq!(shard_of("O_1834", 3), 1);
+        assert_eq!(shard_of("d47c44906f14", 3), 1);
+        let keys: Vec<String> = (0..3000).map(|i| format!("S_{i}")).collect();
+        let shards: Vec<Shard> = (0..3).map(|i| Shard::new(i, 3).unwrap()).collect();
+        let mut counts = [0usize; 3];
+        for k in &keys {
+            let owners: Vec<usize> = (0..3).filter(|&i| shards[i].owns(k)).collect();
+            assert_eq!(owners.len(), 1, "{k} is owned by exactly one shard");
+            counts[owners[0]] += 1;
+        }
+        assert!(counts.iter().all(|&c| (900..=1100).contains(&c)), "balanced: {counts:?}");
     }
 
     /// MINIMAL with `from` replaced by `to`.

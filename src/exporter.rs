@@ -173,6 +173,8 @@ pub fn demo_config(sim: &crate::simulator::SimConfig, url: reqwest::Url) -> Conf
         timezone: crate::client::GATEWAY_TZ,
         poll_interval: std::time::Duration::from_secs(60),
         stale_after: crate::config::DEFAULT_STALE_AFTER,
+        hour_delay: crate::config::DEFAULT_HOUR_DELAY,
+        sharding: None,
         shops: sim
             .orgs
             .iter()

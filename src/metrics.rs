@@ -7,10 +7,14 @@
 //! never re-encodes thousands of gauges, and a shop or device absent from the newest snapshot
 //! is absent from `/metrics`.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use axum::body::Bytes;
+use flate2::write::DeflateEncoder;
+use flate2::{Compress, Compression, Crc, FlushCompress};
 use prometheus::{Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::model::Snapshot;
@@ -111,7 +115,7 @@ pub struct MetricsStore {
     poll_duration: Gauge,
     reload_ok: Gauge,
     reload_time: Gauge,
-    values: RwLock<Arc<Vec<u8>>>,
+    values: RwLock<Arc<Rendered>>,
     ready: AtomicBool,
 }
 
@@ -160,7 +164,7 @@ impl MetricsStore {
             poll_duration,
             reload_ok,
             reload_time,
-            values: RwLock::new(Arc::new(Vec::new())),
+            values: RwLock::new(Arc::new(Rendered::default())),
             ready: AtomicBool::new(false),
         })
     }
@@ -172,6 +176,8 @@ impl MetricsStore {
 
     /// Replaces the value series with those of `snapshot` and records the poll's duration.
     /// Marks the store ready: a poll has completed.
+    /// CPU-heavy for large snapshots (encoding and compressing): call it from a blocking
+    /// context.
     pub fn publish(&self, snapshot: &Snapshot, poll_took: Duration) {
         let text = match render_snapshot(snapshot) {
             Ok(text) => text,
@@ -180,7 +186,14 @@ impl MetricsStore {
                 return;
             }
         };
-        *self.values.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(text.into_bytes());
+        let rendered = match Rendered::new(text) {
+            Ok(rendered) => rendered,
+            Err(e) => {
+                tracing::error!(error = %e, "could not compress the snapshot; keeping the previous one");
+                return;
+            }
+        };
+        *self.values.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rendered);
         self.poll_duration.set(poll_took.as_secs_f64());
         self.ready.store(true, Ordering::Release);
     }
@@ -203,13 +216,92 @@ impl MetricsStore {
 
     /// The whole exposition: health series, then the cached value series.
     pub fn render(&self) -> Vec<u8> {
+        self.exposition(false).concat()
+    }
+
+    /// The exposition in parts, to be sent one after the other: the health series, encoded
+    /// now (a few dozen series, so counters and process figures are current), then the value
+    /// series as rendered by the last poll (shared bytes, never re-encoded or re-compressed).
+    /// With `gzip` the parts together are one gzip member: header and the health series as
+    /// non-final deflate blocks, the cached deflate stream of the value series, and a trailer
+    /// whose CRC-32 combines both.
+    pub fn exposition(&self, gzip: bool) -> Vec<Bytes> {
         let values = Arc::clone(&self.values.read().unwrap_or_else(PoisonError::into_inner));
-        let mut out = Vec::with_capacity(values.len() + 8 * 1024);
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+        let mut health = Vec::with_capacity(8 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut health) {
             tracing::error!(error = %e, "could not encode the health metrics");
         }
-        out.extend_from_slice(&values);
-        out
+        if !gzip {
+            return vec![Bytes::from(health), values.plain.clone()];
+        }
+        let mut head = GZIP_HEADER.to_vec();
+        deflate_sync(&health, &mut head);
+        let mut crc = Crc::new();
+        crc.update(&health);
+        crc.combine(&values.crc);
+        let mut trailer = Vec::with_capacity(8);
+        trailer.extend_from_slice(&crc.sum().to_le_bytes());
+        trailer.extend_from_slice(&crc.amount().to_le_bytes());
+        vec![Bytes::from(head), values.deflate.clone(), Bytes::from(trailer)]
+    }
+}
+
+/// The value series of the last published snapshot: the text, its raw deflate stream (ending
+/// in a final block) and the CRC-32 of the text, ready to be wrapped into gzip.
+struct Rendered {
+    plain: Bytes,
+    deflate: Bytes,
+    crc: Crc,
+}
+
+impl Default for Rendered {
+    fn default() -> Self {
+        // An empty text still needs a final deflate block (a final, empty fixed block).
+        Rendered {
+            plain: Bytes::new(),
+            deflate: Bytes::from_static(&[3, 0]),
+            crc: Crc::new(),
+        }
+    }
+}
+
+impl Rendered {
+    fn new(text: String) -> std::io::Result<Self> {
+        // Fast compression: the text is large and highly repetitive.
+        let mut encoder = DeflateEncoder::new(Vec::with_capacity(text.len() / 8 + 64), Compression::fast());
+        encoder.write_all(text.as_bytes())?;
+        let deflate = encoder.finish()?;
+        let mut crc = Crc::new();
+        crc.update(text.as_bytes());
+        Ok(Rendered {
+            plain: Bytes::from(text),
+            deflate: Bytes::from(deflate),
+            crc,
+        })
+    }
+}
+
+/// A gzip member header: deflate, no name, no time, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// Appends `data` to `out` as raw deflate blocks ending in a sync flush: byte-aligned and not
+/// final, so that another deflate stream may follow.
+fn deflate_sync(data: &[u8], out: &mut Vec<u8>) {
+    let mut compress = Compress::new(Compression::fast(), false);
+    let mut input = data;
+    loop {
+        out.reserve(input.len() + 1024);
+        let before_in = compress.total_in();
+        if let Err(e) = compress.compress_vec(input, out, FlushCompress::Sync) {
+            tracing::error!(error = %e, "could not compress the health metrics");
+            return;
+        }
+        let consumed = usize::try_from(compress.total_in() - before_in).unwrap_or(input.len());
+        input = &input[consumed.min(input.len())..];
+        // Done once all input is in and the flush did not fill `out` (so it is complete).
+        if input.is_empty() && out.len() < out.capacity() {
+            return;
+        }
     }
 }
 
@@ -314,4 +406,77 @@ pub fn render_snapshot(snapshot: &Snapshot) -> prometheus::Result<String> {
         set(&last_success, &[target], status.last_success);
     }
     TextEncoder::new().encode_to_string(&registry.gather())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ShopSample, ShopValues};
+    use std::io::Read;
+
+    fn gunzip(parts: &[Bytes]) -> String {
+        let raw = parts.concat();
+        let mut text = String::new();
+        let mut decoder = flate2::read::GzDecoder::new(&raw[..]);
+        decoder.read_to_string(&mut text).expect("one valid gzip member");
+        let mut rest = Vec::new();
+        decoder.into_inner().read_to_end(&mut rest).expect("rest");
+        assert!(rest.is_empty());
+        text
+    }
+
+    #[test]
+    fn gzip_before_the_first_poll_and_after() {
+        let store = MetricsStore::new("1.2.3", "abc").expect("store");
+        let text = gunzip(&store.exposition(true));
+        assert!(text.contains("opretail_exporter_build_info{revision=\"abc\",version=\"1.2.3\"} 1"));
+        let own = |t: &str| {
+            t.lines()
+                .filter(|l| !l.contains("process_"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(own(&text), own(&String::from_utf8(store.render()).expect("utf-8")));
+
+        let mut snapshot = Snapshot::default();
+        let sample = |i: u32| ShopSample {
+            dep_id: i.to_string(),
+            name: format!("Shop {i}"),
+            code: String::new(),
+            hour_start: 1_714_539_600,
+            values: ShopValues {
+                walk_in: Some(f64::from(i)),
+                ..ShopValues::default()
+            },
+        };
+        snapshot.shops = (0..2000).map(|i| (i.to_string(), sample(i))).collect();
+        store.publish(&snapshot, Duration::from_millis(5));
+        let plain = store.render();
+        let gz = store.exposition(true);
+        assert!(gz.iter().map(Bytes::len).sum::<usize>() * 5 < plain.len(), "compresses");
+        let text = gunzip(&gz);
+        let values = |t: &str| t.lines().filter(|l| l.starts_with("opretail_shop_walk_in{")).count();
+        assert_eq!(values(&text), 2000);
+        assert_eq!(values(&text), values(&String::from_utf8(plain).expect("utf-8")));
+    }
+
+    #[test]
+    fn the_value_bytes_are_shared_not_re_rendered() {
+        let store = MetricsStore::new("1", "r").expect("store");
+        let mut snapshot = Snapshot::default();
+        snapshot.targets.insert(
+            "S_1".into(),
+            crate::model::TargetStatus {
+                up: true,
+                last_success: Some(1.0),
+            },
+        );
+        store.publish(&snapshot, Duration::ZERO);
+        let a = store.exposition(false);
+        let b = store.exposition(false);
+        assert_eq!(a[1].as_ptr(), b[1].as_ptr(), "two scrapes serve the same cached buffer");
+        let a = store.exposition(true);
+        let b = store.exposition(true);
+        assert_eq!(a[1].as_ptr(), b[1].as_ptr(), "and the same compressed one");
+    }
 }

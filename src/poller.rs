@@ -66,7 +66,7 @@ struct Setup {
 
 #[derive(Default)]
 struct State {
-    snapshot: Snapshot,
+    snapshot: Arc<Snapshot>,
     shops_of: BTreeMap<TargetId, BTreeSet<String>>,
 }
 
@@ -126,8 +126,14 @@ impl Poller {
             stale_after: setup.config.stale_after.as_secs_f64(),
         };
         let (next, shops_of, report) = round.merge(outcomes);
+        let next = Arc::new(next);
         let took = started.elapsed();
-        self.store.publish(&next, took);
+        // Encoding and compressing thousands of series is CPU work: keep it off the runtime
+        // threads that serve /metrics.
+        let (store, published) = (Arc::clone(&self.store), Arc::clone(&next));
+        if let Err(e) = tokio::task::spawn_blocking(move || store.publish(&published, took)).await {
+            tracing::error!(error = %e, "publishing the snapshot failed");
+        }
         state.snapshot = next;
         state.shops_of = shops_of;
         tracing::info!(

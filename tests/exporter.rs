@@ -330,3 +330,63 @@ async fn sha1_signing_and_small_batches() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn gzip_when_asked_with_the_same_series() {
+    use std::io::Read;
+    let h = harness().await;
+    let get = |encoding: Option<&'static str>| {
+        let mut req = h.http.get(h.url("/metrics"));
+        if let Some(e) = encoding {
+            req = req.header("Accept-Encoding", e);
+        }
+        req.send()
+    };
+    let plain = get(None).await.expect("plain");
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain = plain.text().await.expect("body");
+
+    for accept in ["gzip", "deflate, gzip;q=0.8", "*"] {
+        let r = get(Some(accept)).await.expect("gzip");
+        assert_eq!(
+            r.headers().get("content-encoding").map(|v| v.to_str().unwrap()),
+            Some("gzip"),
+            "{accept}"
+        );
+        let length: usize = r.headers()["content-length"].to_str().unwrap().parse().unwrap();
+        let raw = r.bytes().await.expect("bytes");
+        assert_eq!(raw.len(), length);
+        assert!(
+            raw.len() * 3 < plain.len(),
+            "compressed: {} vs {}",
+            raw.len(),
+            plain.len()
+        );
+        // One gzip member (clients that stop after the first member must see everything).
+        let mut text = String::new();
+        let mut decoder = flate2::read::GzDecoder::new(&raw[..]);
+        decoder
+            .read_to_string(&mut text)
+            .expect("valid gzip with a correct CRC and length");
+        let mut rest = Vec::new();
+        decoder.into_inner().read_to_end(&mut rest).expect("rest");
+        assert!(rest.is_empty(), "nothing after the first member");
+        let values = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| l.starts_with("opretail_shop_") || l.starts_with("opretail_device_"))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(values(&text), values(&plain), "{accept}: the same value series");
+        assert!(
+            text.contains("opretail_exporter_build_info"),
+            "{accept}: health series included"
+        );
+    }
+    for refuse in ["gzip;q=0", "identity", "br"] {
+        let r = get(Some(refuse)).await.expect("plain");
+        assert_eq!(r.headers().get("content-encoding"), None, "{refuse}");
+        assert!(r.text().await.expect("body").contains("opretail_shop_walk_in{"));
+    }
+    h.stop().await;
+}

@@ -49,8 +49,11 @@ FAILED = False
 HOUR0 = None
 
 
+T_START = time.time()
+
+
 def log(msg):
-    print(msg, flush=True)
+    print(f"[{time.time() - T_START:6.1f}s] {msg}" if msg.strip() and not msg.startswith(("\n", " ")) else msg, flush=True)
 
 
 def fail(msg):

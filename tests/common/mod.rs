@@ -47,6 +47,8 @@ pub fn config(url: &str, shops: &[&str], macs: &[(&str, &str, &str)]) -> Config 
         timezone: chrono_tz::Asia::Shanghai,
         poll_interval: Duration::from_secs(3600),
         stale_after: opretail_exporter::config::DEFAULT_STALE_AFTER,
+        hour_delay: std::time::Duration::ZERO,
+        sharding: None,
         shops: shops
             .iter()
             .map(|s| ShopTarget {
