@@ -548,6 +548,38 @@ async fn measure(s: &Settings, label: &str, url: &str, gzip: bool, server_pid: O
     Ok(r)
 }
 
+/// One scrape with `Accept-Encoding: gzip`: if the answer is gzip, it must decompress to as
+/// many series as the plain text had.
+async fn check_gzip(url: &str, plain_series: usize) -> Result<String> {
+    use std::io::Read as _;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
+    let resp = client
+        .get(url)
+        .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await?;
+    let gzip = resp
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes() == b"gzip");
+    let body = resp.bytes().await?;
+    if !gzip {
+        return Ok("not compressed (no Content-Encoding: gzip)".into());
+    }
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .context("the gzip answer does not decompress")?;
+    let series = count_samples(&text);
+    if series != plain_series {
+        bail!("the gzip answer has {series} series, the plain one {plain_series}");
+    }
+    Ok(format!(
+        "decompresses to {} with {series} series, as the plain answer",
+        mib(text.len())
+    ))
+}
+
 async fn get_text(client: &reqwest::Client, url: &str) -> Result<String> {
     let resp = client.get(url).send().await?;
     let status = resp.status();
@@ -770,6 +802,9 @@ async fn run(s: &Settings) -> Result<String> {
         "{series_total} series ({value_series} value series); poll {poll_duration:.1} s, {api_requests} requests, {errors_100} × -100"
     ));
 
+    let gzip_check = check_gzip(&metrics_url, series_total).await?;
+    progress(format!("gzip answer: {gzip_check}"));
+
     // The exporter's scrapes.
     let ex_plain = measure(s, "exporter", &metrics_url, false, Some((pid, ticks))).await?;
     let ex_gzip = measure(s, "exporter", &metrics_url, true, Some((pid, ticks))).await?;
@@ -886,6 +921,7 @@ async fn run(s: &Settings) -> Result<String> {
         t,
         "| series on `/metrics` | {series_total} ({value_series} value series) |"
     )?;
+    writeln!(t, "| `/metrics` with `Accept-Encoding: gzip` | {gzip_check} |")?;
     writeln!(
         t,
         "| RSS when ready (VmRSS / VmHWM) | {rss_ready:.1} / {hwm_ready:.1} MiB |"
