@@ -500,9 +500,22 @@ async fn measure(s: &Settings, label: &str, url: &str, gzip: bool, server_pid: O
         }
         Ok::<_, anyhow::Error>((took, body.len(), encoding))
     };
-    let warm_deadline = Instant::now() + Duration::from_secs_f64(s.max_seconds);
-    for i in 0..s.warmup {
-        get().await?;
+    // Warm-up, capped at a quarter of the measuring time. A server that answers a gzip request
+    // uncompressed has no gzip figures: it is not measured again.
+    let warm_deadline = Instant::now() + Duration::from_secs_f64(s.max_seconds / 4.0);
+    for i in 0..s.warmup.max(1) {
+        let (_, len, enc) = get().await?;
+        if gzip && enc != "gzip" {
+            progress(format!("{label} gzip: answered {enc}, no gzip figures"));
+            return Ok(Scrapes {
+                n: 0,
+                p50: Duration::ZERO,
+                p99: Duration::ZERO,
+                bytes: len,
+                encoding: enc,
+                cpu_per_scrape: None,
+            });
+        }
         if i >= 4 && Instant::now() > warm_deadline {
             break;
         }
@@ -983,7 +996,7 @@ async fn run(s: &Settings) -> Result<String> {
     )?;
     writeln!(
         t,
-        "Each row: up to {} warm-up then up to {} measured scrapes, capped at {:.0} s (at least 20); p99 of fewer than 100 scrapes is close to the maximum. Python's server answers HTTP/1.0-style (a new connection per scrape). CPU per poll counts from the exporter's first log line (\"serving /metrics\", logged as the poll starts) to readiness; start-up before it is listed separately and is small. Server CPU per scrape is the server process's utime+stime over the measured scrapes ÷ n (clock ticks of 10 ms, so small values are coarse); the encode-on-scrape peer runs on a thread of the bench process, where it cannot be told apart from the client. Client, servers and the simulator share the machine's cores.",
+        "Each row: up to {} warm-up (at most a quarter of the cap) then up to {} measured scrapes, capped at {:.0} s (at least 20); p99 of fewer than 100 scrapes is close to the maximum. Python's server answers HTTP/1.0-style (a new connection per scrape). CPU per poll counts from the exporter's first log line (\"serving /metrics\", logged as the poll starts) to readiness; start-up before it is listed separately and is small. Server CPU per scrape is the server process's utime+stime over the measured scrapes ÷ n (clock ticks of 10 ms, so small values are coarse); the encode-on-scrape peer runs on a thread of the bench process, where it cannot be told apart from the client. Client, servers and the simulator share the machine's cores.",
         s.warmup, s.requests, s.max_seconds
     )?;
     Ok(t)
