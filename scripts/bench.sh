@@ -68,5 +68,16 @@ pyver=$("$python" -c 'import importlib.metadata, platform; print("Python", platf
   echo "| revision | ${revision} |"
   echo
   cat target/bench/scale.md
+  echo
+  echo "### Result"
+  echo
+  missed=$(grep -F '**FAIL**' target/bench/scale.md | cut -d'|' -f2,3 | sed 's/^ */- missed: /; s/ *| */ — measured /; s/ *$//' || true)
+  if [ -n "$missed" ]; then
+    echo "Not every target is met. Targets missed in this run:"
+    echo
+    echo "$missed"
+  else
+    echo "Every target above is met in this run."
+  fi
 } > BENCHMARKS.md
 echo "==> wrote BENCHMARKS.md" >&2
