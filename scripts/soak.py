@@ -26,13 +26,29 @@ FAULTS = ["none", "http:503", "hang", "code:-500", "garbage", "none", "code:7", 
           "code:-100", "http:502", "oversized:2048", "code:16", "wrong_content_type"]
 
 
+STARTED = []
+
+
+def stop_all():
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def fail(message):
+    stop_all()
+    sys.exit(message)
+
+
 def start(cmd, log_path):
     log = open(log_path, "w")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+    STARTED.append(proc)
     deadline = time.time() + 30
     while time.time() < deadline:
         if proc.poll() is not None:
-            sys.exit(f"{cmd[0]} exited early; log: {log_path}")
+            fail(f"{cmd[0]} exited early; log: {log_path}")
         with open(log_path) as f:
             for line in f:
                 try:
@@ -42,8 +58,7 @@ def start(cmd, log_path):
                 if addr:
                     return proc, addr
         time.sleep(0.05)
-    proc.kill()
-    sys.exit(f"{cmd[0]} did not report its address; log: {log_path}")
+    fail(f"{cmd[0]} did not report its address; log: {log_path}")
 
 
 def rss_kib(pid):

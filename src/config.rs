@@ -152,7 +152,9 @@ impl Shard {
             return Err("the number of shards must be at least 1".into());
         }
         if index >= total {
-            return Err(format!("shard index {index} must be below the number of shards {total} (indexes count from 0)"));
+            return Err(format!(
+                "shard index {index} must be below the number of shards {total} (indexes count from 0)"
+            ));
         }
         Ok(Shard { index, total })
     }
@@ -724,8 +726,12 @@ impl Walker<'_> {
         let hour_delay = self.optional(&top, "", "hour_delay", DEFAULT_HOUR_DELAY, Self::duration);
         let sharding = self.optional(&top, "", "sharding", None, |w, path, value| {
             let f = w.mapping(path, value, SHARDING_KEYS)?;
-            let index = w.required(&f, path, "index").and_then(|v| w.integer(&join(path, "index"), v, 0..=u32::MAX as usize));
-            let total = w.required(&f, path, "total").and_then(|v| w.integer(&join(path, "total"), v, 1..=u32::MAX as usize));
+            let index = w
+                .required(&f, path, "index")
+                .and_then(|v| w.integer(&join(path, "index"), v, 0..=u32::MAX as usize));
+            let total = w
+                .required(&f, path, "total")
+                .and_then(|v| w.integer(&join(path, "total"), v, 1..=u32::MAX as usize));
             match Shard::new(u32::try_from(index?).ok()?, u32::try_from(total?).ok()?) {
                 Ok(shard) => Some(Some(shard)),
                 Err(e) => {
@@ -1263,18 +1269,36 @@ shops:
     fn sharding_and_hour_delay() {
         let c = parse(MINIMAL).unwrap();
         assert_eq!((c.sharding, c.hour_delay), (None, Duration::from_secs(60)));
-        let c = parse(&format!("{MINIMAL}sharding:\n  index: 1\n  total: 3\nhour_delay: 30s\n")).unwrap();
+        let c = parse(&format!(
+            "{MINIMAL}sharding:\n  index: 1\n  total: 3\nhour_delay: 30s\n"
+        ))
+        .unwrap();
         assert_eq!(c.sharding, Some(Shard { index: 1, total: 3 }));
         assert_eq!(c.hour_delay, Duration::from_secs(30));
-        assert_error(&errors(&format!("{MINIMAL}sharding:\n  index: 3\n  total: 3\n")), "sharding.index", "below");
-        assert_error(&errors(&format!("{MINIMAL}sharding:\n  total: 3\n")), "sharding.index", "missing");
-        assert_error(&errors(&format!("{MINIMAL}sharding:\n  index: 0\n  total: 0\n")), "sharding.total", "between 1");
+        assert_error(
+            &errors(&format!("{MINIMAL}sharding:\n  index: 3\n  total: 3\n")),
+            "sharding.index",
+            "below",
+        );
+        assert_error(
+            &errors(&format!("{MINIMAL}sharding:\n  total: 3\n")),
+            "sharding.index",
+            "missing",
+        );
+        assert_error(
+            &errors(&format!("{MINIMAL}sharding:\n  index: 0\n  total: 0\n")),
+            "sharding.total",
+            "between 1",
+        );
     }
 
     #[test]
     fn shard_strings() {
         assert_eq!("2/3".parse::<Shard>(), Ok(Shard { index: 2, total: 3 }));
-        assert_eq!("opretail-exporter-2/3".parse::<Shard>(), Ok(Shard { index: 2, total: 3 }));
+        assert_eq!(
+            "opretail-exporter-2/3".parse::<Shard>(),
+            Ok(Shard { index: 2, total: 3 })
+        );
         assert_eq!(" 0 / 1 ".parse::<Shard>(), Ok(Shard { index: 0, total: 1 }));
         for bad in ["3/3", "1/0", "x/2", "2", "-1/2", "pod/2"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
@@ -1295,7 +1319,10 @@ shops:
             assert_eq!(owners.len(), 1, "{k} is owned by exactly one shard");
             counts[owners[0]] += 1;
         }
-        assert!(counts.iter().all(|&c| (900..=1100).contains(&c)), "balanced: {counts:?}");
+        assert!(
+            counts.iter().all(|&c| (900..=1100).contains(&c)),
+            "balanced: {counts:?}"
+        );
     }
 
     /// MINIMAL with `from` replaced by `to`.

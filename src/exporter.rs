@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Client;
-use crate::config::Config;
+use crate::config::{Config, Shard};
 use crate::http::{self, AppState, Reload};
 use crate::metrics::MetricsStore;
 use crate::model::Clock;
@@ -44,6 +44,8 @@ pub struct Options {
     pub config_file: Option<PathBuf>,
     /// TLS and basic authentication for the HTTP server.
     pub web: Option<Arc<WebConfig>>,
+    /// This replica's shard, overriding the configuration's `sharding` (also after reloads).
+    pub shard: Option<Shard>,
 }
 
 /// Starts polling and serving a configuration given in code (no reload, plain HTTP). The
@@ -59,6 +61,11 @@ pub async fn start_with(
     clock: Clock,
     options: Options,
 ) -> anyhow::Result<RunningExporter> {
+    let mut config = config;
+    if options.shard.is_some() {
+        config.sharding = options.shard;
+    }
+    log_targets(&config);
     let config = Arc::new(config);
     let store = Arc::new(MetricsStore::new(env!("CARGO_PKG_VERSION"), REVISION)?);
     let client = Client::new(&config.gateway, clock.clone(), store.api().clone())?;
@@ -70,6 +77,7 @@ pub async fn start_with(
             poller: Arc::clone(&poller),
             store: Arc::clone(&store),
             clock,
+            shard: options.shard,
             busy: tokio::sync::Mutex::new(()),
         })
     });
@@ -97,6 +105,20 @@ pub async fn start_with(
         server,
         polling,
     })
+}
+
+/// Logs what this replica polls.
+fn log_targets(config: &Config) {
+    let (shops, devices) = crate::poller::owned_targets(config);
+    let shard = config.sharding.map_or_else(|| "all".to_string(), |s| s.to_string());
+    tracing::info!(
+        shard = %shard,
+        shop_ids = shops.len(),
+        of_shop_ids = config.shops.len(),
+        devices = devices.len(),
+        of_devices = config.devices.len(),
+        "targets"
+    );
 }
 
 fn unix_now(clock: &Clock) -> f64 {
@@ -128,6 +150,7 @@ pub struct Reloader {
     poller: Arc<Poller>,
     store: Arc<MetricsStore>,
     clock: Clock,
+    shard: Option<Shard>,
     busy: tokio::sync::Mutex<()>,
 }
 
@@ -150,7 +173,11 @@ impl Reloader {
     }
 
     fn try_reload(&self) -> Result<(), String> {
-        let config = Config::load(&self.path).map_err(|e| e.to_string())?;
+        let mut config = Config::load(&self.path).map_err(|e| e.to_string())?;
+        if self.shard.is_some() {
+            config.sharding = self.shard;
+        }
+        log_targets(&config);
         let client = Client::new(&config.gateway, self.clock.clone(), self.store.api().clone())
             .map_err(|e| format!("cannot build the gateway client: {e}"))?;
         self.poller.replace(Arc::new(config), client);

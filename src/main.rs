@@ -29,6 +29,10 @@ struct Cli {
     /// web-config.example.yml.
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config: Option<PathBuf>,
+    /// This replica's share of the targets, INDEX/TOTAL (INDEX may be a StatefulSet pod name
+    /// such as opretail-exporter-2): overrides the configuration's `sharding`.
+    #[arg(long, value_name = "INDEX/TOTAL")]
+    shard: Option<opretail_exporter::config::Shard>,
     /// Log level or tracing filter directive (error, warn, info, debug, trace).
     #[arg(long = "log.level", value_name = "LEVEL", default_value = "info", global = true)]
     log_level: String,
@@ -165,7 +169,14 @@ fn main() -> ExitCode {
         None => match cli.config {
             Some(path) => match Config::load(&path) {
                 Ok(config) => match load_web_config(cli.web_config.as_deref()) {
-                    Ok(web) => run(serve(config, path, cli.listen, web)),
+                    Ok(web) => {
+                        let options = exporter::Options {
+                            config_file: Some(path),
+                            web,
+                            shard: cli.shard,
+                        };
+                        run(serve(config, cli.listen, options))
+                    }
                     Err(code) => code,
                 },
                 Err(errors) => {
@@ -244,11 +255,7 @@ fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode 
     }
 }
 
-async fn serve(config: Config, path: PathBuf, listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result<()> {
-    let options = exporter::Options {
-        config_file: Some(path),
-        web,
-    };
+async fn serve(config: Config, listen: SocketAddr, options: exporter::Options) -> anyhow::Result<()> {
     let running = exporter::start_with(config, listen, Clock::system(), options).await?;
     #[cfg(unix)]
     if let Some(reloader) = running.reloader.clone() {
@@ -287,7 +294,10 @@ async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result
         .await?;
     let config = exporter::demo_config(sim.sim.config(), sim.url().parse()?);
     tracing::info!(gateway = %config.gateway.url, "demo: simulated gateway started");
-    let options = exporter::Options { config_file: None, web };
+    let options = exporter::Options {
+        web,
+        ..exporter::Options::default()
+    };
     let running = exporter::start_with(config, listen, Clock::system(), options).await?;
     let result = running.run_until(shutdown_signal()).await;
     sim.shutdown().await;

@@ -113,6 +113,8 @@ pub struct MetricsStore {
     registry: Registry,
     api: ApiMetrics,
     poll_duration: Gauge,
+    refresh_duration: Gauge,
+    refresh_calls: Gauge,
     reload_ok: Gauge,
     reload_time: Gauge,
     values: RwLock<Arc<Rendered>>,
@@ -137,6 +139,16 @@ impl MetricsStore {
             "Duration of the last completed poll of every configured shop and device (the data is hourly data, polled).",
         ))?;
         registry.register(Box::new(poll_duration.clone()))?;
+        let refresh_duration = Gauge::with_opts(Opts::new(
+            "opretail_refresh_duration_seconds",
+            "Duration of the last full refresh: the first poll of every target for a new hour of hourly data.",
+        ))?;
+        let refresh_calls = Gauge::with_opts(Opts::new(
+            "opretail_refresh_requests",
+            "Gateway calls the last full refresh of the hourly data needed (shop batches plus devices of this shard).",
+        ))?;
+        registry.register(Box::new(refresh_duration.clone()))?;
+        registry.register(Box::new(refresh_calls.clone()))?;
         let reload_ok = Gauge::with_opts(Opts::new(
             "opretail_config_last_reload_successful",
             "1 if the last configuration (re)load of the exporter of polled hourly Opretail data succeeded, else 0.",
@@ -162,6 +174,8 @@ impl MetricsStore {
             registry,
             api,
             poll_duration,
+            refresh_duration,
+            refresh_calls,
             reload_ok,
             reload_time,
             values: RwLock::new(Arc::new(Rendered::default())),
@@ -207,6 +221,12 @@ impl MetricsStore {
             }
             None => self.reload_ok.set(0.0),
         }
+    }
+
+    /// Records a completed full refresh (the first round for a new hour).
+    pub fn refreshed(&self, took: Duration, calls: usize) {
+        self.refresh_duration.set(took.as_secs_f64());
+        self.refresh_calls.set(calls as f64);
     }
 
     /// True once a poll has completed.

@@ -40,8 +40,13 @@ pub fn latest_complete_hour(now: DateTime<Utc>, tz: Tz) -> Option<(NaiveDateTime
 pub struct PollReport {
     /// The local hour reported.
     pub hour: Option<NaiveDateTime>,
+    /// The first round for a new hour: every call at once, as fast as the rate limit allows.
+    /// Otherwise a re-poll of the same hour (late data), its calls spread over the interval.
+    pub priority: bool,
     pub calls: usize,
     pub failed_calls: usize,
+    /// Calls of a re-poll left out because a new hour began while it ran.
+    pub skipped_calls: usize,
     pub shops: usize,
     pub devices: usize,
 }
@@ -66,6 +71,8 @@ struct Setup {
 
 #[derive(Default)]
 struct State {
+    /// The hour whose first (priority) round has completed.
+    refreshed_hour: Option<NaiveDateTime>,
     snapshot: Arc<Snapshot>,
     shops_of: BTreeMap<TargetId, BTreeSet<String>>,
 }
@@ -73,6 +80,17 @@ struct State {
 enum Outcome {
     Shops(Vec<TargetId>, Result<Vec<ShopSeries>, ApiError>),
     Device(DeviceTarget, Result<Vec<DeviceRow>, ApiError>),
+    /// Not called: the re-poll was overtaken by a new hour. Everything stays as it was.
+    ShopsSkipped(Vec<TargetId>),
+    DeviceSkipped(DeviceTarget),
+}
+
+/// How one round spaces its calls.
+struct Plan {
+    /// The hour the round asks for.
+    hour: NaiveDateTime,
+    /// Time between the starts of consecutive calls (`None`: as fast as allowed).
+    pace: Option<std::time::Duration>,
 }
 
 impl Poller {
@@ -103,8 +121,19 @@ impl Poller {
         self.wake.notify_one();
     }
 
-    /// One round: ask for every target, publish the new snapshot.
+    /// One round now: ask for every target, as fast as the rate limit allows, and publish
+    /// the new snapshot.
     pub async fn poll_once(&self) -> PollReport {
+        self.poll(false).await
+    }
+
+    /// One round as the run loop makes it: the first round for a new hour as fast as the
+    /// rate limit allows, a re-poll of the same hour with its calls spread over the interval.
+    pub async fn poll_scheduled(&self) -> PollReport {
+        self.poll(true).await
+    }
+
+    async fn poll(&self, spread_repolls: bool) -> PollReport {
         let mut state = self.state.lock().await;
         let setup = self.setup();
         let started = Instant::now();
@@ -115,7 +144,12 @@ impl Poller {
             return PollReport::default();
         };
         let today = now.with_timezone(&tz).date_naive();
-        let outcomes = fetch(&setup, hour.date(), today).await;
+        let priority = state.refreshed_hour != Some(hour);
+        let calls = planned_calls(&setup.config);
+        // A re-poll spreads its calls evenly over the interval (the rate limit still applies);
+        // the first round of an hour goes as fast as the rate limit allows.
+        let pace = (spread_repolls && !priority && calls > 0).then(|| setup.config.poll_interval / calls as u32);
+        let outcomes = fetch(&setup, &self.clock, hour.date(), today, Plan { hour, pace }).await;
 
         let round = Round {
             previous: &state.snapshot,
@@ -125,7 +159,8 @@ impl Poller {
             now: now.timestamp_millis() as f64 / 1000.0,
             stale_after: setup.config.stale_after.as_secs_f64(),
         };
-        let (next, shops_of, report) = round.merge(outcomes);
+        let (next, shops_of, mut report) = round.merge(outcomes);
+        report.priority = priority;
         let next = Arc::new(next);
         let took = started.elapsed();
         // Encoding and compressing thousands of series is CPU work: keep it off the runtime
@@ -134,12 +169,18 @@ impl Poller {
         if let Err(e) = tokio::task::spawn_blocking(move || store.publish(&published, took)).await {
             tracing::error!(error = %e, "publishing the snapshot failed");
         }
+        if priority {
+            self.store.refreshed(took, report.calls);
+            state.refreshed_hour = Some(hour);
+        }
         state.snapshot = next;
         state.shops_of = shops_of;
         tracing::info!(
             hour = %hour,
+            priority,
             calls = report.calls,
             failed = report.failed_calls,
+            skipped = report.skipped_calls,
             shops = report.shops,
             devices = report.devices,
             took_ms = took.as_millis() as u64,
@@ -148,20 +189,23 @@ impl Poller {
         report
     }
 
-    /// Polls now and then every `poll_interval` (from the start of one poll to the start of
-    /// the next), or at once after [`Poller::replace`], until `cancel` fires. A poll in
-    /// progress when cancelled is abandoned.
+    /// Polls now, then again every `poll_interval` (from the start of one poll to the start
+    /// of the next) — except that the first poll for a new hour starts `hour_delay` after the
+    /// hour begins, without waiting for the interval, and a reload polls at once. Runs until
+    /// `cancel` fires; a poll in progress then is abandoned.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
         loop {
             let started = tokio::time::Instant::now();
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = self.poll_once() => {}
+                _ = self.poll_scheduled() => {}
             }
-            let next = started + self.config().poll_interval;
+            let refreshed = self.state.lock().await.refreshed_hour;
+            let config = self.config();
+            let wait = next_poll_in(&config, self.clock.now(), refreshed, started.elapsed());
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = tokio::time::sleep_until(next) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = self.wake.notified() => {}
             }
         }
@@ -169,22 +213,84 @@ impl Poller {
     }
 }
 
-/// Every call of one round, at most `max_in_flight` at a time.
-async fn fetch(setup: &Setup, from: NaiveDate, to: NaiveDate) -> Vec<Outcome> {
+/// How long to wait, after a poll that started `since_start` ago and finished at `now`, for
+/// the next one: until the interval is over, or until the priority poll of the next hour
+/// (`hour_delay` into it) if that comes first — at once if that poll is already due.
+pub fn next_poll_in(
+    config: &Config,
+    now: DateTime<Utc>,
+    refreshed: Option<NaiveDateTime>,
+    since_start: std::time::Duration,
+) -> std::time::Duration {
+    let tz = config.timezone;
+    let local = now.with_timezone(&tz).naive_local();
+    let this_hour = local.date().and_hms_opt(local.hour(), 0, 0).unwrap_or(local);
+    let at = |hour: NaiveDateTime| {
+        tz.from_local_datetime(&hour)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc) + chrono::Duration::from_std(config.hour_delay).unwrap_or_default())
+    };
+    let until = |t: Option<DateTime<Utc>>| t.and_then(|t| (t - now).to_std().ok()).unwrap_or_default();
+    let interval_left = config.poll_interval.saturating_sub(since_start);
+    let due_hour = latest_complete_hour(now, tz).map(|(h, _)| h);
+    if due_hour.is_some() && refreshed != due_hour {
+        // The current hour's priority poll has not run yet.
+        return until(at(this_hour)).min(interval_left);
+    }
+    until(at(this_hour + chrono::Duration::hours(1))).min(interval_left)
+}
+
+/// The calls one round makes for `config`: shop batches and devices of this shard.
+fn planned_calls(config: &Config) -> usize {
+    let (shops, devices) = owned_targets(config);
+    shops.len().div_ceil(config.gateway.max_ids_per_request.max(1)) + devices.len()
+}
+
+/// The shop ids and devices this replica polls (all of them without sharding).
+pub fn owned_targets(config: &Config) -> (Vec<TargetId>, Vec<&DeviceTarget>) {
+    let owns = |key: &str| config.sharding.is_none_or(|s| s.owns(key));
+    let shops = config
+        .shops
+        .iter()
+        .map(|s| s.id.clone())
+        .filter(|id| owns(&id.to_string()))
+        .collect();
+    let devices = config.devices.iter().filter(|d| owns(&d.mac)).collect();
+    (shops, devices)
+}
+
+/// Every call of one round, at most `max_in_flight` at a time: shop batches first (fewer
+/// calls, more data), then devices. With a pace, call `i` starts no earlier than `i × pace`
+/// after the round began, and is skipped if by then a new hour has begun.
+async fn fetch(setup: &Setup, clock: &Clock, from: NaiveDate, to: NaiveDate, plan: Plan) -> Vec<Outcome> {
     let gateway = &setup.config.gateway;
-    let shop_ids: Vec<TargetId> = setup.config.shops.iter().map(|s| s.id.clone()).collect();
+    let tz = setup.config.timezone;
+    let (shop_ids, devices) = owned_targets(&setup.config);
+    let began = tokio::time::Instant::now();
+    let (hour, pace) = (plan.hour, plan.pace);
+    // Waits for call `i`'s slot; false if the round has been overtaken by a new hour.
+    let slot = move |i: usize| async move {
+        let Some(pace) = pace else { return true };
+        tokio::time::sleep_until(began + pace * i as u32).await;
+        latest_complete_hour(clock.now(), tz).map(|(h, _)| h) == Some(hour)
+    };
     let mut calls: Vec<BoxFuture<'_, Outcome>> = Vec::new();
     for ids in shop_ids.chunks(gateway.max_ids_per_request.max(1)) {
-        let ids = ids.to_vec();
-        let client = &setup.client;
+        let (ids, i, client) = (ids.to_vec(), calls.len(), &setup.client);
         calls.push(Box::pin(async move {
+            if !slot(i).await {
+                return Outcome::ShopsSkipped(ids);
+            }
             let result = client.shop_hours(&ids, from, to).await;
             Outcome::Shops(ids, result)
         }));
     }
-    for dev in &setup.config.devices {
-        let client = &setup.client;
+    for dev in devices {
+        let (i, client) = (calls.len(), &setup.client);
         calls.push(Box::pin(async move {
+            if !slot(i).await {
+                return Outcome::DeviceSkipped(dev.clone());
+            }
             let result = client.device_hours(&dev.mac, from, to).await;
             Outcome::Device(dev.clone(), result)
         }));
@@ -275,6 +381,32 @@ impl Round<'_> {
                             shops_of.insert(id, owned.clone());
                         }
                         next.targets.insert(target.clone(), self.status(false, &target));
+                    }
+                }
+                Outcome::ShopsSkipped(ids) => {
+                    report.skipped_calls += 1;
+                    for id in ids {
+                        let target = id.to_string();
+                        if let Some(owned) = self.shops_of.get(&id) {
+                            for dep in owned {
+                                if let Some(sample) = self.previous.shops.get(dep) {
+                                    next.shops.entry(dep.clone()).or_insert_with(|| sample.clone());
+                                }
+                            }
+                            shops_of.insert(id, owned.clone());
+                        }
+                        if let Some(status) = self.previous.targets.get(&target) {
+                            next.targets.insert(target, *status);
+                        }
+                    }
+                }
+                Outcome::DeviceSkipped(dev) => {
+                    report.skipped_calls += 1;
+                    if let Some(sample) = self.previous.devices.get(&dev.mac) {
+                        next.devices.insert(dev.mac.clone(), sample.clone());
+                    }
+                    if let Some(status) = self.previous.targets.get(&dev.mac) {
+                        next.targets.insert(dev.mac.clone(), *status);
                     }
                 }
                 Outcome::Device(dev, result) => {
@@ -377,5 +509,88 @@ mod tests {
         let (hour, ts) = latest_complete_hour(utc("2024-05-01T12:10:00Z"), tz).unwrap();
         assert_eq!(hour.to_string(), "2024-05-01 07:00:00");
         assert_eq!(ts, utc("2024-05-01T11:00:00Z").timestamp());
+    }
+
+    fn config(interval_secs: u64, delay_secs: u64) -> Config {
+        let gateway =
+            crate::config::GatewayConfig::new("http://127.0.0.1:1/m.api".parse().unwrap(), "k".into(), "s".into());
+        Config {
+            gateway,
+            timezone: chrono_tz::Asia::Shanghai,
+            poll_interval: std::time::Duration::from_secs(interval_secs),
+            stale_after: crate::config::DEFAULT_STALE_AFTER,
+            hour_delay: std::time::Duration::from_secs(delay_secs),
+            sharding: None,
+            shops: vec![],
+            devices: vec![],
+        }
+    }
+
+    fn secs(d: std::time::Duration) -> u64 {
+        d.as_secs()
+    }
+
+    #[test]
+    fn the_next_poll_waits_for_the_interval_or_the_new_hour() {
+        let c = config(300, 60);
+        // 14:30 local, the 13:00 refresh done, the poll took 10 s: 290 s of interval left.
+        let now = utc("2024-05-01T06:30:00Z");
+        let done = Some(latest_complete_hour(now, c.timezone).unwrap().0);
+        assert_eq!(
+            secs(next_poll_in(&c, now, done, std::time::Duration::from_secs(10))),
+            290
+        );
+        // 14:58: the new hour (15:00 + 1 min delay) comes before the interval ends.
+        let now = utc("2024-05-01T06:58:00Z");
+        assert_eq!(
+            secs(next_poll_in(&c, now, done, std::time::Duration::from_secs(0))),
+            180
+        );
+    }
+
+    #[test]
+    fn a_pending_refresh_waits_only_for_the_hour_delay() {
+        let c = config(3600, 60);
+        let refreshed = Some(latest_complete_hour(utc("2024-05-01T06:30:00Z"), c.timezone).unwrap().0);
+        // 15:00:20 local: the 14:00 hour is due but not refreshed; 40 s of delay left.
+        let now = utc("2024-05-01T07:00:20Z");
+        assert_eq!(
+            secs(next_poll_in(&c, now, refreshed, std::time::Duration::from_secs(0))),
+            40
+        );
+        // 15:02: overdue, poll at once.
+        let now = utc("2024-05-01T07:02:00Z");
+        assert_eq!(
+            secs(next_poll_in(&c, now, refreshed, std::time::Duration::from_secs(0))),
+            0
+        );
+    }
+
+    #[test]
+    fn sharded_replicas_split_the_calls() {
+        let mut c = config(300, 60);
+        c.shops = (0..100)
+            .map(|i| crate::config::ShopTarget {
+                id: TargetId::Shop(i + 1),
+            })
+            .collect();
+        c.devices = (0..30u64)
+            .map(|i| DeviceTarget {
+                mac: format!("d47c449060{i:02x}"),
+                name: None,
+                shop_id: None,
+            })
+            .collect();
+        c.gateway.max_ids_per_request = 10;
+        assert_eq!(planned_calls(&c), 10 + 30);
+        let mut shops = 0;
+        let mut devices = 0;
+        for index in 0..3 {
+            c.sharding = Some(crate::config::Shard::new(index, 3).unwrap());
+            let (s, d) = owned_targets(&c);
+            shops += s.len();
+            devices += d.len();
+        }
+        assert_eq!((shops, devices), (100, 30), "every target in exactly one shard");
     }
 }

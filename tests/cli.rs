@@ -397,3 +397,30 @@ fn demo_with_tls_and_basic_auth_stops_on_sigterm() {
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     drain.join().expect("drain").expect("copy");
 }
+
+#[test]
+fn a_bad_shard_exits_2_and_a_good_one_is_logged() {
+    let path = write_config(
+        "shard",
+        &format!("{GOOD_GATEWAY}shops:\n  - id: S_1\n  - id: S_2\n  - id: S_3\n"),
+    );
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .args(["--shard", "3/3"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("below the number of shards"));
+
+    let path_str = path.to_str().expect("utf-8 path");
+    let child = Child::spawn(&[
+        "--config",
+        path_str,
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--shard",
+        "opretail-exporter-1/2",
+    ]);
+    assert!(child.stop().success());
+}

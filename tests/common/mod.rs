@@ -112,7 +112,10 @@ impl Harness {
             .await
             .expect("simulator starts");
         let config = make_config(&sim);
-        let options = exporter::Options { config_file: None, web };
+        let options = exporter::Options {
+            web,
+            ..exporter::Options::default()
+        };
         let exporter = exporter::start_with(config, SocketAddr::from(LOOPBACK), clock.clone(), options)
             .await
             .expect("exporter starts");
