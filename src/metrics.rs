@@ -17,7 +17,7 @@ use flate2::write::DeflateEncoder;
 use flate2::{Compress, Compression, Crc, FlushCompress};
 use prometheus::{Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
-use crate::model::Snapshot;
+use crate::model::{DeviceSample, ShopSample, Snapshot, TargetStatus};
 
 /// Counters of gateway calls, shared by every clone of the client.
 #[derive(Clone, Debug)]
@@ -193,13 +193,7 @@ impl MetricsStore {
     /// CPU-heavy for large snapshots (encoding and compressing): call it from a blocking
     /// context.
     pub fn publish(&self, snapshot: &Snapshot, poll_took: Duration) {
-        let text = match render_snapshot(snapshot) {
-            Ok(text) => text,
-            Err(e) => {
-                tracing::error!(error = %e, "could not render the snapshot; keeping the previous one");
-                return;
-            }
-        };
+        let text = render_snapshot(snapshot);
         let rendered = match Rendered::new(text) {
             Ok(rendered) => rendered,
             Err(e) => {
@@ -325,107 +319,160 @@ fn deflate_sync(data: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-const SHOP_LABELS: &[&str] = &["shop_id", "shop_name", "shop_code"];
-const DEVICE_LABELS: &[&str] = &["mac", "device_name", "shop_id"];
+const HOURLY: &str = "of the latest complete hour (hourly data, polled from the Opretail gateway)";
+
+/// One value family: name, help, and how to read its value from a sample.
+struct Family<T> {
+    name: &'static str,
+    help: String,
+    value: fn(&T) -> Option<f64>,
+}
+
+fn family<T>(name: &'static str, help: String, value: fn(&T) -> Option<f64>) -> Family<T> {
+    Family { name, help, value }
+}
 
 /// Renders the value series of `snapshot` in the text exposition format. Absent values
-/// (`None`) produce no sample.
-pub fn render_snapshot(snapshot: &Snapshot) -> prometheus::Result<String> {
-    let registry = Registry::new();
-    let gauge = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<GaugeVec> {
-        let g = GaugeVec::new(Opts::new(name, help), labels)?;
-        registry.register(Box::new(g.clone()))?;
-        Ok(g)
-    };
-    const HOURLY: &str = "of the latest complete hour (hourly data, polled from the Opretail gateway)";
-    let shop_walk_in = gauge(
-        "opretail_shop_walk_in",
-        &format!("Walk-ins (people entering the shop) {HOURLY}."),
-        SHOP_LABELS,
-    )?;
-    let shop_passing = gauge(
-        "opretail_shop_passing",
-        &format!("Passers-by who did not enter the shop {HOURLY}."),
-        SHOP_LABELS,
-    )?;
-    let shop_outside = gauge(
-        "opretail_shop_outside",
-        &format!("Outside traffic, walk-ins plus passers-by, {HOURLY}."),
-        SHOP_LABELS,
-    )?;
-    let shop_rate = gauge(
-        "opretail_shop_walk_in_rate",
-        &format!("Walk-in rate as a ratio 0-1, walk-ins over outside traffic, {HOURLY}."),
-        SHOP_LABELS,
-    )?;
-    let shop_walk_out = gauge(
-        "opretail_shop_walk_out",
-        &format!("Walk-outs (people leaving the shop) {HOURLY}."),
-        SHOP_LABELS,
-    )?;
-    let shop_fitting = gauge(
-        "opretail_shop_fitting_rate",
-        &format!("Fitting-room rate as a ratio 0-1, fitting-room visitors over walk-ins, {HOURLY}."),
-        SHOP_LABELS,
-    )?;
-    let shop_hour = gauge(
-        "opretail_shop_hour_timestamp_seconds",
-        "Unix time of the start of the hour the shop's values describe (hourly data, polled from the Opretail gateway).",
-        SHOP_LABELS,
-    )?;
-    let dev_walk_in = gauge(
-        "opretail_device_walk_in",
-        &format!("Walk-ins counted by the device {HOURLY}."),
-        DEVICE_LABELS,
-    )?;
-    let dev_walk_out = gauge(
-        "opretail_device_walk_out",
-        &format!("Walk-outs counted by the device {HOURLY}."),
-        DEVICE_LABELS,
-    )?;
-    let dev_hour = gauge(
-        "opretail_device_hour_timestamp_seconds",
-        "Unix time of the start of the hour the device's values describe (hourly data, polled from the Opretail gateway).",
-        DEVICE_LABELS,
-    )?;
-    let up = gauge(
-        "opretail_target_up",
-        "1 if the last poll of the configured target (S_ shop, O_ organisation or device mac) succeeded, else 0 (hourly data, polled).",
-        &["target"],
-    )?;
-    let last_success = gauge(
-        "opretail_target_last_success_timestamp_seconds",
-        "Unix time of the last successful poll of the configured target (hourly data, polled).",
-        &["target"],
-    )?;
+/// (`None`) produce no sample; a family without samples is left out.
+///
+/// Written directly rather than through a `prometheus::Registry`: at 150,000 series a registry
+/// of gauges costs hundreds of megabytes for a moment; this costs the text. The output is what
+/// the `prometheus` crate's encoder writes (families by name; series by their label values in
+/// label-name order; labels in name order), which the golden test pins byte for byte.
+pub fn render_snapshot(snapshot: &Snapshot) -> String {
+    let shop_families: [Family<&ShopSample>; 7] = [
+        family("opretail_shop_fitting_rate", format!("Fitting-room rate as a ratio 0-1, fitting-room visitors over walk-ins, {HOURLY}."), |s| s.values.fitting_rate),
+        family(
+            "opretail_shop_hour_timestamp_seconds",
+            "Unix time of the start of the hour the shop's values describe (hourly data, polled from the Opretail gateway).".into(),
+            |s| Some(s.hour_start as f64),
+        ),
+        family("opretail_shop_outside", format!("Outside traffic, walk-ins plus passers-by, {HOURLY}."), |s| s.values.outside),
+        family("opretail_shop_passing", format!("Passers-by who did not enter the shop {HOURLY}."), |s| s.values.passing),
+        family("opretail_shop_walk_in", format!("Walk-ins (people entering the shop) {HOURLY}."), |s| s.values.walk_in),
+        family("opretail_shop_walk_in_rate", format!("Walk-in rate as a ratio 0-1, walk-ins over outside traffic, {HOURLY}."), |s| s.values.walk_in_rate),
+        family("opretail_shop_walk_out", format!("Walk-outs (people leaving the shop) {HOURLY}."), |s| s.values.walk_out),
+    ];
+    let device_families: [Family<&DeviceSample>; 3] = [
+        family(
+            "opretail_device_hour_timestamp_seconds",
+            "Unix time of the start of the hour the device's values describe (hourly data, polled from the Opretail gateway).".into(),
+            |d| Some(d.hour_start as f64),
+        ),
+        family("opretail_device_walk_in", format!("Walk-ins counted by the device {HOURLY}."), |d| d.values.walk_in),
+        family("opretail_device_walk_out", format!("Walk-outs counted by the device {HOURLY}."), |d| d.values.walk_out),
+    ];
+    let target_families: [Family<(&String, &TargetStatus)>; 2] = [
+        family(
+            "opretail_target_last_success_timestamp_seconds",
+            "Unix time of the last successful poll of the configured target (hourly data, polled).".into(),
+            |(_, t)| t.last_success,
+        ),
+        family(
+            "opretail_target_up",
+            "1 if the last poll of the configured target (S_ shop, O_ organisation or device mac) succeeded, else 0 (hourly data, polled).".into(),
+            |(_, t)| Some(if t.up { 1.0 } else { 0.0 }),
+        ),
+    ];
 
-    let set = |g: &GaugeVec, labels: &[&str], v: Option<f64>| {
-        if let Some(v) = v {
-            g.with_label_values(labels).set(v);
+    // Series order: by label values, labels taken in name order.
+    let mut shops: Vec<&ShopSample> = snapshot.shops.values().collect();
+    shops.sort_by(|a, b| (&a.code, &a.dep_id, &a.name).cmp(&(&b.code, &b.dep_id, &b.name)));
+    let mut devices: Vec<&DeviceSample> = snapshot.devices.values().collect();
+    devices.sort_by(|a, b| (&a.name, &a.mac, &a.shop_id).cmp(&(&b.name, &b.mac, &b.shop_id)));
+    let targets: Vec<(&String, &TargetStatus)> = snapshot.targets.iter().collect();
+
+    let mut out = String::with_capacity(64 + shops.len() * 7 * 110 + devices.len() * 3 * 110 + targets.len() * 2 * 70);
+    // Families in name order: device < shop < target.
+    for f in &device_families {
+        write_family(&mut out, f, &devices, |out, d| {
+            labels(
+                out,
+                &[("device_name", &d.name), ("mac", &d.mac), ("shop_id", &d.shop_id)],
+            )
+        });
+    }
+    for f in &shop_families {
+        write_family(&mut out, f, &shops, |out, s| {
+            labels(
+                out,
+                &[("shop_code", &s.code), ("shop_id", &s.dep_id), ("shop_name", &s.name)],
+            )
+        });
+    }
+    for f in &target_families {
+        write_family(&mut out, f, &targets, |out, (target, _)| {
+            labels(out, &[("target", target)])
+        });
+    }
+    out
+}
+
+/// Writes `# HELP`, `# TYPE` and one line per sample with a value; nothing if none has one.
+fn write_family<T>(out: &mut String, f: &Family<T>, samples: &[T], write_labels: impl Fn(&mut String, &T)) {
+    let mut header = false;
+    for sample in samples {
+        let Some(value) = (f.value)(sample) else { continue };
+        if !header {
+            out.push_str("# HELP ");
+            out.push_str(f.name);
+            out.push(' ');
+            escape_help(out, &f.help);
+            out.push_str("\n# TYPE ");
+            out.push_str(f.name);
+            out.push_str(" gauge\n");
+            header = true;
         }
-    };
-    for s in snapshot.shops.values() {
-        let l = [s.dep_id.as_str(), s.name.as_str(), s.code.as_str()];
-        let v = &s.values;
-        set(&shop_walk_in, &l, v.walk_in);
-        set(&shop_passing, &l, v.passing);
-        set(&shop_outside, &l, v.outside);
-        set(&shop_rate, &l, v.walk_in_rate);
-        set(&shop_walk_out, &l, v.walk_out);
-        set(&shop_fitting, &l, v.fitting_rate);
-        set(&shop_hour, &l, Some(s.hour_start as f64));
+        out.push_str(f.name);
+        write_labels(out, sample);
+        out.push(' ');
+        write_value(out, value);
+        out.push('\n');
     }
-    for d in snapshot.devices.values() {
-        let l = [d.mac.as_str(), d.name.as_str(), d.shop_id.as_str()];
-        set(&dev_walk_in, &l, d.values.walk_in);
-        set(&dev_walk_out, &l, d.values.walk_out);
-        set(&dev_hour, &l, Some(d.hour_start as f64));
+}
+
+fn labels(out: &mut String, pairs: &[(&str, &str)]) {
+    out.push('{');
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push_str("=\"");
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
     }
-    for (target, status) in &snapshot.targets {
-        set(&up, &[target], Some(if status.up { 1.0 } else { 0.0 }));
-        set(&last_success, &[target], status.last_success);
+    out.push('}');
+}
+
+fn escape_help(out: &mut String, help: &str) {
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
     }
-    TextEncoder::new().encode_to_string(&registry.gather())
+}
+
+fn write_value(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        let _ = write!(out, "{v}");
+    }
 }
 
 #[cfg(test)]
@@ -498,5 +545,185 @@ mod tests {
         let a = store.exposition(true);
         let b = store.exposition(true);
         assert_eq!(a[1].as_ptr(), b[1].as_ptr(), "and the same compressed one");
+    }
+
+    /// The hand-written encoder writes exactly what the `prometheus` crate's encoder writes for
+    /// the same gauges, tricky label values and numbers included.
+    #[test]
+    fn render_matches_the_prometheus_crate() {
+        use crate::model::{DeviceSample, DeviceValues, TargetStatus};
+        let names = [
+            "",
+            "Plain",
+            "万店掌 旗舰店",
+            "quote \" back \\ slash",
+            "new\nline",
+            "Z",
+            "a",
+        ];
+        let numbers = [0.0, 1.0, 12.0, 0.0816, 1_714_539_600.0, 1e21, 3.5e-7, 123_456.789];
+        let mut snapshot = Snapshot::default();
+        for i in 0..40usize {
+            let n = |k: usize| Some(numbers[(i * 7 + k) % numbers.len()]).filter(|_| (i + k) % 5 != 0);
+            let s = ShopSample {
+                dep_id: format!("{}", 9600 + (i * 37) % 50),
+                name: names[i % names.len()].to_string(),
+                code: names[(i / 3) % names.len()].to_string(),
+                hour_start: 1_714_539_600 + i as i64,
+                values: ShopValues {
+                    walk_in: n(0),
+                    passing: n(1),
+                    outside: n(2),
+                    walk_in_rate: n(3),
+                    walk_out: n(4),
+                    fitting_rate: n(5),
+                },
+            };
+            snapshot.shops.insert(format!("{i}"), s);
+            let d = DeviceSample {
+                mac: format!("d47c44906f{:02x}", (i * 13) % 64),
+                name: names[(i + 2) % names.len()].to_string(),
+                shop_id: format!("{}", i % 4),
+                hour_start: 1_714_539_600,
+                values: DeviceValues {
+                    walk_in: n(6),
+                    walk_out: n(7),
+                },
+            };
+            snapshot.devices.insert(format!("{i}"), d);
+            snapshot.targets.insert(
+                format!("S_{}", i * 11 % 17),
+                TargetStatus {
+                    up: i % 2 == 0,
+                    last_success: n(1),
+                },
+            );
+        }
+
+        let registry = Registry::new();
+        let gauge = |name: &str, help: String, labels: &[&str]| {
+            let g = GaugeVec::new(Opts::new(name, help), labels).unwrap();
+            registry.register(Box::new(g.clone())).unwrap();
+            g
+        };
+        let shop = ["shop_id", "shop_name", "shop_code"];
+        let dev = ["mac", "device_name", "shop_id"];
+        let hour_help = |what: &str| {
+            format!("Unix time of the start of the hour the {what}'s values describe (hourly data, polled from the Opretail gateway).")
+        };
+        let shop_gauges = [
+            (
+                gauge(
+                    "opretail_shop_walk_in",
+                    format!("Walk-ins (people entering the shop) {HOURLY}."),
+                    &shop,
+                ),
+                0,
+            ),
+            (
+                gauge(
+                    "opretail_shop_passing",
+                    format!("Passers-by who did not enter the shop {HOURLY}."),
+                    &shop,
+                ),
+                1,
+            ),
+            (
+                gauge(
+                    "opretail_shop_outside",
+                    format!("Outside traffic, walk-ins plus passers-by, {HOURLY}."),
+                    &shop,
+                ),
+                2,
+            ),
+            (
+                gauge(
+                    "opretail_shop_walk_in_rate",
+                    format!("Walk-in rate as a ratio 0-1, walk-ins over outside traffic, {HOURLY}."),
+                    &shop,
+                ),
+                3,
+            ),
+            (
+                gauge(
+                    "opretail_shop_walk_out",
+                    format!("Walk-outs (people leaving the shop) {HOURLY}."),
+                    &shop,
+                ),
+                4,
+            ),
+            (
+                gauge(
+                    "opretail_shop_fitting_rate",
+                    format!("Fitting-room rate as a ratio 0-1, fitting-room visitors over walk-ins, {HOURLY}."),
+                    &shop,
+                ),
+                5,
+            ),
+            (
+                gauge("opretail_shop_hour_timestamp_seconds", hour_help("shop"), &shop),
+                6,
+            ),
+        ];
+        for s in snapshot.shops.values() {
+            let v = [
+                s.values.walk_in,
+                s.values.passing,
+                s.values.outside,
+                s.values.walk_in_rate,
+                s.values.walk_out,
+                s.values.fitting_rate,
+                Some(s.hour_start as f64),
+            ];
+            for (g, k) in &shop_gauges {
+                if let Some(x) = v[*k] {
+                    g.with_label_values(&[s.dep_id.as_str(), &s.name, &s.code]).set(x);
+                }
+            }
+        }
+        let dev_gauges = [
+            (
+                gauge(
+                    "opretail_device_walk_in",
+                    format!("Walk-ins counted by the device {HOURLY}."),
+                    &dev,
+                ),
+                0,
+            ),
+            (
+                gauge(
+                    "opretail_device_walk_out",
+                    format!("Walk-outs counted by the device {HOURLY}."),
+                    &dev,
+                ),
+                1,
+            ),
+            (
+                gauge("opretail_device_hour_timestamp_seconds", hour_help("device"), &dev),
+                2,
+            ),
+        ];
+        for d in snapshot.devices.values() {
+            let v = [d.values.walk_in, d.values.walk_out, Some(d.hour_start as f64)];
+            for (g, k) in &dev_gauges {
+                if let Some(x) = v[*k] {
+                    g.with_label_values(&[d.mac.as_str(), &d.name, &d.shop_id]).set(x);
+                }
+            }
+        }
+        let up = gauge("opretail_target_up", "1 if the last poll of the configured target (S_ shop, O_ organisation or device mac) succeeded, else 0 (hourly data, polled).".into(), &["target"]);
+        let last = gauge(
+            "opretail_target_last_success_timestamp_seconds",
+            "Unix time of the last successful poll of the configured target (hourly data, polled).".into(),
+            &["target"],
+        );
+        for (t, s) in &snapshot.targets {
+            up.with_label_values(&[t.as_str()]).set(if s.up { 1.0 } else { 0.0 });
+            if let Some(x) = s.last_success {
+                last.with_label_values(&[t.as_str()]).set(x);
+            }
+        }
+        let expected = TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
+        assert_eq!(render_snapshot(&snapshot), expected);
     }
 }

@@ -281,7 +281,14 @@ async fn fetch(setup: &Setup, clock: &Clock, from: NaiveDate, to: NaiveDate, pla
             if !slot(i).await {
                 return Outcome::ShopsSkipped(ids);
             }
-            let result = client.shop_hours(&ids, from, to).await;
+            let mut result = client.shop_hours(&ids, from, to).await;
+            // Keep only the hour asked for: a round holds every answer until it merges them.
+            if let Ok(series) = &mut result {
+                for shop in series.iter_mut() {
+                    shop.rows.retain(|r| r.hour == hour);
+                    shop.rows.shrink_to_fit();
+                }
+            }
             Outcome::Shops(ids, result)
         }));
     }
@@ -291,7 +298,11 @@ async fn fetch(setup: &Setup, clock: &Clock, from: NaiveDate, to: NaiveDate, pla
             if !slot(i).await {
                 return Outcome::DeviceSkipped(dev.clone());
             }
-            let result = client.device_hours(&dev.mac, from, to).await;
+            let mut result = client.device_hours(&dev.mac, from, to).await;
+            if let Ok(rows) = &mut result {
+                rows.retain(|r| r.hour == hour);
+                rows.shrink_to_fit();
+            }
             Outcome::Device(dev.clone(), result)
         }));
     }
