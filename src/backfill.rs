@@ -23,6 +23,8 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -291,6 +293,26 @@ impl Backfill {
     }
 
     /// Writes the OpenMetrics text (ending in `# EOF`); returns the number of samples.
+    /// Writes the OpenMetrics text to `output.tmp`, syncs it, and renames it to `output`;
+    /// returns the number of samples.
+    pub fn write_file(&self, output: &Path) -> io::Result<usize> {
+        let mut tmp_name = output.as_os_str().to_owned();
+        tmp_name.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp_name);
+        let written = std::fs::File::create(&tmp).and_then(|file| {
+            let mut w = io::BufWriter::new(file);
+            let samples = self.write_openmetrics(&mut w)?;
+            w.flush()?;
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, output)?;
+            Ok(samples)
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
+
     pub fn write_openmetrics(&self, w: &mut impl Write) -> io::Result<usize> {
         let mut samples = 0;
         for family in SHOP_FAMILIES {
@@ -351,6 +373,105 @@ const DEVICE_FAMILIES: [Family<DeviceValues>; 3] = [
         |ts, _| Some(ts as f64),
     ),
 ];
+
+/// The `backfill` command: plans `from..=to`, fetches with progress on stderr (a bar on a
+/// terminal, a line at every tenth otherwise), and writes `output` next to itself first and
+/// renamed, so a reader never sees half a file. Exit code 0; 1 if a call failed (what the
+/// others fetched is still written) or the file could not be written; 2 for a bad range.
+pub async fn command(
+    config: Config,
+    client: Client,
+    from: NaiveDate,
+    to: NaiveDate,
+    output: &Path,
+    now: DateTime<Utc>,
+) -> ExitCode {
+    use std::io::IsTerminal;
+
+    let plan = match plan(&config, &Options::new(from, to), now) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if plan.clamped {
+        eprintln!("note: --to {to} is after today; backfilling until {}", plan.to);
+    }
+    let total = plan.calls.len();
+    eprintln!(
+        "backfill {}..={} ({}): {} calls, at most {} at once",
+        plan.from, plan.to, config.timezone, total, config.gateway.max_in_flight
+    );
+    // A bar only on a terminal; otherwise plain lines at every tenth, which logs keep readable.
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {pos}/{len} calls, {msg} failed, eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message("0");
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut failed = 0usize;
+    let mut reported_tenth = 0usize;
+    let result = run(&config, &client, &plan, |p| {
+        if let Some(f) = p.failure {
+            failed += 1;
+            if tty {
+                bar.println(format!("failed: {f}"));
+                bar.set_message(failed.to_string());
+            } else {
+                eprintln!("failed: {f}");
+            }
+        }
+        if tty {
+            bar.set_position(p.done as u64);
+        } else {
+            let tenth = p.done * 10 / p.total.max(1);
+            if tenth > reported_tenth || p.done == p.total {
+                reported_tenth = tenth;
+                eprintln!(
+                    "progress: {}/{} calls ({}%), {failed} failed",
+                    p.done,
+                    p.total,
+                    p.done * 100 / p.total.max(1)
+                );
+            }
+        }
+    })
+    .await;
+    bar.finish_and_clear();
+
+    let samples = match result.write_file(output) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", output.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "wrote {}: {samples} samples ({} shop hours, {} device hours) from {} calls, {} failed",
+        output.display(),
+        result.shop_hours(),
+        result.device_hours(),
+        result.calls,
+        result.failures.len()
+    );
+    if result.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("error: {} of {} calls failed:", result.failures.len(), result.calls);
+        for f in &result.failures {
+            eprintln!("  {f}");
+        }
+        ExitCode::FAILURE
+    }
+}
 
 /// The metric names backfill writes, in order (for tests that compare them with the live ones).
 pub fn family_names() -> Vec<&'static str> {

@@ -52,6 +52,45 @@ pub async fn fetch(client: &Client, target: &Target, date: NaiveDate) -> Result<
     }
 }
 
+/// The `fetch` command: one call for `target` on `date` (shop-local; `now_local` marks hours
+/// in progress or to come), printed as a table or JSON on stdout. Exit code 0, or 1 with the
+/// gateway code and name (and a hint) on stderr.
+pub async fn command(
+    client: Client,
+    target: Target,
+    date: NaiveDate,
+    json: bool,
+    now_local: NaiveDateTime,
+) -> std::process::ExitCode {
+    use std::io::Write as _;
+    use std::process::ExitCode;
+    match fetch(&client, &target, date).await {
+        Ok(fetched) => {
+            let text = if json {
+                format!("{:#}\n", render_json(&target, date, &fetched, now_local))
+            } else {
+                render_table(&target, date, &fetched, now_local)
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("{}", error_line(&e));
+            if let Some(hint) = hint(&e) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// One line for a failed call: `gateway error 7 SIGN_WRONG: <message>` for a gateway refusal
 /// (the name from the answer, else the documented one), the error itself otherwise.
 pub fn error_line(e: &ApiError) -> String {

@@ -158,14 +158,30 @@ fn main() -> ExitCode {
             from,
             to,
             output,
-        }) => backfill_command(&config, from, to, &output),
+        }) => one_off(&config, |config, client| async move {
+            opretail_exporter::backfill::command(config, client, from, to, &output, Clock::system().now()).await
+        }),
         Some(Command::Fetch {
             config,
             id,
             mac,
             date,
             json,
-        }) => fetch_command(&config, id, mac, date, json),
+        }) => {
+            use opretail_exporter::fetch::{self, Target};
+            let target = match (id, mac) {
+                (Some(id), None) => Target::Shops(id),
+                (None, Some(mac)) => Target::Device(mac),
+                _ => {
+                    eprintln!("error: give exactly one of --id and --mac");
+                    return ExitCode::from(2);
+                }
+            };
+            one_off(&config, |config, client| async move {
+                let now_local = Clock::system().now().with_timezone(&config.timezone).naive_local();
+                fetch::command(client, target, date.unwrap_or(now_local.date()), json, now_local).await
+            })
+        }
         None => match cli.config {
             Some(path) => match Config::load(&path) {
                 Ok(config) => match load_web_config(cli.web_config.as_deref()) {
@@ -238,12 +254,9 @@ fn check_config(path: &std::path::Path) -> ExitCode {
 }
 
 fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(task) {
         Ok(()) => ExitCode::SUCCESS,
@@ -332,21 +345,38 @@ fn parse_target_id(s: &str) -> Result<opretail_exporter::config::TargetId, Strin
         .map_err(|e: opretail_exporter::config::ParseTargetIdError| e.to_string())
 }
 
-/// The configuration for a one-off command, or exit code 2 with every problem printed.
-fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|errors| {
-        eprintln!("error: invalid configuration {}:\n{errors}", path.display());
-        ExitCode::from(2)
-    })
-}
-
-/// A client of its own (its call counters are not served anywhere).
-fn one_off_client(config: &Config) -> anyhow::Result<opretail_exporter::client::Client> {
+/// Runs a one-off command that needs the configuration and a client of its own (its call
+/// counters are not served anywhere): exit 2 on a bad configuration.
+fn one_off<F, Fut>(config_path: &std::path::Path, command: F) -> ExitCode
+where
+    F: FnOnce(Config, opretail_exporter::client::Client) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
     use anyhow::Context as _;
-    let store = opretail_exporter::metrics::MetricsStore::new(env!("CARGO_PKG_VERSION"), exporter::REVISION)
-        .context("cannot set up the call counters")?;
-    opretail_exporter::client::Client::new(&config.gateway, Clock::system(), store.api().clone())
-        .context("cannot build the HTTP client")
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("error: invalid configuration {}:\n{errors}", config_path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let client = opretail_exporter::metrics::MetricsStore::new(env!("CARGO_PKG_VERSION"), exporter::REVISION)
+        .context("cannot set up the call counters")
+        .and_then(|store| {
+            opretail_exporter::client::Client::new(&config.gateway, Clock::system(), store.api().clone())
+                .context("cannot build the HTTP client")
+        });
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime() {
+        Ok(rt) => rt.block_on(command(config, client)),
+        Err(code) => code,
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -357,188 +387,4 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
             eprintln!("error: cannot start the runtime: {e}");
             ExitCode::FAILURE
         })
-}
-
-fn backfill_command(
-    config_path: &std::path::Path,
-    from: chrono::NaiveDate,
-    to: chrono::NaiveDate,
-    output: &std::path::Path,
-) -> ExitCode {
-    use opretail_exporter::backfill;
-    use std::io::{IsTerminal, Write};
-
-    let config = match load_config(config_path) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let opts = backfill::Options::new(from, to);
-    let plan = match backfill::plan(&config, &opts, Clock::system().now()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if plan.clamped {
-        eprintln!("note: --to {to} is after today; backfilling until {}", plan.to);
-    }
-    let client = match one_off_client(&config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    let total = plan.calls.len();
-    eprintln!(
-        "backfill {}..={} ({}): {} calls, at most {} at once",
-        plan.from, plan.to, config.timezone, total, config.gateway.max_in_flight
-    );
-    // A bar only on a terminal; otherwise plain lines at every tenth, which logs keep readable.
-    let tty = std::io::stderr().is_terminal();
-    let bar = if tty {
-        let bar = indicatif::ProgressBar::new(total as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{wide_bar}] {pos}/{len} calls, {msg} failed, eta {eta}",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_message("0");
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut failed = 0usize;
-    let mut reported_tenth = 0usize;
-    let result = runtime.block_on(backfill::run(&config, &client, &plan, |p| {
-        if let Some(f) = p.failure {
-            failed += 1;
-            if tty {
-                bar.println(format!("failed: {f}"));
-                bar.set_message(failed.to_string());
-            } else {
-                eprintln!("failed: {f}");
-            }
-        }
-        if tty {
-            bar.set_position(p.done as u64);
-        } else {
-            let tenth = p.done * 10 / p.total.max(1);
-            if tenth > reported_tenth || p.done == p.total {
-                reported_tenth = tenth;
-                eprintln!(
-                    "progress: {}/{} calls ({}%), {failed} failed",
-                    p.done,
-                    p.total,
-                    p.done * 100 / p.total.max(1)
-                );
-            }
-        }
-    }));
-    bar.finish_and_clear();
-
-    // Write next to the target and rename, so a reader never sees half a file.
-    let mut tmp_name = output.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let written = std::fs::File::create(&tmp).and_then(|file| {
-        let mut w = std::io::BufWriter::new(file);
-        let samples = result.write_openmetrics(&mut w)?;
-        w.flush()?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, output)?;
-        Ok(samples)
-    });
-    let samples = match written {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            eprintln!("error: cannot write {}: {e}", output.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    eprintln!(
-        "wrote {}: {samples} samples ({} shop hours, {} device hours) from {} calls, {} failed",
-        output.display(),
-        result.shop_hours(),
-        result.device_hours(),
-        result.calls,
-        result.failures.len()
-    );
-    if result.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("error: {} of {} calls failed:", result.failures.len(), result.calls);
-        for f in &result.failures {
-            eprintln!("  {f}");
-        }
-        ExitCode::FAILURE
-    }
-}
-
-fn fetch_command(
-    config_path: &std::path::Path,
-    id: Option<opretail_exporter::config::TargetId>,
-    mac: Option<String>,
-    date: Option<chrono::NaiveDate>,
-    json: bool,
-) -> ExitCode {
-    use opretail_exporter::fetch::{self, Target};
-
-    let config = match load_config(config_path) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let target = match (id, mac) {
-        (Some(id), None) => Target::Shops(id),
-        (None, Some(mac)) => Target::Device(mac),
-        _ => {
-            eprintln!("error: give exactly one of --id and --mac");
-            return ExitCode::from(2);
-        }
-    };
-    let now_local = Clock::system().now().with_timezone(&config.timezone).naive_local();
-    let date = date.unwrap_or(now_local.date());
-    let client = match one_off_client(&config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    match runtime.block_on(fetch::fetch(&client, &target, date)) {
-        Ok(fetched) => {
-            let text = if json {
-                format!("{:#}\n", fetch::render_json(&target, date, &fetched, now_local))
-            } else {
-                fetch::render_table(&target, date, &fetched, now_local)
-            };
-            // A closed pipe (`| head`) is not an error worth a panic.
-            use std::io::Write as _;
-            match std::io::stdout().lock().write_all(text.as_bytes()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: cannot write to stdout: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Err(e) => {
-            eprintln!("{}", fetch::error_line(&e));
-            if let Some(hint) = fetch::hint(&e) {
-                eprintln!("hint: {hint}");
-            }
-            ExitCode::FAILURE
-        }
-    }
 }
