@@ -96,16 +96,6 @@ impl ApiMetrics {
     pub fn set_rate_limit(&self, per_second: f64) {
         self.rate_limit.set(per_second);
     }
-
-    /// Current value of `opretail_api_errors_total{method, code}` (for tests and logs).
-    pub fn errors(&self, method: &str, code: &str) -> u64 {
-        self.errors.with_label_values(&[method, code]).get()
-    }
-
-    /// Current value of `opretail_api_requests_total{method}`.
-    pub fn requests(&self, method: &str) -> u64 {
-        self.requests.with_label_values(&[method]).get()
-    }
 }
 
 /// The registry, the cached value series, and readiness.

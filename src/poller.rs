@@ -67,6 +67,30 @@ pub struct Poller {
 struct Setup {
     config: Arc<Config>,
     client: Client,
+    /// This shard's targets, worked out once per configuration.
+    shops: Vec<TargetId>,
+    devices: Vec<DeviceTarget>,
+}
+
+impl Setup {
+    fn new(config: Arc<Config>, client: Client) -> Self {
+        let (shops, devices) = owned_targets(&config);
+        let devices = devices.into_iter().cloned().collect();
+        Setup {
+            config,
+            client,
+            shops,
+            devices,
+        }
+    }
+
+    /// The calls one round makes: shop batches and devices.
+    fn calls(&self) -> usize {
+        self.shops
+            .len()
+            .div_ceil(self.config.gateway.max_ids_per_request.max(1))
+            + self.devices.len()
+    }
 }
 
 #[derive(Default)]
@@ -96,7 +120,7 @@ struct Plan {
 impl Poller {
     pub fn new(config: Arc<Config>, client: Client, store: Arc<MetricsStore>, clock: Clock) -> Self {
         Self {
-            setup: std::sync::RwLock::new(Arc::new(Setup { config, client })),
+            setup: std::sync::RwLock::new(Arc::new(Setup::new(config, client))),
             store,
             clock,
             state: Mutex::new(State::default()),
@@ -117,7 +141,7 @@ impl Poller {
     /// for a poll now. A poll in progress finishes with the old one. Values of targets that
     /// are no longer configured vanish with that next poll.
     pub fn replace(&self, config: Arc<Config>, client: Client) {
-        *self.setup.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Setup { config, client });
+        *self.setup.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Setup::new(config, client));
         self.wake.notify_one();
     }
 
@@ -145,7 +169,7 @@ impl Poller {
         };
         let today = now.with_timezone(&tz).date_naive();
         let priority = state.refreshed_hour != Some(hour);
-        let calls = planned_calls(&setup.config);
+        let calls = setup.calls();
         // A re-poll spreads its calls evenly over the interval (the rate limit still applies);
         // the first round of an hour goes as fast as the rate limit allows.
         let pace = (spread_repolls && !priority && calls > 0).then(|| setup.config.poll_interval / calls as u32);
@@ -240,12 +264,6 @@ pub fn next_poll_in(
     until(at(this_hour + chrono::Duration::hours(1))).min(interval_left)
 }
 
-/// The calls one round makes for `config`: shop batches and devices of this shard.
-fn planned_calls(config: &Config) -> usize {
-    let (shops, devices) = owned_targets(config);
-    shops.len().div_ceil(config.gateway.max_ids_per_request.max(1)) + devices.len()
-}
-
 /// The shop ids and devices this replica polls (all of them without sharding).
 pub fn owned_targets(config: &Config) -> (Vec<TargetId>, Vec<&DeviceTarget>) {
     let owns = |key: &str| config.sharding.is_none_or(|s| s.owns(key));
@@ -265,7 +283,6 @@ pub fn owned_targets(config: &Config) -> (Vec<TargetId>, Vec<&DeviceTarget>) {
 async fn fetch(setup: &Setup, clock: &Clock, from: NaiveDate, to: NaiveDate, plan: Plan) -> Vec<Outcome> {
     let gateway = &setup.config.gateway;
     let tz = setup.config.timezone;
-    let (shop_ids, devices) = owned_targets(&setup.config);
     let began = tokio::time::Instant::now();
     let (hour, pace) = (plan.hour, plan.pace);
     // Waits for call `i`'s slot; false if the round has been overtaken by a new hour.
@@ -275,7 +292,7 @@ async fn fetch(setup: &Setup, clock: &Clock, from: NaiveDate, to: NaiveDate, pla
         latest_complete_hour(clock.now(), tz).map(|(h, _)| h) == Some(hour)
     };
     let mut calls: Vec<BoxFuture<'_, Outcome>> = Vec::new();
-    for ids in shop_ids.chunks(gateway.max_ids_per_request.max(1)) {
+    for ids in setup.shops.chunks(gateway.max_ids_per_request.max(1)) {
         let (ids, i, client) = (ids.to_vec(), calls.len(), &setup.client);
         calls.push(Box::pin(async move {
             if !slot(i).await {
@@ -292,7 +309,7 @@ async fn fetch(setup: &Setup, clock: &Clock, from: NaiveDate, to: NaiveDate, pla
             Outcome::Shops(ids, result)
         }));
     }
-    for dev in devices {
+    for dev in &setup.devices {
         let (i, client) = (calls.len(), &setup.client);
         calls.push(Box::pin(async move {
             if !slot(i).await {
@@ -399,11 +416,7 @@ impl Round<'_> {
                     for id in ids {
                         let target = id.to_string();
                         if let Some(owned) = self.shops_of.get(&id) {
-                            for dep in owned {
-                                if let Some(sample) = self.previous.shops.get(dep) {
-                                    next.shops.entry(dep.clone()).or_insert_with(|| sample.clone());
-                                }
-                            }
+                            self.carry_shops(&mut next, owned);
                             shops_of.insert(id, owned.clone());
                         }
                         if let Some(status) = self.previous.targets.get(&target) {
@@ -473,9 +486,13 @@ impl Round<'_> {
     /// Carries the previous samples of `dep_ids` into `next` for a target that did not deliver
     /// them this round, unless the target has been failing for too long.
     fn keep_shops<'s>(&self, next: &mut Snapshot, target: &str, dep_ids: impl IntoIterator<Item = &'s String>) {
-        if !self.still_fresh(target) {
-            return;
+        if self.still_fresh(target) {
+            self.carry_shops(next, dep_ids);
         }
+    }
+
+    /// Carries the previous samples of `dep_ids` into `next` (unless a fresher one is there).
+    fn carry_shops<'s>(&self, next: &mut Snapshot, dep_ids: impl IntoIterator<Item = &'s String>) {
         for dep in dep_ids {
             if let Some(sample) = self.previous.shops.get(dep) {
                 next.shops.entry(dep.clone()).or_insert_with(|| sample.clone());
@@ -593,7 +610,13 @@ mod tests {
             })
             .collect();
         c.gateway.max_ids_per_request = 10;
-        assert_eq!(planned_calls(&c), 10 + 30);
+        let client = Client::new(
+            &c.gateway,
+            Clock::system(),
+            crate::metrics::MetricsStore::new("t", "t").unwrap().api().clone(),
+        )
+        .unwrap();
+        assert_eq!(Setup::new(Arc::new(c.clone()), client).calls(), 10 + 30);
         let mut shops = 0;
         let mut devices = 0;
         for index in 0..3 {
