@@ -8,17 +8,11 @@
 set -euo pipefail
 bin=${1:-target/debug/opretail-exporter}
 work=$(mktemp -d)
-"$bin" simulate --listen 127.0.0.1:0 --log.format json 2>"$work/sim.log" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-addr=""
-for _ in $(seq 1 300); do
-  addr=$(grep -o '"addr":"[^"]*"' "$work/sim.log" | head -n1 | cut -d'"' -f4 || true)
-  [ -n "$addr" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/sim.log"; echo "simulator exited early" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat "$work/sim.log"; echo "simulator did not report its address" >&2; exit 1; }
+source "$(dirname "$0")/lib.sh"
+PID=""
+trap '[ -z "$PID" ] || { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }; rm -rf "$work"' EXIT
+start_logged "$work/sim.log" "$bin" simulate --listen 127.0.0.1:0 --log.format json
+addr=$ADDR
 
 cat >"$work/config.yaml" <<EOF
 gateway:
