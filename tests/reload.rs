@@ -161,3 +161,27 @@ async fn reload_without_a_file_is_refused() {
     assert_eq!(r.status().as_u16(), 405, "reload is POST only");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_shop_that_leaves_its_organisation_vanishes_at_the_next_poll() {
+    // Two gateways: the second one's O_1002 no longer has shop 9620.
+    let (h, path) = start(|url| yaml(url, &["O_1002"], &[], "")).await;
+    let m = h.scrape().await;
+    assert!(shop_ids(&m).contains(&"9620".to_string()));
+    let mut smaller = SimConfig::demo(h.clock.clone());
+    for org in &mut smaller.orgs {
+        org.shops.retain(|s| s.dep_id != 9620);
+    }
+    let other = Simulator::new(smaller)
+        .spawn(SocketAddr::from(LOOPBACK))
+        .await
+        .expect("sim");
+    std::fs::write(&path, yaml(&other.url(), &["O_1002"], &[], "")).expect("write");
+    let (status, _) = post_reload(&h).await;
+    assert_eq!(status, 200);
+    let m = scrape_until(&h, "9620 gone", |m| !shop_ids(m).contains(&"9620".to_string())).await;
+    assert_eq!(shop_ids(&m).len(), 7);
+    assert_eq!(m.value("opretail_target_up", &[("target", "O_1002")]), 1.0);
+    other.shutdown().await;
+    h.stop().await;
+}
