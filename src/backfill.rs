@@ -524,13 +524,6 @@ fn write_family<V>(
 /// OpenMetrics escaping of label values and HELP text: backslash, double quote, line feed.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
+    crate::metrics::push_escaped(&mut out, s);
     out
 }

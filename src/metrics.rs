@@ -429,17 +429,23 @@ fn labels(out: &mut String, pairs: &[(&str, &str)]) {
         }
         out.push_str(name);
         out.push_str("=\"");
-        for c in value.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '\n' => out.push_str("\\n"),
-                c => out.push(c),
-            }
-        }
+        push_escaped(out, value);
         out.push('"');
     }
     out.push('}');
+}
+
+/// Appends `value` escaped as a label value (also what OpenMetrics asks of HELP text):
+/// backslash, double quote and newline.
+pub(crate) fn push_escaped(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
 fn escape_help(out: &mut String, help: &str) {
