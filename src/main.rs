@@ -269,10 +269,14 @@ fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode 
 }
 
 async fn serve(config: Config, listen: SocketAddr, options: exporter::Options) -> anyhow::Result<()> {
+    // Signal handlers first: a signal that arrives while the exporter starts is handled, not
+    // left to its default action (which ends the process).
+    let shutdown = shutdown_signal()?;
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let running = exporter::start_with(config, listen, Clock::system(), options).await?;
     #[cfg(unix)]
     if let Some(reloader) = running.reloader.clone() {
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading the configuration");
@@ -281,10 +285,11 @@ async fn serve(config: Config, listen: SocketAddr, options: exporter::Options) -
             }
         });
     }
-    running.run_until(shutdown_signal()).await
+    running.run_until(shutdown).await
 }
 
 async fn simulate(listen: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -297,11 +302,12 @@ async fn simulate(listen: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
         devices,
         "simulated Opretail gateway (key demo, secret demo-secret) at /m.api"
     );
-    sim.serve(listener, shutdown_signal()).await?;
+    sim.serve(listener, shutdown).await?;
     Ok(())
 }
 
 async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     let sim = Simulator::new(SimConfig::demo(Clock::system()))
         .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await?;
@@ -312,31 +318,31 @@ async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result
         ..exporter::Options::default()
     };
     let running = exporter::start_with(config, listen, Clock::system(), options).await?;
-    let result = running.run_until(shutdown_signal()).await;
+    let result = running.run_until(shutdown).await;
     sim.shutdown().await;
     result
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Registers the SIGINT and SIGTERM handlers now, and resolves when one of them arrives.
+/// Call it before starting anything, so that an early signal still means a graceful stop.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = term.recv() => {}
-                }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
