@@ -194,7 +194,8 @@ impl Reload for Reloader {
 /// The configuration `demo` runs with: every organisation and device of the simulated
 /// gateway `sim`, reached at `url`, polled every minute.
 pub fn demo_config(sim: &crate::simulator::SimConfig, url: reqwest::Url) -> Config {
-    use crate::config::{DeviceTarget, GatewayConfig, ShopTarget, TargetId};
+    use crate::config::{GatewayConfig, ShopTarget};
+    use crate::model::{DeviceTarget, TargetId};
     Config {
         gateway: GatewayConfig::new(url, sim.app_key.clone(), sim.app_secret.clone()),
         timezone: crate::client::GATEWAY_TZ,

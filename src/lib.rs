@@ -4,11 +4,11 @@
 //! Data flows `config` → `client` → `poller` → `metrics` → `http`; `simulator` is a fake
 //! gateway for the demo and the tests.
 
-pub mod backfill;
 pub mod client;
+pub mod cmd;
 pub mod config;
 pub mod exporter;
-pub mod fetch;
+pub mod hours;
 pub mod http;
 pub mod metrics;
 pub mod model;

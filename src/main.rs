@@ -96,9 +96,9 @@ enum Command {
         config: PathBuf,
         /// A shop (S_<depId>) or organisation (O_<orgId>).
         #[arg(long, value_name = "ID", value_parser = parse_target_id)]
-        id: Option<opretail_exporter::config::TargetId>,
+        id: Option<opretail_exporter::model::TargetId>,
         /// A counting device's MAC address.
-        #[arg(long, value_name = "MAC", value_parser = opretail_exporter::config::normalize_mac)]
+        #[arg(long, value_name = "MAC", value_parser = opretail_exporter::model::normalize_mac)]
         mac: Option<String>,
         /// Shop-local day (YYYY-MM-DD); default today in the configuration's timezone.
         #[arg(long, value_name = "DATE")]
@@ -159,7 +159,7 @@ fn main() -> ExitCode {
             to,
             output,
         }) => one_off(&config, |config, client| async move {
-            opretail_exporter::backfill::command(config, client, from, to, &output, Clock::system().now()).await
+            opretail_exporter::cmd::backfill::command(config, client, from, to, &output, Clock::system().now()).await
         }),
         Some(Command::Fetch {
             config,
@@ -168,7 +168,7 @@ fn main() -> ExitCode {
             date,
             json,
         }) => {
-            use opretail_exporter::fetch::{self, Target};
+            use opretail_exporter::cmd::fetch::{self, Target};
             let target = match (id, mac) {
                 (Some(id), None) => Target::Shops(id),
                 (None, Some(mac)) => Target::Device(mac),
@@ -346,9 +346,9 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     }
 }
 
-fn parse_target_id(s: &str) -> Result<opretail_exporter::config::TargetId, String> {
+fn parse_target_id(s: &str) -> Result<opretail_exporter::model::TargetId, String> {
     s.parse()
-        .map_err(|e: opretail_exporter::config::ParseTargetIdError| e.to_string())
+        .map_err(|e: opretail_exporter::model::ParseTargetIdError| e.to_string())
 }
 
 /// Runs a one-off command that needs the configuration and a client of its own (its call

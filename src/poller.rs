@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
+
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 use std::sync::PoisonError;
@@ -21,19 +21,11 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ApiError, Client};
-use crate::config::{Config, DeviceTarget, TargetId};
+use crate::config::Config;
+use crate::hours::latest_complete_hour;
 use crate::metrics::MetricsStore;
 use crate::model::{Clock, DeviceRow, DeviceSample, ShopSample, ShopSeries, Snapshot, TargetStatus};
-
-/// The hour a poll at `now` reports: the start (local, in `tz`) of the latest complete hour,
-/// with its Unix time. `None` only in the odd case that this local hour does not exist.
-pub fn latest_complete_hour(now: DateTime<Utc>, tz: Tz) -> Option<(NaiveDateTime, i64)> {
-    let local = now.with_timezone(&tz).naive_local();
-    let current = local.date().and_hms_opt(local.hour(), 0, 0)?;
-    let hour = current - chrono::Duration::hours(1);
-    let start = tz.from_local_datetime(&hour).earliest()?;
-    Some((hour, start.timestamp()))
-}
+use crate::model::{DeviceTarget, TargetId};
 
 /// What one poll did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -507,36 +499,6 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn latest_complete_hour_is_the_previous_local_hour() {
-        let (hour, ts) = latest_complete_hour(utc("2024-05-01T02:30:00Z"), chrono_tz::Asia::Shanghai).unwrap();
-        assert_eq!(hour.to_string(), "2024-05-01 09:00:00");
-        assert_eq!(ts, utc("2024-05-01T01:00:00Z").timestamp());
-    }
-
-    #[test]
-    fn just_after_local_midnight_it_is_yesterdays_23h() {
-        // 00:05 in Shanghai is 16:05 UTC the day before.
-        let (hour, ts) = latest_complete_hour(utc("2024-05-01T16:05:00Z"), chrono_tz::Asia::Shanghai).unwrap();
-        assert_eq!(hour.to_string(), "2024-05-01 23:00:00");
-        assert_eq!(ts, utc("2024-05-01T15:00:00Z").timestamp());
-    }
-
-    #[test]
-    fn exactly_on_the_hour_the_hour_just_ended_is_complete() {
-        let (hour, _) = latest_complete_hour(utc("2024-05-01T02:00:00Z"), chrono_tz::Asia::Shanghai).unwrap();
-        assert_eq!(hour.to_string(), "2024-05-01 09:00:00");
-    }
-
-    #[test]
-    fn etc_zones_count_the_other_way() {
-        // Etc/GMT+4 is UTC-4.
-        let tz: Tz = "Etc/GMT+4".parse().unwrap();
-        let (hour, ts) = latest_complete_hour(utc("2024-05-01T12:10:00Z"), tz).unwrap();
-        assert_eq!(hour.to_string(), "2024-05-01 07:00:00");
-        assert_eq!(ts, utc("2024-05-01T11:00:00Z").timestamp());
     }
 
     fn config(interval_secs: u64, delay_secs: u64) -> Config {

@@ -28,10 +28,10 @@ use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{
-    code_description, codename, sign, SignMethod, GATEWAY_TZ, METHOD_DEVICES, METHOD_LOGIN, METHOD_SHOPS,
-    TIMESTAMP_FORMAT, TIME_FORMAT, TOKEN_HEADERS, TOKEN_NOT_EXIST,
+    code_description, codename, sign, GATEWAY_TZ, METHOD_DEVICES, METHOD_LOGIN, METHOD_SHOPS, TIMESTAMP_FORMAT,
+    TIME_FORMAT, TOKEN_HEADERS, TOKEN_NOT_EXIST,
 };
-use crate::model::Clock;
+use crate::model::{Clock, SignMethod};
 
 /// Content type of every gateway answer (errors included), as the real gateway sends it.
 pub const JSON_CONTENT_TYPE: &str = "application/json;charset=UTF-8";

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 
 use chrono::NaiveDate;
 use common::{config, local, utc, Exposition, LOOPBACK};
-use opretail_exporter::backfill::{self, Backfill, CallTarget, Options};
 use opretail_exporter::client::Client;
+use opretail_exporter::cmd::backfill::{self, Backfill, CallTarget, Options};
 use opretail_exporter::config::Config;
 use opretail_exporter::metrics::{render_snapshot, MetricsStore};
 use opretail_exporter::model::{Clock, DeviceSample, DeviceValues, ShopSample, ShopValues, Snapshot, TargetStatus};

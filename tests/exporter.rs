@@ -21,7 +21,7 @@ async fn harness() -> Harness {
     Harness::start(utc(NOW), |url| {
         let mut c = config(url, SHOPS, DEVICES);
         for d in &mut c.devices {
-            d.mac = opretail_exporter::config::normalize_mac(&d.mac).expect("mac");
+            d.mac = opretail_exporter::model::normalize_mac(&d.mac).expect("mac");
         }
         c
     })
@@ -309,7 +309,7 @@ async fn a_wrong_secret_is_a_signature_error() {
 async fn sha1_signing_and_small_batches() {
     let h = Harness::start(utc(NOW), |url| {
         let mut c = config(url, &["S_9601", "S_9602", "S_9603", "S_9604", "S_9605"], &[]);
-        c.gateway.sign_method = opretail_exporter::client::SignMethod::Sha1;
+        c.gateway.sign_method = opretail_exporter::model::SignMethod::Sha1;
         c.gateway.max_ids_per_request = 2;
         c
     })

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use opretail_exporter::config::{Config, DeviceTarget, GatewayConfig, ShopTarget, TargetId};
+use opretail_exporter::config::{Config, GatewayConfig, ShopTarget};
 use opretail_exporter::exporter::{self, RunningExporter};
 use opretail_exporter::model::Clock;
+use opretail_exporter::model::{DeviceTarget, TargetId};
 use opretail_exporter::simulator::{RunningSimulator, SimConfig, Simulator};
 use opretail_exporter::web_config::WebConfig;
 

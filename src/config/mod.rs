@@ -17,7 +17,7 @@ use reqwest::Url;
 use secrecy::SecretString;
 use serde_yaml::Value;
 
-use crate::client::SignMethod;
+use crate::model::{normalize_mac, DeviceTarget, SignMethod, TargetId};
 
 /// Default `timezone`: the shops' local time.
 pub const DEFAULT_TIMEZONE: Tz = chrono_tz::Asia::Shanghai;
@@ -251,95 +251,6 @@ impl GatewayConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShopTarget {
     pub id: TargetId,
-}
-
-/// The gateway's `id` parameter: `S_<depId>` for a shop, `O_<orgId>` for an organisation node
-/// (all its shops).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TargetId {
-    Shop(u64),
-    Org(u64),
-}
-
-impl TargetId {
-    /// The number after the prefix.
-    pub fn number(&self) -> u64 {
-        match self {
-            TargetId::Shop(n) | TargetId::Org(n) => *n,
-        }
-    }
-}
-
-impl fmt::Display for TargetId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TargetId::Shop(n) => write!(f, "S_{n}"),
-            TargetId::Org(n) => write!(f, "O_{n}"),
-        }
-    }
-}
-
-/// Why a text is not a [`TargetId`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseTargetIdError(String);
-
-impl fmt::Display for ParseTargetIdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ParseTargetIdError {}
-
-impl FromStr for TargetId {
-    type Err = ParseTargetIdError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (prefix, make, digits): (&str, fn(u64) -> TargetId, &str) = if let Some(rest) = s.strip_prefix("S_") {
-            ("S_", TargetId::Shop, rest)
-        } else if let Some(rest) = s.strip_prefix("O_") {
-            ("O_", TargetId::Org, rest)
-        } else {
-            return Err(ParseTargetIdError(format!(
-                    "invalid id {s:?}: must start with S_ or O_ (S_<depId> for a shop, O_<orgId> for an organisation), e.g. S_9642"
-                )));
-        };
-        let bad = || {
-            ParseTargetIdError(format!(
-                "invalid id {s:?}: expected a positive integer after {prefix}, e.g. {prefix}9642"
-            ))
-        };
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        match digits.parse::<u64>() {
-            Ok(n) if n > 0 => Ok(make(n)),
-            _ => Err(bad()),
-        }
-    }
-}
-
-/// A counting device to poll with the per-device method.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceTarget {
-    /// 12 lowercase hex digits, e.g. `d47c44906f14`.
-    pub mac: String,
-    /// Optional label.
-    pub name: Option<String>,
-    /// Optional label: the shop's depId in decimal, e.g. `9642`.
-    pub shop_id: Option<String>,
-}
-
-/// Normalises a MAC address (`D4:7C:44:90:6F:14`, `d4-7c-44-90-6f-14`, `d47c.4490.6f14`,
-/// `d47c44906f14`) to 12 lowercase hex digits.
-pub fn normalize_mac(s: &str) -> Result<String, String> {
-    let digits: String = s.chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect();
-    if digits.len() != 12 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "invalid MAC address {s:?}: expected 12 hex digits such as d47c44906f14 or D4:7C:44:90:6F:14"
-        ));
-    }
-    Ok(digits.to_ascii_lowercase())
 }
 
 /// One configuration problem: where (`gateway.timeout`, `shops[1].id`, `<yaml>`) and what.
@@ -1689,7 +1600,7 @@ devices:
 
     #[test]
     fn example_file_parses() {
-        let c = parse(include_str!("../config.example.yaml")).unwrap();
+        let c = parse(include_str!("../../config.example.yaml")).unwrap();
         assert_eq!(c.gateway.app_key, "the-key");
         assert_eq!(c.shops.len(), 2);
         assert_eq!(c.devices.len(), 1);

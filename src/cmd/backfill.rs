@@ -26,15 +26,16 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use futures_util::stream::{self, StreamExt};
 
 use crate::client::{ApiError, Client};
-use crate::config::{Config, DeviceTarget, TargetId};
-use crate::fetch::error_line;
+use crate::cmd::fetch::error_line;
+use crate::config::Config;
+use crate::hours::{hour_start, latest_complete_hour};
 use crate::model::{DeviceRow, DeviceValues, ShopSeries, ShopValues};
-use crate::poller::latest_complete_hour;
+use crate::model::{DeviceTarget, TargetId};
 
 /// Which days to backfill.
 #[derive(Debug, Clone)]
@@ -236,12 +237,6 @@ async fn fetch_one(client: &Client, call: &Call) -> Result<Fetched, ApiError> {
             .await
             .map(Fetched::Device),
     }
-}
-
-/// Unix seconds of the local hour start `hour` in `tz` (the earlier one when the hour repeats;
-/// `None` when it does not exist).
-fn hour_start(hour: NaiveDateTime, tz: Tz) -> Option<i64> {
-    tz.from_local_datetime(&hour).earliest().map(|t| t.timestamp())
 }
 
 impl Backfill {

@@ -13,7 +13,7 @@ use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use serde_json::{json, Value};
 
 use crate::client::{self, ApiError, Client, TIME_FORMAT};
-use crate::config::TargetId;
+use crate::model::TargetId;
 use crate::model::{DeviceRow, ShopSeries};
 
 /// What to fetch.

@@ -1,0 +1,104 @@
+//! Why a gateway call failed, as one typed error whose `code` is the label of
+//! `opretail_api_errors_total`; and which failures are worth a retry. No error text ever
+//! carries the secret, the token or `_sig`.
+
+use std::time::Duration;
+
+use super::codes::TOKEN_NOT_EXIST;
+
+/// Why a gateway call failed. [`ApiError::code`] is the `code` label of
+/// `opretail_api_errors_total`. Display texts never contain the secret, a token or `_sig`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{method}: gateway answered code {code} ({codename}){}", detail_suffix(.message))]
+    Gateway {
+        method: String,
+        code: i64,
+        codename: String,
+        message: String,
+    },
+    #[error("{method}: gateway answered HTTP {status}")]
+    Http { method: String, status: u16 },
+    #[error("{method}: no complete answer within {timeout:?}")]
+    Timeout { method: String, timeout: Duration },
+    #[error("{method}: transport error: {detail}")]
+    Transport { method: String, detail: String },
+    #[error("{method}: undecodable answer: {detail}")]
+    Decode { method: String, detail: String },
+}
+
+fn detail_suffix(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+impl ApiError {
+    /// Worth retrying: HTTP 5xx and 429, timeouts, connection errors, and the gateway's
+    /// transient codes (-100 API_CALL_REPEAT, -500, -999, 16 TIMESTAMP_OVERTIME: the retry
+    /// carries a fresh timestamp).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Gateway { code, .. } => matches!(code, -100 | -500 | -999 | 16),
+            ApiError::Http { status, .. } => *status >= 500 || *status == 429,
+            ApiError::Timeout { .. } | ApiError::Transport { .. } => true,
+            ApiError::Decode { .. } => false,
+        }
+    }
+
+    /// The user token is missing, unknown or expired (code 9990001).
+    pub fn is_token_error(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Gateway {
+                code: TOKEN_NOT_EXIST,
+                ..
+            }
+        )
+    }
+
+    /// The metric label: the gateway's `stat.code`, or `http_<status>`, `timeout`,
+    /// `transport`, `decode`.
+    pub fn code(&self) -> String {
+        match self {
+            ApiError::Gateway { code, .. } => code.to_string(),
+            ApiError::Http { status, .. } => format!("http_{status}"),
+            ApiError::Timeout { .. } => "timeout".to_string(),
+            ApiError::Transport { .. } => "transport".to_string(),
+            ApiError::Decode { .. } => "decode".to_string(),
+        }
+    }
+}
+
+pub(super) fn classify(method: &str, timeout: Duration, e: reqwest::Error) -> ApiError {
+    if e.is_timeout() {
+        ApiError::Timeout {
+            method: method.into(),
+            timeout,
+        }
+    } else if e.is_decode() || e.is_body() {
+        ApiError::Decode {
+            method: method.into(),
+            detail: error_chain(&e),
+        }
+    } else {
+        ApiError::Transport {
+            method: method.into(),
+            detail: error_chain(&e),
+        }
+    }
+}
+
+/// `e` and its sources on one line (reqwest's own Display hides the cause).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,47 @@
+//! What `/metrics` shows of the data, as of the newest poll: the newest hour of every shop and
+//! device, and how the last poll of every configured target went.
+
+use std::collections::BTreeMap;
+
+use crate::model::{DeviceValues, ShopValues};
+
+/// Everything the value gauges show, as of the newest poll. Targets and shops absent from it
+/// are absent from `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// By `depId`.
+    pub shops: BTreeMap<String, ShopSample>,
+    /// By normalised mac.
+    pub devices: BTreeMap<String, DeviceSample>,
+    /// By configured target (`S_…`, `O_…` or a mac).
+    pub targets: BTreeMap<String, TargetStatus>,
+}
+
+/// The newest known hour of one shop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShopSample {
+    pub dep_id: String,
+    pub name: String,
+    pub code: String,
+    /// Unix time of the start of the hour the values describe.
+    pub hour_start: i64,
+    pub values: ShopValues,
+}
+
+/// The newest known hour of one device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceSample {
+    pub mac: String,
+    pub name: String,
+    pub shop_id: String,
+    pub hour_start: i64,
+    pub values: DeviceValues,
+}
+
+/// How the last poll of one configured target went.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TargetStatus {
+    pub up: bool,
+    /// Unix time of the last successful poll, if there was one.
+    pub last_success: Option<f64>,
+}
