@@ -168,10 +168,15 @@ fn main() -> ExitCode {
             date,
             json,
         }) => {
-            use opretail_exporter::cmd::fetch::{self, Target};
+            use opretail_exporter::client::Target;
+            use opretail_exporter::cmd::fetch;
             let target = match (id, mac) {
-                (Some(id), None) => Target::Shops(id),
-                (None, Some(mac)) => Target::Device(mac),
+                (Some(id), None) => Target::Shops(vec![id]),
+                (None, Some(mac)) => Target::Device(opretail_exporter::model::DeviceTarget {
+                    mac,
+                    name: None,
+                    shop_id: None,
+                }),
                 _ => {
                     eprintln!("error: give exactly one of --id and --mac");
                     return ExitCode::from(2);
