@@ -11,12 +11,37 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Client;
-use crate::config::{Config, Shard};
+use crate::config::{Config, ConfigErrors, Shard};
 use crate::http::{self, AppState, Reload};
 use crate::metrics::MetricsStore;
 use crate::model::Clock;
 use crate::poller::Poller;
 use crate::web_config::WebConfig;
+
+/// Why the exporter could not start, or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ExporterError {
+    #[error("cannot set up the metrics registry: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot build the gateway client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[from] std::io::Error),
+    #[error("a task of the exporter failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Why a configuration reload was rejected (the previous configuration stays in force).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// Every problem of the file, each with its field path (never a secret).
+    #[error(transparent)]
+    Invalid(#[from] ConfigErrors),
+    #[error("cannot build the gateway client: {0}")]
+    Client(#[from] reqwest::Error),
+}
 
 /// The git revision the binary was built from (`unknown` outside a checkout).
 pub const REVISION: &str = match option_env!("OPRETAIL_EXPORTER_REVISION") {
@@ -50,7 +75,7 @@ pub struct Options {
 
 /// Starts polling and serving a configuration given in code (no reload, plain HTTP). The
 /// first poll begins at once.
-pub async fn start(config: Config, listen: SocketAddr, clock: Clock) -> anyhow::Result<RunningExporter> {
+pub async fn start(config: Config, listen: SocketAddr, clock: Clock) -> Result<RunningExporter, ExporterError> {
     start_with(config, listen, clock, Options::default()).await
 }
 
@@ -60,7 +85,7 @@ pub async fn start_with(
     listen: SocketAddr,
     clock: Clock,
     options: Options,
-) -> anyhow::Result<RunningExporter> {
+) -> Result<RunningExporter, ExporterError> {
     let mut config = config;
     if options.shard.is_some() {
         config.sharding = options.shard;
@@ -83,7 +108,7 @@ pub async fn start_with(
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        .map_err(|source| ExporterError::Listen { addr: listen, source })?;
     let addr = listener.local_addr()?;
     let cancel = CancellationToken::new();
     let web = options.web;
@@ -127,7 +152,7 @@ fn unix_now(clock: &Clock) -> f64 {
 
 impl RunningExporter {
     /// Stops polling, lets requests in flight finish, and waits for both.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    pub async fn shutdown(self) -> Result<(), ExporterError> {
         self.cancel.cancel();
         self.polling.await?;
         self.server.await??;
@@ -135,7 +160,7 @@ impl RunningExporter {
     }
 
     /// Runs until `shutdown` completes, then stops as [`RunningExporter::shutdown`] does.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ExporterError> {
         shutdown.await;
         tracing::info!("shutting down");
         self.shutdown().await
@@ -156,7 +181,7 @@ pub struct Reloader {
 
 impl Reloader {
     /// Re-reads the file. The error lists every problem (never a secret).
-    pub async fn reload(&self) -> Result<(), String> {
+    pub async fn reload(&self) -> Result<(), ReloadError> {
         let _one_at_a_time = self.busy.lock().await;
         let result = self.try_reload();
         match &result {
@@ -172,22 +197,21 @@ impl Reloader {
         result
     }
 
-    fn try_reload(&self) -> Result<(), String> {
-        let mut config = Config::load(&self.path).map_err(|e| e.to_string())?;
+    fn try_reload(&self) -> Result<(), ReloadError> {
+        let mut config = Config::load(&self.path)?;
         if self.shard.is_some() {
             config.sharding = self.shard;
         }
         log_targets(&config);
-        let client = Client::new(&config.gateway, self.clock.clone(), self.store.api().clone())
-            .map_err(|e| format!("cannot build the gateway client: {e}"))?;
+        let client = Client::new(&config.gateway, self.clock.clone(), self.store.api().clone())?;
         self.poller.replace(Arc::new(config), client);
         Ok(())
     }
 }
 
 impl Reload for Reloader {
-    fn reload(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(Reloader::reload(self))
+    fn reload(&self) -> BoxFuture<'_, Result<(), Box<dyn std::error::Error + Send + Sync>>> {
+        Box::pin(async move { Ok(Reloader::reload(self).await?) })
     }
 }
 

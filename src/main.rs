@@ -301,7 +301,7 @@ async fn serve(config: Config, listen: SocketAddr, options: exporter::Options) -
             }
         });
     }
-    running.run_until(shutdown).await
+    Ok(running.run_until(shutdown).await?)
 }
 
 async fn simulate(listen: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
@@ -336,7 +336,7 @@ async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result
     let running = exporter::start_with(config, listen, Clock::system(), options).await?;
     let result = running.run_until(shutdown).await;
     sim.shutdown().await;
-    result
+    Ok(result?)
 }
 
 /// Registers the SIGINT and SIGTERM handlers now, and resolves when one of them arrives.

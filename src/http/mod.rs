@@ -27,7 +27,7 @@ use tls_listener::TlsListener;
 /// Applies the configuration file again (`POST /-/reload`).
 pub(crate) trait Reload: Send + Sync {
     /// `Err` carries every problem of a rejected file, for the HTTP answer.
-    fn reload(&self) -> BoxFuture<'_, Result<(), String>>;
+    fn reload(&self) -> BoxFuture<'_, Result<(), Box<dyn std::error::Error + Send + Sync>>>;
 }
 
 /// What the handlers share.
