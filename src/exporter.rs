@@ -214,34 +214,3 @@ impl Reload for Reloader {
         Box::pin(async move { Ok(Reloader::reload(self).await?) })
     }
 }
-
-/// The configuration `demo` runs with: every organisation and device of the simulated
-/// gateway `sim`, reached at `url`, polled every minute.
-pub fn demo_config(sim: &crate::simulator::SimConfig, url: reqwest::Url) -> Config {
-    use crate::config::{GatewayConfig, ShopTarget};
-    use crate::model::{DeviceTarget, TargetId};
-    Config {
-        gateway: GatewayConfig::new(url, sim.app_key.clone(), sim.app_secret.clone()),
-        timezone: crate::client::GATEWAY_TZ,
-        poll_interval: std::time::Duration::from_secs(60),
-        stale_after: crate::config::DEFAULT_STALE_AFTER,
-        hour_delay: crate::config::DEFAULT_HOUR_DELAY,
-        sharding: None,
-        shops: sim
-            .orgs
-            .iter()
-            .map(|o| ShopTarget {
-                id: TargetId::Org(o.org_id),
-            })
-            .collect(),
-        devices: sim
-            .devices
-            .iter()
-            .map(|d| DeviceTarget {
-                mac: d.mac.clone(),
-                name: Some(d.name.clone()),
-                shop_id: Some(d.dep_id.to_string()),
-            })
-            .collect(),
-    }
-}

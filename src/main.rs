@@ -327,7 +327,7 @@ async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result
     let sim = Simulator::new(SimConfig::demo(Clock::system()))
         .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await?;
-    let config = exporter::demo_config(sim.sim.config(), sim.url().parse()?);
+    let config = sim.sim.config().exporter_config(sim.url().parse()?);
     tracing::info!(gateway = %config.gateway.url, "demo: simulated gateway started");
     let options = exporter::Options {
         web,

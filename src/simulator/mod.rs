@@ -1,0 +1,386 @@
+//! A fake Opretail gateway, independent of the exporter's client so that it can catch the
+//! client's mistakes: it owns the simulated tenant (organisations, shops, counting devices), a
+//! deterministic traffic model that says how many people each shop and device counted in any
+//! hour ([`shop_hour`], [`device_hour`]), and an HTTP server that answers the two gateway
+//! methods the exporter calls (and the login) exactly like the real `m.api` does — same
+//! envelope, same signature check, same error codes in the same order, rows for every hour of
+//! the asked days with zeros for hours still to come. Signature, codes, method names, time
+//! formats and header names are its own, written from the gateway's published rules, never
+//! borrowed from the client it is there to test. Faults (gateway error codes, HTTP errors, hangs, garbage,
+//! truncated bodies, wrong content type) can be switched on from code ([`Simulator::set_fault`])
+//! or over HTTP (`POST /-/fault`). It is used by `opretail-exporter demo`,
+//! `opretail-exporter simulate` and the integration tests.
+//!
+//! This file is the request core ([`Simulator::handle`]): the shared state and the order in
+//! which a request is checked and answered. Beside it: `tenant` (who the gateway knows),
+//! `traffic` (the counts), `verify` (`_sig`), `codes` (return codes), `times` (time formats and
+//! windows), `limits` (replays and the request budget), `faults`, `reply` (the JSON written
+//! back) and `server` (the axum layer), which stays thin so the core is tested without a socket.
+
+mod codes;
+mod faults;
+mod limits;
+mod reply;
+mod server;
+mod tenant;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+mod times;
+mod traffic;
+mod verify;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+pub use self::faults::{Fault, FaultParseError};
+pub use self::reply::{Outcome, SimReply};
+pub use self::server::RunningSimulator;
+pub use self::tenant::{DeviceShape, SimConfig, SimDevice, SimOrg, SimShop};
+pub use self::traffic::{device_hour, shop_hour, SimDeviceHour, SimShopHour};
+
+use self::codes::Refusal;
+use self::limits::{Nonces, RateBudget};
+use self::reply::{device_rows, envelope, shop_json};
+use self::tenant::normalize_mac;
+use self::times::{parse_timestamp, whole_days};
+use self::verify::{is_signed, Algorithm};
+
+/// Gateway method: hourly passenger indicators of many shops / organisations in one call.
+const METHOD_SHOPS: &str = "open.passengerflow.getManyShopsPassengerIndicatorData";
+/// Gateway method: hourly walk-in / walk-out of one counting device.
+const METHOD_DEVICES: &str = "open.shopwebpassengerflow.customerflow.listDevicePassengerIndicator";
+/// Gateway method: a user token for a web-console account.
+const METHOD_LOGIN: &str = "open.shopweb.security.mobileLogin";
+/// How many `_sig` values are kept for [`Simulator::signatures`].
+const SIGNATURE_MEMORY: usize = 10_000;
+
+struct Inner {
+    cfg: SimConfig,
+    /// Shops by dep id, and organisations and devices by id, for large tenants.
+    shop_index: HashMap<u64, (usize, usize)>,
+    org_index: HashMap<u64, usize>,
+    device_index: HashMap<String, usize>,
+    /// The gateway's request budget, when `rate_limit` is set.
+    budget: RateBudget,
+    fault: Mutex<Option<Fault>>,
+    nonces: Mutex<Nonces>,
+    requests: AtomicU64,
+    /// Tokens issued by logins and still valid.
+    tokens: Mutex<HashSet<String>>,
+    /// The most recent `_sig` values received (for tests that look for leaks).
+    signatures: Mutex<VecDeque<String>>,
+    /// Cancelled (and replaced) to release hanging requests: on shutdown and on a fault change.
+    release: Mutex<CancellationToken>,
+}
+
+/// The fake gateway. Cheap to clone; clones share configuration, fault, nonces and counter.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("aid", &self.inner.cfg.aid)
+            .field("shops", &self.inner.cfg.shops().count())
+            .field("devices", &self.inner.cfg.devices.len())
+            .field("fault", &self.fault())
+            .field("requests", &self.requests())
+            .finish()
+    }
+}
+
+impl Simulator {
+    pub fn new(cfg: SimConfig) -> Self {
+        let mut shop_index = HashMap::new();
+        let mut org_index = HashMap::new();
+        for (o, org) in cfg.orgs.iter().enumerate() {
+            org_index.entry(org.org_id).or_insert(o);
+            for (i, shop) in org.shops.iter().enumerate() {
+                shop_index.entry(shop.dep_id).or_insert((o, i));
+            }
+        }
+        let device_index = cfg
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (normalize_mac(&d.mac), i))
+            .collect();
+        Simulator {
+            inner: Arc::new(Inner {
+                shop_index,
+                org_index,
+                device_index,
+                budget: RateBudget::new(cfg.rate_limit),
+                cfg,
+                fault: Mutex::new(None),
+                nonces: Mutex::new(Nonces::default()),
+                requests: AtomicU64::new(0),
+                tokens: Mutex::new(HashSet::new()),
+                signatures: Mutex::new(VecDeque::new()),
+                release: Mutex::new(CancellationToken::new()),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.cfg
+    }
+
+    /// Plays `fault` on every gateway request until cleared with `None`. Changing the fault
+    /// releases requests hanging under [`Fault::Hang`].
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        *self.inner.fault.lock().unwrap_or_else(PoisonError::into_inner) = fault;
+        self.release_hangs();
+        tracing::debug!(fault = ?fault, "simulator fault set");
+    }
+
+    /// The fault being played, if any.
+    pub fn fault(&self) -> Option<Fault> {
+        *self.inner.fault.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gateway requests received so far (faulted and refused ones included).
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Invalidates every token issued so far: the next business call with one answers
+    /// 9990001 TOKEN_NOT_EXIST.
+    pub fn expire_tokens(&self) {
+        self.inner.tokens.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// Issues a token as a login would (for tests of a fixed configured token).
+    pub fn issue_token(&self) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        self.inner
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token.clone());
+        token
+    }
+
+    /// The tokens issued and still valid.
+    pub fn tokens(&self) -> Vec<String> {
+        self.inner
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The last (up to 10,000) `_sig` values received.
+    pub fn signatures(&self) -> Vec<String> {
+        self.inner
+            .signatures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn release_hangs(&self) {
+        let mut guard = self.inner.release.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.cancel();
+        *guard = CancellationToken::new();
+    }
+
+    fn release_token(&self) -> CancellationToken {
+        self.inner
+            .release
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The gateway core: counts the request, plays the fault if one is set, else validates the
+    /// common parameters in the order of their code numbers and answers the method.
+    pub fn handle(&self, params: &[(String, String)]) -> Outcome {
+        self.handle_with_token(params, None)
+    }
+
+    /// [`Simulator::handle`] for a request that carried `token` in its `authenticator` or
+    /// `Ovo-Authorization` header.
+    pub fn handle_with_token(&self, params: &[(String, String)], token: Option<&str>) -> Outcome {
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(sig) = param(params, "_sig") {
+            let mut sigs = self.inner.signatures.lock().unwrap_or_else(PoisonError::into_inner);
+            if sigs.len() >= SIGNATURE_MEMORY {
+                sigs.pop_front();
+            }
+            sigs.push_back(sig.to_owned());
+        }
+        let mt = param(params, "_mt").unwrap_or("");
+        if let Some(fault) = self.fault() {
+            tracing::debug!(method = mt, fault = %fault, "simulated gateway request (fault)");
+            return fault.outcome(&self.inner.cfg);
+        }
+        let clock = &self.inner.cfg.clock;
+        if !self.inner.budget.take() {
+            tracing::debug!(method = mt, "simulated gateway request over the rate limit");
+            let repeat = codes::API_CALL_REPEAT;
+            return Outcome::Reply(envelope(clock, repeat, codes::description(repeat), Value::Null));
+        }
+        let (code, result, data) = match self.answer(params, token) {
+            Ok(data) => (codes::SUCCESS, codes::description(codes::SUCCESS).to_owned(), data),
+            Err(Refusal { code, text }) => (code, text, Value::Null),
+        };
+        tracing::debug!(method = mt, code, "simulated gateway request");
+        Outcome::Reply(envelope(clock, code, &result, data))
+    }
+
+    /// Validation of the common parameters, then the method.
+    fn answer(&self, params: &[(String, String)], token: Option<&str>) -> Result<Value, Refusal> {
+        let cfg = &self.inner.cfg;
+        let present = |name: &str| param(params, name).filter(|v| !v.is_empty());
+
+        let akey = present("_akey").ok_or(Refusal::code(codes::KEY_NOTNULL))?;
+        if akey != cfg.app_key {
+            return Err(Refusal::code(codes::KEY_UNLAWFUL));
+        }
+        let sm = present("_sm").ok_or(Refusal::code(codes::SIGN_METHOD_NOTNULL))?;
+        let algorithm = Algorithm::from_sm(sm).ok_or(Refusal::code(codes::SIGN_TYPE_NOTEXIST))?;
+        let sig = present("_sig").ok_or(Refusal::code(codes::SIGN_NOTNULL))?;
+        if !is_signed(params, &cfg.app_secret, algorithm, sig) {
+            return Err(Refusal::code(codes::SIGN_WRONG));
+        }
+        let mt = present("_mt").ok_or(Refusal::code(codes::METHOD_NOTNULL))?;
+        if mt != METHOD_SHOPS && mt != METHOD_DEVICES && mt != METHOD_LOGIN {
+            return Err(Refusal::code(codes::METHOD_NOTEXIST_CODE));
+        }
+        present("_requestMode").ok_or(Refusal::code(codes::REQUESTMODE_NOTNULL))?;
+        let aid = present("_aid").ok_or(Refusal::code(codes::APPLICATIONID_NOTNULL))?;
+        if aid != cfg.aid {
+            return Err(Refusal::code(codes::APPLICATIONID_NOTSAME));
+        }
+        present("_version").ok_or(Refusal::code(codes::VERSION_NOTNULL))?;
+        let ts = present("_timestamp").ok_or(Refusal::code(codes::TIMESTAMP_NOTNULL))?;
+        let ts = parse_timestamp(ts).ok_or(Refusal::code(codes::TIMESTAMP_FORMAT_ERROR))?;
+        let now = cfg.now_local();
+        let skew = (ts - now).abs().to_std().unwrap_or(Duration::MAX);
+        if skew > cfg.max_skew {
+            return Err(Refusal::code(codes::TIMESTAMP_OVERTIME));
+        }
+        if let Some(format) = present("_format") {
+            if !format.eq_ignore_ascii_case("json") {
+                return Err(Refusal::code(codes::FORMAT_TYPE_NOTEXIST));
+            }
+        }
+        if let Some(nonce) = present("_nonce") {
+            let fresh = self
+                .inner
+                .nonces
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(nonce);
+            if !fresh {
+                return Err(Refusal::code(codes::API_CALL_REPEAT));
+            }
+        }
+
+        if mt == METHOD_LOGIN {
+            return self.login(present("userName"), present("password"));
+        }
+        if cfg.require_token {
+            let valid = token.is_some_and(|t| {
+                self.inner
+                    .tokens
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .contains(t)
+            });
+            if !valid {
+                return Err(Refusal::code(codes::TOKEN_NOT_EXIST));
+            }
+        }
+        if let Some(tt) = present("timeType") {
+            if tt.trim() != "1" {
+                return Err(Refusal::system(format!(
+                    "timeType {tt:?} is not simulated (only 1 = hour)"
+                )));
+            }
+        }
+        let (start, end) = whole_days(present("startTime"), present("endTime"))?;
+        if mt == METHOD_SHOPS {
+            let ids = present("id").ok_or_else(|| Refusal::system("id must not be empty"))?;
+            let shops = self.match_shops(ids);
+            Ok(Value::Array(
+                shops.into_iter().map(|s| shop_json(s, start, end, now)).collect(),
+            ))
+        } else {
+            let mac = present("mac").ok_or_else(|| Refusal::system("mac must not be empty"))?;
+            let device = self
+                .inner
+                .device_index
+                .get(&normalize_mac(mac))
+                .and_then(|i| cfg.devices.get(*i));
+            Ok(cfg.device_shape.wrap(device_rows(device, start, end, now)))
+        }
+    }
+
+    /// `open.shopweb.security.mobileLogin`: a fresh token for a known account.
+    fn login(&self, user: Option<&str>, password: Option<&str>) -> Result<Value, Refusal> {
+        let account = self.inner.cfg.users.iter().find(|(u, _)| Some(u.as_str()) == user);
+        match account {
+            None => Err(Refusal::code(codes::USERNAME_ERROE)),
+            Some((_, p)) if Some(p.as_str()) != password => Err(Refusal::code(codes::PASSWORD_ERROE)),
+            Some(_) => Ok(json!({"enterpriseId": 1, "token": self.issue_token()})),
+        }
+    }
+
+    /// The distinct shops named by `ids` (`S_<depId>`, `O_<orgId>`, comma-separated), in the
+    /// order they are first named; unknown ids are skipped.
+    fn match_shops<'a>(&'a self, ids: &str) -> Vec<&'a SimShop> {
+        let inner: &'a Inner = &self.inner;
+        let mut seen = HashSet::new();
+        let mut out: Vec<&SimShop> = Vec::new();
+        let mut push = |shop: &'a SimShop| {
+            if seen.insert(shop.dep_id) {
+                out.push(shop);
+            }
+        };
+        for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (kind, num) = match id.split_once('_') {
+                Some((k, n)) => (k.trim().to_ascii_uppercase(), n.trim()),
+                None => continue,
+            };
+            let Ok(num) = num.parse::<u64>() else {
+                continue;
+            };
+            let org = |o: usize| inner.cfg.orgs.get(o);
+            match kind.as_str() {
+                "S" => {
+                    let found = inner.shop_index.get(&num);
+                    if let Some(shop) = found.and_then(|&(o, i)| org(o).and_then(|org| org.shops.get(i))) {
+                        push(shop);
+                    }
+                }
+                "O" => {
+                    if let Some(org) = inner.org_index.get(&num).and_then(|&o| org(o)) {
+                        org.shops.iter().for_each(&mut push);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// The first value of `name`.
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}

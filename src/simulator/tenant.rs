@@ -1,0 +1,340 @@
+//! The simulated tenant: who the gateway knows (app key, secret, `_aid`, accounts), which
+//! organisations, shops and counting devices it holds, and how it behaves (device answer shape,
+//! clock, allowed skew, token requirement, rate limit). It also builds the two ready-made
+//! tenants (`demo` for `opretail-exporter demo`, `large` for benchmarks) and the exporter
+//! configuration that polls a tenant, so that the wiring of `demo` need not know the tenant's
+//! insides. Nothing here answers requests; the request core reads this as plain data.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use reqwest::Url;
+
+use super::times::GATEWAY_TZ;
+use crate::config::{Config, GatewayConfig, ShopTarget, DEFAULT_HOUR_DELAY, DEFAULT_STALE_AFTER};
+use crate::model::{Clock, DeviceTarget, TargetId};
+
+/// The simulated tenant and gateway settings.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The `_akey` the gateway accepts.
+    pub app_key: String,
+    /// The secret requests are signed with.
+    pub app_secret: String,
+    /// The `_aid` the gateway expects (`S107` on the public gateway).
+    pub aid: String,
+    pub orgs: Vec<SimOrg>,
+    pub devices: Vec<SimDevice>,
+    /// How the device method wraps its rows.
+    pub device_shape: DeviceShape,
+    /// The simulator's "now": decides which hours are complete, in progress or still to come,
+    /// and what `_timestamp` is fresh.
+    pub clock: Clock,
+    /// Allowed `|_timestamp - now|`.
+    pub max_skew: Duration,
+    /// Accounts `open.shopweb.security.mobileLogin` accepts: (user name, password).
+    pub users: Vec<(String, String)>,
+    /// Whether business methods need a user token (`authenticator` or `Ovo-Authorization`
+    /// header) from a login; without one they answer 9990001 TOKEN_NOT_EXIST.
+    pub require_token: bool,
+    /// The gateway's request budget, if it enforces one: requests per second, bursts of one
+    /// second's worth. A request beyond it answers -100 API_CALL_REPEAT. Half a request of
+    /// tolerance absorbs the jitter of requests in flight.
+    pub rate_limit: Option<f64>,
+}
+
+/// An organisation node (`O_<org_id>`) and its shops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimOrg {
+    pub org_id: u64,
+    pub name: String,
+    pub shops: Vec<SimShop>,
+}
+
+/// One shop (`S_<dep_id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimShop {
+    pub dep_id: u64,
+    pub name: String,
+    /// The store code, answered as `shopId`; may be empty.
+    pub code: String,
+    /// Without one, rows carry no `dressingRate`.
+    pub has_fitting_room: bool,
+    /// Answer the numeric row fields as JSON strings (`"12"`, `"8.14"`).
+    pub numbers_as_strings: bool,
+}
+
+/// One counting device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimDevice {
+    /// 12 lower-case hex digits.
+    pub mac: String,
+    pub dep_id: u64,
+    pub name: String,
+}
+
+/// How the device method's `data` holds its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceShape {
+    /// `data: [rows]`
+    BareList,
+    /// `data: {"dataList": [rows]}`
+    #[default]
+    DataList,
+    /// `data: {"list": [rows]}`
+    List,
+    /// `data: {"rows": [rows]}`
+    Rows,
+    /// `data: {"data": [rows]}`
+    Data,
+}
+
+impl DeviceShape {
+    /// Every shape, for tests that try them all.
+    pub const ALL: [DeviceShape; 5] = [
+        DeviceShape::BareList,
+        DeviceShape::DataList,
+        DeviceShape::List,
+        DeviceShape::Rows,
+        DeviceShape::Data,
+    ];
+}
+
+const EAST_SHOPS: [(&str, &str); 12] = [
+    ("Shanghai Nanjing Rd", "SH-001"),
+    ("Shanghai Huaihai Rd", ""),
+    ("Shanghai Lujiazui", "SH-003"),
+    ("Hangzhou West Lake", "HZ-001"),
+    ("Hangzhou Wulin Square", ""),
+    ("Suzhou Guanqian St", "SZ-001"),
+    ("Nanjing Xinjiekou", "NJ-001"),
+    ("Nanjing Confucius Temple", ""),
+    ("Ningbo Tianyi Square", "NB-001"),
+    ("Wuxi Chong'an Temple", "WX-001"),
+    ("Hefei Huaihe Rd", ""),
+    ("Xiamen Zhongshan Rd", "XM-001"),
+];
+
+const WEST_SHOPS: [(&str, &str); 8] = [
+    ("Chengdu Chunxi Rd", "CD-001"),
+    ("Chengdu Taikoo Li", ""),
+    ("Chongqing Jiefangbei", "CQ-001"),
+    ("Xi'an Bell Tower", "XA-001"),
+    ("Kunming Nanping St", ""),
+    ("Guiyang Fountain Square", "GY-001"),
+    ("Lanzhou Zhangye Rd", "LZ-001"),
+    ("Urumqi Grand Bazaar", ""),
+];
+
+impl SimConfig {
+    /// The zero-configuration tenant of `opretail-exporter demo`: key `demo`, secret
+    /// `demo-secret`, `_aid` `S107`; organisations `O_1001` "East region" (12 shops) and
+    /// `O_1002` "West region" (8 shops) with dep ids 9601..=9620. Every 4th shop has no fitting
+    /// room, every 3rd answers numbers as strings; 10 devices `d47c44906f01`..`d47c44906f0a`,
+    /// two on each of the first five shops.
+    pub fn demo(clock: Clock) -> Self {
+        let mut index = 0u64;
+        let mut make = |list: &[(&str, &str)]| -> Vec<SimShop> {
+            list.iter()
+                .map(|(name, code)| {
+                    let i = index;
+                    index += 1;
+                    SimShop {
+                        dep_id: 9601 + i,
+                        name: (*name).to_owned(),
+                        code: (*code).to_owned(),
+                        has_fitting_room: i % 4 != 3,
+                        numbers_as_strings: i % 3 == 2,
+                    }
+                })
+                .collect()
+        };
+        let east = make(&EAST_SHOPS);
+        let west = make(&WEST_SHOPS);
+        let devices = (1..=10u64)
+            .map(|n| SimDevice {
+                mac: format!("d47c44906f{n:02x}"),
+                dep_id: 9601 + (n - 1) / 2,
+                name: format!("Entrance {}", if n % 2 == 1 { "A" } else { "B" }),
+            })
+            .collect();
+        SimConfig {
+            app_key: "demo".to_owned(),
+            app_secret: "demo-secret".to_owned(),
+            aid: "S107".to_owned(),
+            orgs: vec![
+                SimOrg {
+                    org_id: 1001,
+                    name: "East region".to_owned(),
+                    shops: east,
+                },
+                SimOrg {
+                    org_id: 1002,
+                    name: "West region".to_owned(),
+                    shops: west,
+                },
+            ],
+            devices,
+            device_shape: DeviceShape::default(),
+            clock,
+            max_skew: Duration::from_secs(600),
+            users: vec![("demo".to_owned(), "demo-password".to_owned())],
+            require_token: false,
+            rate_limit: None,
+        }
+    }
+
+    /// A large tenant for benchmarks: `shops` shops in organisations of 100 (`O_2001`, …;
+    /// dep ids from 100001), and `devices` devices (macs `0a0000000000` + index) spread
+    /// round-robin over the shops. Same key, secret and traffic model as the demo.
+    pub fn large(clock: Clock, shops: u64, devices: u64) -> Self {
+        let mut cfg = SimConfig::demo(clock);
+        cfg.orgs = (0..shops.div_ceil(100))
+            .map(|o| SimOrg {
+                org_id: 2001 + o,
+                name: format!("Region {}", o + 1),
+                shops: (o * 100..((o + 1) * 100).min(shops))
+                    .map(|i| SimShop {
+                        dep_id: 100_001 + i,
+                        name: format!("Shop {}", i + 1),
+                        code: format!("L-{:05}", i + 1),
+                        has_fitting_room: i % 4 != 3,
+                        numbers_as_strings: i % 3 == 2,
+                    })
+                    .collect(),
+            })
+            .collect();
+        cfg.devices = (0..devices)
+            .map(|i| SimDevice {
+                mac: format!("0a{:010x}", i),
+                dep_id: 100_001 + if shops == 0 { 0 } else { i % shops },
+                name: format!("Counter {}", i + 1),
+            })
+            .collect();
+        cfg
+    }
+
+    /// Every shop of every organisation, in configuration order.
+    pub fn shops(&self) -> impl Iterator<Item = &SimShop> {
+        self.orgs.iter().flat_map(|o| o.shops.iter())
+    }
+
+    /// The shop with this dep id, if any.
+    pub fn shop(&self, dep_id: u64) -> Option<&SimShop> {
+        self.shops().find(|s| s.dep_id == dep_id)
+    }
+
+    /// The device with this mac (case, `:` and `-` ignored), if any.
+    pub fn device(&self, mac: &str) -> Option<&SimDevice> {
+        let wanted = normalize_mac(mac);
+        self.devices.iter().find(|d| normalize_mac(&d.mac) == wanted)
+    }
+
+    /// The simulator's now as gateway (Asia/Shanghai) wall time.
+    pub fn now_local(&self) -> NaiveDateTime {
+        self.clock.now().with_timezone(&GATEWAY_TZ).naive_local()
+    }
+
+    /// The exporter configuration that polls this tenant at `url` (what `demo` runs with):
+    /// every organisation and device, shops in gateway time (Asia/Shanghai), polled every
+    /// minute, the other settings at their defaults.
+    pub fn exporter_config(&self, url: Url) -> Config {
+        Config {
+            gateway: GatewayConfig::new(url, self.app_key.clone(), self.app_secret.clone()),
+            timezone: GATEWAY_TZ,
+            poll_interval: Duration::from_secs(60),
+            stale_after: DEFAULT_STALE_AFTER,
+            hour_delay: DEFAULT_HOUR_DELAY,
+            sharding: None,
+            shops: self
+                .orgs
+                .iter()
+                .map(|o| ShopTarget {
+                    id: TargetId::Org(o.org_id),
+                })
+                .collect(),
+            devices: self
+                .devices
+                .iter()
+                .map(|d| DeviceTarget {
+                    mac: d.mac.clone(),
+                    name: Some(d.name.clone()),
+                    shop_id: Some(d.dep_id.to_string()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A mac as the gateway compares it: `:`, `-` and blanks dropped, lower case.
+pub(crate) fn normalize_mac(mac: &str) -> String {
+    mac.chars()
+        .filter(|c| *c != ':' && *c != '-' && !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    /// 2024-03-15 (a Friday) 14:30:00 in Shanghai.
+    fn clock() -> Clock {
+        Clock::manual(Utc.with_ymd_and_hms(2024, 3, 15, 6, 30, 0).single().unwrap())
+    }
+
+    #[test]
+    fn demo_config_is_as_described() {
+        let cfg = SimConfig::demo(clock());
+        assert_eq!(
+            (cfg.app_key.as_str(), cfg.app_secret.as_str(), cfg.aid.as_str()),
+            ("demo", "demo-secret", "S107")
+        );
+        assert_eq!(cfg.orgs.len(), 2);
+        assert_eq!((cfg.orgs[0].org_id, cfg.orgs[0].shops.len()), (1001, 12));
+        assert_eq!((cfg.orgs[1].org_id, cfg.orgs[1].shops.len()), (1002, 8));
+        let ids: Vec<u64> = cfg.shops().map(|s| s.dep_id).collect();
+        assert_eq!(ids, (9601..=9620).collect::<Vec<_>>());
+        assert!(cfg.shops().any(|s| s.code.is_empty()) && cfg.shops().any(|s| s.code == "SH-001"));
+        assert_eq!(cfg.shops().filter(|s| !s.has_fitting_room).count(), 5);
+        assert_eq!(cfg.shops().filter(|s| s.numbers_as_strings).count(), 6);
+        assert_eq!(cfg.devices.len(), 10);
+        assert_eq!(cfg.devices[0].mac, "d47c44906f01");
+        assert_eq!(cfg.devices[9].mac, "d47c44906f0a");
+        assert!(cfg.devices.iter().all(|d| cfg.shop(d.dep_id).is_some()));
+        assert_eq!(cfg.max_skew, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn the_exporter_config_polls_every_org_and_device() {
+        use secrecy::ExposeSecret;
+
+        let sim = SimConfig::demo(clock());
+        let url: Url = "http://127.0.0.1:9/m.api".parse().unwrap();
+        let cfg = sim.exporter_config(url.clone());
+        assert_eq!(cfg.gateway.url, url);
+        assert_eq!(cfg.gateway.app_key, "demo");
+        assert_eq!(cfg.gateway.app_secret.expose_secret(), "demo-secret");
+        assert_eq!(cfg.gateway.aid, sim.aid);
+        assert_eq!(cfg.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!(cfg.poll_interval, Duration::from_secs(60));
+        assert_eq!(
+            (cfg.stale_after, cfg.hour_delay),
+            (DEFAULT_STALE_AFTER, DEFAULT_HOUR_DELAY)
+        );
+        assert_eq!(cfg.sharding, None);
+        let shops: Vec<TargetId> = cfg.shops.iter().map(|s| s.id.clone()).collect();
+        assert_eq!(shops, [TargetId::Org(1001), TargetId::Org(1002)]);
+        assert_eq!(cfg.devices.len(), 10);
+        assert_eq!(
+            cfg.devices[2],
+            DeviceTarget {
+                mac: "d47c44906f03".to_owned(),
+                name: Some("Entrance A".to_owned()),
+                shop_id: Some("9602".to_owned()),
+            }
+        );
+    }
+}

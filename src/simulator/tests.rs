@@ -1,0 +1,422 @@
+//! The request core's tests: answers to well-formed requests (past, current and future hours,
+//! every device shape, multi-day windows), the order of the validation codes, faults, the
+//! rate limit and large tenants, all through [`Simulator::handle`] without a socket.
+
+use chrono::{TimeZone, Utc};
+use serde_json::Value;
+
+use super::codes::codename;
+use super::reply::JSON_CONTENT_TYPE;
+use super::testkit::*;
+use super::traffic::shop_hour_as_of;
+use super::*;
+
+fn call(sim: &Simulator, params: &[(String, String)]) -> Value {
+    let r = reply(sim.handle(params));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type, JSON_CONTENT_TYPE);
+    r.json()
+}
+
+fn num(v: &Value) -> f64 {
+    match v {
+        Value::String(s) => s.parse().unwrap(),
+        other => other.as_f64().unwrap(),
+    }
+}
+
+fn row<'a>(shop: &'a Value, time: &str) -> &'a Value {
+    shop["dataList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["time"] == time)
+        .unwrap()
+}
+
+#[test]
+fn shops_request_answers_past_current_and_future_hours() {
+    let sim = sim();
+    let v = call(&sim, &shops_request(&sim, "S_9601, O_1002"));
+    assert_eq!(code_of(&v), 0);
+    assert_eq!(v["stat"]["codename"], "SUCCESS");
+    assert!(v["stat"]["cid"].as_str().is_some_and(|c| !c.is_empty()));
+    assert_eq!(v["stat"]["systime"], clock().now().timestamp_millis());
+    let shops = v["data"].as_array().unwrap();
+    let ids: Vec<u64> = shops.iter().map(|s| s["depId"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [9601].into_iter().chain(9613..=9620).collect::<Vec<_>>());
+    let first = &shops[0];
+    assert_eq!(first["name"], "Shanghai Nanjing Rd");
+    assert_eq!(first["shopId"], "SH-001");
+    let rows = first["dataList"].as_array().unwrap();
+    assert_eq!(rows.len(), 24);
+    assert_eq!(rows[0]["time"], "2024-03-15 00:00:00");
+    assert_eq!(rows[23]["time"], "2024-03-15 23:00:00");
+
+    let shop = demo_shop(9601);
+    // Past hour: the full model values.
+    let full = shop_hour(&shop, at("2024-03-15 13:00:00"));
+    let r = row(first, "2024-03-15 13:00:00");
+    assert_eq!(r["passengerFlow"], full.walk_in);
+    assert_eq!(r["passPassengerFlow"], full.passing);
+    assert_eq!(r["outSidePassengerFlow"], full.outside());
+    assert_eq!(r["outFlowCount"], full.walk_out);
+    assert_eq!(r["inShopRate"].as_f64(), Some(full.walk_in_rate_percent()));
+    assert_eq!(r["dressingRate"].as_f64(), full.fitting_rate_percent());
+    assert_eq!(r["duplicatedFlow"], 0);
+    // Current hour (14:30): half of the hour.
+    let half = shop_hour(&shop, at("2024-03-15 14:00:00")).scaled(1800, 3600);
+    let r = row(first, "2024-03-15 14:00:00");
+    assert_eq!(r["passengerFlow"], half.walk_in);
+    assert_eq!(r["passPassengerFlow"], half.passing);
+    assert_eq!(r["outSidePassengerFlow"], half.outside());
+    assert_eq!(r["outFlowCount"], half.walk_out);
+    assert_eq!(r["inShopRate"].as_f64(), Some(half.walk_in_rate_percent()));
+    assert_eq!(
+        half,
+        shop_hour_as_of(&shop, at("2024-03-15 14:00:00"), at("2024-03-15 14:30:00"))
+    );
+    assert!(half.walk_in < shop_hour(&shop, at("2024-03-15 14:00:00")).walk_in);
+    // Future hour: zeros.
+    let r = row(first, "2024-03-15 15:00:00");
+    for key in [
+        "passengerFlow",
+        "passPassengerFlow",
+        "outSidePassengerFlow",
+        "outFlowCount",
+        "inShopRate",
+        "dressingRate",
+    ] {
+        assert_eq!(num(&r[key]), 0.0, "{key}");
+    }
+}
+
+#[test]
+fn numbers_as_strings_and_missing_fitting_room() {
+    let sim = sim();
+    // 9603: strings; 9604: no fitting room.
+    let v = call(&sim, &shops_request(&sim, "S_9603,S_9604,S_9603,S_1,X_5,garbage"));
+    let shops = v["data"].as_array().unwrap();
+    assert_eq!(shops.len(), 2);
+    let strings = &shops[0];
+    assert_eq!(strings["depId"], 9603);
+    assert_eq!(strings["shopId"], "SH-003");
+    let full = shop_hour(&demo_shop(9603), at("2024-03-15 12:00:00"));
+    let r = row(strings, "2024-03-15 12:00:00");
+    assert_eq!(r["passengerFlow"], Value::String(full.walk_in.to_string()));
+    assert_eq!(r["outSidePassengerFlow"], Value::String(full.outside().to_string()));
+    assert_eq!(num(&r["inShopRate"]), full.walk_in_rate_percent());
+    assert!(r["inShopRate"].is_string());
+    assert_eq!(
+        r["dressingRate"].as_str().map(|s| s.parse::<f64>().unwrap()),
+        full.fitting_rate_percent()
+    );
+    let plain = &shops[1];
+    assert_eq!(plain["depId"], 9604);
+    assert_eq!(plain["shopId"], "HZ-001");
+    for r in plain["dataList"].as_array().unwrap() {
+        assert!(r.get("dressingRate").is_none());
+        assert!(r["passengerFlow"].is_u64());
+    }
+}
+
+#[test]
+fn multi_day_window_and_whole_day_rule() {
+    let sim = sim();
+    let ok = request(
+        &sim,
+        METHOD_SHOPS,
+        &[
+            ("id", "S_9601"),
+            ("startTime", "2024-03-14 00:00:00"),
+            ("endTime", "2024-03-15 23:59:59"),
+        ],
+    );
+    let v = call(&sim, &ok);
+    assert_eq!(code_of(&v), 0);
+    assert_eq!(v["data"][0]["dataList"].as_array().unwrap().len(), 48);
+    // Yesterday evening is complete.
+    let r = row(&v["data"][0], "2024-03-14 19:00:00");
+    assert_eq!(
+        r["passengerFlow"],
+        shop_hour(&demo_shop(9601), at("2024-03-14 19:00:00")).walk_in
+    );
+
+    let bad = [
+        ("2024-03-15 01:00:00", "2024-03-15 23:59:59"),
+        ("2024-03-15 00:00:00", "2024-03-15 14:00:00"),
+        ("2024-03-16 00:00:00", "2024-03-15 23:59:59"),
+        ("2024-01-01 00:00:00", "2024-03-15 23:59:59"),
+        ("20240315", "2024-03-15 23:59:59"),
+    ];
+    for (start, end) in bad {
+        let p = request(
+            &sim,
+            METHOD_SHOPS,
+            &[("id", "S_9601"), ("startTime", start), ("endTime", end)],
+        );
+        let v = call(&sim, &p);
+        assert_eq!(code_of(&v), -500, "{start} {end}");
+        assert_eq!(v["stat"]["codename"], "API_SYSTEM_CALL_ERROR");
+        assert!(v["data"].is_null());
+        assert!(!v["result"].as_str().unwrap().is_empty());
+    }
+    let p = request(
+        &sim,
+        METHOD_SHOPS,
+        &[("id", "S_9601"), ("startTime", "2024-03-15 00:00:00")],
+    );
+    assert_eq!(code_of(&call(&sim, &p)), -500);
+    // 31 days is fine.
+    let p = request(
+        &sim,
+        METHOD_SHOPS,
+        &[
+            ("id", "S_9601"),
+            ("startTime", "2024-02-14 00:00:00"),
+            ("endTime", "2024-03-15 23:59:59"),
+        ],
+    );
+    assert_eq!(code_of(&call(&sim, &p)), 0);
+}
+
+#[test]
+fn device_request_in_every_shape() {
+    for shape in DeviceShape::ALL {
+        let mut cfg = SimConfig::demo(clock());
+        cfg.device_shape = shape;
+        let sim = Simulator::new(cfg);
+        let v = call(&sim, &device_request(&sim, "d47c44906f02"));
+        assert_eq!(code_of(&v), 0);
+        let rows = match shape {
+            DeviceShape::BareList => &v["data"],
+            DeviceShape::DataList => &v["data"]["dataList"],
+            DeviceShape::List => &v["data"]["list"],
+            DeviceShape::Rows => &v["data"]["rows"],
+            DeviceShape::Data => &v["data"]["data"],
+        };
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 24, "{shape:?}");
+        let dev = sim.config().devices[1].clone();
+        let past = rows.iter().find(|r| r["time"] == "2024-03-15 12:00:00").unwrap();
+        let full = device_hour(&dev, at("2024-03-15 12:00:00"));
+        assert_eq!(past["passengerFlow"], full.walk_in);
+        assert_eq!(past["outFlowCount"], full.walk_out);
+        let current = rows.iter().find(|r| r["time"] == "2024-03-15 14:00:00").unwrap();
+        let half = device_hour(&dev, at("2024-03-15 14:00:00")).scaled(1800, 3600);
+        assert_eq!(current["passengerFlow"], half.walk_in);
+        let future = rows.iter().find(|r| r["time"] == "2024-03-15 20:00:00").unwrap();
+        assert_eq!(future["passengerFlow"], 0);
+        assert_eq!(future["outFlowCount"], 0);
+
+        let v = call(&sim, &device_request(&sim, "000000000000"));
+        assert_eq!(code_of(&v), 0);
+        assert_eq!(v["data"], shape.wrap(Vec::new()));
+    }
+}
+
+/// Rebuilds a signed request after `edit` (unless `resign` is false).
+fn edited(sim: &Simulator, edit: impl Fn(&mut Vec<(String, String)>), resign: bool) -> Vec<(String, String)> {
+    let mut p = common(sim, METHOD_SHOPS);
+    p.extend([
+        ("id".to_string(), "S_9601".to_string()),
+        ("startTime".into(), "2024-03-15 00:00:00".into()),
+        ("endTime".into(), "2024-03-15 23:59:59".into()),
+    ]);
+    if resign {
+        edit(&mut p);
+        with_sig(sim, p)
+    } else {
+        let mut p = with_sig(sim, p);
+        edit(&mut p);
+        p
+    }
+}
+
+fn remove(name: &'static str) -> impl Fn(&mut Vec<(String, String)>) {
+    move |p| p.retain(|(k, _)| k != name)
+}
+
+fn set(name: &'static str, value: &'static str) -> impl Fn(&mut Vec<(String, String)>) {
+    move |p| {
+        for (k, v) in p.iter_mut() {
+            if k == name {
+                *v = value.to_string();
+            }
+        }
+    }
+}
+
+#[test]
+fn validation_codes_in_order() {
+    let sim = sim();
+    let cases: Vec<(i64, Vec<(String, String)>)> = vec![
+        (1, edited(&sim, remove("_akey"), true)),
+        (1, edited(&sim, set("_akey", ""), true)),
+        (2, edited(&sim, set("_akey", "nope"), true)),
+        (4, edited(&sim, remove("_sm"), true)),
+        (5, edited(&sim, set("_sm", "sha256"), true)),
+        (6, edited(&sim, remove("_sig"), false)),
+        (7, edited(&sim, set("_sig", "00000000000000000000000000000000"), false)),
+        (7, edited(&sim, set("id", "S_9602"), false)),
+        (8, edited(&sim, remove("_mt"), true)),
+        (9, edited(&sim, set("_mt", "open.demo.nothing"), true)),
+        (10, edited(&sim, remove("_requestMode"), true)),
+        (11, edited(&sim, remove("_aid"), true)),
+        (12, edited(&sim, set("_aid", "DC-000698"), true)),
+        (13, edited(&sim, remove("_version"), true)),
+        (14, edited(&sim, remove("_timestamp"), true)),
+        (15, edited(&sim, set("_timestamp", "2024-03-15 14:30"), true)),
+        (15, edited(&sim, set("_timestamp", "20241315143000"), true)),
+        (16, edited(&sim, set("_timestamp", "20240315141900"), true)),
+        (16, edited(&sim, set("_timestamp", "20240315064000"), true)),
+        (17, edited(&sim, set("_format", "xml"), true)),
+    ];
+    for (expected, params) in cases {
+        let v = call(&sim, &params);
+        assert_eq!(code_of(&v), expected, "{params:?}");
+        assert_eq!(v["stat"]["codename"], codename(expected));
+        assert!(v["data"].is_null());
+    }
+    // Within the skew (9 minutes), sha1, no _format and no _nonce: fine.
+    let ok = edited(
+        &sim,
+        |p| {
+            set("_timestamp", "20240315142100")(p);
+            set("_sm", "sha1")(p);
+            remove("_format")(p);
+            remove("_nonce")(p);
+        },
+        true,
+    );
+    assert_eq!(code_of(&call(&sim, &ok)), 0);
+    assert_eq!(code_of(&call(&sim, &ok)), 0, "no nonce, no replay check");
+    // A wrong signature wins over a later error (order of codes).
+    let p = edited(
+        &sim,
+        |p| {
+            set("_sig", "X")(p);
+            remove("_aid")(p);
+        },
+        false,
+    );
+    assert_eq!(code_of(&call(&sim, &p)), 7);
+    // The signature is case-sensitive.
+    let p = edited(&sim, |_| {}, true);
+    let lower: Vec<(String, String)> = p
+        .iter()
+        .map(|(k, v)| (k.clone(), if k == "_sig" { v.to_ascii_lowercase() } else { v.clone() }))
+        .collect();
+    assert_eq!(code_of(&call(&sim, &lower)), 7);
+    // Parameter order does not matter.
+    let mut reversed = p.clone();
+    reversed.reverse();
+    assert_eq!(code_of(&call(&sim, &reversed)), 0);
+    // Replaying it does.
+    assert_eq!(code_of(&call(&sim, &p)), -100);
+    assert_eq!(code_of(&call(&sim, &p)), -100);
+    assert_eq!(call(&sim, &p)["stat"]["codename"], "API_CALL_REPEAT");
+}
+
+#[test]
+fn skew_follows_the_clock() {
+    let sim = sim();
+    let p = shops_request(&sim, "S_9601");
+    sim.config()
+        .clock
+        .set(Utc.with_ymd_and_hms(2024, 3, 15, 7, 0, 0).single().unwrap());
+    assert_eq!(code_of(&call(&sim, &p)), 16);
+}
+
+#[test]
+fn every_fault() {
+    let sim = sim();
+    let p = shops_request(&sim, "S_9601");
+
+    sim.set_fault(Some(Fault::Code(9_990_001)));
+    let v = call(&sim, &p);
+    assert_eq!(code_of(&v), 9_990_001);
+    assert_eq!(v["stat"]["codename"], "TOKEN_NOT_EXIST");
+    assert!(v["data"].is_null());
+    sim.set_fault(Some(Fault::Code(-999)));
+    assert_eq!(call(&sim, &p)["stat"]["codename"], "UNKNOWN_ERROR");
+    sim.set_fault(Some(Fault::Code(424_242)));
+    assert_eq!(call(&sim, &p)["stat"]["codename"], "UNKNOWN");
+
+    sim.set_fault(Some(Fault::Http(503)));
+    let r = reply(sim.handle(&p));
+    assert_eq!(r.status, 503);
+    assert!(r.content_type.starts_with("text/plain"));
+
+    sim.set_fault(Some(Fault::Hang));
+    assert_eq!(sim.handle(&p), Outcome::Hang);
+
+    sim.set_fault(Some(Fault::Garbage));
+    let r = reply(sim.handle(&p));
+    assert_eq!(r.status, 200);
+    assert!(r.body.starts_with("<html>"));
+    assert!(serde_json::from_str::<Value>(&r.body).is_err());
+
+    sim.set_fault(Some(Fault::Truncated));
+    let r = reply(sim.handle(&p));
+    assert_eq!((r.status, r.content_type), (200, JSON_CONTENT_TYPE));
+    assert!(r.body.starts_with('{'));
+    assert!(r.body.len() > 20);
+    assert!(serde_json::from_str::<Value>(&r.body).is_err());
+
+    sim.set_fault(Some(Fault::WrongContentType));
+    let r = reply(sim.handle(&p));
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("text/html"));
+
+    let before = sim.requests();
+    sim.set_fault(None);
+    assert_eq!(code_of(&call(&sim, &p)), 0, "faults do not consume the nonce");
+    assert_eq!(sim.requests(), before + 1);
+    assert_eq!(before, 8);
+}
+
+#[test]
+fn a_large_tenant_is_indexed_and_answers_batches() {
+    let sim = Simulator::new(SimConfig::large(clock(), 250, 10));
+    assert_eq!(sim.config().orgs.len(), 3);
+    assert_eq!(sim.config().shops().count(), 250);
+    assert_eq!(sim.config().devices[9].mac, "0a0000000009");
+    let v = call(&sim, &shops_request(&sim, "S_100001,S_100250,O_2003,S_100201"));
+    let deps: Vec<u64> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["depId"].as_u64().unwrap())
+        .collect();
+    // S_100250 is also in O_2003 (shops 100201..=100250): each shop once, in first-named order.
+    assert_eq!(deps.len(), 2 + 49);
+    assert_eq!(&deps[..3], &[100_001, 100_250, 100_201]);
+    let dev = request(
+        &sim,
+        METHOD_DEVICES,
+        &[
+            ("mac", "0A:00:00:00:00:09"),
+            ("startTime", "2024-03-15 00:00:00"),
+            ("endTime", "2024-03-15 23:59:59"),
+        ],
+    );
+    assert_eq!(call(&sim, &dev)["data"]["dataList"].as_array().unwrap().len(), 24);
+}
+
+#[test]
+fn the_rate_limit_answers_api_call_repeat() {
+    let mut cfg = SimConfig::demo(clock());
+    cfg.rate_limit = Some(2.0);
+    let sim = Simulator::new(cfg);
+    let codes: Vec<i64> = (0..4)
+        .map(|_| code_of(&call(&sim, &shops_request(&sim, "S_9601"))))
+        .collect();
+    assert_eq!(codes, [0, 0, -100, -100], "a burst of two, then over the budget");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(
+        code_of(&call(&sim, &shops_request(&sim, "S_9601"))),
+        0,
+        "the bucket refills"
+    );
+}
