@@ -71,6 +71,9 @@ pub struct Options {
     pub web: Option<Arc<WebConfig>>,
     /// This replica's shard, overriding the configuration's `sharding` (also after reloads).
     pub shard: Option<Shard>,
+    /// Start no poll loop: rounds happen only when the caller runs them
+    /// ([`Poller::poll_once`], [`Poller::poll_scheduled`]), as tests of the schedule do.
+    pub manual_polling: bool,
 }
 
 /// Starts polling and serving a configuration given in code (no reload, plain HTTP). The
@@ -119,7 +122,10 @@ pub async fn start_with(
         reload: reloader.clone().map(|r| r as Arc<dyn Reload>),
     };
     let server = tokio::spawn(http::serve_with(listener, state, web, cancel.clone().cancelled_owned()));
-    let polling = tokio::spawn(Arc::clone(&poller).run(cancel.clone()));
+    let polling = match options.manual_polling {
+        true => tokio::spawn(async {}),
+        false => tokio::spawn(Arc::clone(&poller).run(cancel.clone())),
+    };
     tracing::info!(%addr, tls, basic_auth, "serving /metrics");
     Ok(RunningExporter {
         addr,

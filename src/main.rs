@@ -195,6 +195,7 @@ fn main() -> ExitCode {
                             config_file: Some(path),
                             web,
                             shard: cli.shard,
+                            manual_polling: false,
                         };
                         run(serve(config, cli.listen, options))
                     }

@@ -18,8 +18,10 @@ const DEVICES: &[(&str, &str, &str)] = &[
     ("d47c44906f03", "", ""),
 ];
 
+/// An exporter whose every round the test runs itself, so that no round of the poll loop
+/// races the ones under test.
 async fn harness(interval: Duration) -> Harness {
-    Harness::start(utc(NOW), |url| {
+    Harness::start_manual(utc(NOW), |url| {
         let mut c = config(url, &["O_1002"], DEVICES);
         c.poll_interval = interval;
         c

@@ -80,6 +80,19 @@ impl Harness {
         Self::start_full(now, |_| {}, |sim| make_config(&sim.url()), None).await
     }
 
+    /// Like `start`, with no poll loop: every round is one the test runs itself (the first one
+    /// included), so that no round of the loop races the test's own.
+    pub async fn start_manual(now: DateTime<Utc>, make_config: impl FnOnce(&str) -> Config) -> Harness {
+        let options = exporter::Options {
+            manual_polling: true,
+            ..exporter::Options::default()
+        };
+        let h = Self::start_full_with(now, |_| {}, |sim| make_config(&sim.url()), options).await;
+        h.poll().await;
+        h.wait_ready().await;
+        h
+    }
+
     /// Like `start_unready`, with the demo simulator's configuration adjusted first.
     pub async fn start_with(
         now: DateTime<Utc>,
@@ -105,6 +118,19 @@ impl Harness {
         make_config: impl FnOnce(&RunningSimulator) -> Config,
         web: Option<Arc<WebConfig>>,
     ) -> Harness {
+        let options = exporter::Options {
+            web,
+            ..exporter::Options::default()
+        };
+        Self::start_full_with(now, adjust_sim, make_config, options).await
+    }
+
+    async fn start_full_with(
+        now: DateTime<Utc>,
+        adjust_sim: impl FnOnce(&mut SimConfig),
+        make_config: impl FnOnce(&RunningSimulator) -> Config,
+        options: exporter::Options,
+    ) -> Harness {
         let clock = Clock::manual(now);
         let mut sim_config = SimConfig::demo(clock.clone());
         adjust_sim(&mut sim_config);
@@ -113,10 +139,6 @@ impl Harness {
             .await
             .expect("simulator starts");
         let config = make_config(&sim);
-        let options = exporter::Options {
-            web,
-            ..exporter::Options::default()
-        };
         let exporter = exporter::start_with(config, SocketAddr::from(LOOPBACK), clock.clone(), options)
             .await
             .expect("exporter starts");
