@@ -32,7 +32,7 @@ use self::limiter::RateLimiter;
 pub use self::sign::sign;
 use crate::config::{GatewayAuth, GatewayConfig};
 use crate::metrics::ApiMetrics;
-use crate::model::{Clock, SignMethod};
+use crate::model::Clock;
 
 /// Gateway method: hourly passenger indicators of many shops / organisations in one call.
 pub const METHOD_SHOPS: &str = "open.passengerflow.getManyShopsPassengerIndicatorData";
@@ -59,16 +59,8 @@ pub struct Client {
 
 struct Inner {
     http: reqwest::Client,
-    url: reqwest::Url,
-    app_key: String,
-    app_secret: SecretString,
-    aid: String,
-    sign_method: SignMethod,
-    timeout: Duration,
-    max_body_bytes: usize,
-    max_retries: usize,
-    retry_backoff: Duration,
-    retry_backoff_max: Duration,
+    /// The validated gateway settings, read as they are (url, key, secret, limits, retries).
+    config: GatewayConfig,
     auth: Auth,
     limiter: RateLimiter,
     in_flight: Semaphore,
@@ -90,9 +82,9 @@ enum Auth {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("url", &self.inner.url.as_str())
-            .field("aid", &self.inner.aid)
-            .field("sign_method", &self.inner.sign_method)
+            .field("url", &self.inner.config.url.as_str())
+            .field("aid", &self.inner.config.aid)
+            .field("sign_method", &self.inner.config.sign_method)
             .finish_non_exhaustive()
     }
 }
@@ -120,16 +112,7 @@ impl Client {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                url: cfg.url.clone(),
-                app_key: cfg.app_key.clone(),
-                app_secret: cfg.app_secret.clone(),
-                aid: cfg.aid.clone(),
-                sign_method: cfg.sign_method,
-                timeout: cfg.timeout,
-                max_body_bytes: cfg.max_response_bytes,
-                max_retries: cfg.max_retries,
-                retry_backoff: cfg.retry_backoff,
-                retry_backoff_max: cfg.retry_backoff_max,
+                config: cfg.clone(),
                 auth,
                 limiter,
                 in_flight: Semaphore::new(cfg.max_in_flight.max(1)),
@@ -253,13 +236,13 @@ impl Client {
                     inner.metrics.set_rate_limit(inner.limiter.current_rate());
                     return Ok(data);
                 }
-                Err(e) if e.is_transient() && retries < inner.max_retries => {
+                Err(e) if e.is_transient() && retries < inner.config.max_retries => {
                     retries += 1;
                     if matches!(e, ApiError::Gateway { code: -100, .. }) {
                         inner.limiter.slow_down();
                         inner.metrics.set_rate_limit(inner.limiter.current_rate());
                     }
-                    let delay = backoff(inner.retry_backoff, inner.retry_backoff_max, retries);
+                    let delay = backoff(inner.config.retry_backoff, inner.config.retry_backoff_max, retries);
                     tracing::debug!(error = %e, retry = retries, delay_ms = delay.as_millis() as u64, "transient gateway failure; retrying");
                     inner.metrics.retried(method);
                     tokio::time::sleep(delay).await;
@@ -283,11 +266,11 @@ impl Client {
         })?;
         inner.limiter.acquire().await;
         let started = Instant::now();
-        let result = match tokio::time::timeout(inner.timeout, self.send(method, business, token)).await {
+        let result = match tokio::time::timeout(inner.config.timeout, self.send(method, business, token)).await {
             Ok(r) => r,
             Err(_) => Err(ApiError::Timeout {
                 method: method.into(),
-                timeout: inner.timeout,
+                timeout: inner.config.timeout,
             }),
         };
         let code = result.as_ref().err().map(ApiError::code);
@@ -306,10 +289,10 @@ impl Client {
             .to_string();
         let nonce = uuid::Uuid::new_v4().to_string();
         let mut params: Vec<(&str, &str)> = vec![
-            ("_aid", &inner.aid),
-            ("_akey", &inner.app_key),
+            ("_aid", &inner.config.aid),
+            ("_akey", &inner.config.app_key),
             ("_mt", method),
-            ("_sm", inner.sign_method.as_str()),
+            ("_sm", inner.config.sign_method.as_str()),
             ("_requestMode", "post"),
             ("_version", "v1"),
             ("_format", "json"),
@@ -317,7 +300,11 @@ impl Client {
             ("_nonce", &nonce),
         ];
         params.extend(business.iter().map(|(k, v)| (*k, v.as_str())));
-        let sig = sign(&params, inner.app_secret.expose_secret(), inner.sign_method);
+        let sig = sign(
+            &params,
+            inner.config.app_secret.expose_secret(),
+            inner.config.sign_method,
+        );
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.extend_pairs(params.iter());
         form.append_pair("_sig", &sig);
@@ -332,10 +319,10 @@ impl Client {
     ) -> Result<Value, ApiError> {
         let inner = &self.inner;
         let body = self.signed_body(method, business);
-        let transport = |e: reqwest::Error| classify(method, inner.timeout, e);
+        let transport = |e: reqwest::Error| classify(method, inner.config.timeout, e);
         let mut request = inner
             .http
-            .post(inner.url.clone())
+            .post(inner.config.url.clone())
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded; charset=UTF-8",
@@ -362,17 +349,17 @@ impl Client {
         }
         let too_large = || ApiError::Decode {
             method: method.into(),
-            detail: format!("answer larger than {} bytes", inner.max_body_bytes),
+            detail: format!("answer larger than {} bytes", inner.config.max_response_bytes),
         };
         if response
             .content_length()
-            .is_some_and(|n| n > inner.max_body_bytes as u64)
+            .is_some_and(|n| n > inner.config.max_response_bytes as u64)
         {
             return Err(too_large());
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if bytes.len() + chunk.len() > inner.max_body_bytes {
+            if bytes.len() + chunk.len() > inner.config.max_response_bytes {
                 return Err(too_large());
             }
             bytes.extend_from_slice(&chunk);

@@ -32,16 +32,17 @@ impl fmt::Display for TargetId {
 }
 
 /// Why a text is not a [`TargetId`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseTargetIdError(String);
-
-impl fmt::Display for ParseTargetIdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseTargetIdError {
+    /// Neither `S_` nor `O_` in front.
+    #[error(
+        "invalid id {0:?}: must start with S_ or O_ (S_<depId> for a shop, O_<orgId> for an organisation), e.g. S_9642"
+    )]
+    Prefix(String),
+    /// The prefix is followed by something other than a positive integer.
+    #[error("invalid id {id:?}: expected a positive integer after {prefix}, e.g. {prefix}9642")]
+    Number { id: String, prefix: &'static str },
 }
-
-impl std::error::Error for ParseTargetIdError {}
 
 impl FromStr for TargetId {
     type Err = ParseTargetIdError;
@@ -52,14 +53,11 @@ impl FromStr for TargetId {
         } else if let Some(rest) = s.strip_prefix("O_") {
             ("O_", TargetId::Org, rest)
         } else {
-            return Err(ParseTargetIdError(format!(
-                    "invalid id {s:?}: must start with S_ or O_ (S_<depId> for a shop, O_<orgId> for an organisation), e.g. S_9642"
-                )));
+            return Err(ParseTargetIdError::Prefix(s.to_string()));
         };
-        let bad = || {
-            ParseTargetIdError(format!(
-                "invalid id {s:?}: expected a positive integer after {prefix}, e.g. {prefix}9642"
-            ))
+        let bad = || ParseTargetIdError::Number {
+            id: s.to_string(),
+            prefix,
         };
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
@@ -82,14 +80,17 @@ pub struct DeviceTarget {
     pub shop_id: Option<String>,
 }
 
+/// Why a text is not a MAC address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid MAC address {0:?}: expected 12 hex digits such as d47c44906f14 or D4:7C:44:90:6F:14")]
+pub struct ParseMacError(String);
+
 /// Normalises a MAC address (`D4:7C:44:90:6F:14`, `d4-7c-44-90-6f-14`, `d47c.4490.6f14`,
 /// `d47c44906f14`) to 12 lowercase hex digits.
-pub fn normalize_mac(s: &str) -> Result<String, String> {
+pub fn normalize_mac(s: &str) -> Result<String, ParseMacError> {
     let digits: String = s.chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect();
     if digits.len() != 12 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "invalid MAC address {s:?}: expected 12 hex digits such as d47c44906f14 or D4:7C:44:90:6F:14"
-        ));
+        return Err(ParseMacError(s.to_string()));
     }
     Ok(digits.to_ascii_lowercase())
 }

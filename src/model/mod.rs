@@ -13,6 +13,6 @@ mod snapshot;
 
 pub use clock::Clock;
 pub use hourly::{DeviceRow, DeviceValues, ShopRow, ShopSeries, ShopValues};
-pub use ids::{normalize_mac, DeviceTarget, ParseTargetIdError, TargetId};
-pub use sign_method::SignMethod;
+pub use ids::{normalize_mac, DeviceTarget, ParseMacError, ParseTargetIdError, TargetId};
+pub use sign_method::{ParseSignMethodError, SignMethod};
 pub use snapshot::{DeviceSample, ShopSample, Snapshot, TargetStatus};

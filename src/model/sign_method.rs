@@ -28,13 +28,18 @@ impl fmt::Display for SignMethod {
     }
 }
 
+/// Why a text is not a [`SignMethod`] (the text is shown lowercased).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown sign method {0:?} (expected md5 or sha1)")]
+pub struct ParseSignMethodError(String);
+
 impl FromStr for SignMethod {
-    type Err = String;
+    type Err = ParseSignMethodError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "md5" => Ok(SignMethod::Md5),
             "sha1" => Ok(SignMethod::Sha1),
-            other => Err(format!("unknown sign method {other:?} (expected md5 or sha1)")),
+            other => Err(ParseSignMethodError(other.to_string())),
         }
     }
 }

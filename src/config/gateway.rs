@@ -1,0 +1,172 @@
+//! The `gateway` section: how to reach the gateway, sign for it, and how hard to lean on it.
+//! Every key is declared once below, with its type, default, reader and doc; the client
+//! ([`crate::client::Client`]) holds the validated [`GatewayConfig`] and reads its fields, so
+//! a new setting is one line here (plus its line in `config.example.yaml`, which a test
+//! enforces).
+//!
+//! Secrets (`app_secret`, `token`, `login.password`) are never echoed in an error and are
+//! redacted in `Debug`.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use secrecy::SecretString;
+use serde_yaml::Value;
+
+use super::declare::section;
+use super::walk::{join, Fields, Walker};
+use crate::model::SignMethod;
+
+/// The keys of `gateway.login`.
+pub(super) const LOGIN_KEYS: &[&str] = &["username", "password", "password_file"];
+
+section! {
+    /// How to reach and sign for the gateway.
+    #[derive(Debug, Clone)]
+    pub struct GatewayConfig, constructor with_defaults {
+        /// Gateway endpoint, http or https.
+        url: Url = required(read_url),
+        /// Sent as `_akey`.
+        app_key: String = required(Walker::text),
+        /// Signs every request; never logged (its `Debug` is redacted). Given inline as
+        /// `app_secret` or read from the file named by `app_secret_file`.
+        app_secret: SecretString = custom(["app_secret", "app_secret_file"], |w, f, parent| {
+            secret_or_file(w, f, parent, "app_secret", "app_secret_file")
+        }),
+        /// Sent as `_aid`.
+        aid: String = default("S107".to_string(), Walker::text),
+        /// Sent as `_sm`.
+        sign_method: SignMethod = default(SignMethod::Md5, read_sign_method),
+        /// Limit for one gateway request.
+        timeout: Duration = default(Duration::from_secs(10), Walker::positive_duration),
+        /// Shop / organisation ids (`S_` / `O_`) batched into one call.
+        max_ids_per_request: usize = default(50, |w, path, v| w.integer(path, v, 1..=1000)),
+        /// Concurrent gateway requests.
+        max_in_flight: usize = default(4, |w, path, v| w.integer(path, v, 1..=64)),
+        /// Token-bucket rate of gateway requests (retries and logins included).
+        requests_per_second: f64 = default(5.0, Walker::rate),
+        /// Larger answers are refused rather than buffered.
+        max_response_bytes: usize = default(16 * 1024 * 1024, |w, path, v| {
+            w.byte_size(path, v, 1024..=1024 * 1024 * 1024)
+        }),
+        /// Retries of a transiently failed request (HTTP 5xx, timeouts, connection errors, codes
+        /// -100, -500, -999, 16).
+        max_retries: usize = default(3, |w, path, v| w.integer(path, v, 0..=10)),
+        /// Base delay before the first retry; doubled for each further one, with jitter.
+        retry_backoff: Duration = default(Duration::from_millis(500), Walker::duration),
+        /// Longest delay between retries.
+        retry_backoff_max: Duration = default(Duration::from_secs(30), Walker::duration),
+        /// The user token sent with business calls, if any: `login` or `token`.
+        auth: GatewayAuth = custom(["login", "token"], GatewayAuth::None, read_auth),
+    }
+}
+
+/// How business calls carry a user token (`authenticator` / `Ovo-Authorization` headers).
+#[derive(Debug, Clone, Default)]
+pub enum GatewayAuth {
+    /// No token.
+    #[default]
+    None,
+    /// A fixed token from the configuration.
+    Token(SecretString),
+    /// Log in with `open.shopweb.security.mobileLogin`, cache the token, log in again on
+    /// code 9990001.
+    Login { username: String, password: SecretString },
+}
+
+impl GatewayConfig {
+    /// A gateway config with every optional field at its default.
+    pub fn new(url: Url, app_key: String, app_secret: String) -> Self {
+        GatewayConfig::with_defaults(url, app_key, SecretString::from(app_secret))
+    }
+}
+
+fn read_url(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<Url> {
+    let text = w.text(path, value)?;
+    match Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+        Ok(url) => {
+            w.error(
+                path,
+                format!("URL scheme must be http or https, found {:?}", url.scheme()),
+            );
+            None
+        }
+        Err(e) => {
+            w.error(path, format!("invalid URL {text:?}: {e}"));
+            None
+        }
+    }
+}
+
+fn read_sign_method(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<SignMethod> {
+    let text = w.string(path, value, false)?;
+    match text.trim().parse::<SignMethod>() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            w.error(path, e.to_string());
+            None
+        }
+    }
+}
+
+/// A secret given inline under `key` or read from the file named under `file_key`
+/// (exactly one of the two; trailing whitespace of the file is dropped). The secret is
+/// never echoed.
+fn secret_or_file(w: &mut Walker<'_>, f: &Fields<'_>, parent: &str, key: &str, file_key: &str) -> Option<SecretString> {
+    let path = join(parent, key);
+    let file_path = join(parent, file_key);
+    match (f.get(key), f.get(file_key)) {
+        (Some(_), Some(_)) => {
+            w.error(&file_path, format!("give either {key} or {file_key}, not both"));
+            None
+        }
+        (None, None) => {
+            w.error(&path, format!("missing (or give {file_key})"));
+            None
+        }
+        (Some(v), None) => w.non_empty_string(&path, v, true).map(SecretString::from),
+        (None, Some(v)) => {
+            let file = w.text(&file_path, v)?;
+            match std::fs::read_to_string(file.trim()) {
+                Ok(text) => {
+                    let secret = text.trim_end_matches(['\r', '\n', ' ', '\t']);
+                    if secret.is_empty() {
+                        w.error(&file_path, format!("{file:?} is empty"));
+                        return None;
+                    }
+                    Some(SecretString::from(secret.to_string()))
+                }
+                Err(e) => {
+                    w.error(&file_path, format!("cannot read {file:?}: {e}"));
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// `gateway.login` / `gateway.token`: at most one of them.
+fn read_auth(w: &mut Walker<'_>, f: &Fields<'_>, parent: &str) -> Option<GatewayAuth> {
+    match (f.get("login"), f.get("token")) {
+        (Some(_), Some(_)) => {
+            w.error(&join(parent, "token"), "give either login or token, not both");
+            None
+        }
+        (None, None) => Some(GatewayAuth::None),
+        (None, Some(v)) => {
+            let token = w.non_empty_string(&join(parent, "token"), v, true)?;
+            Some(GatewayAuth::Token(SecretString::from(token)))
+        }
+        (Some(v), None) => {
+            let path = join(parent, "login");
+            let login = w.mapping(&path, v, LOGIN_KEYS)?;
+            let username = w.required(&login, &path, "username", Walker::text);
+            let password = secret_or_file(w, &login, &path, "password", "password_file");
+            Some(GatewayAuth::Login {
+                username: username?,
+                password: password?,
+            })
+        }
+    }
+}

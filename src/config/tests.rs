@@ -1,0 +1,726 @@
+//! Tests of the whole configuration as read from YAML: every key, its default, and every error
+//! path and message (the messages are part of the interface: `check-config` prints them).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::Url;
+use secrecy::ExposeSecret;
+
+use super::*;
+use crate::model::{normalize_mac, SignMethod, TargetId};
+
+// The defaults as documented in config.example.yaml.
+const DEFAULT_AID: &str = "S107";
+const DEFAULT_SIGN_METHOD: SignMethod = SignMethod::Md5;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_IDS_PER_REQUEST: usize = 50;
+const DEFAULT_MAX_IN_FLIGHT: usize = 4;
+const DEFAULT_REQUESTS_PER_SECOND: f64 = 5.0;
+const DEFAULT_TIMEZONE: Tz = chrono_tz::Asia::Shanghai;
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+const FULL: &str = r#"
+gateway:
+  url: https://openapi.opretail.com/m.api
+  app_key: ${OPRETAIL_APP_KEY}
+  app_secret: ${OPRETAIL_APP_SECRET}
+  aid: S107
+  sign_method: md5
+  timeout: 10s
+  max_ids_per_request: 50
+  max_in_flight: 4
+timezone: Asia/Shanghai
+poll_interval: 5m
+shops:
+  - id: S_9642
+  - id: O_1834
+devices:
+  - mac: d47c44906f14
+    name: Main entrance
+    shop_id: "9642"
+"#;
+
+const MINIMAL: &str = "
+gateway:
+  url: http://gw.example/m.api
+  app_key: key
+  app_secret: hunter2-secret
+shops:
+  - id: S_1
+";
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |name| map.get(name).cloned()
+}
+
+fn std_env() -> impl Fn(&str) -> Option<String> {
+    env_of(&[("OPRETAIL_APP_KEY", "the-key"), ("OPRETAIL_APP_SECRET", "s3cr3t-value")])
+}
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::from_yaml_str(text, &std_env())
+}
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match parse(text) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.0,
+    }
+}
+
+/// Asserts there is an error at `path` whose message contains `word`.
+fn assert_error(errs: &[ConfigError], path: &str, word: &str) {
+    assert!(
+        errs.iter().any(|e| e.path == path && e.message.contains(word)),
+        "no error at {path} containing {word:?} in:\n{}",
+        ConfigErrors(errs.to_vec())
+    );
+}
+
+#[test]
+fn reliability_defaults() {
+    let c = parse(MINIMAL).unwrap();
+    let g = &c.gateway;
+    assert_eq!(g.requests_per_second, DEFAULT_REQUESTS_PER_SECOND);
+    assert_eq!(g.max_response_bytes, 16 * 1024 * 1024);
+    assert_eq!(g.max_retries, 3);
+    assert_eq!(g.retry_backoff, Duration::from_millis(500));
+    assert_eq!(g.retry_backoff_max, Duration::from_secs(30));
+    assert!(matches!(g.auth, GatewayAuth::None));
+    assert_eq!(c.stale_after, Duration::from_secs(7200));
+}
+
+#[test]
+fn reliability_keys_parse() {
+    let text = minimal_with(
+        "  app_secret: hunter2-secret\n",
+        "  app_secret: hunter2-secret\n  requests_per_second: 0.5\n  max_response_bytes: 512KiB\n  max_retries: 0\n  retry_backoff: 100ms\n  retry_backoff_max: 2s\n  token: ${TOK}\n",
+    ) + "stale_after: 30m\n";
+    let c = Config::from_yaml_str(&text, &env_of(&[("TOK", "tok-123")])).unwrap();
+    assert_eq!(c.gateway.requests_per_second, 0.5);
+    assert_eq!(c.gateway.max_response_bytes, 512 * 1024);
+    assert_eq!(c.gateway.max_retries, 0);
+    assert_eq!(c.gateway.retry_backoff, Duration::from_millis(100));
+    assert_eq!(c.gateway.retry_backoff_max, Duration::from_secs(2));
+    assert!(matches!(&c.gateway.auth, GatewayAuth::Token(t) if t.expose_secret() == "tok-123"));
+    assert_eq!(c.stale_after, Duration::from_secs(1800));
+    assert!(!format!("{c:?}").contains("tok-123"), "the token is redacted in Debug");
+    for (size, bytes) in [
+        ("1048576", 1_048_576),
+        ("16MiB", 16 << 20),
+        ("2MB", 2_000_000),
+        ("64 KiB", 65_536),
+    ] {
+        let text = minimal_with(
+            "  app_key: key\n",
+            &format!("  app_key: key\n  max_response_bytes: {size}\n"),
+        );
+        assert_eq!(parse(&text).unwrap().gateway.max_response_bytes, bytes, "{size}");
+    }
+}
+
+#[test]
+fn reliability_keys_reject_bad_values() {
+    let text = minimal_with(
+        "  app_key: key\n",
+        "  app_key: key\n  requests_per_second: 0\n  max_response_bytes: lots\n  max_retries: 11\n  retry_backoff: soon\n",
+    ) + "stale_after: 0s\n";
+    let errs = errors(&text);
+    assert_error(&errs, "gateway.requests_per_second", "above 0");
+    assert_error(&errs, "gateway.max_response_bytes", "size");
+    assert_error(&errs, "gateway.max_retries", "between 0 and 10");
+    assert_error(&errs, "gateway.retry_backoff", "duration");
+    assert_error(&errs, "stale_after", "greater than zero");
+    let tiny = minimal_with("  app_key: key\n", "  app_key: key\n  max_response_bytes: 10\n");
+    assert_error(&errors(&tiny), "gateway.max_response_bytes", "between 1024");
+}
+
+#[test]
+fn login_with_password_or_password_file() {
+    let dir = std::env::temp_dir().join(format!("opretail-config-login-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("password");
+    std::fs::write(&file, "pa55-from-file\n").unwrap();
+    let inline = minimal_with(
+        "  app_key: key\n",
+        "  app_key: key\n  login:\n    username: ops\n    password: pa55-inline\n",
+    );
+    let c = parse(&inline).unwrap();
+    assert!(
+        matches!(&c.gateway.auth, GatewayAuth::Login { username, password } if username == "ops" && password.expose_secret() == "pa55-inline")
+    );
+    assert!(!format!("{c:?}").contains("pa55-inline"));
+    let from_file = minimal_with(
+        "  app_key: key\n",
+        &format!(
+            "  app_key: key\n  login:\n    username: ops\n    password_file: {}\n",
+            file.display()
+        ),
+    );
+    let c = parse(&from_file).unwrap();
+    assert!(
+        matches!(&c.gateway.auth, GatewayAuth::Login { password, .. } if password.expose_secret() == "pa55-from-file")
+    );
+    let both = minimal_with(
+        "  app_key: key\n",
+        &format!(
+            "  app_key: key\n  login:\n    username: ops\n    password: x\n    password_file: {}\n",
+            file.display()
+        ),
+    );
+    assert_error(&errors(&both), "gateway.login.password_file", "not both");
+    let neither = minimal_with("  app_key: key\n", "  app_key: key\n  login:\n    username: ops\n");
+    assert_error(&errors(&neither), "gateway.login.password", "missing");
+    let with_token = minimal_with(
+        "  app_key: key\n",
+        "  app_key: key\n  token: t\n  login:\n    username: ops\n    password: x\n",
+    );
+    assert_error(&errors(&with_token), "gateway.token", "not both");
+    let unknown = minimal_with(
+        "  app_key: key\n",
+        "  app_key: key\n  login:\n    user: ops\n    password: x\n",
+    );
+    assert_error(&errors(&unknown), "gateway.login.user", "unknown key");
+}
+
+#[test]
+fn app_secret_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("opretail-config-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secret");
+    std::fs::write(&file, "file-secret-value\r\n").unwrap();
+    let text = MINIMAL.replace(
+        "  app_secret: hunter2-secret\n",
+        &format!("  app_secret_file: {}\n", file.display()),
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.gateway.app_secret.expose_secret(), "file-secret-value");
+    let both = minimal_with(
+        "  app_secret: hunter2-secret\n",
+        &format!("  app_secret: x\n  app_secret_file: {}\n", file.display()),
+    );
+    assert_error(&errors(&both), "gateway.app_secret_file", "not both");
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let text = MINIMAL.replace(
+        "  app_secret: hunter2-secret\n",
+        &format!("  app_secret_file: {}\n", empty.display()),
+    );
+    assert_error(&errors(&text), "gateway.app_secret_file", "empty");
+    let errs = errors(&MINIMAL.replace("  app_secret: hunter2-secret\n", ""));
+    assert_error(&errs, "gateway.app_secret", "missing");
+}
+
+#[test]
+fn sharding_and_hour_delay() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!((c.sharding, c.hour_delay), (None, Duration::from_secs(60)));
+    let c = parse(&format!(
+        "{MINIMAL}sharding:\n  index: 1\n  total: 3\nhour_delay: 30s\n"
+    ))
+    .unwrap();
+    assert_eq!(c.sharding, Some(Shard { index: 1, total: 3 }));
+    assert_eq!(c.hour_delay, Duration::from_secs(30));
+    assert_error(
+        &errors(&format!("{MINIMAL}sharding:\n  index: 3\n  total: 3\n")),
+        "sharding.index",
+        "below",
+    );
+    assert_error(
+        &errors(&format!("{MINIMAL}sharding:\n  total: 3\n")),
+        "sharding.index",
+        "missing",
+    );
+    assert_error(
+        &errors(&format!("{MINIMAL}sharding:\n  index: 0\n  total: 0\n")),
+        "sharding.total",
+        "between 1",
+    );
+}
+
+/// MINIMAL with `from` replaced by `to`.
+fn minimal_with(from: &str, to: &str) -> String {
+    assert!(MINIMAL.contains(from), "{from:?} not in MINIMAL");
+    MINIMAL.replacen(from, to, 1)
+}
+
+#[test]
+fn full_example_parses_with_every_value() {
+    let c = parse(FULL).unwrap();
+    assert_eq!(c.gateway.url.as_str(), "https://openapi.opretail.com/m.api");
+    assert_eq!(c.gateway.app_key, "the-key");
+    assert_eq!(c.gateway.app_secret.expose_secret(), "s3cr3t-value");
+    assert_eq!(c.gateway.aid, "S107");
+    assert_eq!(c.gateway.sign_method, SignMethod::Md5);
+    assert_eq!(c.gateway.timeout, Duration::from_secs(10));
+    assert_eq!(c.gateway.max_ids_per_request, 50);
+    assert_eq!(c.gateway.max_in_flight, 4);
+    assert_eq!(c.timezone, chrono_tz::Asia::Shanghai);
+    assert_eq!(c.poll_interval, Duration::from_secs(300));
+    assert_eq!(
+        c.shops,
+        vec![
+            ShopTarget {
+                id: TargetId::Shop(9642)
+            },
+            ShopTarget {
+                id: TargetId::Org(1834)
+            }
+        ]
+    );
+    assert_eq!(
+        c.devices,
+        vec![DeviceTarget {
+            mac: "d47c44906f14".into(),
+            name: Some("Main entrance".into()),
+            shop_id: Some("9642".into()),
+        }]
+    );
+}
+
+#[test]
+fn non_default_values() {
+    let text = "
+gateway:
+  url: https://cloudapi.ovopark.com/m.api
+  app_key: k
+  app_secret: s
+  aid: DC-000698
+  sign_method: SHA1
+  timeout: 1m 30s
+  max_ids_per_request: \"1000\"
+  max_in_flight: 64
+timezone: Europe/Berlin
+poll_interval: 30s
+devices:
+  - mac: D4:7C:44:90:6F:14
+    shop_id: 9642
+";
+    let c = parse(text).unwrap();
+    assert_eq!(c.gateway.aid, "DC-000698");
+    assert_eq!(c.gateway.sign_method, SignMethod::Sha1);
+    assert_eq!(c.gateway.timeout, Duration::from_secs(90));
+    assert_eq!(c.gateway.max_ids_per_request, 1000);
+    assert_eq!(c.gateway.max_in_flight, 64);
+    assert_eq!(c.timezone, chrono_tz::Europe::Berlin);
+    assert_eq!(c.poll_interval, Duration::from_secs(30));
+    assert!(c.shops.is_empty());
+    assert_eq!(c.devices[0].shop_id.as_deref(), Some("9642"));
+    assert_eq!(c.devices[0].name, None);
+}
+
+#[test]
+fn defaults_fill_in() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.gateway.aid, DEFAULT_AID);
+    assert_eq!(c.gateway.sign_method, SignMethod::Md5);
+    assert_eq!(c.gateway.timeout, DEFAULT_TIMEOUT);
+    assert_eq!(c.gateway.max_ids_per_request, DEFAULT_MAX_IDS_PER_REQUEST);
+    assert_eq!(c.gateway.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+    assert_eq!(c.timezone, DEFAULT_TIMEZONE);
+    assert_eq!(c.poll_interval, DEFAULT_POLL_INTERVAL);
+    assert!(c.devices.is_empty());
+    // null means default too
+    let c = parse(&minimal_with("app_key: key", "app_key: key\n  timeout:\n  aid: ~")).unwrap();
+    assert_eq!(c.gateway.timeout, DEFAULT_TIMEOUT);
+    assert_eq!(c.gateway.aid, DEFAULT_AID);
+}
+
+#[test]
+fn gateway_config_new_fills_defaults() {
+    let url = Url::parse("http://127.0.0.1:9/m.api").unwrap();
+    let g = GatewayConfig::new(url, "k".into(), "s".into());
+    assert_eq!(g.aid, DEFAULT_AID);
+    assert_eq!(g.sign_method, DEFAULT_SIGN_METHOD);
+    assert_eq!(g.timeout, DEFAULT_TIMEOUT);
+    assert_eq!(g.max_ids_per_request, DEFAULT_MAX_IDS_PER_REQUEST);
+    assert_eq!(g.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+    assert_eq!(g.app_secret.expose_secret(), "s");
+}
+
+#[test]
+fn env_substitution_multiple_and_dollar_dollar() {
+    let text = minimal_with("http://gw.example/m.api", "https://${HOST}:${PORT}/m.api").replacen(
+        "app_key: key",
+        "app_key: a$$b${USER}$x",
+        1,
+    );
+    let env = env_of(&[("HOST", "gw.example"), ("PORT", "8443"), ("USER", "u1")]);
+    let c = Config::from_yaml_str(&text, &env).unwrap();
+    assert_eq!(c.gateway.url.as_str(), "https://gw.example:8443/m.api");
+    assert_eq!(c.gateway.app_key, "a$bu1$x");
+}
+
+#[test]
+fn env_values_are_not_expanded_again_and_keys_are_not_expanded() {
+    let text = minimal_with("app_key: key", "app_key: ${K}");
+    let env = env_of(&[("K", "${NOPE}")]);
+    let c = Config::from_yaml_str(&text, &env).unwrap();
+    assert_eq!(c.gateway.app_key, "${NOPE}");
+    let errs = errors(&minimal_with("app_key: key", "app_key: key\n  ${X}: 1"));
+    assert_error(&errs, "gateway.${X}", "unknown key");
+}
+
+#[test]
+fn unset_var_names_field_and_var() {
+    let errs = Config::from_yaml_str(FULL, &env_of(&[("OPRETAIL_APP_SECRET", "x")]))
+        .unwrap_err()
+        .0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(
+        errs[0].to_string(),
+        "gateway.app_key: environment variable OPRETAIL_APP_KEY is not set"
+    );
+}
+
+#[test]
+fn unterminated_and_invalid_var() {
+    let errs = errors(&minimal_with("app_key: key", "app_key: abc${OOPS"));
+    assert_error(&errs, "gateway.app_key", "unterminated");
+    let errs = errors(&minimal_with("app_key: key", "app_key: ${}"));
+    assert_error(&errs, "gateway.app_key", "invalid environment variable name");
+}
+
+#[test]
+fn missing_keys() {
+    let errs = errors("gateway:\n  app_key: k\nshops: [{id: S_1}]\n");
+    assert_error(&errs, "gateway.url", "missing");
+    assert_error(&errs, "gateway.app_secret", "missing");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    let errs = errors("shops: [{id: S_1}]\n");
+    assert_error(&errs, "gateway", "missing");
+    let errs = errors(&minimal_with("- id: S_1", "- {}"));
+    assert_error(&errs, "shops[0].id", "missing");
+}
+
+#[test]
+fn unknown_keys_top_level_and_nested() {
+    let errs = errors(&format!("{MINIMAL}color: blue\n"));
+    assert_error(&errs, "color", "unknown key");
+    assert_error(&errs, "color", "gateway, timezone");
+    let errs = errors(&minimal_with("app_key: key", "app_key: key\n  foo: 1"));
+    assert_error(&errs, "gateway.foo", "unknown key (expected one of url, app_key,");
+    let errs = errors(&minimal_with("- id: S_1", "- id: S_1\n    label: x"));
+    assert_error(&errs, "shops[0].label", "unknown key");
+}
+
+#[test]
+fn wrong_types() {
+    let errs = errors(&minimal_with("shops:\n  - id: S_1", "shops: S_1"));
+    assert_error(&errs, "shops", "expected a list");
+    let errs = errors(&format!("{MINIMAL}devices: {{mac: x}}\n"));
+    assert_error(&errs, "devices", "expected a list");
+    let errs = errors("gateway: hello\nshops: [{id: S_1}]\n");
+    assert_error(&errs, "gateway", "expected a mapping");
+    let errs = errors("- a\n- b\n");
+    assert_error(&errs, "<yaml>", "expected a mapping");
+    let errs = errors(&minimal_with("app_key: key", "app_key: 12345"));
+    assert_error(&errs, "gateway.app_key", "expected a string");
+    let errs = errors(&minimal_with("app_key: key", "app_key: key\n  max_in_flight: true"));
+    assert_error(&errs, "gateway.max_in_flight", "whole number");
+}
+
+#[test]
+fn yaml_syntax_error_and_empty_document() {
+    let errs = errors("gateway: [unclosed\n");
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].path, "<yaml>");
+    assert!(errs[0].message.contains("line"), "{}", errs[0].message);
+    let errs = errors(&format!("{MINIMAL}timezone: UTC\ntimezone: UTC\n"));
+    assert_eq!(errs.len(), 1);
+    assert_error(&errs, "<yaml>", "duplicate");
+    for empty in ["", "   \n", "# only a comment\n", "~\n"] {
+        let errs = errors(empty);
+        assert_error(&errs, "<yaml>", "empty");
+    }
+}
+
+#[test]
+fn bad_durations() {
+    let errs = errors(&minimal_with("app_key: key", "app_key: key\n  timeout: ten"));
+    assert_error(&errs, "gateway.timeout", "invalid duration");
+    let errs = errors(&minimal_with("app_key: key", "app_key: key\n  timeout: 0s"));
+    assert_error(&errs, "gateway.timeout", "greater than zero");
+    let errs = errors(&minimal_with("app_key: key", "app_key: key\n  timeout: 10"));
+    assert_error(&errs, "gateway.timeout", "expected a duration");
+    let errs = errors(&format!("{MINIMAL}poll_interval: 500ms\n"));
+    assert_error(&errs, "poll_interval", "at least 1s");
+    let errs = errors(&format!("{MINIMAL}poll_interval: 5\n"));
+    assert_error(&errs, "poll_interval", "duration");
+}
+
+#[test]
+fn timezones() {
+    let errs = errors(&format!("{MINIMAL}timezone: Mars/Olympus\n"));
+    assert_error(&errs, "timezone", "unknown time zone");
+    let c = parse(&format!("{MINIMAL}timezone: Etc/GMT+4\n")).unwrap();
+    assert_eq!(c.timezone, chrono_tz::Etc::GMTPlus4);
+}
+
+#[test]
+fn bad_macs() {
+    for bad in ["zz7c44906f14", "d47c44906f", "d47c44906f1400"] {
+        let errs = errors(&format!("{MINIMAL}devices:\n  - mac: {bad}\n"));
+        assert_error(&errs, "devices[0].mac", "12 hex digits");
+    }
+}
+
+#[test]
+fn mac_normalisation() {
+    for good in ["D4:7C:44:90:6F:14", "d4-7c-44-90-6f-14", "d47c44906f14", "D47C44906F14"] {
+        assert_eq!(normalize_mac(good).unwrap(), "d47c44906f14");
+    }
+    let c = parse(&format!(
+        "{MINIMAL}devices:\n  - mac: \"D4:7C:44:90:6F:14\"\n  - mac: d4-7c-44-90-6f-15\n"
+    ))
+    .unwrap();
+    assert_eq!(c.devices[0].mac, "d47c44906f14");
+    assert_eq!(c.devices[1].mac, "d47c44906f15");
+}
+
+#[test]
+fn target_ids() {
+    assert_eq!("S_9642".parse::<TargetId>().unwrap(), TargetId::Shop(9642));
+    assert_eq!("O_1834".parse::<TargetId>().unwrap(), TargetId::Org(1834));
+    assert_eq!(TargetId::Shop(9642).to_string(), "S_9642");
+    assert_eq!(TargetId::Org(1834).to_string(), "O_1834");
+    for bad in ["S_0", "S_", "S_-1", "S_+1", "s_1"] {
+        assert!(bad.parse::<TargetId>().is_err(), "{bad}");
+    }
+    let errs = errors(&minimal_with("S_1", "X_1"));
+    assert_error(&errs, "shops[0].id", "S_ or O_");
+    let errs = errors(&minimal_with("S_1", "S_abc"));
+    assert_error(&errs, "shops[0].id", "positive integer");
+}
+
+#[test]
+fn device_labels() {
+    let errs = errors(&format!(
+        "{MINIMAL}devices:\n  - mac: d47c44906f14\n    shop_id: S_9642\n"
+    ));
+    assert_error(&errs, "devices[0].shop_id", "depId");
+    let errs = errors(&format!("{MINIMAL}devices:\n  - mac: d47c44906f14\n    name: [a]\n"));
+    assert_error(&errs, "devices[0].name", "expected a string");
+}
+
+#[test]
+fn nothing_to_poll() {
+    let gateway = "gateway:\n  url: http://gw.example/m.api\n  app_key: k\n  app_secret: s\n";
+    for tail in ["", "shops:\ndevices:\n", "shops: []\ndevices: []\n"] {
+        let errs = errors(&format!("{gateway}{tail}"));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_error(&errs, "shops", "nothing to poll");
+    }
+}
+
+#[test]
+fn bad_urls() {
+    let errs = errors(&minimal_with("http://gw.example/m.api", "ftp://gw.example/m.api"));
+    assert_error(&errs, "gateway.url", "http or https");
+    let errs = errors(&minimal_with("http://gw.example/m.api", "not a url"));
+    assert_error(&errs, "gateway.url", "invalid URL");
+}
+
+#[test]
+fn bad_sign_method() {
+    let errs = errors(&minimal_with("app_key: key", "app_key: key\n  sign_method: sha256"));
+    assert_error(&errs, "gateway.sign_method", "sign method");
+}
+
+#[test]
+fn integer_ranges() {
+    let errs = errors(&minimal_with(
+        "app_key: key",
+        "app_key: key\n  max_ids_per_request: 0\n  max_in_flight: 65",
+    ));
+    assert_error(&errs, "gateway.max_ids_per_request", "between 1 and 1000");
+    assert_error(&errs, "gateway.max_in_flight", "between 1 and 64");
+    let errs = errors(&minimal_with("app_key: key", "app_key: key\n  max_in_flight: -1"));
+    assert_error(&errs, "gateway.max_in_flight", "whole number");
+    let errs = errors(&minimal_with("app_key: key", "app_key: key\n  max_in_flight: 2.5"));
+    assert_error(&errs, "gateway.max_in_flight", "whole number");
+}
+
+#[test]
+fn duplicates() {
+    let errs = errors(&minimal_with("- id: S_1", "- id: S_1\n  - id: O_1\n  - id: S_1"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_error(&errs, "shops[2].id", "duplicate");
+    let errs = errors(&format!(
+        "{MINIMAL}devices:\n  - mac: d47c44906f14\n  - mac: D4-7C-44-90-6F-14\n"
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_error(&errs, "devices[1].mac", "duplicate");
+}
+
+#[test]
+fn three_problems_reported_at_once() {
+    let text = "
+gateway:
+  url: https://openapi.opretail.com/m.api
+  app_secret: s
+timezone: Mars/Olympus
+devices:
+  - mac: zz7c44906f14
+";
+    let errs = errors(text);
+    assert_eq!(errs.len(), 3, "{}", ConfigErrors(errs.clone()));
+    assert_error(&errs, "gateway.app_key", "missing");
+    assert_error(&errs, "timezone", "unknown time zone");
+    assert_error(&errs, "devices[0].mac", "hex");
+    let shown = ConfigErrors(errs).to_string();
+    assert_eq!(shown.lines().count(), 3);
+}
+
+#[test]
+fn secret_never_in_debug_or_errors() {
+    let c = parse(MINIMAL).unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains("gateway"));
+
+    let errs = errors(&minimal_with("hunter2-secret", "hunter2-secret${UNCLOSED"));
+    assert_error(&errs, "gateway.app_secret", "unterminated");
+    let errs = errors(&minimal_with("hunter2-secret", "hunter2-secret${bad name}"));
+    assert_error(&errs, "gateway.app_secret", "invalid");
+    let errs2 = errors(&minimal_with("hunter2-secret", "987654321"));
+    assert_error(&errs2, "gateway.app_secret", "expected a string");
+    let errs3 = errors(&minimal_with("hunter2-secret", "[hunter2]"));
+    for e in errs.iter().chain(&errs2).chain(&errs3) {
+        let shown = e.to_string();
+        assert!(!shown.contains("hunter2") && !shown.contains("987654321"), "{shown}");
+    }
+}
+
+#[test]
+fn load_reports_read_errors_with_the_file_path() {
+    let path = Path::new("/nonexistent/dir/opretail.yaml");
+    let errs = Config::load(path).unwrap_err().0;
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].path, "/nonexistent/dir/opretail.yaml");
+}
+
+#[test]
+fn example_file_parses() {
+    let c = parse(include_str!("../../config.example.yaml")).unwrap();
+    assert_eq!(c.gateway.app_key, "the-key");
+    assert_eq!(c.shops.len(), 2);
+    assert_eq!(c.devices.len(), 1);
+}
+
+/// Whether `example` documents `key`: a line, commented out or not, that starts with `key:`
+/// (after its indentation, `#` and `-` list markers).
+fn documents(example: &str, key: &str) -> bool {
+    example.lines().any(|line| {
+        line.trim_start_matches([' ', '#', '-'])
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })
+}
+
+#[test]
+fn every_declared_key_is_documented_in_the_example() {
+    let example = include_str!("../../config.example.yaml");
+    let sections: [(&str, Vec<&str>); 6] = [
+        ("top level", Config::keys()),
+        ("gateway", GatewayConfig::keys()),
+        ("gateway.login", gateway::LOGIN_KEYS.to_vec()),
+        ("sharding", shard::SHARDING_KEYS.to_vec()),
+        ("shops[]", targets::SHOP_KEYS.to_vec()),
+        ("devices[]", targets::DEVICE_KEYS.to_vec()),
+    ];
+    for (section, keys) in sections {
+        assert!(!keys.is_empty(), "{section}");
+        for key in keys {
+            assert!(
+                documents(example, key),
+                "{section} key {key:?} is not in config.example.yaml"
+            );
+        }
+    }
+    assert!(!documents(example, "no_such_key"));
+}
+
+/// Whether `keys` holds each of `expected` once, in that order (other keys may come between).
+fn in_order(keys: &[&str], expected: &[&str]) -> bool {
+    let unique = keys.iter().all(|k| keys.iter().filter(|o| *o == k).count() == 1);
+    let mut rest = keys.iter();
+    unique && expected.iter().all(|e| rest.any(|k| k == e))
+}
+
+#[test]
+fn declared_keys_are_unique_and_keep_their_order() {
+    // The order of "unknown key (expected one of …)".
+    let top = [
+        "gateway",
+        "timezone",
+        "poll_interval",
+        "stale_after",
+        "hour_delay",
+        "sharding",
+        "shops",
+        "devices",
+    ];
+    assert!(in_order(&Config::keys(), &top), "{:?}", Config::keys());
+    let gateway = [
+        "url",
+        "app_key",
+        "app_secret",
+        "app_secret_file",
+        "aid",
+        "sign_method",
+        "timeout",
+        "max_ids_per_request",
+        "max_in_flight",
+        "requests_per_second",
+        "max_response_bytes",
+        "max_retries",
+        "retry_backoff",
+        "retry_backoff_max",
+        "login",
+        "token",
+    ];
+    assert!(
+        in_order(&GatewayConfig::keys(), &gateway),
+        "{:?}",
+        GatewayConfig::keys()
+    );
+    assert!(!in_order(&["a", "b"], &["b", "a"]) && !in_order(&["a", "a"], &["a"]));
+}
+
+#[test]
+fn the_example_sets_every_key_it_shows_to_its_default() {
+    // The example's values are the defaults; they must read back as GatewayConfig::new's.
+    let c = parse(include_str!("../../config.example.yaml")).unwrap();
+    let d = GatewayConfig::new(c.gateway.url.clone(), "k".into(), "s".into());
+    let g = &c.gateway;
+    assert_eq!(
+        (&g.aid, g.sign_method, g.timeout, g.max_ids_per_request, g.max_in_flight),
+        (&d.aid, d.sign_method, d.timeout, d.max_ids_per_request, d.max_in_flight)
+    );
+    assert_eq!(
+        (
+            g.requests_per_second,
+            g.max_response_bytes,
+            g.max_retries,
+            g.retry_backoff,
+            g.retry_backoff_max
+        ),
+        (
+            d.requests_per_second,
+            d.max_response_bytes,
+            d.max_retries,
+            d.retry_backoff,
+            d.retry_backoff_max
+        )
+    );
+    assert!(matches!(g.auth, GatewayAuth::None));
+    assert_eq!(c.timezone, DEFAULT_TIMEZONE);
+    assert_eq!(c.poll_interval, DEFAULT_POLL_INTERVAL);
+    assert_eq!(c.stale_after, DEFAULT_STALE_AFTER);
+    assert_eq!(c.hour_delay, DEFAULT_HOUR_DELAY);
+    assert_eq!(c.sharding, None);
+}
