@@ -168,10 +168,15 @@ fn main() -> ExitCode {
             date,
             json,
         }) => {
-            use opretail_exporter::cmd::fetch::{self, Target};
+            use opretail_exporter::client::Target;
+            use opretail_exporter::cmd::fetch;
             let target = match (id, mac) {
-                (Some(id), None) => Target::Shops(id),
-                (None, Some(mac)) => Target::Device(mac),
+                (Some(id), None) => Target::Shops(vec![id]),
+                (None, Some(mac)) => Target::Device(opretail_exporter::model::DeviceTarget {
+                    mac,
+                    name: None,
+                    shop_id: None,
+                }),
                 _ => {
                     eprintln!("error: give exactly one of --id and --mac");
                     return ExitCode::from(2);
@@ -223,15 +228,26 @@ fn load_web_config(path: Option<&std::path::Path>) -> Result<Option<Arc<WebConfi
 }
 
 fn init_logging(level: &str, format: LogFormat) -> Result<(), String> {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => {
+            let colour = log_colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"));
+            builder.with_ansi(colour).init()
+        }
         LogFormat::Json => builder.json().init(),
     }
     Ok(())
+}
+
+/// Whether text logs are coloured: only on a terminal, and never when `NO_COLOR` is set to a
+/// non-empty value (<https://no-color.org>). Files, pipes, journald and container logs get
+/// plain text.
+fn log_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {
@@ -393,4 +409,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
             eprintln!("error: cannot start the runtime: {e}");
             ExitCode::FAILURE
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_colour;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(log_colour(true, None));
+        assert!(log_colour(true, Some("".into())), "an empty NO_COLOR does not count");
+        assert!(!log_colour(true, Some("1".into())));
+        assert!(!log_colour(false, None), "a file or pipe gets no escape codes");
+        assert!(!log_colour(false, Some("1".into())));
+    }
 }

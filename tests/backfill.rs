@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use chrono::NaiveDate;
 use common::{config, local, utc, Exposition, LOOPBACK};
 use opretail_exporter::client::Client;
-use opretail_exporter::cmd::backfill::{self, Backfill, CallTarget, Options};
+use opretail_exporter::client::Target;
+use opretail_exporter::cmd::backfill::{self, Backfill, Options};
 use opretail_exporter::config::Config;
 use opretail_exporter::metrics::{render_snapshot, MetricsStore};
 use opretail_exporter::model::{Clock, DeviceSample, DeviceValues, ShopSample, ShopValues, Snapshot, TargetStatus};
@@ -113,7 +114,7 @@ async fn backfills_exact_model_values_for_complete_hours_only() {
     assert_eq!(
         plan.calls
             .iter()
-            .filter(|c| matches!(&c.target, CallTarget::Shops(ids) if ids.len() == 2))
+            .filter(|c| matches!(&c.target, Target::Shops(ids) if ids.len() == 2))
             .count(),
         3
     );

@@ -113,6 +113,37 @@ fn demo_serves_the_simulated_chain_and_stops_on_sigterm() {
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
 }
 
+/// A log written to a pipe (journald, Docker, `> log`) is plain text: no ANSI escape codes.
+#[test]
+fn a_text_log_to_a_pipe_carries_no_escape_codes() {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--web.listen-address", "127.0.0.1:0"])
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut log = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let n = stderr.read_until(b'\n', &mut line).expect("read log");
+        log.extend_from_slice(&line);
+        if n == 0 || String::from_utf8_lossy(&line).contains("serving /metrics") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = String::from_utf8_lossy(&log);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("INFO") && l.contains("serving /metrics")),
+        "no log line saying it serves:\n{log}"
+    );
+    assert!(!log.contains('\x1b'), "escape codes in a piped log:\n{log:?}");
+}
+
 const GOOD_GATEWAY: &str = "gateway:\n  url: http://127.0.0.1:1/m.api\n  app_key: k\n  app_secret: s\n";
 
 /// Each malformed configuration: both `check-config` and the exporter itself exit 2 with a

@@ -11,28 +11,24 @@ use crate::model::{DeviceRow, DeviceValues, ShopRow, ShopSeries, ShopValues};
 
 /// Decodes a whole answer of the shops method: envelope, then shops. Never panics.
 pub fn parse_shops_answer(bytes: &[u8]) -> Result<Vec<ShopSeries>, ApiError> {
-    let data = decode_envelope(METHOD_SHOPS, bytes)?;
-    parse_shops(&data).map_err(|detail| ApiError::Decode {
-        method: METHOD_SHOPS.into(),
-        detail,
-    })
+    shops(&decode_envelope(METHOD_SHOPS, bytes)?)
 }
 
 /// Decodes a whole answer of the device method: envelope, then rows. Never panics.
 pub fn parse_devices_answer(bytes: &[u8]) -> Result<Vec<DeviceRow>, ApiError> {
-    let data = decode_envelope(METHOD_DEVICES, bytes)?;
-    parse_device_rows(&data).map_err(|detail| ApiError::Decode {
-        method: METHOD_DEVICES.into(),
+    device_rows(&decode_envelope(METHOD_DEVICES, bytes)?)
+}
+
+fn decode_error(method: &str, detail: String) -> ApiError {
+    ApiError::Decode {
+        method: method.into(),
         detail,
-    })
+    }
 }
 
 /// Checks the `stat` envelope and hands back `data` (`null` when absent).
 pub(super) fn decode_envelope(method: &str, bytes: &[u8]) -> Result<Value, ApiError> {
-    let decode = |detail: String| ApiError::Decode {
-        method: method.into(),
-        detail,
-    };
+    let decode = |detail: String| decode_error(method, detail);
     let mut doc: Value = serde_json::from_slice(bytes).map_err(|e| decode(format!("not JSON: {e}")))?;
     let stat = doc
         .get("stat")
@@ -103,11 +99,14 @@ fn row_time(v: Option<&Value>) -> Option<NaiveDateTime> {
 }
 
 /// `data` of the shops method: a list of shops, each with its hourly `dataList`.
-pub(crate) fn parse_shops(data: &Value) -> Result<Vec<ShopSeries>, String> {
+pub(super) fn shops(data: &Value) -> Result<Vec<ShopSeries>, ApiError> {
     let shops = match data {
         Value::Null => return Ok(Vec::new()),
         Value::Array(a) => a,
-        other => return Err(format!("expected a list of shops, got {}", kind(other))),
+        other => {
+            let detail = format!("expected a list of shops, got {}", kind(other));
+            return Err(decode_error(METHOD_SHOPS, detail));
+        }
     };
     let mut out = Vec::with_capacity(shops.len());
     for shop in shops {
@@ -144,15 +143,21 @@ fn shop_row(row: &Value) -> Option<ShopRow> {
 }
 
 /// `data` of the device method: a bare list of rows, or an object wrapping one.
-pub(crate) fn parse_device_rows(data: &Value) -> Result<Vec<DeviceRow>, String> {
+pub(super) fn device_rows(data: &Value) -> Result<Vec<DeviceRow>, ApiError> {
     let rows = match data {
         Value::Null => return Ok(Vec::new()),
         Value::Array(a) => a,
         Value::Object(o) => ["dataList", "list", "rows", "data"]
             .iter()
             .find_map(|k| o.get(*k).and_then(Value::as_array))
-            .ok_or_else(|| "expected a list of rows, or an object with dataList/list/rows/data".to_string())?,
-        other => return Err(format!("expected a list of rows, got {}", kind(other))),
+            .ok_or_else(|| {
+                let detail = "expected a list of rows, or an object with dataList/list/rows/data";
+                decode_error(METHOD_DEVICES, detail.into())
+            })?,
+        other => {
+            let detail = format!("expected a list of rows, got {}", kind(other));
+            return Err(decode_error(METHOD_DEVICES, detail));
+        }
     };
     Ok(rows
         .iter()
@@ -201,7 +206,7 @@ mod parse_tests {
             {"name": "No id", "dataList": []},
             {"name": "Second", "depId": "9643", "shopId": "SH-2"}
         ]);
-        let shops = parse_shops(&data).unwrap();
+        let shops = shops(&data).unwrap();
         assert_eq!(shops.len(), 2);
         assert_eq!(shops[0].dep_id, "9642");
         assert_eq!(shops[0].code, "");
@@ -231,8 +236,8 @@ mod parse_tests {
 
     #[test]
     fn shops_wrong_shape_is_an_error() {
-        assert!(parse_shops(&json!({"a": 1})).is_err());
-        assert_eq!(parse_shops(&Value::Null).unwrap(), vec![]);
+        assert!(shops(&json!({"a": 1})).is_err());
+        assert_eq!(shops(&Value::Null).unwrap(), vec![]);
     }
 
     #[test]
@@ -246,7 +251,7 @@ mod parse_tests {
             json!({"data": rows}),
             json!({"total": 1, "dataList": rows}),
         ] {
-            let parsed = parse_device_rows(&data).unwrap();
+            let parsed = device_rows(&data).unwrap();
             assert_eq!(parsed.len(), 1, "{data}");
             assert_eq!(parsed[0].hour, at("2024-05-01 10:00:00"));
             assert_eq!(
@@ -257,8 +262,8 @@ mod parse_tests {
                 }
             );
         }
-        assert!(parse_device_rows(&json!({"other": []})).is_err());
-        assert!(parse_device_rows(&json!("x")).is_err());
+        assert!(device_rows(&json!({"other": []})).is_err());
+        assert!(device_rows(&json!("x")).is_err());
     }
 
     #[test]

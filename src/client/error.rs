@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::codes::TOKEN_NOT_EXIST;
+use super::codes::{code_description, codename, TOKEN_NOT_EXIST};
 
 /// Why a gateway call failed. [`ApiError::code`] is the `code` label of
 /// `opretail_api_errors_total`. Display texts never contain the secret, a token or `_sig`.
@@ -36,6 +36,48 @@ fn detail_suffix(message: &str) -> String {
 }
 
 impl ApiError {
+    /// One line for a failed call: `gateway error 7 SIGN_WRONG: <message>` for a gateway refusal
+    /// (the name from the answer, else the documented one), the error itself otherwise.
+    pub fn summary(&self) -> String {
+        match self {
+            ApiError::Gateway {
+                code,
+                codename: given,
+                message,
+                ..
+            } => {
+                let name = if given.is_empty() {
+                    codename(*code)
+                } else {
+                    given.as_str()
+                };
+                let message = if message.is_empty() {
+                    code_description(*code)
+                } else {
+                    message.as_str()
+                };
+                format!("gateway error {code} {name}: {message}")
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// A hint for the gateway codes a user checking a new key is likely to meet.
+    pub fn hint(&self) -> Option<&'static str> {
+        let ApiError::Gateway { code, .. } = self else {
+            return None;
+        };
+        Some(match code {
+            1..=3 => "check gateway.app_key (the app key of the open platform)",
+            4 | 5 | 7 => "check gateway.app_secret and gateway.sign_method",
+            11 | 12 => "check gateway.aid (S107 on openapi.opretail.com; the app's own id on cloudapi.ovopark.com)",
+            14..=16 => "check this machine's clock: _timestamp is sent as Asia/Shanghai wall time",
+            9 => "the gateway does not know this method for this app: check the app's permissions",
+            -100 => "the gateway saw a repeated call: wait a little and try again",
+            _ => return None,
+        })
+    }
+
     /// Worth retrying: HTTP 5xx and 429, timeouts, connection errors, and the gateway's
     /// transient codes (-100 API_CALL_REPEAT, -500, -999, 16 TIMESTAMP_OVERTIME: the retry
     /// carries a fresh timestamp).
@@ -101,4 +143,31 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_errors_read_code_name_and_message() {
+        let e = ApiError::Gateway {
+            method: "m".into(),
+            code: 7,
+            codename: "SIGN_WRONG".into(),
+            message: "bad sig".into(),
+        };
+        assert_eq!(e.summary(), "gateway error 7 SIGN_WRONG: bad sig");
+        let e = ApiError::Gateway {
+            method: "m".into(),
+            code: 16,
+            codename: String::new(),
+            message: String::new(),
+        };
+        assert_eq!(
+            e.summary(),
+            "gateway error 16 TIMESTAMP_OVERTIME: _timestamp has expired"
+        );
+        assert!(e.hint().unwrap().contains("clock"));
+    }
 }

@@ -6,6 +6,7 @@
 //! and how it ended. Errors are [`ApiError`], each with a short `code` label for
 //! `opretail_api_errors_total`; no error text ever carries the secret, the token or `_sig`.
 
+mod call;
 mod codes;
 mod decode;
 mod error;
@@ -21,8 +22,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+pub use self::call::{batch, Answer, Call, Target};
 pub use self::codes::{code_description, codename, TOKEN_NOT_EXIST};
-use self::decode::{decode_envelope, parse_device_rows, parse_shops};
+use self::decode::decode_envelope;
 pub use self::decode::{parse_devices_answer, parse_shops_answer};
 use self::error::classify;
 pub use self::error::ApiError;
@@ -30,7 +32,7 @@ use self::limiter::RateLimiter;
 pub use self::sign::sign;
 use crate::config::{GatewayAuth, GatewayConfig};
 use crate::metrics::ApiMetrics;
-use crate::model::{Clock, DeviceRow, ShopSeries, SignMethod, TargetId};
+use crate::model::{Clock, SignMethod};
 
 /// Gateway method: hourly passenger indicators of many shops / organisations in one call.
 pub const METHOD_SHOPS: &str = "open.passengerflow.getManyShopsPassengerIndicatorData";
@@ -137,52 +139,34 @@ impl Client {
         })
     }
 
-    /// Hourly rows of every shop behind `ids` (`S_`/`O_`, one call), for the whole days
-    /// `from..=to` (shop-local dates).
-    pub async fn shop_hours(
-        &self,
-        ids: &[TargetId],
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<ShopSeries>, ApiError> {
-        let id = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-        let (start, end) = whole_days(from, to);
-        let data = self
-            .call(
-                METHOD_SHOPS,
-                &[
+    /// Makes one call: the hourly rows of every shop behind a batch of ids, or of one device,
+    /// for the whole shop-local days `from..=to`.
+    pub async fn fetch(&self, call: &Call) -> Result<Answer, ApiError> {
+        let (start, end) = whole_days(call.from, call.to);
+        match &call.target {
+            Target::Shops(ids) => {
+                let id = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+                let business = [
                     ("id", id),
                     ("startTime", start),
                     ("endTime", end),
                     ("timeType", "1".into()),
-                ],
-            )
-            .await?;
-        parse_shops(&data).map_err(|detail| ApiError::Decode {
-            method: METHOD_SHOPS.into(),
-            detail,
-        })
-    }
-
-    /// Hourly rows of one counting device for the whole days `from..=to`.
-    pub async fn device_hours(&self, mac: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<DeviceRow>, ApiError> {
-        let (start, end) = whole_days(from, to);
-        let data = self
-            .call(
-                METHOD_DEVICES,
-                &[
-                    ("mac", mac.to_string()),
+                ];
+                let data = self.call(METHOD_SHOPS, &business).await?;
+                decode::shops(&data).map(Answer::Shops)
+            }
+            Target::Device(device) => {
+                let business = [
+                    ("mac", device.mac.clone()),
                     ("startTime", start),
                     ("endTime", end),
                     ("timeType", "1".into()),
                     ("isOnBusinessTime", "0".into()),
-                ],
-            )
-            .await?;
-        parse_device_rows(&data).map_err(|detail| ApiError::Decode {
-            method: METHOD_DEVICES.into(),
-            detail,
-        })
+                ];
+                let data = self.call(METHOD_DEVICES, &business).await?;
+                decode::device_rows(&data).map(Answer::Device)
+            }
+        }
     }
 
     /// A business call: with the user token when one is configured (logging in first if

@@ -1,13 +1,13 @@
-//! The HTTP face of the exporter: `/metrics`, a landing page, and the health and readiness
-//! endpoints, served by axum with graceful shutdown. Handlers only read the metrics store;
-//! none of them waits on a poll. With a [`WebConfig`], every path requires basic
-//! authentication and/or the server speaks TLS (rustls); TLS handshakes run in their own tasks
-//! behind a [`TlsListener`] so that a slow client never holds up the others.
+//! The HTTP face of the exporter: `/metrics`, a landing page, and the health, readiness and
+//! reload endpoints, served by axum with graceful shutdown. This module owns the routes, their
+//! handlers and the serving; handlers only read the metrics store, and none of them waits on a
+//! poll. With a [`WebConfig`], every path requires basic authentication and/or the server
+//! speaks TLS (rustls); the TLS handshakes are `tls_listener`'s business.
+
+mod tls_listener;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -17,42 +17,29 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use futures_util::future::BoxFuture;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
-use tokio_rustls::server::TlsStream;
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::MetricsStore;
 use crate::web_config::{BasicAuth, WebConfig, REALM};
-
-/// How long a client may take to complete the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// TLS handshakes in progress at once; further connections wait to be accepted.
-const MAX_TLS_HANDSHAKES: usize = 256;
+use tls_listener::TlsListener;
 
 /// Applies the configuration file again (`POST /-/reload`).
-pub trait Reload: Send + Sync {
+pub(crate) trait Reload: Send + Sync {
     /// `Err` carries every problem of a rejected file, for the HTTP answer.
     fn reload(&self) -> BoxFuture<'_, Result<(), String>>;
 }
 
 /// What the handlers share.
 #[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<MetricsStore>,
+pub(crate) struct AppState {
+    pub(crate) store: Arc<MetricsStore>,
     /// `None` when the exporter was not started from a configuration file.
-    pub reload: Option<Arc<dyn Reload>>,
-}
-
-impl AppState {
-    /// State without reload support.
-    pub fn new(store: Arc<MetricsStore>) -> Self {
-        Self { store, reload: None }
-    }
+    pub(crate) reload: Option<Arc<dyn Reload>>,
 }
 
 /// The exporter's routes.
-pub fn router(state: AppState) -> Router {
+fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(landing))
         .route("/metrics", get(metrics))
@@ -64,8 +51,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, then finishes the
 /// requests in flight.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+async fn serve(
+    listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -75,7 +62,7 @@ pub async fn serve(
 }
 
 /// Like [`serve`], with the TLS and basic authentication of `web` (plain [`serve`] if `None`).
-pub async fn serve_with(
+pub(crate) async fn serve_with(
     listener: TcpListener,
     state: AppState,
     web: Option<Arc<WebConfig>>,
@@ -114,86 +101,6 @@ async fn require_basic_auth(State(auth): State<Arc<BasicAuth>>, request: Request
             "Unauthorized\n",
         )
             .into_response()
-    }
-}
-
-/// A listener handing out TLS streams whose handshake has completed. A background task accepts
-/// TCP connections and runs each handshake in a task of its own (bounded in time and number);
-/// dropping the listener, as graceful shutdown does, stops accepting at once.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local_addr: SocketAddr,
-    accepting: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    pub fn new(listener: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
-        let local_addr = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        let accepting = tokio::spawn(accept_tls(listener, acceptor, tx));
-        Ok(TlsListener {
-            ready,
-            local_addr,
-            accepting,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accepting.abort();
-    }
-}
-
-async fn accept_tls(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    let handshakes = Arc::new(Semaphore::new(MAX_TLS_HANDSHAKES));
-    loop {
-        let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
-            return;
-        };
-        let (tcp, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                // As axum does: errors like EMFILE pass; back off a little.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let acceptor = acceptor.clone();
-        let ready = ready.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => {
-                    // Fails only when the server has stopped; the connection is then dropped.
-                    let _ = ready.send((tls, peer)).await;
-                }
-                Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-            }
-        });
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The accepting task holds a sender until it is aborted, which only Drop does.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local_addr)
     }
 }
 

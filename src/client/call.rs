@@ -1,0 +1,160 @@
+//! One gateway call for some targets, as the poller, backfill and `fetch` all make it: what it
+//! asks about ([`Target`]: a batch of shop/organisation ids, or one device), for which
+//! shop-local days ([`Call`]), and what it answered ([`Answer`]). [`batch`] is the one place
+//! that decides how configured targets are grouped into calls.
+
+use std::fmt;
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+use crate::model::{DeviceRow, DeviceTarget, ShopSeries, TargetId};
+
+/// What one call asks about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Shops and organisations (`S_…`, `O_…`), sent as one comma-separated `id`.
+    Shops(Vec<TargetId>),
+    /// One counting device.
+    Device(DeviceTarget),
+}
+
+impl fmt::Display for Target {
+    /// `S_1,O_2` for shops, `device <mac>` for a device.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Shops(ids) => {
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{id}")?;
+                }
+                Ok(())
+            }
+            Target::Device(d) => write!(f, "device {}", d.mac),
+        }
+    }
+}
+
+/// One gateway call: a target and the whole shop-local days `from..=to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub target: Target,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Call {
+    /// A call for the one day `day`.
+    pub fn day(target: Target, day: NaiveDate) -> Self {
+        Call {
+            target,
+            from: day,
+            to: day,
+        }
+    }
+}
+
+impl fmt::Display for Call {
+    /// The target and its day (`S_1,S_2 2024-05-01`), or days (`… 2024-04-30..2024-05-01`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.from == self.to {
+            write!(f, "{} {}", self.target, self.from)
+        } else {
+            write!(f, "{} {}..{}", self.target, self.from, self.to)
+        }
+    }
+}
+
+/// What a call answered: every shop behind the asked ids with its rows, or the device's rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Shops(Vec<ShopSeries>),
+    Device(Vec<DeviceRow>),
+}
+
+impl Answer {
+    /// Keeps only the rows whose hour `keep` accepts (a round holds every answer until it
+    /// merges them, so it keeps no more than it needs).
+    pub fn retain_hours(&mut self, keep: impl Fn(NaiveDateTime) -> bool) {
+        match self {
+            Answer::Shops(series) => {
+                for shop in series.iter_mut() {
+                    shop.rows.retain(|r| keep(r.hour));
+                    shop.rows.shrink_to_fit();
+                }
+            }
+            Answer::Device(rows) => {
+                rows.retain(|r| keep(r.hour));
+                rows.shrink_to_fit();
+            }
+        }
+    }
+
+    /// The shops of a shops answer (none for a device answer).
+    pub fn into_shops(self) -> Vec<ShopSeries> {
+        match self {
+            Answer::Shops(series) => series,
+            Answer::Device(_) => Vec::new(),
+        }
+    }
+
+    /// The rows of a device answer (none for a shops answer).
+    pub fn into_device_rows(self) -> Vec<DeviceRow> {
+        match self {
+            Answer::Device(rows) => rows,
+            Answer::Shops(_) => Vec::new(),
+        }
+    }
+}
+
+/// The targets of a round of calls: the shop ids in batches of at most `max_ids` (in the
+/// order given), then every device on its own.
+pub fn batch<'a>(
+    shops: &[TargetId],
+    devices: impl IntoIterator<Item = &'a DeviceTarget>,
+    max_ids: usize,
+) -> Vec<Target> {
+    shops
+        .chunks(max_ids.max(1))
+        .map(|ids| Target::Shops(ids.to_vec()))
+        .chain(devices.into_iter().cloned().map(Target::Device))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(mac: &str) -> DeviceTarget {
+        DeviceTarget {
+            mac: mac.into(),
+            name: None,
+            shop_id: None,
+        }
+    }
+
+    #[test]
+    fn batches_shops_then_devices() {
+        let shops: Vec<TargetId> = (1..=5).map(TargetId::Shop).collect();
+        let devices = [device("d47c44906f14"), device("d47c44906f15")];
+        let targets = batch(&shops, &devices, 2);
+        assert_eq!(targets.len(), 3 + 2);
+        assert_eq!(targets[0].to_string(), "S_1,S_2");
+        assert_eq!(targets[2].to_string(), "S_5");
+        assert_eq!(targets[3].to_string(), "device d47c44906f14");
+        assert_eq!(batch(&shops, &devices, 0).len(), 5 + 2, "a batch holds at least one id");
+    }
+
+    #[test]
+    fn a_call_names_its_target_and_days() {
+        let day = NaiveDate::from_ymd_opt(2024, 5, 1).unwrap_or_default();
+        let call = Call::day(Target::Shops(vec![TargetId::Shop(1), TargetId::Org(2)]), day);
+        assert_eq!(call.to_string(), "S_1,O_2 2024-05-01");
+        let call = Call {
+            from: day.pred_opt().unwrap_or_default(),
+            ..Call::day(Target::Device(device("d47c44906f14")), day)
+        };
+        assert_eq!(call.to_string(), "device d47c44906f14 2024-04-30..2024-05-01");
+    }
+}

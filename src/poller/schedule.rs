@@ -1,0 +1,153 @@
+//! When the next poll is due, and which targets this replica polls: the timing and sharing
+//! rules of the poller, kept apart from the polling itself so they can be tested as plain
+//! functions.
+
+#[cfg(test)]
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
+
+use crate::config::Config;
+use crate::hours::latest_complete_hour;
+use crate::model::{DeviceTarget, TargetId};
+
+/// How long to wait, after a poll that started `since_start` ago and finished at `now`, for
+/// the next one: until the interval is over, or until the priority poll of the next hour
+/// (`hour_delay` into it) if that comes first — at once if that poll is already due.
+pub fn next_poll_in(
+    config: &Config,
+    now: DateTime<Utc>,
+    refreshed: Option<NaiveDateTime>,
+    since_start: std::time::Duration,
+) -> std::time::Duration {
+    let tz = config.timezone;
+    let local = now.with_timezone(&tz).naive_local();
+    let this_hour = local.date().and_hms_opt(local.hour(), 0, 0).unwrap_or(local);
+    let at = |hour: NaiveDateTime| {
+        tz.from_local_datetime(&hour)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc) + chrono::Duration::from_std(config.hour_delay).unwrap_or_default())
+    };
+    let until = |t: Option<DateTime<Utc>>| t.and_then(|t| (t - now).to_std().ok()).unwrap_or_default();
+    let interval_left = config.poll_interval.saturating_sub(since_start);
+    let due_hour = latest_complete_hour(now, tz).map(|(h, _)| h);
+    if due_hour.is_some() && refreshed != due_hour {
+        // The current hour's priority poll has not run yet.
+        return until(at(this_hour)).min(interval_left);
+    }
+    until(at(this_hour + chrono::Duration::hours(1))).min(interval_left)
+}
+
+/// The shop ids and devices this replica polls (all of them without sharding).
+pub fn owned_targets(config: &Config) -> (Vec<TargetId>, Vec<&DeviceTarget>) {
+    let owns = |key: &str| config.sharding.is_none_or(|s| s.owns(key));
+    let shops = config
+        .shops
+        .iter()
+        .map(|s| s.id.clone())
+        .filter(|id| owns(&id.to_string()))
+        .collect();
+    let devices = config.devices.iter().filter(|d| owns(&d.mac)).collect();
+    (shops, devices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Client;
+    use crate::model::{Clock, DeviceTarget, TargetId};
+    use crate::poller::Setup;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn config(interval_secs: u64, delay_secs: u64) -> Config {
+        let gateway =
+            crate::config::GatewayConfig::new("http://127.0.0.1:1/m.api".parse().unwrap(), "k".into(), "s".into());
+        Config {
+            gateway,
+            timezone: chrono_tz::Asia::Shanghai,
+            poll_interval: std::time::Duration::from_secs(interval_secs),
+            stale_after: crate::config::DEFAULT_STALE_AFTER,
+            hour_delay: std::time::Duration::from_secs(delay_secs),
+            sharding: None,
+            shops: vec![],
+            devices: vec![],
+        }
+    }
+
+    fn secs(d: std::time::Duration) -> u64 {
+        d.as_secs()
+    }
+
+    #[test]
+    fn the_next_poll_waits_for_the_interval_or_the_new_hour() {
+        let c = config(300, 60);
+        // 14:30 local, the 13:00 refresh done, the poll took 10 s: 290 s of interval left.
+        let now = utc("2024-05-01T06:30:00Z");
+        let done = Some(latest_complete_hour(now, c.timezone).unwrap().0);
+        assert_eq!(
+            secs(next_poll_in(&c, now, done, std::time::Duration::from_secs(10))),
+            290
+        );
+        // 14:58: the new hour (15:00 + 1 min delay) comes before the interval ends.
+        let now = utc("2024-05-01T06:58:00Z");
+        assert_eq!(
+            secs(next_poll_in(&c, now, done, std::time::Duration::from_secs(0))),
+            180
+        );
+    }
+
+    #[test]
+    fn a_pending_refresh_waits_only_for_the_hour_delay() {
+        let c = config(3600, 60);
+        let refreshed = Some(latest_complete_hour(utc("2024-05-01T06:30:00Z"), c.timezone).unwrap().0);
+        // 15:00:20 local: the 14:00 hour is due but not refreshed; 40 s of delay left.
+        let now = utc("2024-05-01T07:00:20Z");
+        assert_eq!(
+            secs(next_poll_in(&c, now, refreshed, std::time::Duration::from_secs(0))),
+            40
+        );
+        // 15:02: overdue, poll at once.
+        let now = utc("2024-05-01T07:02:00Z");
+        assert_eq!(
+            secs(next_poll_in(&c, now, refreshed, std::time::Duration::from_secs(0))),
+            0
+        );
+    }
+
+    #[test]
+    fn sharded_replicas_split_the_calls() {
+        let mut c = config(300, 60);
+        c.shops = (0..100)
+            .map(|i| crate::config::ShopTarget {
+                id: TargetId::Shop(i + 1),
+            })
+            .collect();
+        c.devices = (0..30u64)
+            .map(|i| DeviceTarget {
+                mac: format!("d47c449060{i:02x}"),
+                name: None,
+                shop_id: None,
+            })
+            .collect();
+        c.gateway.max_ids_per_request = 10;
+        let client = Client::new(
+            &c.gateway,
+            Clock::system(),
+            crate::metrics::MetricsStore::new("t", "t").unwrap().api().clone(),
+        )
+        .unwrap();
+        assert_eq!(Setup::new(Arc::new(c.clone()), client).targets.len(), 10 + 30);
+        let mut shops = 0;
+        let mut devices = 0;
+        for index in 0..3 {
+            c.sharding = Some(crate::config::Shard::new(index, 3).unwrap());
+            let (s, d) = owned_targets(&c);
+            shops += s.len();
+            devices += d.len();
+        }
+        assert_eq!((shops, devices), (100, 30), "every target in exactly one shard");
+    }
+}
