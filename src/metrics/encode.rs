@@ -180,6 +180,21 @@ mod tests {
     use prometheus::{GaugeVec, Opts, Registry, TextEncoder};
     use std::collections::HashMap;
 
+    /// Registers `family` as a `prometheus` gauge with a value for every series that has one.
+    fn gauge<'a, S: 'a>(
+        registry: &Registry,
+        family: &Family<S>,
+        series: impl Iterator<Item = (HashMap<&'a str, &'a str>, &'a S, Option<i64>)>,
+    ) {
+        let g = GaugeVec::new(Opts::new(family.name, family.help(&LIVE)), family.labels).unwrap();
+        registry.register(Box::new(g.clone())).unwrap();
+        for (labels, values, hour_start) in series {
+            if let Some(x) = family.value(values, hour_start) {
+                g.with(&labels).set(x);
+            }
+        }
+    }
+
     /// The hand-written encoder writes exactly what the `prometheus` crate's encoder writes for
     /// the same gauges, tricky label values and numbers included. The gauges are made from the
     /// schema, their label values named one by one.
@@ -233,47 +248,40 @@ mod tests {
         }
 
         let registry = Registry::new();
-        let gauge = |name: &str, help: String, labels: &[&str]| {
-            let g = GaugeVec::new(Opts::new(name, help), labels).unwrap();
-            registry.register(Box::new(g.clone())).unwrap();
-            g
-        };
         for family in schema::all() {
             match family {
-                AnyFamily::Shop(f) => {
-                    let g = gauge(f.name, f.help(&LIVE), f.labels);
-                    for s in snapshot.shops.values() {
-                        if let Some(x) = f.value(&s.values, Some(s.hour_start)) {
-                            let labels = HashMap::from([
-                                ("shop_id", s.dep_id.as_str()),
-                                ("shop_name", &s.name),
-                                ("shop_code", &s.code),
-                            ]);
-                            g.with(&labels).set(x);
-                        }
-                    }
-                }
-                AnyFamily::Device(f) => {
-                    let g = gauge(f.name, f.help(&LIVE), f.labels);
-                    for d in snapshot.devices.values() {
-                        if let Some(x) = f.value(&d.values, Some(d.hour_start)) {
-                            let labels = HashMap::from([
-                                ("mac", d.mac.as_str()),
-                                ("device_name", &d.name),
-                                ("shop_id", &d.shop_id),
-                            ]);
-                            g.with(&labels).set(x);
-                        }
-                    }
-                }
-                AnyFamily::Target(f) => {
-                    let g = gauge(f.name, f.help(&LIVE), f.labels);
-                    for (t, status) in &snapshot.targets {
-                        if let Some(x) = f.value(status, None) {
-                            g.with(&HashMap::from([("target", t.as_str())])).set(x);
-                        }
-                    }
-                }
+                AnyFamily::Shop(f) => gauge(
+                    &registry,
+                    f,
+                    snapshot.shops.values().map(|s| {
+                        let labels = [
+                            ("shop_id", s.dep_id.as_str()),
+                            ("shop_name", &s.name),
+                            ("shop_code", &s.code),
+                        ];
+                        (HashMap::from(labels), &s.values, Some(s.hour_start))
+                    }),
+                ),
+                AnyFamily::Device(f) => gauge(
+                    &registry,
+                    f,
+                    snapshot.devices.values().map(|d| {
+                        let labels = [
+                            ("mac", d.mac.as_str()),
+                            ("device_name", &d.name),
+                            ("shop_id", &d.shop_id),
+                        ];
+                        (HashMap::from(labels), &d.values, Some(d.hour_start))
+                    }),
+                ),
+                AnyFamily::Target(f) => gauge(
+                    &registry,
+                    f,
+                    snapshot
+                        .targets
+                        .iter()
+                        .map(|(t, status)| (HashMap::from([("target", t.as_str())]), status, None)),
+                ),
             }
         }
         let expected = TextEncoder::new().encode_to_string(&registry.gather()).unwrap();

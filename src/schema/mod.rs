@@ -139,6 +139,7 @@ impl AnyFamily {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn labels(self) -> &'static [&'static str] {
         match self {
             AnyFamily::Shop(f) => f.labels,
