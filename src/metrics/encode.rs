@@ -1,7 +1,7 @@
 //! The value series as Prometheus text, written by hand from the schema's families rather than
-//! through thousands of `prometheus` gauges: a snapshot of 10 000 shops renders in
-//! milliseconds, and a test holds the result byte for byte to what the crate's `TextEncoder`
-//! writes for the same gauges. This is also the one place that escapes label values and HELP
+//! through thousands of `prometheus` gauges (each series' labels are escaped once, not once per
+//! family), and held by a test byte for byte to what the crate's `TextEncoder` writes for the
+//! same gauges. This is also the one place that escapes label values and HELP
 //! texts; backfill's OpenMetrics writer uses it too.
 
 use std::fmt::Write as _;

@@ -1,12 +1,12 @@
 //! The metric schema: every value family the exporter publishes, declared once. A family's
 //! name, HELP text, type, label names, unit and the way it reads its value live in
-//! [`families`], and so do the structs holding the values ([`ShopValues`], [`DeviceValues`],
-//! [`TargetStatus`]), generated from the same declaration so a field cannot exist without its
-//! family or the other way round.
+//! `families.rs`, and so do the structs holding the values ([`ShopValues`], [`DeviceValues`],
+//! [`TargetStatus`]). The shop and device structs are generated from the same declaration as
+//! their families, so a value cannot exist without its family or the other way round.
 //!
 //! Everything that shows values reads this table: the live encoder (`metrics`), backfill's
 //! OpenMetrics writer, `fetch`'s table and JSON, the tests comparing them, and the README's
-//! metric table (a test here checks it). Adding a value metric is one line in [`families`],
+//! metric table (a test here checks it). Adding a value metric is one line in `families.rs`,
 //! its decoding in `client::decode`, and the simulator sending it.
 //!
 //! The schema sits below the model and depends on nothing else in the crate; the model
@@ -82,7 +82,7 @@ pub(crate) enum Read<S> {
 
 /// One metric family. `S` is what one series' sample is read from: [`ShopValues`],
 /// [`DeviceValues`] or [`TargetStatus`].
-pub struct Family<S: 'static> {
+pub(crate) struct Family<S: 'static> {
     pub(crate) name: &'static str,
     /// The short name: the field of `S`, `fetch`'s column and JSON key.
     pub(crate) key: &'static str,
