@@ -266,7 +266,6 @@ async fn openmetrics_order_and_the_live_exporters_names() {
 /// A snapshot with every value present, so every live family has a sample.
 fn full_snapshot() -> Snapshot {
     let mut s = Snapshot::default();
-    let v = Some(1.0);
     s.shops.insert(
         "1".into(),
         ShopSample {
@@ -274,14 +273,7 @@ fn full_snapshot() -> Snapshot {
             name: "n".into(),
             code: "c".into(),
             hour_start: 0,
-            values: ShopValues {
-                walk_in: v,
-                passing: v,
-                outside: v,
-                walk_in_rate: v,
-                walk_out: v,
-                fitting_rate: v,
-            },
+            values: ShopValues::every(1.0),
         },
     );
     s.devices.insert(
@@ -291,10 +283,7 @@ fn full_snapshot() -> Snapshot {
             name: "n".into(),
             shop_id: "1".into(),
             hour_start: 0,
-            values: DeviceValues {
-                walk_in: v,
-                walk_out: v,
-            },
+            values: DeviceValues::every(1.0),
         },
     );
     s.targets.insert("S_1".into(), TargetStatus::default());

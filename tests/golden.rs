@@ -1,11 +1,31 @@
 //! The value series' exposition, byte for byte, against `tests/golden/values.prom`.
 //! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the file after an intended change;
-//! CI also runs `promtool check metrics` on it.
+//! CI also runs `promtool check metrics` on it. The snapshot names its values by the schema's
+//! short names, and a snapshot with every value set must show every family of the schema.
 
 use std::collections::BTreeMap;
 
 use opretail_exporter::metrics::render_snapshot;
 use opretail_exporter::model::{DeviceSample, DeviceValues, ShopSample, ShopValues, Snapshot, TargetStatus};
+use opretail_exporter::schema;
+
+/// Shop values by the schema's short names (`walk_in`, …); a value left out is absent.
+fn shop_values(pairs: &[(&str, f64)]) -> ShopValues {
+    let mut values = ShopValues::default();
+    for (key, value) in pairs {
+        assert!(values.set(key, Some(*value)), "the schema has no shop value {key}");
+    }
+    values
+}
+
+/// Device values by the schema's short names; a value left out is absent.
+fn device_values(pairs: &[(&str, f64)]) -> DeviceValues {
+    let mut values = DeviceValues::default();
+    for (key, value) in pairs {
+        assert!(values.set(key, Some(*value)), "the schema has no device value {key}");
+    }
+    values
+}
 
 fn snapshot() -> Snapshot {
     let hour = 1_714_539_600; // 2024-05-01 13:00 Asia/Shanghai
@@ -15,14 +35,14 @@ fn snapshot() -> Snapshot {
             name: "Test store".into(),
             code: "55247".into(),
             hour_start: hour,
-            values: ShopValues {
-                walk_in: Some(12.0),
-                passing: Some(135.0),
-                outside: Some(147.0),
-                walk_in_rate: Some(0.0816),
-                walk_out: Some(11.0),
-                fitting_rate: Some(0.25),
-            },
+            values: shop_values(&[
+                ("walk_in", 12.0),
+                ("passing", 135.0),
+                ("outside", 147.0),
+                ("walk_in_rate", 0.0816),
+                ("walk_out", 11.0),
+                ("fitting_rate", 0.25),
+            ]),
         },
         ShopSample {
             // No fitting room, no store code, a name that needs escaping.
@@ -30,14 +50,13 @@ fn snapshot() -> Snapshot {
             name: "万店掌 \"旗舰\" \\ 店".into(),
             code: String::new(),
             hour_start: hour,
-            values: ShopValues {
-                walk_in: Some(0.0),
-                passing: Some(3.0),
-                outside: Some(3.0),
-                walk_in_rate: Some(0.0),
-                walk_out: Some(0.0),
-                fitting_rate: None,
-            },
+            values: shop_values(&[
+                ("walk_in", 0.0),
+                ("passing", 3.0),
+                ("outside", 3.0),
+                ("walk_in_rate", 0.0),
+                ("walk_out", 0.0),
+            ]),
         },
     ];
     let devices = [DeviceSample {
@@ -45,10 +64,7 @@ fn snapshot() -> Snapshot {
         name: "Main entrance".into(),
         shop_id: "9642".into(),
         hour_start: hour,
-        values: DeviceValues {
-            walk_in: Some(12.0),
-            walk_out: None,
-        },
+        values: device_values(&[("walk_in", 12.0)]),
     }];
     let targets = [
         (
@@ -111,4 +127,22 @@ fn an_empty_snapshot_renders_no_series() {
         rendered.lines().all(|l| l.starts_with('#') || l.is_empty()),
         "{rendered}"
     );
+}
+
+#[test]
+fn every_value_set_renders_every_family_of_the_schema_in_name_order() {
+    let mut full = snapshot();
+    for shop in full.shops.values_mut() {
+        shop.values = ShopValues::every(1.0);
+    }
+    for device in full.devices.values_mut() {
+        device.values = DeviceValues::every(1.0);
+    }
+    let rendered = render_snapshot(&full);
+    let families: Vec<&str> = rendered
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(families, schema::names());
 }

@@ -1,8 +1,11 @@
 //! One hour of people counting once it has left the gateway's JSON behind: the rows the client
 //! decodes and the poller, backfill and `fetch` pick hours from. A missing value is `None`,
-//! never zero.
+//! never zero. The values themselves are declared with their metric families in
+//! [`crate::schema`].
 
 use chrono::NaiveDateTime;
+
+use crate::schema::{DeviceValues, ShopValues};
 
 /// One shop as the gateway describes it, with every hourly row it returned.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,26 +26,9 @@ pub struct ShopRow {
     pub values: ShopValues,
 }
 
-/// The counts of one shop hour. Rates are ratios (0–1), not percentages.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ShopValues {
-    pub walk_in: Option<f64>,
-    pub passing: Option<f64>,
-    pub outside: Option<f64>,
-    pub walk_in_rate: Option<f64>,
-    pub walk_out: Option<f64>,
-    pub fitting_rate: Option<f64>,
-}
-
 /// One hour of a counting device. `hour` is the local start of the hour the row counts.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct DeviceRow {
     pub hour: NaiveDateTime,
     pub values: DeviceValues,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct DeviceValues {
-    pub walk_in: Option<f64>,
-    pub walk_out: Option<f64>,
 }

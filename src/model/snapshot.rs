@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{DeviceValues, ShopValues};
+use crate::schema::{DeviceValues, ShopValues, TargetStatus};
 
 /// Everything the value gauges show, as of the newest poll. Targets and shops absent from it
 /// are absent from `/metrics`.
@@ -36,12 +36,4 @@ pub struct DeviceSample {
     pub shop_id: String,
     pub hour_start: i64,
     pub values: DeviceValues,
-}
-
-/// How the last poll of one configured target went.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct TargetStatus {
-    pub up: bool,
-    /// Unix time of the last successful poll, if there was one.
-    pub last_success: Option<f64>,
 }

@@ -6,8 +6,8 @@
 //! one call per batch of shop ids (`max_ids_per_request` per call) and one per device, at most
 //! `max_in_flight` at once, through the same [`Client`] the exporter polls with. Every
 //! *complete* hour of the answers becomes one sample per value, timestamped with the start of
-//! the hour (Unix seconds), under the live exporter's metric names and labels (see
-//! [`crate::metrics::render_snapshot`]): `opretail_shop_*` by `shop_id`, `shop_name`,
+//! the hour (Unix seconds), under the live exporter's metric names and labels (both read
+//! [`crate::schema`]): `opretail_shop_*` by `shop_id`, `shop_name`,
 //! `shop_code`, and `opretail_device_*` by `mac`, `device_name`, `shop_id`. The poll-health
 //! families (`opretail_target_*`, `opretail_api_*`) describe a running exporter and are not
 //! backfilled. Hours not yet complete are skipped, and so are values the gateway did not send.

@@ -1,8 +1,11 @@
 //! What a backfill collected and how it is written: every complete hour by series, then the
 //! OpenMetrics text with timestamps (families and series never interleaved, samples in time
-//! order, `# EOF` last) that `promtool tsdb create-blocks-from openmetrics` reads.
+//! order, `# EOF` last) that `promtool tsdb create-blocks-from openmetrics` reads. The
+//! families, their HELP texts and labels are the schema's ([`crate::schema`]), in its order, and
+//! the escaping is the live exporter's.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -12,12 +15,14 @@ use chrono_tz::Tz;
 use super::CallFailure;
 use crate::client::{Answer, Call, Target};
 use crate::hours::hour_start;
+use crate::metrics::{push_escaped, push_labels, push_value};
 use crate::model::{DeviceValues, ShopValues};
+use crate::schema::{Context, Family, DEVICE_FAMILIES, DEVICE_LABELS, SHOP_FAMILIES, SHOP_LABELS};
 
-/// The labels of a shop series: `shop_id`, `shop_name`, `shop_code`.
-type ShopKey = (String, String, String);
-/// The labels of a device series: `mac`, `device_name`, `shop_id`.
-type DeviceKey = (String, String, String);
+/// The label values of a shop series, in the order of [`SHOP_LABELS`]: `depId`, name, code.
+type ShopKey = [String; SHOP_LABELS.len()];
+/// The label values of a device series, in the order of [`DEVICE_LABELS`]: mac, name, shop.
+type DeviceKey = [String; DEVICE_LABELS.len()];
 
 /// Everything a backfill fetched, by series and hour start (Unix seconds).
 #[derive(Debug, Default)]
@@ -38,7 +43,7 @@ impl Backfill {
         match (answer, &call.target) {
             (Answer::Shops(series), _) => {
                 for shop in series {
-                    let key = (shop.dep_id, shop.name, shop.code);
+                    let key = [shop.dep_id, shop.name, shop.code];
                     for row in shop.rows.iter().filter(|r| wanted(r.hour)) {
                         if let Some(ts) = hour_start(row.hour, tz) {
                             self.shops
@@ -51,11 +56,11 @@ impl Backfill {
                 }
             }
             (Answer::Device(rows), Target::Device(dev)) => {
-                let key = (
+                let key = [
                     dev.mac.clone(),
                     dev.name.clone().unwrap_or_default(),
                     dev.shop_id.clone().unwrap_or_default(),
-                );
+                ];
                 for row in rows.iter().filter(|r| wanted(r.hour)) {
                     if let Some(ts) = hour_start(row.hour, tz) {
                         self.devices
@@ -101,17 +106,15 @@ impl Backfill {
         written
     }
 
+    /// Writes the OpenMetrics text, the schema's shop families then its device families;
+    /// returns the number of samples.
     pub fn write_openmetrics(&self, w: &mut impl Write) -> io::Result<usize> {
         let mut samples = 0;
         for family in SHOP_FAMILIES {
-            samples += write_family(w, family.0, family.1, SHOP_LABELS, &self.shops, |ts, v| {
-                (family.2)(ts, v)
-            })?;
+            samples += write_family(w, family, &self.shops)?;
         }
         for family in DEVICE_FAMILIES {
-            samples += write_family(w, family.0, family.1, DEVICE_LABELS, &self.devices, |ts, v| {
-                (family.2)(ts, v)
-            })?;
+            samples += write_family(w, family, &self.devices)?;
         }
         w.write_all(b"# EOF\n")?;
         Ok(samples)
@@ -121,98 +124,66 @@ impl Backfill {
 /// The content type of what [`Backfill::write_openmetrics`] writes.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-const SHOP_LABELS: [&str; 3] = ["shop_id", "shop_name", "shop_code"];
-const DEVICE_LABELS: [&str; 3] = ["mac", "device_name", "shop_id"];
-
-type Family<V> = (&'static str, &'static str, fn(i64, &V) -> Option<f64>);
-
-const AT: &str = "in the hour starting at the sample's timestamp (hourly data, backfilled from the Opretail gateway)";
-
-/// Name, HELP and value of every shop family, in the live exporter's order.
-const SHOP_FAMILIES: [Family<ShopValues>; 7] = [
-    ("opretail_shop_walk_in", "Walk-ins (people entering the shop) {AT}.", |_, v| v.walk_in),
-    ("opretail_shop_passing", "Passers-by who did not enter the shop {AT}.", |_, v| v.passing),
-    ("opretail_shop_outside", "Outside traffic, walk-ins plus passers-by, {AT}.", |_, v| v.outside),
-    (
-        "opretail_shop_walk_in_rate",
-        "Walk-in rate as a ratio 0-1, walk-ins over outside traffic, {AT}.",
-        |_, v| v.walk_in_rate,
-    ),
-    ("opretail_shop_walk_out", "Walk-outs (people leaving the shop) {AT}.", |_, v| v.walk_out),
-    (
-        "opretail_shop_fitting_rate",
-        "Fitting-room rate as a ratio 0-1, fitting-room visitors over walk-ins, {AT}.",
-        |_, v| v.fitting_rate,
-    ),
-    (
-        "opretail_shop_hour_timestamp_seconds",
-        "Unix time of the start of the hour the shop's values describe (hourly data, backfilled from the Opretail gateway).",
-        |ts, _| Some(ts as f64),
-    ),
-];
-
-/// Name, HELP and value of every device family, in the live exporter's order.
-const DEVICE_FAMILIES: [Family<DeviceValues>; 3] = [
-    ("opretail_device_walk_in", "Walk-ins counted by the device {AT}.", |_, v| v.walk_in),
-    ("opretail_device_walk_out", "Walk-outs counted by the device {AT}.", |_, v| v.walk_out),
-    (
-        "opretail_device_hour_timestamp_seconds",
-        "Unix time of the start of the hour the device's values describe (hourly data, backfilled from the Opretail gateway).",
-        |ts, _| Some(ts as f64),
-    ),
-];
+/// How backfill ends the HELP texts of the value families.
+const BACKFILL: Context = Context {
+    hour: "in the hour starting at the sample's timestamp",
+    source: "(hourly data, backfilled from the Opretail gateway)",
+};
 
 /// The metric names backfill writes, in order (for tests that compare them with the live ones).
 pub fn family_names() -> Vec<&'static str> {
     SHOP_FAMILIES
         .iter()
-        .map(|f| f.0)
-        .chain(DEVICE_FAMILIES.iter().map(|f| f.0))
+        .map(|f| f.name)
+        .chain(DEVICE_FAMILIES.iter().map(|f| f.name))
         .collect()
 }
 
 /// One family: `TYPE`, `HELP`, then every series with its samples in time order. A family
 /// without samples is left out.
-fn write_family<V>(
+fn write_family<S, const N: usize>(
     w: &mut impl Write,
-    name: &str,
-    help: &str,
-    label_names: [&str; 3],
-    series: &BTreeMap<(String, String, String), BTreeMap<i64, V>>,
-    value: impl Fn(i64, &V) -> Option<f64>,
+    family: &Family<S>,
+    series: &BTreeMap<[String; N], BTreeMap<i64, S>>,
 ) -> io::Result<usize> {
     let mut written = 0;
-    for ((a, b, c), hours) in series {
+    let mut line = String::new();
+    for (key, hours) in series {
         let mut labels: Option<String> = None;
-        for (ts, v) in hours {
-            let Some(x) = value(*ts, v).filter(|x| x.is_finite()) else {
+        for (ts, values) in hours {
+            let Some(x) = family.value(values, Some(*ts)).filter(|x| x.is_finite()) else {
                 continue;
             };
             if written == 0 {
-                writeln!(w, "# TYPE {name} gauge")?;
-                writeln!(w, "# HELP {name} {}", escape(&help.replace("{AT}", AT)))?;
+                line.clear();
+                line.push_str("# TYPE ");
+                line.push_str(family.name);
+                line.push(' ');
+                line.push_str(family.kind.as_str());
+                line.push_str("\n# HELP ");
+                line.push_str(family.name);
+                line.push(' ');
+                push_escaped(&mut line, &family.help(&BACKFILL));
+                line.push('\n');
+                w.write_all(line.as_bytes())?;
             }
             let labels = labels.get_or_insert_with(|| {
-                format!(
-                    "{}=\"{}\",{}=\"{}\",{}=\"{}\"",
-                    label_names[0],
-                    escape(a),
-                    label_names[1],
-                    escape(b),
-                    label_names[2],
-                    escape(c)
-                )
+                let mut labels = String::new();
+                push_labels(
+                    &mut labels,
+                    family.labels.iter().copied().zip(key.iter().map(String::as_str)),
+                );
+                labels
             });
-            writeln!(w, "{name}{{{labels}}} {x} {ts}")?;
+            line.clear();
+            line.push_str(family.name);
+            line.push_str(labels);
+            line.push(' ');
+            push_value(&mut line, x);
+            let _ = writeln!(line, " {ts}");
+            w.write_all(line.as_bytes())?;
             written += 1;
         }
     }
     Ok(written)
-}
-
-/// OpenMetrics escaping of label values and HELP text: backslash, double quote, line feed.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    crate::metrics::push_escaped(&mut out, s);
-    out
 }

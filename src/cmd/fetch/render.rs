@@ -1,12 +1,14 @@
 //! How `fetch` shows an answer: an aligned table (rates as percentages, absent values `-`,
-//! hours in progress or to come marked) or JSON in the exporter's units.
+//! hours in progress or to come marked) or JSON in the exporter's units. The columns and JSON
+//! keys are the schema's values, in its order, each under its short name.
 
 use std::fmt::Write as _;
 
 use chrono::{NaiveDateTime, Timelike};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::client::{Answer, Call, TIME_FORMAT};
+use crate::schema::{Family, Unit, DEVICE_FAMILIES, SHOP_FAMILIES};
 
 /// Where a row's hour stands at `now_local` (the same zone as the row).
 fn status(hour: NaiveDateTime, now_local: NaiveDateTime) -> &'static str {
@@ -23,18 +25,46 @@ fn status(hour: NaiveDateTime, now_local: NaiveDateTime) -> &'static str {
     }
 }
 
-fn count(v: Option<f64>) -> String {
-    match v {
-        Some(x) => format!("{x}"),
-        None => "-".to_string(),
-    }
+/// The families `fetch` shows: the values the gateway sends, not the hour's timestamp.
+fn shown<S>(families: &'static [Family<S>]) -> impl Iterator<Item = &'static Family<S>> {
+    families.iter().filter(|f| f.is_value())
 }
 
-fn percent(v: Option<f64>) -> String {
-    match v {
-        Some(x) => format!("{:.2}", x * 100.0),
-        None => "-".to_string(),
+/// The header of a table: `time`, every value (rates marked `%`), and the status column.
+fn header<S>(families: &'static [Family<S>]) -> Vec<String> {
+    let values = shown(families).map(|f| match f.unit {
+        Unit::Ratio => format!("{} %", f.key),
+        _ => f.key.to_string(),
+    });
+    std::iter::once("time".to_string())
+        .chain(values)
+        .chain(std::iter::once(String::new()))
+        .collect()
+}
+
+/// One line of a table: the hour, every value (rates as percentages, absent values `-`), and
+/// where the hour stands.
+fn line<S>(families: &'static [Family<S>], hour: NaiveDateTime, values: &S, now_local: NaiveDateTime) -> Vec<String> {
+    let values = shown(families).map(|f| match (f.value(values, None), f.unit) {
+        (None, _) => "-".to_string(),
+        (Some(x), Unit::Ratio) => format!("{:.2}", x * 100.0),
+        (Some(x), _) => format!("{x}"),
+    });
+    std::iter::once(hour.format(TIME_FORMAT).to_string())
+        .chain(values)
+        .chain(std::iter::once(status(hour, now_local).to_string()))
+        .collect()
+}
+
+/// One row as JSON: `time`, `complete`, and every value by its short name (`null` if absent).
+fn json_row<S>(families: &'static [Family<S>], hour: NaiveDateTime, values: &S, now_local: NaiveDateTime) -> Value {
+    let mut row = Map::new();
+    row.insert("time".into(), json!(hour.format(TIME_FORMAT).to_string()));
+    row.insert("complete".into(), json!(status(hour, now_local).is_empty()));
+    for f in shown(families) {
+        row.insert(f.key.into(), json!(f.value(values, None)));
     }
+    Value::Object(row)
 }
 
 /// Lays out `rows` (the first is the header) with the first column left-aligned and the
@@ -93,49 +123,23 @@ pub fn render_table(call: &Call, answer: &Answer, now_local: NaiveDateTime) -> S
                     if shop.name.is_empty() { "-" } else { &shop.name },
                     shop.rows.len()
                 );
-                let mut rows = vec![[
-                    "time",
-                    "walk_in",
-                    "passing",
-                    "outside",
-                    "walk_in_rate %",
-                    "walk_out",
-                    "fitting_rate %",
-                    "",
-                ]
-                .map(String::from)
-                .to_vec()];
+                let mut rows = vec![header(SHOP_FAMILIES)];
                 let mut sorted = shop.rows.clone();
                 sorted.sort_by_key(|r| r.hour);
-                for r in &sorted {
-                    let v = &r.values;
-                    rows.push(vec![
-                        r.hour.format(TIME_FORMAT).to_string(),
-                        count(v.walk_in),
-                        count(v.passing),
-                        count(v.outside),
-                        percent(v.walk_in_rate),
-                        count(v.walk_out),
-                        percent(v.fitting_rate),
-                        status(r.hour, now_local).to_string(),
-                    ]);
-                }
+                rows.extend(sorted.iter().map(|r| line(SHOP_FAMILIES, r.hour, &r.values, now_local)));
                 out.push_str(&table(&rows));
             }
         }
         Answer::Device(rows) => {
             let _ = writeln!(out, "{target}  {date}  {} rows", rows.len());
-            let mut lines = vec![["time", "walk_in", "walk_out", ""].map(String::from).to_vec()];
+            let mut lines = vec![header(DEVICE_FAMILIES)];
             let mut sorted = rows.clone();
             sorted.sort_by_key(|r| r.hour);
-            for r in &sorted {
-                lines.push(vec![
-                    r.hour.format(TIME_FORMAT).to_string(),
-                    count(r.values.walk_in),
-                    count(r.values.walk_out),
-                    status(r.hour, now_local).to_string(),
-                ]);
-            }
+            lines.extend(
+                sorted
+                    .iter()
+                    .map(|r| line(DEVICE_FAMILIES, r.hour, &r.values, now_local)),
+            );
             out.push_str(&table(&lines));
         }
     }
@@ -146,8 +150,6 @@ pub fn render_table(call: &Call, answer: &Answer, now_local: NaiveDateTime) -> S
 /// hour in progress and later ones.
 pub fn render_json(call: &Call, answer: &Answer, now_local: NaiveDateTime) -> Value {
     let (target, date) = (&call.target, call.from);
-    let complete = |hour: NaiveDateTime| status(hour, now_local).is_empty();
-    let time = |hour: NaiveDateTime| hour.format(TIME_FORMAT).to_string();
     match answer {
         Answer::Shops(shops) => json!({
             "target": target.to_string(),
@@ -159,16 +161,10 @@ pub fn render_json(call: &Call, answer: &Answer, now_local: NaiveDateTime) -> Va
                     "shop_id": s.dep_id,
                     "shop_name": s.name,
                     "shop_code": s.code,
-                    "rows": rows.iter().map(|r| json!({
-                        "time": time(r.hour),
-                        "complete": complete(r.hour),
-                        "walk_in": r.values.walk_in,
-                        "passing": r.values.passing,
-                        "outside": r.values.outside,
-                        "walk_in_rate": r.values.walk_in_rate,
-                        "walk_out": r.values.walk_out,
-                        "fitting_rate": r.values.fitting_rate,
-                    })).collect::<Vec<_>>(),
+                    "rows": rows
+                        .iter()
+                        .map(|r| json_row(SHOP_FAMILIES, r.hour, &r.values, now_local))
+                        .collect::<Vec<_>>(),
                 })
             }).collect::<Vec<_>>(),
         }),
@@ -178,12 +174,10 @@ pub fn render_json(call: &Call, answer: &Answer, now_local: NaiveDateTime) -> Va
             json!({
                 "target": target.to_string(),
                 "date": date.to_string(),
-                "rows": rows.iter().map(|r| json!({
-                    "time": time(r.hour),
-                    "complete": complete(r.hour),
-                    "walk_in": r.values.walk_in,
-                    "walk_out": r.values.walk_out,
-                })).collect::<Vec<_>>(),
+                "rows": rows
+                    .iter()
+                    .map(|r| json_row(DEVICE_FAMILIES, r.hour, &r.values, now_local))
+                    .collect::<Vec<_>>(),
             })
         }
     }

@@ -1,0 +1,86 @@
+//! The gateway-call health series: requests, errors by code, retries, latency and the request
+//! rate in force. The client holds a clone and records every call itself, so these counters
+//! move as calls happen, not when a poll publishes.
+
+use std::time::Duration;
+
+use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+/// Counters of gateway calls, shared by every clone of the client.
+#[derive(Clone, Debug)]
+pub struct ApiMetrics {
+    requests: IntCounterVec,
+    errors: IntCounterVec,
+    retries: IntCounterVec,
+    duration: HistogramVec,
+    rate_limit: Gauge,
+}
+
+impl ApiMetrics {
+    pub(super) fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "opretail_api_requests_total",
+                "Requests sent to the Opretail gateway while polling its hourly data, by gateway method.",
+            ),
+            &["method"],
+        )?;
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "opretail_api_errors_total",
+                "Failed Opretail gateway requests while polling its hourly data, by method and code: the gateway's stat.code, or http_<status>, timeout, transport, decode.",
+            ),
+            &["method", "code"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "opretail_api_request_duration_seconds",
+                "Duration of Opretail gateway requests while polling its hourly data, by gateway method.",
+            )
+            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["method"],
+        )?;
+        let retries = IntCounterVec::new(
+            Opts::new(
+                "opretail_api_retries_total",
+                "Gateway requests retried after a transient failure while polling hourly data, by gateway method.",
+            ),
+            &["method"],
+        )?;
+        let rate_limit = Gauge::with_opts(Opts::new(
+            "opretail_api_rate_limit_requests_per_second",
+            "Gateway requests per second allowed now while polling hourly data (lowered after -100 API_CALL_REPEAT answers).",
+        ))?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(retries.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(rate_limit.clone()))?;
+        Ok(Self {
+            requests,
+            errors,
+            retries,
+            duration,
+            rate_limit,
+        })
+    }
+
+    /// Records one finished call; `error_code` is `None` on success.
+    pub(crate) fn observe(&self, method: &str, took: Duration, error_code: Option<&str>) {
+        self.requests.with_label_values(&[method]).inc();
+        self.duration.with_label_values(&[method]).observe(took.as_secs_f64());
+        if let Some(code) = error_code {
+            self.errors.with_label_values(&[method, code]).inc();
+        }
+    }
+
+    /// Counts one retry of a request to `method`.
+    pub(crate) fn retried(&self, method: &str) {
+        self.retries.with_label_values(&[method]).inc();
+    }
+
+    /// Publishes the request rate in force.
+    pub(crate) fn set_rate_limit(&self, per_second: f64) {
+        self.rate_limit.set(per_second);
+    }
+}

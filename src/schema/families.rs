@@ -1,0 +1,68 @@
+//! The declarations themselves: the label sets, the shop and device values with their
+//! families, and the two families of the configured targets. This is the file to edit to add
+//! a value metric (then decode it in `client::decode`, send it from the simulator, and give it
+//! a row in the README's metric table).
+//!
+//! The order of the values is the order backfill writes their families and `fetch` shows
+//! its columns; the live exposition sorts families by name.
+
+use super::{Ending, Family, Kind, Read, Unit};
+
+/// The labels of a shop series: the shop's `depId`, its name and its store code.
+pub(crate) const SHOP_LABELS: [&str; 3] = ["shop_id", "shop_name", "shop_code"];
+/// The labels of a device series: its normalised mac, its configured name and shop.
+pub(crate) const DEVICE_LABELS: [&str; 3] = ["mac", "device_name", "shop_id"];
+/// The label of a configured target's series: `S_…`, `O_…` or a mac.
+pub(crate) const TARGET_LABELS: [&str; 1] = ["target"];
+
+hourly_values! {
+    /// The counts of one shop hour. Rates are ratios (0–1), not percentages.
+    pub struct ShopValues, families SHOP_FAMILIES, labels SHOP_LABELS, prefix "opretail_shop_";
+    hour_timestamp_seconds: "Unix time of the start of the hour the shop's values describe";
+    walk_in: Count, "Walk-ins (people entering the shop)";
+    passing: Count, "Passers-by who did not enter the shop";
+    outside: Count, "Outside traffic, walk-ins plus passers-by,";
+    walk_in_rate: Ratio, "Walk-in rate as a ratio 0-1, walk-ins over outside traffic,";
+    walk_out: Count, "Walk-outs (people leaving the shop)";
+    fitting_rate: Ratio, "Fitting-room rate as a ratio 0-1, fitting-room visitors over walk-ins,";
+}
+
+hourly_values! {
+    /// The counts of one device hour.
+    pub struct DeviceValues, families DEVICE_FAMILIES, labels DEVICE_LABELS, prefix "opretail_device_";
+    hour_timestamp_seconds: "Unix time of the start of the hour the device's values describe";
+    walk_in: Count, "Walk-ins counted by the device";
+    walk_out: Count, "Walk-outs counted by the device";
+}
+
+/// How the last poll of one configured target went.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TargetStatus {
+    pub up: bool,
+    /// Unix time of the last successful poll, if there was one.
+    pub last_success: Option<f64>,
+}
+
+/// The families of the configured targets: only the live exporter shows them.
+pub(crate) static TARGET_FAMILIES: &[Family<TargetStatus>] = &[
+    Family {
+        name: "opretail_target_up",
+        key: "up",
+        help: "1 if the last poll of the configured target (S_ shop, O_ organisation or device mac) succeeded, else 0 (hourly data, polled).",
+        ending: Ending::Complete,
+        kind: Kind::Gauge,
+        labels: &TARGET_LABELS,
+        unit: Unit::Bool,
+        read: Read::Value(|t: &TargetStatus| Some(if t.up { 1.0 } else { 0.0 })),
+    },
+    Family {
+        name: "opretail_target_last_success_timestamp_seconds",
+        key: "last_success_timestamp_seconds",
+        help: "Unix time of the last successful poll of the configured target (hourly data, polled).",
+        ending: Ending::Complete,
+        kind: Kind::Gauge,
+        labels: &TARGET_LABELS,
+        unit: Unit::Seconds,
+        read: Read::Value(|t: &TargetStatus| t.last_success),
+    },
+];
