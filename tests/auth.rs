@@ -2,6 +2,8 @@
 //! both headers, caching it, logging in again once when the gateway answers 9990001, and a
 //! fixed token from the configuration.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 mod common;
 
 use common::{config, utc, Exposition, Harness};

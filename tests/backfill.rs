@@ -3,6 +3,8 @@
 //! OpenMetrics ordering rules, the live exporter's metric names, and failures that keep what
 //! the other calls fetched.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 mod common;
 
 use std::collections::BTreeSet;

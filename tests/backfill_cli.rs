@@ -2,6 +2,8 @@
 //! this process on loopback. The simulator follows the system clock here, so the tests ask for
 //! days before today (Asia/Shanghai) and compare with the simulator's model.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 mod common;
 
 use std::net::SocketAddr;

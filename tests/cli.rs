@@ -1,6 +1,8 @@
 //! The binary as users run it: `check-config` exit codes and messages, a bad config refused at
 //! start-up, and `demo` serving the simulated chain until SIGTERM.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;

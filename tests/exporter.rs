@@ -1,6 +1,8 @@
 //! The exporter end to end against the simulated gateway on loopback: exact values for the
 //! latest complete hour, error counters under faults, last good values kept, and recovery.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 mod common;
 
 use common::{config, local, utc, Exposition, Harness};

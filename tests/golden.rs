@@ -3,6 +3,8 @@
 //! CI also runs `promtool check metrics` on it. The snapshot names its values by the schema's
 //! short names, and a snapshot with every value set must show every family of the schema.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 use std::collections::BTreeMap;
 
 use opretail_exporter::metrics::render_snapshot;

@@ -2,6 +2,8 @@
 //! gateway uses, and random mutations of real answers never panic, and whatever parses obeys
 //! the parser's promises (finite numbers, a readable hour on every row).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 use opretail_exporter::client::{parse_devices_answer, parse_shops_answer};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};

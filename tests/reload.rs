@@ -2,6 +2,8 @@
 //! (removed targets vanish, new ones appear), an invalid one is rejected whole while the old
 //! configuration keeps running, and the reload metrics say which happened.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 mod common;
 
 use std::net::SocketAddr;

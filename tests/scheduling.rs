@@ -2,6 +2,8 @@
 //! in the same hour re-poll (late data) with their calls spread over the interval, a re-poll
 //! overtaken by a new hour stops, and sharded replicas split the targets between them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -2,6 +2,8 @@
 //! through logins, token expiry, faults, retries and a rejected reload, neither the logs,
 //! `/metrics` nor the HTTP answers contain the app secret, the password, a token or a `_sig`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 mod common;
 
 use std::io::Write;

@@ -3,6 +3,8 @@
 //! reqwest clients that trust that certificate (or not) and send the right credentials (or
 //! not).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! Shared pieces of the integration tests: a simulator and an exporter on 127.0.0.1 port 0,
 //! a pinned clock, and a small reader of the text exposition format.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
