@@ -9,7 +9,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod exporter;
-pub mod hours;
+pub(crate) mod hours;
 pub mod http;
 pub mod metrics;
 pub mod model;

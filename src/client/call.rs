@@ -76,7 +76,7 @@ pub enum Answer {
 impl Answer {
     /// Keeps only the rows whose hour `keep` accepts (a round holds every answer until it
     /// merges them, so it keeps no more than it needs).
-    pub fn retain_hours(&mut self, keep: impl Fn(NaiveDateTime) -> bool) {
+    pub(crate) fn retain_hours(&mut self, keep: impl Fn(NaiveDateTime) -> bool) {
         match self {
             Answer::Shops(series) => {
                 for shop in series.iter_mut() {
@@ -92,7 +92,7 @@ impl Answer {
     }
 
     /// The shops of a shops answer (none for a device answer).
-    pub fn into_shops(self) -> Vec<ShopSeries> {
+    pub(crate) fn into_shops(self) -> Vec<ShopSeries> {
         match self {
             Answer::Shops(series) => series,
             Answer::Device(_) => Vec::new(),
@@ -100,7 +100,7 @@ impl Answer {
     }
 
     /// The rows of a device answer (none for a shops answer).
-    pub fn into_device_rows(self) -> Vec<DeviceRow> {
+    pub(crate) fn into_device_rows(self) -> Vec<DeviceRow> {
         match self {
             Answer::Device(rows) => rows,
             Answer::Shops(_) => Vec::new(),

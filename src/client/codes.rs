@@ -2,10 +2,10 @@
 //! list them, for error texts, hints and dashboards.
 
 /// The gateway code for a missing, unknown or expired user token.
-pub const TOKEN_NOT_EXIST: i64 = 9_990_001;
+pub(crate) const TOKEN_NOT_EXIST: i64 = 9_990_001;
 
 /// The gateway's name for a return code (`"UNKNOWN"` for one not documented).
-pub fn codename(code: i64) -> &'static str {
+pub(crate) fn codename(code: i64) -> &'static str {
     match code {
         0 => "SUCCESS",
         1 => "KEY_NOTNULL",
@@ -36,7 +36,7 @@ pub fn codename(code: i64) -> &'static str {
 }
 
 /// The gateway's description of `code` (from the method pages).
-pub fn code_description(code: i64) -> &'static str {
+pub(crate) fn code_description(code: i64) -> &'static str {
     match code {
         0 => "success",
         1 => "_akey can not be empty",

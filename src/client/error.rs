@@ -38,7 +38,7 @@ fn detail_suffix(message: &str) -> String {
 impl ApiError {
     /// One line for a failed call: `gateway error 7 SIGN_WRONG: <message>` for a gateway refusal
     /// (the name from the answer, else the documented one), the error itself otherwise.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         match self {
             ApiError::Gateway {
                 code,
@@ -63,7 +63,7 @@ impl ApiError {
     }
 
     /// A hint for the gateway codes a user checking a new key is likely to meet.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub(crate) fn hint(&self) -> Option<&'static str> {
         let ApiError::Gateway { code, .. } = self else {
             return None;
         };
@@ -81,7 +81,7 @@ impl ApiError {
     /// Worth retrying: HTTP 5xx and 429, timeouts, connection errors, and the gateway's
     /// transient codes (-100 API_CALL_REPEAT, -500, -999, 16 TIMESTAMP_OVERTIME: the retry
     /// carries a fresh timestamp).
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             ApiError::Gateway { code, .. } => matches!(code, -100 | -500 | -999 | 16),
             ApiError::Http { status, .. } => *status >= 500 || *status == 429,
@@ -91,7 +91,7 @@ impl ApiError {
     }
 
     /// The user token is missing, unknown or expired (code 9990001).
-    pub fn is_token_error(&self) -> bool {
+    pub(crate) fn is_token_error(&self) -> bool {
         matches!(
             self,
             ApiError::Gateway {

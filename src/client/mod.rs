@@ -22,14 +22,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-pub use self::call::{batch, Answer, Call, Target};
-pub use self::codes::{code_description, codename, TOKEN_NOT_EXIST};
+pub(crate) use self::call::batch;
+pub use self::call::{Answer, Call, Target};
 use self::decode::decode_envelope;
 pub use self::decode::{parse_devices_answer, parse_shops_answer};
 use self::error::classify;
 pub use self::error::ApiError;
 use self::limiter::RateLimiter;
-pub use self::sign::sign;
+use self::sign::sign;
 use crate::config::{GatewayAuth, GatewayConfig};
 use crate::metrics::ApiMetrics;
 use crate::model::Clock;
@@ -39,16 +39,16 @@ pub const METHOD_SHOPS: &str = "open.passengerflow.getManyShopsPassengerIndicato
 /// Gateway method: hourly walk-in / walk-out of one counting device.
 pub const METHOD_DEVICES: &str = "open.shopwebpassengerflow.customerflow.listDevicePassengerIndicator";
 /// `_timestamp` format (wall clock of [`GATEWAY_TZ`]).
-pub const TIMESTAMP_FORMAT: &str = "%Y%m%d%H%M%S";
+pub(crate) const TIMESTAMP_FORMAT: &str = "%Y%m%d%H%M%S";
 /// `startTime` / `endTime` / row `time` format.
-pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+pub(crate) const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 /// The zone the gateway reads `_timestamp` in.
-pub const GATEWAY_TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+pub(crate) const GATEWAY_TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
 /// Gateway method: log in with a user account; answers `{"enterpriseId", "token"}`.
 pub const METHOD_LOGIN: &str = "open.shopweb.security.mobileLogin";
 /// The HTTP headers that carry the user token (both are sent).
-pub const TOKEN_HEADERS: [&str; 2] = ["authenticator", "Ovo-Authorization"];
+pub(crate) const TOKEN_HEADERS: [&str; 2] = ["authenticator", "Ovo-Authorization"];
 
 /// A signed-request client for one gateway and one app key. Cheap to clone; clones share the
 /// rate limit, the in-flight bound and the cached user token.
@@ -370,7 +370,7 @@ impl Client {
 
 /// The delay before retry number `retry` (1-based): `base · 2^(retry-1)`, capped at `max`,
 /// then jittered to between half and all of it so that clients do not retry in step.
-pub fn backoff(base: Duration, max: Duration, retry: usize) -> Duration {
+pub(crate) fn backoff(base: Duration, max: Duration, retry: usize) -> Duration {
     let exp = base.saturating_mul(1u32 << (retry.saturating_sub(1)).min(20)).min(max);
     exp.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }

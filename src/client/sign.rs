@@ -9,7 +9,7 @@ use crate::model::SignMethod;
 /// Computes `_sig` for `params` (every parameter that is sent except `_sig`, empty values
 /// included): sort by name in byte order, concatenate `name value` pairs, wrap in the secret
 /// on both ends, hash, upper-case hex.
-pub fn sign<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)], secret: &str, method: SignMethod) -> String {
+pub(crate) fn sign<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)], secret: &str, method: SignMethod) -> String {
     let mut sorted: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut text =

@@ -113,7 +113,7 @@ impl MetricsStore {
     /// Marks the store ready: a poll has completed.
     /// CPU-heavy for large snapshots (encoding and compressing): call it from a blocking
     /// context.
-    pub fn publish(&self, snapshot: &Snapshot, poll_took: Duration) {
+    pub(crate) fn publish(&self, snapshot: &Snapshot, poll_took: Duration) {
         let text = render_snapshot(snapshot);
         let rendered = match Rendered::new(text) {
             Ok(rendered) => rendered,
@@ -128,7 +128,7 @@ impl MetricsStore {
     }
 
     /// Records a configuration load: `Some(unix_time)` for a success, `None` for a failure.
-    pub fn config_loaded(&self, success_at: Option<f64>) {
+    pub(crate) fn config_loaded(&self, success_at: Option<f64>) {
         match success_at {
             Some(t) => {
                 self.reload_ok.set(1.0);
@@ -139,18 +139,19 @@ impl MetricsStore {
     }
 
     /// Records a completed full refresh (the first round for a new hour).
-    pub fn refreshed(&self, took: Duration, calls: usize) {
+    pub(crate) fn refreshed(&self, took: Duration, calls: usize) {
         self.refresh_duration.set(took.as_secs_f64());
         self.refresh_calls.set(calls as f64);
     }
 
     /// True once a poll has completed.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
 
+    #[cfg(test)]
     /// The whole exposition: health series, then the cached value series.
-    pub fn render(&self) -> Vec<u8> {
+    pub(crate) fn render(&self) -> Vec<u8> {
         self.exposition(false).concat()
     }
 

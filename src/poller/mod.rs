@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use self::round::{Outcome, Round, ShopsOf};
-pub use self::schedule::{next_poll_in, owned_targets};
+pub(crate) use self::schedule::{next_poll_in, owned_targets};
 use crate::client::{batch, Call, Client, Target};
 use crate::config::Config;
 use crate::hours::latest_complete_hour;

@@ -14,7 +14,7 @@ use crate::model::{DeviceTarget, TargetId};
 /// How long to wait, after a poll that started `since_start` ago and finished at `now`, for
 /// the next one: until the interval is over, or until the priority poll of the next hour
 /// (`hour_delay` into it) if that comes first — at once if that poll is already due.
-pub fn next_poll_in(
+pub(crate) fn next_poll_in(
     config: &Config,
     now: DateTime<Utc>,
     refreshed: Option<NaiveDateTime>,
@@ -39,7 +39,7 @@ pub fn next_poll_in(
 }
 
 /// The shop ids and devices this replica polls (all of them without sharding).
-pub fn owned_targets(config: &Config) -> (Vec<TargetId>, Vec<&DeviceTarget>) {
+pub(crate) fn owned_targets(config: &Config) -> (Vec<TargetId>, Vec<&DeviceTarget>) {
     let owns = |key: &str| config.sharding.is_none_or(|s| s.owns(key));
     let shops = config
         .shops

@@ -206,15 +206,16 @@ impl Simulator {
             .clone()
     }
 
+    #[cfg(test)]
     /// The gateway core: counts the request, plays the fault if one is set, else validates the
     /// common parameters in the order of their code numbers and answers the method.
-    pub fn handle(&self, params: &[(String, String)]) -> Outcome {
+    pub(crate) fn handle(&self, params: &[(String, String)]) -> Outcome {
         self.handle_with_token(params, None)
     }
 
     /// [`Simulator::handle`] for a request that carried `token` in its `authenticator` or
     /// `Ovo-Authorization` header.
-    pub fn handle_with_token(&self, params: &[(String, String)], token: Option<&str>) -> Outcome {
+    pub(crate) fn handle_with_token(&self, params: &[(String, String)], token: Option<&str>) -> Outcome {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(sig) = param(params, "_sig") {
             let mut sigs = self.inner.signatures.lock().unwrap_or_else(PoisonError::into_inner);

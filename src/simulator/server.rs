@@ -38,7 +38,7 @@ impl IntoResponse for SimReply {
 impl Simulator {
     /// The axum router: `POST`/`GET /m.api` (the gateway) and the admin routes
     /// `POST /-/fault`, `GET /-/fault`, `GET /-/requests`, `GET /-/healthy`.
-    pub fn router(&self) -> Router {
+    pub(crate) fn router(&self) -> Router {
         Router::new()
             .route("/m.api", post(gateway_route).get(gateway_route))
             .route("/-/fault", post(set_fault_route).get(get_fault_route))

@@ -90,8 +90,9 @@ pub enum DeviceShape {
 }
 
 impl DeviceShape {
+    #[cfg(test)]
     /// Every shape, for tests that try them all.
-    pub const ALL: [DeviceShape; 5] = [
+    pub(crate) const ALL: [DeviceShape; 5] = [
         DeviceShape::BareList,
         DeviceShape::DataList,
         DeviceShape::List,

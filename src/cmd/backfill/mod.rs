@@ -30,7 +30,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use futures_util::stream::{self, StreamExt};
 
-pub use self::openmetrics::{family_names, Backfill, OPENMETRICS_CONTENT_TYPE};
+pub use self::openmetrics::{family_names, Backfill};
 use crate::client::{batch, ApiError, Call, Client};
 use crate::config::Config;
 use crate::hours::latest_complete_hour;

@@ -88,7 +88,7 @@ impl Backfill {
     /// Writes the OpenMetrics text (ending in `# EOF`); returns the number of samples.
     /// Writes the OpenMetrics text to `output.tmp`, syncs it, and renames it to `output`;
     /// returns the number of samples.
-    pub fn write_file(&self, output: &Path) -> io::Result<usize> {
+    pub(crate) fn write_file(&self, output: &Path) -> io::Result<usize> {
         let mut tmp_name = output.as_os_str().to_owned();
         tmp_name.push(".tmp");
         let tmp = std::path::PathBuf::from(tmp_name);
@@ -120,9 +120,6 @@ impl Backfill {
         Ok(samples)
     }
 }
-
-/// The content type of what [`Backfill::write_openmetrics`] writes.
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// How backfill ends the HELP texts of the value families.
 const BACKFILL: Context = Context {

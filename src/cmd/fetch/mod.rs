@@ -13,7 +13,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::client::{Call, Client, Target};
 
-pub use self::render::{render_json, render_table};
+use self::render::{render_json, render_table};
 
 /// The `fetch` command: one call for `target` on `date` (shop-local; `now_local` marks hours
 /// in progress or to come), printed as a table or JSON on stdout. Exit code 0, or 1 with the

@@ -103,7 +103,7 @@ fn table(rows: &[Vec<String>]) -> String {
 }
 
 /// The answer as text: per shop a heading and a table, or the device's table.
-pub fn render_table(call: &Call, answer: &Answer, now_local: NaiveDateTime) -> String {
+pub(crate) fn render_table(call: &Call, answer: &Answer, now_local: NaiveDateTime) -> String {
     let (target, date) = (&call.target, call.from);
     let mut out = String::new();
     match answer {
@@ -148,7 +148,7 @@ pub fn render_table(call: &Call, answer: &Answer, now_local: NaiveDateTime) -> S
 
 /// The answer as JSON: rates as ratios 0–1, absent values `null`, `complete` false for the
 /// hour in progress and later ones.
-pub fn render_json(call: &Call, answer: &Answer, now_local: NaiveDateTime) -> Value {
+pub(crate) fn render_json(call: &Call, answer: &Answer, now_local: NaiveDateTime) -> Value {
     let (target, date) = (&call.target, call.from);
     match answer {
         Answer::Shops(shops) => json!({
