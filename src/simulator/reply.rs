@@ -64,40 +64,15 @@ pub(crate) fn envelope(clock: &Clock, code: i64, result: &str, data: Value) -> S
     }
 }
 
-fn number(v: u64, as_string: bool) -> Value {
-    if as_string {
-        Value::String(v.to_string())
-    } else {
-        Value::from(v)
-    }
-}
-
-fn rate(v: f64, as_string: bool) -> Value {
-    if as_string {
-        Value::String(format!("{v:.2}"))
-    } else {
-        Value::from(v)
-    }
-}
-
 /// A shop of the shops method's `data`: its name, ids and one row per hour of `start..=end` as
 /// the gateway shows them at `now`.
 pub(crate) fn shop_json(shop: &SimShop, start: NaiveDate, end: NaiveDate, now: NaiveDateTime) -> Value {
     let s = shop.numbers_as_strings;
     let rows: Vec<Value> = days(start, end)
         .map(|hour| {
-            let v = shop_hour_as_of(shop, hour, now);
             let mut row = Map::new();
             row.insert("time".into(), Value::String(hour.format(TIME_FORMAT).to_string()));
-            row.insert("passengerFlow".into(), number(v.walk_in, s));
-            row.insert("passPassengerFlow".into(), number(v.passing, s));
-            row.insert("outSidePassengerFlow".into(), number(v.outside(), s));
-            row.insert("inShopRate".into(), rate(v.walk_in_rate_percent(), s));
-            row.insert("outFlowCount".into(), number(v.walk_out, s));
-            if let Some(fitting) = v.fitting_rate_percent() {
-                row.insert("dressingRate".into(), rate(fitting, s));
-            }
-            row.insert("duplicatedFlow".into(), number(0, s));
+            shop_hour_as_of(shop, hour, now).write_fields(&mut row, s);
             Value::Object(row)
         })
         .collect();
@@ -117,12 +92,10 @@ pub(crate) fn device_rows(dev: Option<&SimDevice>, start: NaiveDate, end: NaiveD
     };
     days(start, end)
         .map(|hour| {
-            let v = device_hour_as_of(dev, hour, now);
-            json!({
-                "time": hour.format(TIME_FORMAT).to_string(),
-                "passengerFlow": v.walk_in,
-                "outFlowCount": v.walk_out,
-            })
+            let mut row = Map::new();
+            row.insert("time".into(), Value::String(hour.format(TIME_FORMAT).to_string()));
+            device_hour_as_of(dev, hour, now).write_fields(&mut row);
+            Value::Object(row)
         })
         .collect()
 }

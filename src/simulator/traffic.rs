@@ -4,9 +4,11 @@
 //! the hour, so every run, test and benchmark sees the same numbers and a test can compute what
 //! the exporter must report. [`shop_hour_as_of`] and [`device_hour_as_of`] say what the gateway
 //! shows at a given moment: full counts for a complete hour, a share of them for the hour in
-//! progress, zeros for hours still to come.
+//! progress, zeros for hours still to come. A simulated hour also writes its own fields of the
+//! gateway's rows, so that a new value is modelled and sent in one place.
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
+use serde_json::{Map, Value};
 
 use super::tenant::{normalize_mac, SimDevice, SimShop};
 
@@ -37,6 +39,22 @@ impl SimShopHour {
         self.fitting.map(|f| percent(f, self.walk_in))
     }
 
+    /// The hour's fields in a row of the shops method, as the gateway writes them (numbers,
+    /// or numeric strings with `as_strings`; rates in percent; no `dressingRate` without a
+    /// fitting room).
+    pub(crate) fn write_fields(&self, row: &mut Map<String, Value>, as_strings: bool) {
+        let s = as_strings;
+        row.insert("passengerFlow".into(), number(self.walk_in, s));
+        row.insert("passPassengerFlow".into(), number(self.passing, s));
+        row.insert("outSidePassengerFlow".into(), number(self.outside(), s));
+        row.insert("inShopRate".into(), rate(self.walk_in_rate_percent(), s));
+        row.insert("outFlowCount".into(), number(self.walk_out, s));
+        if let Some(fitting) = self.fitting_rate_percent() {
+            row.insert("dressingRate".into(), rate(fitting, s));
+        }
+        row.insert("duplicatedFlow".into(), number(0, s));
+    }
+
     /// Every count multiplied by `num / den`, rounded down (integer arithmetic; `den` 0 gives
     /// zeros). The hour in progress is served as `scaled(elapsed_seconds, 3600)`.
     pub fn scaled(&self, num: u64, den: u64) -> SimShopHour {
@@ -57,12 +75,34 @@ pub struct SimDeviceHour {
 }
 
 impl SimDeviceHour {
+    /// The hour's fields in a row of the device method, as the gateway writes them.
+    pub(crate) fn write_fields(&self, row: &mut Map<String, Value>) {
+        row.insert("passengerFlow".into(), Value::from(self.walk_in));
+        row.insert("outFlowCount".into(), Value::from(self.walk_out));
+    }
+
     /// Both counts multiplied by `num / den`, rounded down.
     pub fn scaled(&self, num: u64, den: u64) -> SimDeviceHour {
         SimDeviceHour {
             walk_in: scale(self.walk_in, num, den),
             walk_out: scale(self.walk_out, num, den),
         }
+    }
+}
+
+fn number(v: u64, as_string: bool) -> Value {
+    if as_string {
+        Value::String(v.to_string())
+    } else {
+        Value::from(v)
+    }
+}
+
+fn rate(v: f64, as_string: bool) -> Value {
+    if as_string {
+        Value::String(format!("{v:.2}"))
+    } else {
+        Value::from(v)
     }
 }
 
