@@ -1,9 +1,20 @@
 //! opretail-exporter: a Prometheus exporter for the Opretail (Ovopark) open platform's
 //! people-counting data.
 //!
-//! Data flows `config` → `client` → `poller` → `metrics` → `http`; `simulator` is a fake
-//! gateway for the demo and the tests. Every value family the exporter publishes is declared
-//! once in `schema`, at the bottom, and the model, the metrics, backfill and `fetch` read it.
+//! Data flows `config` → `client` → `poller` → `metrics` → `http`, wired by `exporter`:
+//!
+//! - `schema`, `model`, `hours`: the bottom. Every value family the exporter publishes is
+//!   declared once in `schema` (the model, the metrics, backfill and `fetch` read it); `model`
+//!   is the exporter's vocabulary (targets, hourly rows, the snapshot, the clock); `hours`
+//!   decides which hour is complete.
+//! - `config`: the YAML file, every key declared once, validated once into typed values.
+//! - `client`: the only code that talks to the gateway; one entry point, `Client::fetch`, takes
+//!   a `Call` and gives an `Answer`.
+//! - `poller`: when to call and what to keep; `metrics`: the registry and the cached exposition;
+//!   `http` and `web_config`: the front door.
+//! - `exporter`: the wiring `main` and the tests start; `cmd`: the one-off commands beside it
+//!   (`fetch`, `backfill`).
+//! - `simulator`: a fake gateway for the demo and the tests, independent of the client.
 
 pub mod client;
 pub mod cmd;
