@@ -24,6 +24,26 @@ type ShopKey = [String; SHOP_LABELS.len()];
 /// The label values of a device series, in the order of [`DEVICE_LABELS`]: mac, name, shop.
 type DeviceKey = [String; DEVICE_LABELS.len()];
 
+/// Adds the hours of one series to `series` under `key`, by the Unix time of their start in
+/// `tz` (an hour that does not exist there is dropped); an hour already there stays.
+fn keep_first<K: Ord, V>(
+    series: &mut BTreeMap<K, BTreeMap<i64, V>>,
+    key: K,
+    hours: impl Iterator<Item = (NaiveDateTime, V)>,
+    tz: Tz,
+) {
+    let mut hours = hours
+        .filter_map(|(hour, values)| Some((hour_start(hour, tz)?, values)))
+        .peekable();
+    if hours.peek().is_none() {
+        return;
+    }
+    let kept = series.entry(key).or_default();
+    for (ts, values) in hours {
+        kept.entry(ts).or_insert(values);
+    }
+}
+
 /// Everything a backfill fetched, by series and hour start (Unix seconds).
 #[derive(Debug, Default)]
 pub struct Backfill {
@@ -36,23 +56,16 @@ pub struct Backfill {
 }
 
 impl Backfill {
-    /// Keeps the complete hours of `call`'s day from its answer (the first answer for an hour
+    /// Keeps the complete hours of `call`'s days from its answer (the first answer for an hour
     /// wins).
     pub(super) fn absorb(&mut self, call: &Call, answer: Answer, last_complete: NaiveDateTime, tz: Tz) {
         let wanted = |hour: NaiveDateTime| (call.from..=call.to).contains(&hour.date()) && hour <= last_complete;
         match (answer, &call.target) {
             (Answer::Shops(series), _) => {
                 for shop in series {
+                    let rows = shop.rows.iter().map(|r| (r.hour, r.values));
                     let key = [shop.dep_id, shop.name, shop.code];
-                    for row in shop.rows.iter().filter(|r| wanted(r.hour)) {
-                        if let Some(ts) = hour_start(row.hour, tz) {
-                            self.shops
-                                .entry(key.clone())
-                                .or_default()
-                                .entry(ts)
-                                .or_insert(row.values);
-                        }
-                    }
+                    keep_first(&mut self.shops, key, rows.filter(|(h, _)| wanted(*h)), tz);
                 }
             }
             (Answer::Device(rows), Target::Device(dev)) => {
@@ -61,15 +74,8 @@ impl Backfill {
                     dev.name.clone().unwrap_or_default(),
                     dev.shop_id.clone().unwrap_or_default(),
                 ];
-                for row in rows.iter().filter(|r| wanted(r.hour)) {
-                    if let Some(ts) = hour_start(row.hour, tz) {
-                        self.devices
-                            .entry(key.clone())
-                            .or_default()
-                            .entry(ts)
-                            .or_insert(row.values);
-                    }
-                }
+                let rows = rows.iter().map(|r| (r.hour, r.values));
+                keep_first(&mut self.devices, key, rows.filter(|(h, _)| wanted(*h)), tz);
             }
             (Answer::Device(_), Target::Shops(_)) => {}
         }
