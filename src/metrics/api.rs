@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
+use super::{gauge, register};
+
 /// Counters of gateway calls, shared by every clone of the client.
 #[derive(Clone, Debug)]
 pub struct ApiMetrics {
@@ -16,46 +18,47 @@ pub struct ApiMetrics {
     rate_limit: Gauge,
 }
 
+/// A registered counter family with `labels`.
+fn counters(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    register(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
+}
+
 impl ApiMetrics {
     pub(super) fn new(registry: &Registry) -> prometheus::Result<Self> {
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "opretail_api_requests_total",
-                "Requests sent to the Opretail gateway while polling its hourly data, by gateway method.",
-            ),
+        let requests = counters(
+            registry,
+            "opretail_api_requests_total",
+            "Requests sent to the Opretail gateway while polling its hourly data, by gateway method.",
             &["method"],
         )?;
-        let errors = IntCounterVec::new(
-            Opts::new(
-                "opretail_api_errors_total",
-                "Failed Opretail gateway requests while polling its hourly data, by method and code: the gateway's stat.code, or http_<status>, timeout, transport, decode.",
-            ),
+        let errors = counters(
+            registry,
+            "opretail_api_errors_total",
+            "Failed Opretail gateway requests while polling its hourly data, by method and code: the gateway's stat.code, or http_<status>, timeout, transport, decode.",
             &["method", "code"],
         )?;
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "opretail_api_request_duration_seconds",
-                "Duration of Opretail gateway requests while polling its hourly data, by gateway method.",
-            )
-            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        let duration = register(
+            registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "opretail_api_request_duration_seconds",
+                    "Duration of Opretail gateway requests while polling its hourly data, by gateway method.",
+                )
+                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                &["method"],
+            )?,
+        )?;
+        let retries = counters(
+            registry,
+            "opretail_api_retries_total",
+            "Gateway requests retried after a transient failure while polling hourly data, by gateway method.",
             &["method"],
         )?;
-        let retries = IntCounterVec::new(
-            Opts::new(
-                "opretail_api_retries_total",
-                "Gateway requests retried after a transient failure while polling hourly data, by gateway method.",
-            ),
-            &["method"],
-        )?;
-        let rate_limit = Gauge::with_opts(Opts::new(
+        let rate_limit = gauge(
+            registry,
             "opretail_api_rate_limit_requests_per_second",
             "Gateway requests per second allowed now while polling hourly data (lowered after -100 API_CALL_REPEAT answers).",
-        ))?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(errors.clone()))?;
-        registry.register(Box::new(retries.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(rate_limit.clone()))?;
+        )?;
         Ok(Self {
             requests,
             errors,

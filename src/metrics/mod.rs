@@ -20,6 +20,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use prometheus::core::Collector;
 use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
 
 use crate::model::Snapshot;
@@ -28,6 +29,17 @@ use gzip::Rendered;
 pub use api::ApiMetrics;
 pub use encode::render_snapshot;
 pub(crate) use encode::{push_escaped, push_labels, push_value};
+
+/// Registers `collector` in `registry` and hands it back, for its owner to update.
+fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> prometheus::Result<C> {
+    registry.register(Box::new(collector.clone()))?;
+    Ok(collector)
+}
+
+/// A registered gauge without labels.
+fn gauge(registry: &Registry, name: &str, help: &str) -> prometheus::Result<Gauge> {
+    register(registry, Gauge::with_opts(Opts::new(name, help))?)
+}
 
 /// The registry, the cached value series, and readiness.
 pub struct MetricsStore {
@@ -55,31 +67,31 @@ impl MetricsStore {
     pub fn new(version: &str, revision: &str) -> prometheus::Result<Self> {
         let registry = Registry::new();
         let api = ApiMetrics::new(&registry)?;
-        let poll_duration = Gauge::with_opts(Opts::new(
+        let poll_duration = gauge(
+            &registry,
             "opretail_poll_duration_seconds",
             "Duration of the last completed poll of every configured shop and device (the data is hourly data, polled).",
-        ))?;
-        registry.register(Box::new(poll_duration.clone()))?;
-        let refresh_duration = Gauge::with_opts(Opts::new(
+        )?;
+        let refresh_duration = gauge(
+            &registry,
             "opretail_refresh_duration_seconds",
             "Duration of the last full refresh: the first poll of every target for a new hour of hourly data.",
-        ))?;
-        let refresh_calls = Gauge::with_opts(Opts::new(
+        )?;
+        let refresh_calls = gauge(
+            &registry,
             "opretail_refresh_requests",
             "Gateway calls the last full refresh of the hourly data needed (shop batches plus devices of this shard).",
-        ))?;
-        registry.register(Box::new(refresh_duration.clone()))?;
-        registry.register(Box::new(refresh_calls.clone()))?;
-        let reload_ok = Gauge::with_opts(Opts::new(
+        )?;
+        let reload_ok = gauge(
+            &registry,
             "opretail_config_last_reload_successful",
             "1 if the last configuration (re)load of the exporter of polled hourly Opretail data succeeded, else 0.",
-        ))?;
-        let reload_time = Gauge::with_opts(Opts::new(
+        )?;
+        let reload_time = gauge(
+            &registry,
             "opretail_config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful configuration (re)load of the exporter of polled hourly Opretail data.",
-        ))?;
-        registry.register(Box::new(reload_ok.clone()))?;
-        registry.register(Box::new(reload_time.clone()))?;
+        )?;
         let build_info = GaugeVec::new(
             Opts::new(
                 "opretail_exporter_build_info",
@@ -87,8 +99,9 @@ impl MetricsStore {
             ),
             &["version", "revision"],
         )?;
-        build_info.with_label_values(&[version, revision]).set(1.0);
-        registry.register(Box::new(build_info))?;
+        register(&registry, build_info)?
+            .with_label_values(&[version, revision])
+            .set(1.0);
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Self {
