@@ -392,3 +392,53 @@ async fn gzip_when_asked_with_the_same_series() {
     }
     h.stop().await;
 }
+
+/// The refresh asks for the one hour it publishes (`starthour`/`endhour`), and gets it right
+/// whether the gateway answers `endhour` itself or not; it downloads a small part of what a
+/// whole-day call of the same shops does.
+#[tokio::test]
+async fn the_refresh_asks_for_one_hour_under_either_reading_of_endhour() {
+    use opretail_exporter::client::{Call, Client, Target};
+    use opretail_exporter::metrics::MetricsStore;
+    use opretail_exporter::model::TargetId;
+
+    let ts = utc("2024-05-01T05:00:00Z").timestamp();
+    // (endhour answered, rows per shop, whole day ÷ one hour in bytes at least)
+    for (inclusive, rows_per_shop, fewer) in [(false, 1, 10.0), (true, 2, 5.0)] {
+        let h = Harness::start_manual_with(
+            utc(NOW),
+            |sim| sim.end_hour_inclusive = inclusive,
+            |url| config(url, &["O_1002"], &[]),
+        )
+        .await;
+        let m = h.scrape().await;
+        for dep in 9613..=9620 {
+            assert_shop(&m, &h, dep, "2024-05-01 13:00:00", ts);
+        }
+        assert_eq!(
+            h.sim.sim.shop_rows(),
+            8 * rows_per_shop,
+            "8 shops, the asked hour only (endhour answered: {inclusive})"
+        );
+        let hour_bytes = m.value("opretail_api_response_bytes_total", &[("method", METHOD_SHOPS)]);
+        assert!(hour_bytes > 0.0);
+
+        // The same shops as a whole-day call, as backfill and `fetch` ask.
+        let store = MetricsStore::new("t", "t").expect("store");
+        let config = config(&h.sim.url(), &["O_1002"], &[]);
+        let client = Client::new(&config.gateway, h.clock.clone(), store.api().clone()).expect("client");
+        let day = local("2024-05-01 13:00:00").date();
+        client
+            .fetch(&Call::day(Target::Shops(vec![TargetId::Org(1002)]), day))
+            .await
+            .expect("whole day");
+        let text = String::from_utf8(store.exposition(false).concat()).expect("utf-8");
+        let day_bytes =
+            Exposition::parse(&text).value("opretail_api_response_bytes_total", &[("method", METHOD_SHOPS)]);
+        assert!(
+            day_bytes >= fewer * hour_bytes,
+            "one hour {hour_bytes} bytes, a whole day {day_bytes} bytes (endhour answered: {inclusive})"
+        );
+        h.stop().await;
+    }
+}

@@ -1,11 +1,18 @@
 //! One gateway call for some targets, as the poller, backfill and `fetch` all make it: what it
 //! asks about ([`Target`]: a batch of shop/organisation ids, or one device), for which
-//! shop-local days ([`Call`]), and what it answered ([`Answer`]). [`batch`] is the one place
-//! that decides how configured targets are grouped into calls.
+//! shop-local days and hours ([`Call`]), and what it answered ([`Answer`]). [`batch`] is the
+//! one place that decides how configured targets are grouped into calls.
+//!
+//! The hourly refresh asks for the one hour it publishes (`starthour`/`endhour`), not the
+//! whole day: a 24th of the rows. Whether the gateway's `endhour` is inclusive is not known, so
+//! the window is `hour..hour+1` and the rows are always picked by their `time`: under either
+//! reading the hour asked for is in the answer. The device method documents no hour window, so
+//! device calls always cover whole days.
 
 use std::fmt;
+use std::ops::Range;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime, Timelike};
 
 use crate::model::{DeviceRow, DeviceTarget, ShopSeries, TargetId};
 
@@ -36,32 +43,59 @@ impl fmt::Display for Target {
     }
 }
 
-/// One gateway call: a target and the whole shop-local days `from..=to`.
+/// The hours of a day a call asks for when it does not narrow them.
+pub const WHOLE_DAY: Range<u32> = 0..24;
+
+/// One gateway call: a target, the shop-local days `from..=to`, and the local hours of each
+/// day (`starthour..endhour`; shop calls only, devices always get whole days).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     pub target: Target,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    pub hours: Range<u32>,
 }
 
 impl Call {
-    /// A call for the one day `day`.
+    /// A call for the one day `day`, every hour of it.
     pub fn day(target: Target, day: NaiveDate) -> Self {
         Call {
             target,
             from: day,
             to: day,
+            hours: WHOLE_DAY,
+        }
+    }
+
+    /// A call for the one local hour starting at `hour` (for a device: its whole day).
+    pub fn hour(target: Target, hour: NaiveDateTime) -> Self {
+        Call {
+            hours: hour.hour()..hour.hour() + 1,
+            ..Call::day(target, hour.date())
+        }
+    }
+
+    /// The `starthour`/`endhour` to send: none for a whole day or a device.
+    pub(crate) fn hour_window(&self) -> Option<(u32, u32)> {
+        match self.target {
+            Target::Shops(_) if self.hours != WHOLE_DAY => Some((self.hours.start, self.hours.end)),
+            _ => None,
         }
     }
 }
 
 impl fmt::Display for Call {
-    /// The target and its day (`S_1,S_2 2024-05-01`), or days (`… 2024-04-30..2024-05-01`).
+    /// The target and its day (`S_1,S_2 2024-05-01`), or days (`… 2024-04-30..2024-05-01`),
+    /// and its hours when narrowed (`… 2024-05-01 13:00-14:00`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.from == self.to {
-            write!(f, "{} {}", self.target, self.from)
+            write!(f, "{} {}", self.target, self.from)?;
         } else {
-            write!(f, "{} {}..{}", self.target, self.from, self.to)
+            write!(f, "{} {}..{}", self.target, self.from, self.to)?;
+        }
+        match self.hour_window() {
+            Some((start, end)) => write!(f, " {start:02}:00-{end:02}:00"),
+            None => Ok(()),
         }
     }
 }
@@ -156,5 +190,29 @@ mod tests {
             ..Call::day(Target::Device(device("d47c44906f14")), day)
         };
         assert_eq!(call.to_string(), "device d47c44906f14 2024-04-30..2024-05-01");
+    }
+
+    #[test]
+    fn an_hour_call_narrows_shops_but_not_devices() {
+        let at = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap_or_default();
+        let call = Call::hour(Target::Shops(vec![TargetId::Org(2)]), at("2024-05-01 13:00:00"));
+        assert_eq!(
+            (call.from, call.to, call.hours.clone()),
+            (
+                at("2024-05-01 00:00:00").date(),
+                at("2024-05-01 00:00:00").date(),
+                13..14
+            )
+        );
+        assert_eq!(call.hour_window(), Some((13, 14)));
+        assert_eq!(call.to_string(), "O_2 2024-05-01 13:00-14:00");
+        let call = Call::hour(Target::Shops(vec![TargetId::Org(2)]), at("2024-05-01 23:00:00"));
+        assert_eq!(call.hour_window(), Some((23, 24)), "the last hour of a day");
+        let call = Call::hour(Target::Device(device("d47c44906f14")), at("2024-05-01 13:00:00"));
+        assert_eq!(call.hour_window(), None, "the device method has no hour window");
+        assert_eq!(
+            Call::day(Target::Shops(vec![TargetId::Shop(1)]), call.from).hour_window(),
+            None
+        );
     }
 }

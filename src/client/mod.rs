@@ -30,7 +30,7 @@ use tokio::sync::Semaphore;
 
 use self::auth::Auth;
 pub(crate) use self::call::batch;
-pub use self::call::{Answer, Call, Target};
+pub use self::call::{Answer, Call, Target, WHOLE_DAY};
 pub use self::decode::{parse_devices_answer, parse_shops_answer};
 pub use self::error::ApiError;
 use self::limiter::RateLimiter;
@@ -107,18 +107,22 @@ impl Client {
     }
 
     /// Makes one call: the hourly rows of every shop behind a batch of ids, or of one device,
-    /// for the whole shop-local days `from..=to`.
+    /// for the shop-local days `from..=to` (shops: the call's hours of each day).
     pub async fn fetch(&self, call: &Call) -> Result<Answer, ApiError> {
         let (start, end) = whole_days(call.from, call.to);
         match &call.target {
             Target::Shops(ids) => {
                 let id = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-                let business = [
+                let mut business = vec![
                     ("id", id),
                     ("startTime", start),
                     ("endTime", end),
                     ("timeType", "1".into()),
                 ];
+                if let Some((start_hour, end_hour)) = call.hour_window() {
+                    business.push(("starthour", start_hour.to_string()));
+                    business.push(("endhour", end_hour.to_string()));
+                }
                 let data = self.call(METHOD_SHOPS, &business).await?;
                 decode::shops(&data).map(Answer::Shops)
             }

@@ -153,6 +153,8 @@ impl Client {
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            // Counted as it arrives: an answer refused for its size was downloaded too.
+            inner.metrics.downloaded(method, chunk.len());
             if bytes.len() + chunk.len() > inner.config.max_response_bytes {
                 return Err(too_large());
             }

@@ -14,6 +14,7 @@ pub struct ApiMetrics {
     requests: IntCounterVec,
     errors: IntCounterVec,
     retries: IntCounterVec,
+    response_bytes: IntCounterVec,
     duration: HistogramVec,
     rate_limit: Gauge,
 }
@@ -54,6 +55,12 @@ impl ApiMetrics {
             "Gateway requests retried after a transient failure while polling hourly data, by gateway method.",
             &["method"],
         )?;
+        let response_bytes = counters(
+            registry,
+            "opretail_api_response_bytes_total",
+            "Bytes of gateway answers downloaded while polling hourly data, by gateway method.",
+            &["method"],
+        )?;
         let rate_limit = gauge(
             registry,
             "opretail_api_rate_limit_requests_per_second",
@@ -63,9 +70,15 @@ impl ApiMetrics {
             requests,
             errors,
             retries,
+            response_bytes,
             duration,
             rate_limit,
         })
+    }
+
+    /// Counts `bytes` of an answer from `method` as downloaded.
+    pub(crate) fn downloaded(&self, method: &str, bytes: usize) {
+        self.response_bytes.with_label_values(&[method]).inc_by(bytes as u64);
     }
 
     /// Records one finished call; `error_code` is `None` on success.

@@ -1,8 +1,9 @@
 //! The poller: when to ask, what to ask, and what to keep.
 //!
 //! Each poll works out the latest *complete* hour in the configured timezone, asks the gateway
-//! for the whole days around it (shop ids batched per call, one call per device, at most
-//! `max_in_flight` at once), picks from every answer the row whose `time` is that hour, and
+//! for that hour (shop ids batched per call with `starthour`/`endhour`; one call per device,
+//! for the hour's day; at most `max_in_flight` at once), picks from every answer the row whose
+//! `time` is that hour, and
 //! publishes a new [`Snapshot`]. A target whose call failed keeps its last good values and is
 //! marked down; the failure is counted by the client. [`Poller::run`] repeats this every
 //! `poll_interval` until cancelled; [`Poller::poll_once`] is one round.
@@ -13,7 +14,7 @@ mod schedule;
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::{Mutex, Notify};
@@ -141,13 +142,12 @@ impl Poller {
             tracing::warn!(%now, "the latest complete hour does not exist in the configured timezone; skipping this poll");
             return PollReport::default();
         };
-        let today = now.with_timezone(&tz).date_naive();
         let priority = state.refreshed_hour != Some(hour);
         let calls = setup.targets.len();
         // A re-poll spreads its calls evenly over the interval (the rate limit still applies);
         // the first round of an hour goes as fast as the rate limit allows.
         let pace = (spread_repolls && !priority && calls > 0).then(|| setup.config.poll_interval / calls as u32);
-        let outcomes = fetch(&setup, &self.clock, hour.date(), today, Plan { hour, pace }).await;
+        let outcomes = fetch(&setup, &self.clock, Plan { hour, pace }).await;
 
         let round = Round {
             previous: &state.snapshot,
@@ -214,7 +214,7 @@ impl Poller {
 /// Every call of one round, at most `max_in_flight` at a time: shop batches first (fewer
 /// calls, more data), then devices. With a pace, call `i` starts no earlier than `i × pace`
 /// after the round began, and is skipped if by then a new hour has begun.
-async fn fetch(setup: &Setup, clock: &Clock, from: NaiveDate, to: NaiveDate, plan: Plan) -> Vec<Outcome> {
+async fn fetch(setup: &Setup, clock: &Clock, plan: Plan) -> Vec<Outcome> {
     let gateway = &setup.config.gateway;
     let tz = setup.config.timezone;
     let began = tokio::time::Instant::now();
@@ -231,11 +231,7 @@ async fn fetch(setup: &Setup, clock: &Clock, from: NaiveDate, to: NaiveDate, pla
             if !slot(i).await {
                 return Outcome::Skipped(target.clone());
             }
-            let call = Call {
-                target: target.clone(),
-                from,
-                to,
-            };
+            let call = Call::hour(target.clone(), hour);
             let mut result = setup.client.fetch(&call).await;
             // Keep only the hour asked for: a round holds every answer until it merges them.
             if let Ok(answer) = &mut result {

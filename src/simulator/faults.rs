@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::codes::{description, SUCCESS};
 use super::reply::{envelope, shop_json, Outcome, SimReply, HTML_CONTENT_TYPE, JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 use super::tenant::SimConfig;
+use super::times::HourWindow;
 
 /// A failure the simulator plays instead of answering (before any validation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +143,13 @@ impl std::fmt::Display for Fault {
 fn canned_success_body(cfg: &SimConfig) -> String {
     let now = cfg.now_local();
     let data = match cfg.shops().next() {
-        Some(shop) => Value::Array(vec![shop_json(shop, now.date(), now.date(), now)]),
+        Some(shop) => Value::Array(vec![shop_json(
+            shop,
+            now.date(),
+            now.date(),
+            HourWindow::WHOLE_DAY,
+            now,
+        )]),
         None => Value::Array(Vec::new()),
     };
     envelope(&cfg.clock, SUCCESS, description(SUCCESS), data).body

@@ -49,7 +49,7 @@ use self::codes::Refusal;
 use self::limits::{Nonces, RateBudget};
 use self::reply::{device_rows, envelope, shop_json};
 use self::tenant::normalize_mac;
-use self::times::{parse_timestamp, whole_days};
+use self::times::{days, parse_timestamp, whole_days, HourWindow};
 use self::verify::{is_signed, Algorithm};
 
 /// Gateway method: hourly passenger indicators of many shops / organisations in one call.
@@ -72,6 +72,8 @@ struct Inner {
     fault: Mutex<Option<Fault>>,
     nonces: Mutex<Nonces>,
     requests: AtomicU64,
+    /// Shop rows answered by the shops method (one per shop and hour).
+    shop_rows: AtomicU64,
     /// Tokens issued by logins and still valid.
     tokens: Mutex<HashSet<String>>,
     /// The most recent `_sig` values received (for tests that look for leaks).
@@ -124,6 +126,7 @@ impl Simulator {
                 fault: Mutex::new(None),
                 nonces: Mutex::new(Nonces::default()),
                 requests: AtomicU64::new(0),
+                shop_rows: AtomicU64::new(0),
                 tokens: Mutex::new(HashSet::new()),
                 signatures: Mutex::new(VecDeque::new()),
                 release: Mutex::new(CancellationToken::new()),
@@ -151,6 +154,12 @@ impl Simulator {
     /// Gateway requests received so far (faulted and refused ones included).
     pub fn requests(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Shop rows the shops method has answered so far (one per shop and hour): what the
+    /// exporter made the gateway send.
+    pub fn shop_rows(&self) -> u64 {
+        self.inner.shop_rows.load(Ordering::Relaxed)
     }
 
     /// Invalidates every token issued so far: the next business call with one answers
@@ -317,9 +326,17 @@ impl Simulator {
         let (start, end) = whole_days(present("startTime"), present("endTime"))?;
         if mt == METHOD_SHOPS {
             let ids = present("id").ok_or_else(|| Refusal::system("id must not be empty"))?;
+            let hours = HourWindow::parse(present("starthour"), present("endhour"), cfg.end_hour_inclusive)?;
             let shops = self.match_shops(ids);
+            let rows_per_shop = days(start, end, hours).count() as u64;
+            self.inner
+                .shop_rows
+                .fetch_add(rows_per_shop * shops.len() as u64, Ordering::Relaxed);
             Ok(Value::Array(
-                shops.into_iter().map(|s| shop_json(s, start, end, now)).collect(),
+                shops
+                    .into_iter()
+                    .map(|s| shop_json(s, start, end, hours, now))
+                    .collect(),
             ))
         } else {
             let mac = present("mac").ok_or_else(|| Refusal::system("mac must not be empty"))?;

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::codes::codename;
 use super::tenant::{DeviceShape, SimDevice, SimShop};
-use super::times::{days, TIME_FORMAT};
+use super::times::{days, HourWindow, TIME_FORMAT};
 use super::traffic::{device_hour_as_of, shop_hour_as_of};
 use crate::model::Clock;
 
@@ -64,11 +64,17 @@ pub(crate) fn envelope(clock: &Clock, code: i64, result: &str, data: Value) -> S
     }
 }
 
-/// A shop of the shops method's `data`: its name, ids and one row per hour of `start..=end` as
-/// the gateway shows them at `now`.
-pub(crate) fn shop_json(shop: &SimShop, start: NaiveDate, end: NaiveDate, now: NaiveDateTime) -> Value {
+/// A shop of the shops method's `data`: its name, ids and one row per hour of `start..=end`
+/// within `hours`, as the gateway shows them at `now`.
+pub(crate) fn shop_json(
+    shop: &SimShop,
+    start: NaiveDate,
+    end: NaiveDate,
+    hours: HourWindow,
+    now: NaiveDateTime,
+) -> Value {
     let s = shop.numbers_as_strings;
-    let rows: Vec<Value> = days(start, end)
+    let rows: Vec<Value> = days(start, end, hours)
         .map(|hour| {
             let mut row = Map::new();
             row.insert("time".into(), Value::String(hour.format(TIME_FORMAT).to_string()));
@@ -90,7 +96,7 @@ pub(crate) fn device_rows(dev: Option<&SimDevice>, start: NaiveDate, end: NaiveD
     let Some(dev) = dev else {
         return Vec::new();
     };
-    days(start, end)
+    days(start, end, HourWindow::WHOLE_DAY)
         .map(|hour| {
             let mut row = Map::new();
             row.insert("time".into(), Value::String(hour.format(TIME_FORMAT).to_string()));

@@ -41,6 +41,10 @@ pub struct SimConfig {
     /// second's worth. A request beyond it answers -100 API_CALL_REPEAT. Half a request of
     /// tolerance absorbs the jitter of requests in flight.
     pub rate_limit: Option<f64>,
+    /// How the shops method reads `endhour`: the vendor's page gives `starthour` (default 0)
+    /// and `endhour` (default 24) without saying whether `endhour` itself is answered. With
+    /// `false` the rows are the hours `starthour..endhour`, with `true` `starthour..=endhour`.
+    pub end_hour_inclusive: bool,
 }
 
 /// An organisation node (`O_<org_id>`) and its shops.
@@ -182,6 +186,7 @@ impl SimConfig {
             users: vec![("demo".to_owned(), "demo-password".to_owned())],
             require_token: false,
             rate_limit: None,
+            end_hour_inclusive: false,
         }
     }
 

@@ -420,3 +420,65 @@ fn the_rate_limit_answers_api_call_repeat() {
         "the bucket refills"
     );
 }
+
+/// A shops request for 2024-03-15 narrowed with `starthour`/`endhour`.
+fn narrowed(sim: &Simulator, start: &str, end: &str) -> Value {
+    let params = request(
+        sim,
+        METHOD_SHOPS,
+        &[
+            ("id", "S_9601"),
+            ("startTime", "2024-03-15 00:00:00"),
+            ("endTime", "2024-03-15 23:59:59"),
+            ("timeType", "1"),
+            ("starthour", start),
+            ("endhour", end),
+        ],
+    );
+    call(sim, &params)
+}
+
+fn row_times(v: &Value) -> Vec<String> {
+    v["data"][0]["dataList"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r["time"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn starthour_and_endhour_narrow_the_rows_under_either_reading_of_endhour() {
+    let exclusive = sim();
+    let v = narrowed(&exclusive, "13", "14");
+    assert_eq!(code_of(&v), 0);
+    assert_eq!(row_times(&v), ["2024-03-15 13:00:00"]);
+    let full = shop_hour(&demo_shop(9601), at("2024-03-15 13:00:00"));
+    assert_eq!(v["data"][0]["dataList"][0]["passengerFlow"], full.walk_in);
+    assert_eq!(row_times(&narrowed(&exclusive, "0", "24")).len(), 24);
+    assert_eq!(row_times(&narrowed(&exclusive, "23", "24")), ["2024-03-15 23:00:00"]);
+    assert!(row_times(&narrowed(&exclusive, "5", "5")).is_empty());
+    assert_eq!(exclusive.shop_rows(), 1 + 24 + 1);
+
+    let mut cfg = SimConfig::demo(clock());
+    cfg.end_hour_inclusive = true;
+    let inclusive = Simulator::new(cfg);
+    assert_eq!(
+        row_times(&narrowed(&inclusive, "13", "14")),
+        ["2024-03-15 13:00:00", "2024-03-15 14:00:00"]
+    );
+    assert_eq!(row_times(&narrowed(&inclusive, "23", "24")), ["2024-03-15 23:00:00"]);
+    assert_eq!(row_times(&narrowed(&inclusive, "5", "5")), ["2024-03-15 05:00:00"]);
+}
+
+#[test]
+fn bad_hour_windows_are_refused() {
+    let sim = sim();
+    for (start, end) in [("14", "13"), ("-1", "3"), ("3", "25"), ("x", "3")] {
+        let v = narrowed(&sim, start, end);
+        assert_eq!(code_of(&v), -500, "{start}..{end}: {v}");
+    }
+    assert_eq!(sim.shop_rows(), 0, "a refused request answers no rows");
+}

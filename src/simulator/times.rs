@@ -55,10 +55,50 @@ pub(crate) fn whole_days(start: Option<&str>, end: Option<&str>) -> Result<(Naiv
     Ok((start, end))
 }
 
-/// Every hour start of the days `start..=end`.
-pub(crate) fn days(start: NaiveDate, end: NaiveDate) -> impl Iterator<Item = NaiveDateTime> {
+/// The hours of each day a shops call answers: `starthour` (default 0) to `endhour` (default
+/// 24), `endhour` itself included or not as the gateway is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HourWindow {
+    pub(crate) first: u32,
+    /// The last hour answered (at most 23).
+    pub(crate) last: u32,
+}
+
+impl HourWindow {
+    /// Every hour of the day.
+    pub(crate) const WHOLE_DAY: HourWindow = HourWindow { first: 0, last: 23 };
+
+    /// Reads `starthour`/`endhour` (whole numbers 0–24, start not after end); absent means
+    /// the defaults 0 and 24.
+    pub(crate) fn parse(start: Option<&str>, end: Option<&str>, end_inclusive: bool) -> Result<Self, Refusal> {
+        let hour = |name: &str, value: Option<&str>, default: u32| match value {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(h) if h <= 24 => Ok(h),
+                _ => Err(Refusal::system(format!("{name} {v:?} is not an hour from 0 to 24"))),
+            },
+        };
+        let first = hour("starthour", start, 0)?;
+        let end = hour("endhour", end, 24)?;
+        if end < first {
+            return Err(Refusal::system("endhour is before starthour"));
+        }
+        let last = if end_inclusive { end } else { end.saturating_sub(1) };
+        if end == first && !end_inclusive || first > 23 {
+            // An empty window: no hour answered.
+            return Ok(HourWindow { first: 1, last: 0 });
+        }
+        Ok(HourWindow {
+            first,
+            last: last.min(23),
+        })
+    }
+}
+
+/// Every hour start of the days `start..=end` within `window`.
+pub(crate) fn days(start: NaiveDate, end: NaiveDate, window: HourWindow) -> impl Iterator<Item = NaiveDateTime> {
     start
         .iter_days()
         .take_while(move |d| *d <= end)
-        .flat_map(|d| (0..24u32).filter_map(move |h| d.and_hms_opt(h, 0, 0)))
+        .flat_map(move |d| (window.first..=window.last).filter_map(move |h| d.and_hms_opt(h, 0, 0)))
 }

@@ -84,11 +84,20 @@ impl Harness {
     /// Like `start`, with no poll loop: every round is one the test runs itself (the first one
     /// included), so that no round of the loop races the test's own.
     pub async fn start_manual(now: DateTime<Utc>, make_config: impl FnOnce(&str) -> Config) -> Harness {
+        Self::start_manual_with(now, |_| {}, make_config).await
+    }
+
+    /// Like `start_manual`, with the demo simulator's configuration adjusted first.
+    pub async fn start_manual_with(
+        now: DateTime<Utc>,
+        adjust_sim: impl FnOnce(&mut SimConfig),
+        make_config: impl FnOnce(&str) -> Config,
+    ) -> Harness {
         let options = exporter::Options {
             manual_polling: true,
             ..exporter::Options::default()
         };
-        let h = Self::start_full_with(now, |_| {}, |sim| make_config(&sim.url()), options).await;
+        let h = Self::start_full_with(now, adjust_sim, |sim| make_config(&sim.url()), options).await;
         h.poll().await;
         h.wait_ready().await;
         h
