@@ -15,7 +15,7 @@ use crate::config::{Config, ConfigErrors, Shard};
 use crate::http::{self, AppState, Reload};
 use crate::metrics::MetricsStore;
 use crate::model::Clock;
-use crate::poller::Poller;
+use crate::poller::{Poller, RefreshCost};
 use crate::web_config::WebConfig;
 
 /// Why the exporter could not start, or did not stop cleanly.
@@ -93,9 +93,9 @@ pub async fn start_with(
     if options.shard.is_some() {
         config.sharding = options.shard;
     }
-    log_targets(&config);
-    let config = Arc::new(config);
     let store = Arc::new(MetricsStore::new(env!("CARGO_PKG_VERSION"), REVISION)?);
+    log_targets(&config, &store);
+    let config = Arc::new(config);
     let client = Client::new(&config.gateway, clock.clone(), store.api().clone())?;
     store.config_loaded(Some(unix_now(&clock)));
     let poller = Arc::new(Poller::new(config, client, Arc::clone(&store), clock.clone()));
@@ -138,18 +138,32 @@ pub async fn start_with(
     })
 }
 
-/// Logs what this replica polls.
-fn log_targets(config: &Config) {
+/// Logs what this replica polls and what a refresh of it costs (a warning when it needs
+/// longer than the hour), and publishes that cost.
+fn log_targets(config: &Config, store: &MetricsStore) {
     let (shops, devices) = crate::poller::owned_targets(config);
     let shard = config.sharding.map_or_else(|| "all".to_string(), |s| s.to_string());
+    let cost = RefreshCost::of(config);
     tracing::info!(
         shard = %shard,
         shop_ids = shops.len(),
         of_shop_ids = config.shops.len(),
         devices = devices.len(),
         of_devices = config.devices.len(),
+        refresh_calls = cost.calls,
+        refresh_seconds = cost.seconds.round(),
         "targets"
     );
+    if cost.exceeds_the_hour() {
+        tracing::warn!(
+            refresh_calls = cost.calls,
+            refresh_seconds = cost.seconds.round(),
+            requests_per_second = config.gateway.requests_per_second,
+            "a refresh needs longer than the hour it describes: {}",
+            RefreshCost::REMEDIES
+        );
+    }
+    store.refresh_budget(cost.seconds);
 }
 
 fn unix_now(clock: &Clock) -> f64 {
@@ -208,7 +222,7 @@ impl Reloader {
         if self.shard.is_some() {
             config.sharding = self.shard;
         }
-        log_targets(&config);
+        log_targets(&config, &self.store);
         let client = Client::new(&config.gateway, self.clock.clone(), self.store.api().clone())?;
         self.poller.replace(Arc::new(config), client);
         Ok(())

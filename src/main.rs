@@ -254,13 +254,23 @@ fn log_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) ->
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(c) => {
+            let cost = opretail_exporter::poller::RefreshCost::of(&c);
             println!(
-                "{}: valid ({} shop ids, {} devices, poll every {})",
+                "{}: valid ({} shop ids, {} devices, poll every {}); a refresh needs {} gateway calls, at least {} at {} requests/s",
                 path.display(),
                 c.shops.len(),
                 c.devices.len(),
-                humantime::format_duration(c.poll_interval)
+                humantime::format_duration(c.poll_interval),
+                cost.calls,
+                humantime::format_duration(std::time::Duration::try_from_secs_f64(cost.seconds.ceil()).unwrap_or_default()),
+                c.gateway.requests_per_second
             );
+            if cost.exceeds_the_hour() {
+                eprintln!(
+                    "warning: a refresh needs longer than the hour it describes; {}",
+                    opretail_exporter::poller::RefreshCost::REMEDIES
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

@@ -33,6 +33,44 @@ fn check_config_accepts_the_example() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
 }
 
+/// `check-config` says what a refresh costs, and warns when it needs longer than the hour.
+#[test]
+fn check_config_states_the_refresh_cost() {
+    let head = "gateway:\n  url: http://gw.example/m.api\n  app_key: k\n  app_secret: s\n";
+    let small = write_config("cost-small", &format!("{head}shops:\n  - id: O_1\n"));
+    let devices: String = (0..20_000u64).map(|i| format!("  - mac: 0a{i:010x}\n")).collect();
+    let large = write_config("cost-large", &format!("{head}shops:\n  - id: O_1\ndevices:\n{devices}"));
+    let run = |path: &std::path::Path| {
+        let out = Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(path)
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (stdout, stderr) = run(&small);
+    assert!(
+        stdout.contains("a refresh needs 1 gateway calls, at least 1s at 5 requests/s"),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let (stdout, stderr) = run(&large);
+    // 1 shop batch and 20,000 devices at 5 requests/s: 4,000.2 s.
+    assert!(
+        stdout.contains("a refresh needs 20001 gateway calls, at least 1h 6m 41s"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("warning: a refresh needs longer than the hour"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--shard"), "names the remedies: {stderr}");
+}
+
 #[test]
 fn check_config_lists_every_problem_and_exits_2() {
     let path = write_config(

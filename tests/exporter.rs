@@ -442,3 +442,15 @@ async fn the_refresh_asks_for_one_hour_under_either_reading_of_endhour() {
         h.stop().await;
     }
 }
+
+/// What a refresh costs is published: its calls over the configured rate.
+#[tokio::test]
+async fn the_refresh_budget_is_published() {
+    let h = harness().await;
+    let m = h.scrape().await;
+    // One batch of the four shop ids and three devices, at the configured rate.
+    let rate = h.exporter.poller.config().gateway.requests_per_second;
+    assert_eq!(m.value("opretail_refresh_budget_seconds", &[]), 4.0 / rate);
+    assert_eq!(m.value("opretail_refresh_requests", &[]), 4.0);
+    h.stop().await;
+}

@@ -48,6 +48,7 @@ pub struct MetricsStore {
     poll_duration: Gauge,
     refresh_duration: Gauge,
     refresh_calls: Gauge,
+    refresh_budget: Gauge,
     reload_ok: Gauge,
     reload_time: Gauge,
     values: RwLock<Arc<Rendered>>,
@@ -82,6 +83,11 @@ impl MetricsStore {
             "opretail_refresh_requests",
             "Gateway calls the last full refresh of the hourly data needed (shop batches plus devices of this shard).",
         )?;
+        let refresh_budget = gauge(
+            &registry,
+            "opretail_refresh_budget_seconds",
+            "The least time a full refresh of the hourly data can take: its gateway calls divided by the configured request rate (over 3600, the hour is over before it is refreshed).",
+        )?;
         let reload_ok = gauge(
             &registry,
             "opretail_config_last_reload_successful",
@@ -110,6 +116,7 @@ impl MetricsStore {
             poll_duration,
             refresh_duration,
             refresh_calls,
+            refresh_budget,
             reload_ok,
             reload_time,
             values: RwLock::new(Arc::new(Rendered::default())),
@@ -149,6 +156,11 @@ impl MetricsStore {
             }
             None => self.reload_ok.set(0.0),
         }
+    }
+
+    /// Publishes the least time a full refresh of the configuration in force can take.
+    pub(crate) fn refresh_budget(&self, seconds: f64) {
+        self.refresh_budget.set(seconds);
     }
 
     /// Records a completed full refresh (the first round for a new hour).

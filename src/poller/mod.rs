@@ -21,6 +21,7 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use self::round::{Outcome, Round, ShopsOf};
+pub use self::schedule::RefreshCost;
 pub(crate) use self::schedule::{next_poll_in, owned_targets};
 use crate::client::{batch, Call, Client, Target};
 use crate::config::Config;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
 
+use crate::client::batch;
 use crate::config::Config;
 use crate::hours::latest_complete_hour;
 use crate::model::{DeviceTarget, TargetId};
@@ -36,6 +37,38 @@ pub(crate) fn next_poll_in(
         return until(at(this_hour)).min(interval_left);
     }
     until(at(this_hour + chrono::Duration::hours(1))).min(interval_left)
+}
+
+/// What one refresh of this replica's targets asks of the gateway: its calls, and the least
+/// time they take at the configured request rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefreshCost {
+    /// Shop batches plus devices.
+    pub calls: usize,
+    /// `calls ÷ requests_per_second`: no refresh can be faster.
+    pub seconds: f64,
+}
+
+impl RefreshCost {
+    /// The cost of refreshing `config`'s targets (this shard's, when sharded).
+    pub fn of(config: &Config) -> Self {
+        let (shops, devices) = owned_targets(config);
+        let calls = batch(&shops, devices, config.gateway.max_ids_per_request).len();
+        RefreshCost {
+            calls,
+            seconds: calls as f64 / config.gateway.requests_per_second,
+        }
+    }
+
+    /// True when a refresh needs longer than the hour it describes: the next hour is due before
+    /// this one is complete.
+    pub fn exceeds_the_hour(&self) -> bool {
+        self.seconds > 3600.0
+    }
+
+    /// What to do about a refresh that exceeds the hour.
+    pub const REMEDIES: &'static str = "raise gateway.requests_per_second (a rate agreed with the vendor), \
+        or split the targets over several exporters (--shard INDEX/TOTAL)";
 }
 
 /// The shop ids and devices this replica polls (all of them without sharding).
@@ -149,5 +182,32 @@ mod tests {
             devices += d.len();
         }
         assert_eq!((shops, devices), (100, 30), "every target in exactly one shard");
+    }
+
+    #[test]
+    fn a_refresh_costs_its_calls_at_the_configured_rate() {
+        let mut c = config(300, 60);
+        c.shops = (0..120)
+            .map(|i| crate::config::ShopTarget {
+                id: TargetId::Shop(i + 1),
+            })
+            .collect();
+        c.devices = (0..20_000u64)
+            .map(|i| DeviceTarget {
+                mac: format!("0a{i:010x}"),
+                name: None,
+                shop_id: None,
+            })
+            .collect();
+        let cost = RefreshCost::of(&c);
+        // 120 shop ids in batches of 50: 3 calls; 20,000 devices: one call each; at 5/s.
+        assert_eq!(cost.calls, 3 + 20_000);
+        assert!((cost.seconds - 20_003.0 / 5.0).abs() < 1e-9);
+        assert!(cost.exceeds_the_hour());
+        c.gateway.requests_per_second = 10.0;
+        c.sharding = Some(crate::config::Shard::new(0, 2).unwrap());
+        let half = RefreshCost::of(&c);
+        assert!(half.calls < 12_000 && half.calls > 8_000, "{half:?}");
+        assert!(!half.exceeds_the_hour(), "{half:?}");
     }
 }
