@@ -1,6 +1,14 @@
-//! The client's token bucket: at most `rate` requests a second on average, bursts of up to one
-//! second's worth, and a temporary slow-down when the gateway says `-100 API_CALL_REPEAT`.
+//! The client's request rate: never more than the rate in force in any window of one second,
+//! bursts included, and a temporary slow-down when the gateway says `-100 API_CALL_REPEAT`.
+//!
+//! A token bucket with a burst of one second's worth lets twice the rate through in the first
+//! second (a full bucket, then its refill), which a gateway counting requests per second refuses.
+//! So each request reserves a send time instead: no earlier than the one before it (callers are
+//! served in the order they asked), and at least one window after the request `n` places
+//! earlier, where `n` requests fit in a window. At `rate` ≥ 1 the window is one second and `n`
+//! is ⌊rate⌋ (2.5/s sends 2 a second); below 1 it is one request every `1/rate` seconds.
 
+use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
 use tokio::time::{Duration, Instant};
@@ -13,52 +21,60 @@ const RECOVERY: f64 = 1.1;
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     rate: f64,
-    burst: f64,
     state: Mutex<State>,
 }
 
 #[derive(Debug)]
 struct State {
-    /// Tokens available; negative when requests are queued for future tokens.
-    tokens: f64,
-    last: Instant,
+    /// The send times of the latest requests, oldest first (some may lie ahead).
+    sent: VecDeque<Instant>,
     /// Fraction of `rate` in force (1 unless the gateway asked us to slow down).
     factor: f64,
+}
+
+/// How many requests fit in how long a window at `rate` requests a second.
+fn window(rate: f64) -> (usize, Duration) {
+    if rate >= 1.0 {
+        (rate.floor() as usize, Duration::from_secs(1))
+    } else {
+        (
+            1,
+            Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::from_secs(3600)),
+        )
+    }
 }
 
 impl RateLimiter {
     pub(crate) fn new(rate: f64) -> Self {
         let rate = if rate.is_finite() && rate > 0.0 { rate } else { 1.0 };
-        let burst = rate.max(1.0);
         Self {
             rate,
-            burst,
             state: Mutex::new(State {
-                tokens: burst,
-                last: Instant::now(),
+                sent: VecDeque::new(),
                 factor: 1.0,
             }),
         }
     }
 
-    /// Waits for a token. Callers are served in the order they asked.
+    /// Waits for this request's send time. Callers are served in the order they asked.
     pub(crate) async fn acquire(&self) {
-        let wait = {
+        let at = {
             let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            let now = Instant::now();
-            let rate = self.rate * s.factor;
-            s.tokens = (s.tokens + now.duration_since(s.last).as_secs_f64() * rate).min(self.burst);
-            s.last = now;
-            s.tokens -= 1.0;
-            if s.tokens >= 0.0 {
-                Duration::ZERO
-            } else {
-                Duration::from_secs_f64(-s.tokens / rate)
+            let (n, length) = window(self.rate * s.factor);
+            let mut at = Instant::now();
+            if let Some(last) = s.sent.back() {
+                at = at.max(*last);
             }
+            if s.sent.len() >= n {
+                at = at.max(s.sent[s.sent.len() - n] + length);
+            }
+            s.sent.push_back(at);
+            while s.sent.len() > n {
+                s.sent.pop_front();
+            }
+            at
         };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+        tokio::time::sleep_until(at).await;
     }
 
     /// The gateway said we call too fast: halve the rate (down to 1/16 of it).
@@ -119,6 +135,61 @@ mod tests {
             limiter.recover();
         }
         assert_eq!(limiter.current_rate(), 4.0);
+    }
+
+    /// The send times of `n` requests from `callers` concurrent tasks.
+    async fn send_times(rate: f64, callers: usize, n: usize) -> Vec<Instant> {
+        let limiter = std::sync::Arc::new(RateLimiter::new(rate));
+        let times = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let tasks: Vec<_> = (0..callers)
+            .map(|c| {
+                let (l, times) = (limiter.clone(), times.clone());
+                tokio::spawn(async move {
+                    for _ in (c..n).step_by(callers) {
+                        l.acquire().await;
+                        times.lock().unwrap().push(Instant::now());
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut times = times.lock().unwrap().clone();
+        times.sort();
+        times
+    }
+
+    /// The most requests in any window of `length` starting at a request.
+    fn most_in_any_window(times: &[Instant], length: Duration) -> usize {
+        (0..times.len())
+            .map(|i| times[i..].iter().take_while(|t| **t < times[i] + length).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn never_more_than_the_rate_in_any_second_bursts_included() {
+        for (rate, most) in [(400.0, 400), (5.0, 5), (2.5, 2), (1.0, 1)] {
+            for callers in [1, 4, 64] {
+                let start = Instant::now();
+                let times = send_times(rate, callers, 3 * most + 1).await;
+                assert_eq!(
+                    most_in_any_window(&times, Duration::from_secs(1)),
+                    most,
+                    "{rate}/s, {callers} callers"
+                );
+                // And no slower than that: three windows full, the next request as the fourth begins.
+                let took = times.last().map(|t| *t - start).unwrap_or_default();
+                assert!((took.as_secs_f64() - 3.0).abs() < 0.01, "{rate}/s: {took:?}");
+            }
+        }
+        let times = send_times(0.5, 3, 4).await;
+        assert_eq!(
+            most_in_any_window(&times, Duration::from_secs(2)),
+            1,
+            "0.5/s: one in any 2 s"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -43,7 +43,8 @@ section! {
         max_ids_per_request: usize = default(50, |w, path, v| w.integer(path, v, 1..=1000)),
         /// Concurrent gateway requests.
         max_in_flight: usize = default(4, |w, path, v| w.integer(path, v, 1..=64)),
-        /// Token-bucket rate of gateway requests (retries and logins included).
+        /// Gateway requests per second, retries and logins included: never more than its whole
+        /// part in any one second.
         requests_per_second: f64 = default(5.0, Walker::rate),
         /// Larger answers are refused rather than buffered.
         max_response_bytes: usize = default(16 * 1024 * 1024, |w, path, v| {

@@ -40,6 +40,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 pub use self::faults::{Fault, FaultParseError};
+pub use self::limits::RateRule;
 pub use self::reply::{Outcome, SimReply};
 pub use self::server::RunningSimulator;
 pub use self::tenant::{DeviceShape, SimConfig, SimDevice, SimOrg, SimShop};
@@ -121,7 +122,7 @@ impl Simulator {
                 shop_index,
                 org_index,
                 device_index,
-                budget: RateBudget::new(cfg.rate_limit),
+                budget: RateBudget::new(cfg.rate_limit, cfg.rate_rule),
                 cfg,
                 fault: Mutex::new(None),
                 nonces: Mutex::new(Nonces::default()),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use reqwest::Url;
 
+use super::limits::RateRule;
 use super::times::GATEWAY_TZ;
 use crate::config::{Config, GatewayConfig, ShopTarget, DEFAULT_HOUR_DELAY, DEFAULT_STALE_AFTER};
 use crate::model::{Clock, DeviceTarget, TargetId};
@@ -41,6 +42,8 @@ pub struct SimConfig {
     /// second's worth. A request beyond it answers -100 API_CALL_REPEAT. Half a request of
     /// tolerance absorbs the jitter of requests in flight.
     pub rate_limit: Option<f64>,
+    /// How the request budget counts (the vendor does not say).
+    pub rate_rule: RateRule,
     /// How the shops method reads `endhour`: the vendor's page gives `starthour` (default 0)
     /// and `endhour` (default 24) without saying whether `endhour` itself is answered. With
     /// `false` the rows are the hours `starthour..endhour`, with `true` `starthour..=endhour`.
@@ -186,6 +189,7 @@ impl SimConfig {
             users: vec![("demo".to_owned(), "demo-password".to_owned())],
             require_token: false,
             rate_limit: None,
+            rate_rule: RateRule::default(),
             end_hour_inclusive: false,
         }
     }
