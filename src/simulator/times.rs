@@ -67,6 +67,8 @@ pub(crate) struct HourWindow {
 impl HourWindow {
     /// Every hour of the day.
     pub(crate) const WHOLE_DAY: HourWindow = HourWindow { first: 0, last: 23 };
+    /// No hour at all (its first hour is after its last).
+    const EMPTY: HourWindow = HourWindow { first: 1, last: 0 };
 
     /// Reads `starthour`/`endhour` (whole numbers 0–24, start not after end); absent means
     /// the defaults 0 and 24.
@@ -85,8 +87,7 @@ impl HourWindow {
         }
         let last = if end_inclusive { end } else { end.saturating_sub(1) };
         if end == first && !end_inclusive || first > 23 {
-            // An empty window: no hour answered.
-            return Ok(HourWindow { first: 1, last: 0 });
+            return Ok(HourWindow::EMPTY);
         }
         Ok(HourWindow {
             first,
