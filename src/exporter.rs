@@ -59,7 +59,8 @@ pub struct RunningExporter {
     pub reloader: Option<Arc<Reloader>>,
     cancel: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
-    polling: JoinHandle<()>,
+    /// The poll loop (none with [`Options::manual_polling`]).
+    polling: Option<JoinHandle<()>>,
 }
 
 /// What an exporter may be started with besides its configuration.
@@ -122,10 +123,7 @@ pub async fn start_with(
         reload: reloader.clone().map(|r| r as Arc<dyn Reload>),
     };
     let server = tokio::spawn(http::serve_with(listener, state, web, cancel.clone().cancelled_owned()));
-    let polling = match options.manual_polling {
-        true => tokio::spawn(async {}),
-        false => tokio::spawn(Arc::clone(&poller).run(cancel.clone())),
-    };
+    let polling = (!options.manual_polling).then(|| tokio::spawn(Arc::clone(&poller).run(cancel.clone())));
     tracing::info!(%addr, tls, basic_auth, "serving /metrics");
     Ok(RunningExporter {
         addr,
@@ -174,7 +172,9 @@ impl RunningExporter {
     /// Stops polling, lets requests in flight finish, and waits for both.
     pub async fn shutdown(self) -> Result<(), ExporterError> {
         self.cancel.cancel();
-        self.polling.await?;
+        if let Some(polling) = self.polling {
+            polling.await?;
+        }
         self.server.await??;
         Ok(())
     }

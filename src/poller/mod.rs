@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use self::round::{Outcome, Round, ShopsOf};
 pub use self::schedule::RefreshCost;
-pub(crate) use self::schedule::{next_poll_in, owned_targets};
-use crate::client::{batch, Call, Client, Target};
+pub(crate) use self::schedule::{next_poll_in, owned_targets, refresh_targets};
+use crate::client::{Call, Client, Target};
 use crate::config::Config;
 use crate::hours::latest_complete_hour;
 use crate::metrics::MetricsStore;
@@ -67,8 +67,7 @@ struct Setup {
 
 impl Setup {
     fn new(config: Arc<Config>, client: Client) -> Self {
-        let (shops, devices) = owned_targets(&config);
-        let targets = batch(&shops, devices, config.gateway.max_ids_per_request);
+        let targets = refresh_targets(&config);
         Setup {
             config,
             client,

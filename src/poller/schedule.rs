@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
 
-use crate::client::batch;
+use crate::client::{batch, Target};
 use crate::config::Config;
 use crate::hours::latest_complete_hour;
 use crate::model::{DeviceTarget, TargetId};
@@ -52,8 +52,7 @@ pub struct RefreshCost {
 impl RefreshCost {
     /// The cost of refreshing `config`'s targets (this shard's, when sharded).
     pub fn of(config: &Config) -> Self {
-        let (shops, devices) = owned_targets(config);
-        let calls = batch(&shops, devices, config.gateway.max_ids_per_request).len();
+        let calls = refresh_targets(config).len();
         RefreshCost {
             calls,
             seconds: calls as f64 / config.gateway.requests_per_second,
@@ -69,6 +68,12 @@ impl RefreshCost {
     /// What to do about a refresh that exceeds the hour.
     pub const REMEDIES: &'static str = "raise gateway.requests_per_second (a rate agreed with the vendor), \
         or split the targets over several exporters (--shard INDEX/TOTAL)";
+}
+
+/// The calls of one refresh of this replica's targets: shop batches, then devices.
+pub(crate) fn refresh_targets(config: &Config) -> Vec<Target> {
+    let (shops, devices) = owned_targets(config);
+    batch(&shops, devices, config.gateway.max_ids_per_request)
 }
 
 /// The shop ids and devices this replica polls (all of them without sharding).
@@ -150,21 +155,24 @@ mod tests {
         );
     }
 
-    #[test]
-    fn sharded_replicas_split_the_calls() {
-        let mut c = config(300, 60);
-        c.shops = (0..100)
-            .map(|i| crate::config::ShopTarget {
-                id: TargetId::Shop(i + 1),
-            })
+    /// `c` polling the shops `S_1` to `S_<shops>` and a device for each of `macs`.
+    fn with_targets(mut c: Config, shops: u64, macs: impl Iterator<Item = String>) -> Config {
+        c.shops = (1..=shops)
+            .map(|i| crate::config::ShopTarget { id: TargetId::Shop(i) })
             .collect();
-        c.devices = (0..30u64)
-            .map(|i| DeviceTarget {
-                mac: format!("d47c449060{i:02x}"),
+        c.devices = macs
+            .map(|mac| DeviceTarget {
+                mac,
                 name: None,
                 shop_id: None,
             })
             .collect();
+        c
+    }
+
+    #[test]
+    fn sharded_replicas_split_the_calls() {
+        let mut c = with_targets(config(300, 60), 100, (0..30u64).map(|i| format!("d47c449060{i:02x}")));
         c.gateway.max_ids_per_request = 10;
         let client = Client::new(
             &c.gateway,
@@ -186,19 +194,7 @@ mod tests {
 
     #[test]
     fn a_refresh_costs_its_calls_at_the_configured_rate() {
-        let mut c = config(300, 60);
-        c.shops = (0..120)
-            .map(|i| crate::config::ShopTarget {
-                id: TargetId::Shop(i + 1),
-            })
-            .collect();
-        c.devices = (0..20_000u64)
-            .map(|i| DeviceTarget {
-                mac: format!("0a{i:010x}"),
-                name: None,
-                shop_id: None,
-            })
-            .collect();
+        let mut c = with_targets(config(300, 60), 120, (0..20_000u64).map(|i| format!("0a{i:010x}")));
         let cost = RefreshCost::of(&c);
         // 120 shop ids in batches of 50: 3 calls; 20,000 devices: one call each; at 5/s.
         assert_eq!(cost.calls, 3 + 20_000);
