@@ -87,10 +87,11 @@ async fn backfill_writes_model_values_and_plain_progress() {
     assert!(out.status.success(), "{stderr}");
     // stderr is a pipe here: plain lines, no terminal control sequences.
     assert!(!stderr.contains('\u{1b}'), "escape codes on a non-terminal:\n{stderr}");
-    assert!(stderr.contains("progress: 6/6 calls (100%), 0 failed"), "{stderr}");
+    // An organisation of unknown size is asked alone: S_9604, O_1002 and the device, 3 days.
+    assert!(stderr.contains("progress: 9/9 calls (100%), 0 failed"), "{stderr}");
     // 9 shops (S_9604 + 8 of O_1002) × 72 hours; 1 device × 72 hours.
     assert!(
-        stderr.contains("(648 shop hours, 72 device hours) from 6 calls, 0 failed"),
+        stderr.contains("(648 shop hours, 72 device hours) from 9 calls, 0 failed"),
         "{stderr}"
     );
 
@@ -142,10 +143,10 @@ async fn backfill_with_a_wrong_secret_reports_the_code_and_exits_1_but_writes_th
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(&format!("S_9604,O_1002 {day}: gateway error 7 SIGN_WRONG: ")),
+        stderr.contains(&format!("O_1002 {day}: gateway error 7 SIGN_WRONG: ")),
         "{stderr}"
     );
-    assert!(stderr.contains("error: 2 of 2 calls failed"), "{stderr}");
+    assert!(stderr.contains("error: 3 of 3 calls failed"), "{stderr}");
     assert!(!stderr.contains("not-the-secret-xyz"), "the secret leaked:\n{stderr}");
     assert_eq!(std::fs::read_to_string(&output).expect("written"), "# EOF\n");
     sim.shutdown().await;

@@ -14,6 +14,7 @@ use std::ops::Range;
 
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
 
+use crate::config::GatewayConfig;
 use crate::model::{DeviceRow, DeviceTarget, ShopSeries, TargetId};
 
 /// What one call asks about.
@@ -142,16 +143,84 @@ impl Answer {
     }
 }
 
-/// The targets of a round of calls: the shop ids in batches of at most `max_ids` (in the
-/// order given), then every device on its own.
+/// The limits one shops call is packed under: ids, characters of the joined `id`, and rows
+/// expected in the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packing {
+    pub max_ids: usize,
+    pub max_id_chars: usize,
+    pub max_rows: usize,
+}
+
+impl Packing {
+    /// The limits configured for `gateway`.
+    pub fn of(gateway: &GatewayConfig) -> Self {
+        Packing {
+            max_ids: gateway.max_ids_per_request,
+            max_id_chars: gateway.max_id_chars,
+            max_rows: gateway.max_rows_per_call,
+        }
+    }
+
+    /// Whether `rows` expected rows (`None`: not known) fit in one call with nothing else.
+    pub fn fits_alone(&self, rows: Option<usize>) -> bool {
+        rows.is_some_and(|r| r <= self.max_rows)
+    }
+}
+
+/// Packs shop ids into calls, in the order given: each id with the rows it answers per hour
+/// (1 for a shop, an organisation's shop count once known; `None` while not known), for
+/// `hours` hours a call. A call holds ids while they fit under every limit of `packing`; an
+/// id of unknown size, or too big (or too long) on its own, is a call of its own.
+pub fn pack(
+    ids: impl IntoIterator<Item = (TargetId, Option<usize>)>,
+    hours: usize,
+    packing: Packing,
+) -> Vec<Vec<TargetId>> {
+    let hours = hours.max(1);
+    let mut calls: Vec<Vec<TargetId>> = Vec::new();
+    // The call being filled, its joined length and its expected rows.
+    let mut open: (Vec<TargetId>, usize, usize) = (Vec::new(), 0, 0);
+    for (id, rows) in ids {
+        let chars = id.to_string().len();
+        let rows = rows.map(|r| r.saturating_mul(hours));
+        let Some(rows) = rows.filter(|r| *r <= packing.max_rows && chars <= packing.max_id_chars) else {
+            calls.push(vec![id]);
+            continue;
+        };
+        let (ids, open_chars, open_rows) = &open;
+        let fits = ids.len() < packing.max_ids.max(1)
+            && open_chars + 1 + chars <= packing.max_id_chars
+            && open_rows + rows <= packing.max_rows;
+        if !ids.is_empty() && !fits {
+            calls.push(std::mem::take(&mut open.0));
+            open = (Vec::new(), 0, 0);
+        }
+        open.1 += if open.0.is_empty() { chars } else { chars + 1 };
+        open.2 += rows;
+        open.0.push(id);
+    }
+    if !open.0.is_empty() {
+        calls.push(open.0);
+    }
+    calls
+}
+
+/// The calls of a round whose organisations are not known yet (the first round, backfill,
+/// a configuration's cost) for `hours` hours a call: shops packed under `packing` (each
+/// organisation on its own), then every device on its own.
 pub fn batch<'a>(
     shops: &[TargetId],
     devices: impl IntoIterator<Item = &'a DeviceTarget>,
-    max_ids: usize,
+    packing: Packing,
+    hours: usize,
 ) -> Vec<Target> {
-    shops
-        .chunks(max_ids.max(1))
-        .map(|ids| Target::Shops(ids.to_vec()))
+    let sizes = shops
+        .iter()
+        .map(|id| (id.clone(), matches!(id, TargetId::Shop(_)).then_some(1)));
+    pack(sizes, hours, packing)
+        .into_iter()
+        .map(Target::Shops)
         .chain(devices.into_iter().cloned().map(Target::Device))
         .collect()
 }
@@ -168,16 +237,75 @@ mod tests {
         }
     }
 
+    fn packing(max_ids: usize, max_id_chars: usize, max_rows: usize) -> Packing {
+        Packing {
+            max_ids,
+            max_id_chars,
+            max_rows,
+        }
+    }
+
+    fn joined(calls: &[Vec<TargetId>]) -> Vec<String> {
+        calls.iter().map(|c| Target::Shops(c.clone()).to_string()).collect()
+    }
+
     #[test]
     fn batches_shops_then_devices() {
-        let shops: Vec<TargetId> = (1..=5).map(TargetId::Shop).collect();
+        let shops: Vec<TargetId> = (1..=5).map(TargetId::Shop).chain([TargetId::Org(7)]).collect();
         let devices = [device("d47c44906f14"), device("d47c44906f15")];
-        let targets = batch(&shops, &devices, 2);
-        assert_eq!(targets.len(), 3 + 2);
+        let targets = batch(&shops, &devices, packing(2, 500, 2000), 1);
+        assert_eq!(targets.len(), 3 + 1 + 2);
         assert_eq!(targets[0].to_string(), "S_1,S_2");
-        assert_eq!(targets[2].to_string(), "S_5");
-        assert_eq!(targets[3].to_string(), "device d47c44906f14");
-        assert_eq!(batch(&shops, &devices, 0).len(), 5 + 2, "a batch holds at least one id");
+        assert_eq!(
+            targets[2].to_string(),
+            "O_7",
+            "an organisation of unknown size goes alone"
+        );
+        assert_eq!(targets[3].to_string(), "S_5");
+        assert_eq!(targets[4].to_string(), "device d47c44906f14");
+        assert_eq!(
+            batch(&shops, &devices, packing(0, 500, 2000), 1).len(),
+            6 + 2,
+            "a batch holds at least one id"
+        );
+    }
+
+    #[test]
+    fn packs_by_rows_characters_and_ids() {
+        // Organisations of 100 shops under 2,000 rows an hour: 20 a call.
+        let orgs = (2001..2101).map(|o| (TargetId::Org(o), Some(100)));
+        let calls = pack(orgs.clone(), 1, packing(50, 500, 2000));
+        assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), [20; 5]);
+        // Three hours a call: 6 an hour's worth of 2,000 rows.
+        assert_eq!(pack(orgs.clone(), 3, packing(50, 500, 2000))[0].len(), 6);
+        // 100 characters: "O_2001" is 6, so 14 ids and 13 commas (97 characters).
+        let calls = pack(orgs, 1, packing(50, 100, 1_000_000));
+        assert_eq!(calls[0].len(), 14);
+        assert!(joined(&calls).iter().all(|j| j.len() <= 100), "{:?}", joined(&calls));
+        // Too big, unknown or too long on its own: a call of its own; the others still pack.
+        let ids = [
+            (TargetId::Shop(1), Some(1)),
+            (TargetId::Org(2), Some(5000)),
+            (TargetId::Shop(3), Some(1)),
+            (TargetId::Org(4), None),
+            (TargetId::Shop(5), Some(1)),
+            (TargetId::Shop(6), Some(1)),
+        ];
+        assert_eq!(
+            joined(&pack(ids, 1, packing(50, 500, 2000))),
+            ["O_2", "O_4", "S_1,S_3,S_5,S_6"]
+        );
+        let long = [(TargetId::Shop(123_456_789), Some(1)), (TargetId::Shop(1), Some(1))];
+        assert_eq!(joined(&pack(long, 1, packing(50, 10, 2000))), ["S_123456789", "S_1"]);
+        assert_eq!(
+            joined(&pack(
+                (1..=4).map(|i| (TargetId::Shop(i), Some(1))),
+                1,
+                packing(50, 500, 2)
+            )),
+            ["S_1,S_2", "S_3,S_4"],
+            "rows"
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub enum ApiError {
     Transport { method: String, detail: String },
     #[error("{method}: undecodable answer: {detail}")]
     Decode { method: String, detail: String },
+    #[error("{method}: answer larger than {limit} bytes (gateway.max_response_bytes)")]
+    TooLarge { method: String, limit: usize },
 }
 
 fn detail_suffix(message: &str) -> String {
@@ -86,7 +88,24 @@ impl ApiError {
             ApiError::Gateway { code, .. } => matches!(code, -100 | -500 | -999 | 16),
             ApiError::Http { status, .. } => *status >= 500 || *status == 429,
             ApiError::Timeout { .. } | ApiError::Transport { .. } => true,
-            ApiError::Decode { .. } => false,
+            ApiError::Decode { .. } | ApiError::TooLarge { .. } => false,
+        }
+    }
+
+    /// Worth splitting a multi-id call over: the answer was too large, or the gateway refused
+    /// the call for what it asked (a code that is neither transient nor about the key, the
+    /// signature, the clock, the token or the login: those fail every call alike), or HTTP
+    /// 400, 413, 414 or 431 (a request too long for the gateway's web server).
+    pub(crate) fn is_worth_splitting(&self) -> bool {
+        match self {
+            ApiError::TooLarge { .. } => true,
+            ApiError::Gateway { code, .. } => {
+                !self.is_transient()
+                    && !(1..=17).contains(code)
+                    && !matches!(*code, TOKEN_NOT_EXIST | 103_094 | 103_095)
+            }
+            ApiError::Http { status, .. } => matches!(status, 400 | 413 | 414 | 431),
+            ApiError::Timeout { .. } | ApiError::Transport { .. } | ApiError::Decode { .. } => false,
         }
     }
 
@@ -102,7 +121,7 @@ impl ApiError {
     }
 
     /// The metric label: the gateway's `stat.code`, or `http_<status>`, `timeout`,
-    /// `transport`, `decode`.
+    /// `transport`, `decode`, `too_large`.
     pub fn code(&self) -> String {
         match self {
             ApiError::Gateway { code, .. } => code.to_string(),
@@ -110,6 +129,7 @@ impl ApiError {
             ApiError::Timeout { .. } => "timeout".to_string(),
             ApiError::Transport { .. } => "transport".to_string(),
             ApiError::Decode { .. } => "decode".to_string(),
+            ApiError::TooLarge { .. } => "too_large".to_string(),
         }
     }
 }
@@ -169,5 +189,32 @@ mod tests {
             "gateway error 16 TIMESTAMP_OVERTIME: _timestamp has expired"
         );
         assert!(e.hint().unwrap().contains("clock"));
+    }
+
+    #[test]
+    fn splitting_helps_only_against_what_a_call_asked() {
+        let gateway = |code| ApiError::Gateway {
+            method: "m".into(),
+            code,
+            codename: String::new(),
+            message: String::new(),
+        };
+        let too_large = ApiError::TooLarge {
+            method: "m".into(),
+            limit: 10,
+        };
+        assert!(too_large.is_worth_splitting() && !too_large.is_transient());
+        assert_eq!(too_large.code(), "too_large");
+        for code in [400_001, 400_002, -1, 18, 100] {
+            assert!(gateway(code).is_worth_splitting(), "{code}");
+        }
+        for code in [-100, -500, -999, 16, 1, 7, 12, 17, 9_990_001, 103_094] {
+            assert!(!gateway(code).is_worth_splitting(), "{code}");
+        }
+        let http = |status| ApiError::Http {
+            method: "m".into(),
+            status,
+        };
+        assert!(http(414).is_worth_splitting() && !http(502).is_worth_splitting() && !http(401).is_worth_splitting());
     }
 }

@@ -7,7 +7,8 @@
 //! `opretail_api_errors_total`; no error text ever carries the secret, the token or `_sig`.
 //!
 //! [`Client::fetch`] is the one entry point for data: a [`Call`] in, an [`Answer`] out. Inside:
-//! `call` (what a call asks, and batching), `transport` (one signed request, retries, limits),
+//! `call` (what a call asks, and packing ids into calls), `split` (asking in parts what the
+//! gateway refused whole), `transport` (one signed request, retries, limits),
 //! `auth` (the user token), `sign` (`_sig`), `decode` (answers into our types), `error` and
 //! `codes` (what failed, by gateway code), `limiter` (the request rate).
 
@@ -18,6 +19,7 @@ mod decode;
 mod error;
 mod limiter;
 mod sign;
+mod split;
 mod transport;
 
 use std::fmt;
@@ -29,11 +31,11 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use self::auth::Auth;
-pub(crate) use self::call::batch;
-pub use self::call::{Answer, Call, Target, WHOLE_DAY};
+pub use self::call::{batch, pack, Answer, Call, Packing, Target, WHOLE_DAY};
 pub use self::decode::{parse_devices_answer, parse_shops_answer};
 pub use self::error::ApiError;
 use self::limiter::RateLimiter;
+pub use self::split::{Leaf, Split};
 use crate::config::GatewayConfig;
 use crate::metrics::ApiMetrics;
 use crate::model::Clock;

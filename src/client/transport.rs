@@ -141,9 +141,9 @@ impl Client {
                 status: status.as_u16(),
             });
         }
-        let too_large = || ApiError::Decode {
+        let too_large = || ApiError::TooLarge {
             method: method.into(),
-            detail: format!("answer larger than {} bytes", inner.config.max_response_bytes),
+            limit: inner.config.max_response_bytes,
         };
         if response
             .content_length()

@@ -41,6 +41,18 @@ section! {
         timeout: Duration = default(Duration::from_secs(10), Walker::positive_duration),
         /// Shop / organisation ids (`S_` / `O_`) batched into one call.
         max_ids_per_request: usize = default(50, |w, path, v| w.integer(path, v, 1..=1000)),
+        /// Longest joined `id` list (`S_1,S_2,O_3`) sent in one call, in characters. The
+        /// vendor's page gives every string parameter a length of 100 and shows one id;
+        /// public integrations send lists of 50 ids. A gateway that refuses a list is met by
+        /// splitting it, and the split that works is remembered.
+        max_id_chars: usize = default(500, |w, path, v| w.integer(path, v, 20..=100_000)),
+        /// The rows one shops call may be expected to answer (shops × hours): organisations
+        /// are packed by their learned shop counts under it, and one too big on its own is
+        /// polled through its shops.
+        max_rows_per_call: usize = default(2000, |w, path, v| w.integer(path, v, 1..=1_000_000)),
+        /// How long a learned split of a batch, and a large organisation's shop list, are
+        /// trusted before the gateway is asked the plain way again.
+        batch_memory: Duration = default(Duration::from_secs(6 * 3600), Walker::positive_duration),
         /// Concurrent gateway requests.
         max_in_flight: usize = default(4, |w, path, v| w.integer(path, v, 1..=64)),
         /// Gateway requests per second, retries and logins included: never more than its whole

@@ -15,6 +15,7 @@ pub struct ApiMetrics {
     errors: IntCounterVec,
     retries: IntCounterVec,
     response_bytes: IntCounterVec,
+    batch_splits: IntCounterVec,
     duration: HistogramVec,
     rate_limit: Gauge,
 }
@@ -35,7 +36,7 @@ impl ApiMetrics {
         let errors = counters(
             registry,
             "opretail_api_errors_total",
-            "Failed Opretail gateway requests while polling its hourly data, by method and code: the gateway's stat.code, or http_<status>, timeout, transport, decode.",
+            "Failed Opretail gateway requests while polling its hourly data, by method and code: the gateway's stat.code, or http_<status>, timeout, transport, decode, too_large.",
             &["method", "code"],
         )?;
         let duration = register(
@@ -61,6 +62,12 @@ impl ApiMetrics {
             "Bytes of gateway answers downloaded while polling hourly data, by gateway method.",
             &["method"],
         )?;
+        let batch_splits = counters(
+            registry,
+            "opretail_api_batch_splits_total",
+            "Multi-id gateway calls split in parts after the gateway refused them for what they asked (an answer too large, a list too long), by gateway method.",
+            &["method"],
+        )?;
         let rate_limit = gauge(
             registry,
             "opretail_api_rate_limit_requests_per_second",
@@ -71,6 +78,7 @@ impl ApiMetrics {
             errors,
             retries,
             response_bytes,
+            batch_splits,
             duration,
             rate_limit,
         })
@@ -88,6 +96,11 @@ impl ApiMetrics {
         if let Some(code) = error_code {
             self.errors.with_label_values(&[method, code]).inc();
         }
+    }
+
+    /// Counts one call to `method` split in parts.
+    pub(crate) fn split(&self, method: &str) {
+        self.batch_splits.with_label_values(&[method]).inc();
     }
 
     /// Counts one retry of a request to `method`.

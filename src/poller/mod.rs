@@ -1,13 +1,14 @@
 //! The poller: when to ask, what to ask, and what to keep.
 //!
 //! Each poll works out the latest *complete* hour in the configured timezone, asks the gateway
-//! for that hour (shop ids batched per call with `starthour`/`endhour`; one call per device,
-//! for the hour's day; at most `max_in_flight` at once), picks from every answer the row whose
-//! `time` is that hour, and
-//! publishes a new [`Snapshot`]. A target whose call failed keeps its last good values and is
+//! for that hour (shop ids packed into calls by the rows they return, with
+//! `starthour`/`endhour`, see `plan`; one call per device, for the hour's day; at most
+//! `max_in_flight` at once; a shops call the gateway refuses for what it asked is split), picks
+//! from every answer the row whose `time` is that hour, and publishes a new [`Snapshot`]. A target whose call failed keeps its last good values and is
 //! marked down; the failure is counted by the client. [`Poller::run`] repeats this every
 //! `poll_interval` until cancelled; [`Poller::poll_once`] is one round.
 
+mod plan;
 mod round;
 mod schedule;
 
@@ -20,10 +21,11 @@ use futures_util::stream::{self, StreamExt};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
+use self::plan::{Learned, RoundPlan};
 use self::round::{Outcome, Round, ShopsOf};
 pub use self::schedule::RefreshCost;
-pub(crate) use self::schedule::{next_poll_in, owned_targets, refresh_targets};
-use crate::client::{Call, Client, Target};
+pub(crate) use self::schedule::{next_poll_in, owned_targets};
+use crate::client::{Call, Client, Packing, Target};
 use crate::config::Config;
 use crate::hours::latest_complete_hour;
 use crate::metrics::MetricsStore;
@@ -37,8 +39,11 @@ pub struct PollReport {
     /// The first round for a new hour: every call at once, as fast as the rate limit allows.
     /// Otherwise a re-poll of the same hour (late data), its calls spread over the interval.
     pub priority: bool,
+    /// Gateway calls of the round: made (the parts of a split included) or skipped.
     pub calls: usize,
     pub failed_calls: usize,
+    /// Shops calls split in parts after the gateway refused them whole.
+    pub splits: usize,
     /// Calls of a re-poll left out because a new hour began while it ran.
     pub skipped_calls: usize,
     pub shops: usize,
@@ -56,22 +61,23 @@ pub struct Poller {
     state: Mutex<State>,
     /// Wakes the run loop for an immediate poll (after a reload).
     wake: Notify,
+    /// Set by a reload: the next round is a first round (its calls go at once, not spread).
+    reloaded: std::sync::atomic::AtomicBool,
 }
 
 struct Setup {
     config: Arc<Config>,
     client: Client,
-    /// This shard's calls, worked out once per configuration: shop batches, then devices.
-    targets: Vec<Target>,
+    /// What this configuration's answers taught about asking (forgotten on reload).
+    learned: std::sync::Mutex<Learned>,
 }
 
 impl Setup {
     fn new(config: Arc<Config>, client: Client) -> Self {
-        let targets = refresh_targets(&config);
         Setup {
             config,
             client,
-            targets,
+            learned: std::sync::Mutex::new(Learned::default()),
         }
     }
 }
@@ -100,6 +106,7 @@ impl Poller {
             clock,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
+            reloaded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -113,10 +120,12 @@ impl Poller {
     }
 
     /// Puts a new configuration (and the client built for it) in force and asks the run loop
-    /// for a poll now. A poll in progress finishes with the old one. Values of targets that
-    /// are no longer configured vanish with that next poll.
+    /// for a poll now, a first round for the new targets (its calls at once, not spread). A
+    /// poll in progress finishes with the old one. Values of targets that are no longer
+    /// configured vanish with that next poll.
     pub fn replace(&self, config: Arc<Config>, client: Client) {
         *self.setup.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Setup::new(config, client));
+        self.reloaded.store(true, std::sync::atomic::Ordering::SeqCst);
         self.wake.notify_one();
     }
 
@@ -142,24 +151,39 @@ impl Poller {
             tracing::warn!(%now, "the latest complete hour does not exist in the configured timezone; skipping this poll");
             return PollReport::default();
         };
-        let priority = state.refreshed_hour != Some(hour);
-        let calls = setup.targets.len();
+        let reloaded = self.reloaded.swap(false, std::sync::atomic::Ordering::SeqCst);
+        let priority = reloaded || state.refreshed_hour != Some(hour);
+        let round_plan =
+            setup
+                .learned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .plan(&setup.config, &state.shops_of, 1, now);
+        let calls = round_plan.calls();
         // A re-poll spreads its calls evenly over the interval (the rate limit still applies);
         // the first round of an hour goes as fast as the rate limit allows.
         let pace = (spread_repolls && !priority && calls > 0).then(|| setup.config.poll_interval / calls as u32);
-        let outcomes = fetch(&setup, &self.clock, Plan { hour, pace }).await;
+        let outcomes = fetch(&setup, &self.clock, &round_plan, &state.shops_of, Plan { hour, pace }).await;
+        learn_splits(&setup, &outcomes, now);
 
         let round = Round {
             previous: &state.snapshot,
             shops_of: &state.shops_of,
+            plan: &round_plan,
             hour,
             hour_start,
             now: now.timestamp_millis() as f64 / 1000.0,
             stale_after: setup.config.stale_after.as_secs_f64(),
         };
-        let (next, shops_of, mut report) = round.merge(outcomes);
+        let (merged, mut report) = round.merge(outcomes);
         report.priority = priority;
-        let next = Arc::new(next);
+        {
+            let mut learned = setup.learned.lock().unwrap_or_else(PoisonError::into_inner);
+            for org in merged.doubted {
+                learned.doubt(org);
+            }
+        }
+        let (next, shops_of) = (Arc::new(merged.snapshot), merged.shops_of);
         let took = started.elapsed();
         // Encoding and compressing thousands of series is CPU work: keep it off the runtime
         // threads that serve /metrics.
@@ -169,6 +193,8 @@ impl Poller {
         }
         if priority {
             self.store.refreshed(took, report.calls);
+            self.store
+                .refresh_budget(calls as f64 / setup.config.gateway.requests_per_second);
             state.refreshed_hour = Some(hour);
         }
         state.snapshot = next;
@@ -178,6 +204,7 @@ impl Poller {
             priority,
             calls = report.calls,
             failed = report.failed_calls,
+            splits = report.splits,
             skipped = report.skipped_calls,
             shops = report.shops,
             devices = report.devices,
@@ -211,12 +238,15 @@ impl Poller {
     }
 }
 
-/// Every call of one round, at most `max_in_flight` at a time: shop batches first (fewer
+/// Every call of one round, at most `max_in_flight` at a time: shop calls first (fewer
 /// calls, more data), then devices. With a pace, call `i` starts no earlier than `i × pace`
-/// after the round began, and is skipped if by then a new hour has begun.
-async fn fetch(setup: &Setup, clock: &Clock, plan: Plan) -> Vec<Outcome> {
+/// after the round began, and is skipped if by then a new hour has begun. A shops call the
+/// gateway refuses for what it asked is split (an organisation into its shops, as `shops_of`
+/// knows them).
+async fn fetch(setup: &Setup, clock: &Clock, round: &RoundPlan, shops_of: &ShopsOf, plan: Plan) -> Vec<Outcome> {
     let gateway = &setup.config.gateway;
     let tz = setup.config.timezone;
+    let packing = Packing::of(gateway);
     let began = tokio::time::Instant::now();
     let (hour, pace) = (plan.hour, plan.pace);
     // Waits for call `i`'s slot; false if the round has been overtaken by a new hour.
@@ -225,23 +255,81 @@ async fn fetch(setup: &Setup, clock: &Clock, plan: Plan) -> Vec<Outcome> {
         tokio::time::sleep_until(began + pace * i as u32).await;
         latest_complete_hour(clock.now(), tz).map(|(h, _)| h) == Some(hour)
     };
-    let mut calls: Vec<BoxFuture<'_, Outcome>> = Vec::with_capacity(setup.targets.len());
-    for (i, target) in setup.targets.iter().enumerate() {
+    let members = |id: &crate::model::TargetId| {
+        shops_of.get(id).map(|deps| {
+            deps.iter()
+                .filter_map(|d| d.parse().ok())
+                .map(crate::model::TargetId::Shop)
+                .collect()
+        })
+    };
+    let members = &members;
+    let mut calls: Vec<BoxFuture<'_, Outcome>> = Vec::with_capacity(round.calls());
+    for (i, shop_call) in round.shops.iter().enumerate() {
         calls.push(Box::pin(async move {
+            let target = Target::Shops(shop_call.ids.clone());
             if !slot(i).await {
-                return Outcome::Skipped(target.clone());
+                return Outcome::Skipped(target);
             }
-            let call = Call::hour(target.clone(), hour);
-            let mut result = setup.client.fetch(&call).await;
+            let call = Call::hour(target, hour);
+            let mut split = setup.client.fetch_splitting(&call, packing, members).await;
             // Keep only the hour asked for: a round holds every answer until it merges them.
-            if let Ok(answer) = &mut result {
-                answer.retain_hours(|h| h == hour);
+            for leaf in &mut split.leaves {
+                if let Ok(series) = &mut leaf.result {
+                    for shop in series.iter_mut() {
+                        shop.rows.retain(|r| r.hour == hour);
+                        shop.rows.shrink_to_fit();
+                    }
+                }
             }
-            Outcome::Answered(call.target, result)
+            Outcome::Shops {
+                batch: shop_call.batch.clone(),
+                split,
+            }
+        }));
+    }
+    let first_device = round.shops.len();
+    for (i, dev) in round.devices.iter().enumerate() {
+        calls.push(Box::pin(async move {
+            if !slot(first_device + i).await {
+                return Outcome::Skipped(Target::Device(dev.clone()));
+            }
+            let call = Call::hour(Target::Device(dev.clone()), hour);
+            let result = setup.client.fetch(&call).await.map(|mut answer| {
+                answer.retain_hours(|h| h == hour);
+                answer.into_device_rows()
+            });
+            Outcome::Device(dev.clone(), result)
         }));
     }
     stream::iter(calls)
         .buffer_unordered(gateway.max_in_flight.max(1))
         .collect()
         .await
+}
+
+/// Remembers, per batch, the parts a split found (those that worked, and the ids that failed
+/// alone), when it was split this round and some part worked.
+fn learn_splits(setup: &Setup, outcomes: &[Outcome], now: chrono::DateTime<chrono::Utc>) {
+    #[derive(Default)]
+    struct Found {
+        parts: Vec<Vec<crate::model::TargetId>>,
+        split: bool,
+        worked: bool,
+    }
+    let mut found: std::collections::HashMap<&[crate::model::TargetId], Found> = std::collections::HashMap::new();
+    for outcome in outcomes {
+        if let Outcome::Shops { batch, split } = outcome {
+            let entry = found.entry(batch.as_slice()).or_default();
+            entry.parts.extend(split.parts());
+            entry.split |= split.splits > 0;
+            entry.worked |= split.leaves.iter().any(|l| l.result.is_ok());
+        }
+    }
+    let mut learned = setup.learned.lock().unwrap_or_else(PoisonError::into_inner);
+    for (batch, found) in found {
+        if found.split && found.worked {
+            learned.split(batch.to_vec(), found.parts, now);
+        }
+    }
 }

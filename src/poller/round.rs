@@ -5,13 +5,18 @@
 //! the gateway has no row for that hour yet. A target whose call failed keeps its previous
 //! values until it has been failing for longer than `stale_after`, and is down. A call a
 //! re-poll skipped (a new hour began) changes nothing. Targets not polled this round vanish.
+//!
+//! Shop answers are flat lists of shops, whoever asked for them, so each configured id is
+//! judged by the final call (after any split) that asked it, and an organisation's shops are
+//! worked out from what it held before (see [`Round::merge`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 
+use super::plan::RoundPlan;
 use super::PollReport;
-use crate::client::{Answer, ApiError, Target};
+use crate::client::{ApiError, Leaf, Split, Target};
 use crate::model::{DeviceRow, DeviceSample, DeviceTarget, ShopSample, ShopSeries, Snapshot, TargetId, TargetStatus};
 
 /// The shops each shop target produced: itself for `S_`, its members for `O_`.
@@ -19,7 +24,12 @@ pub(super) type ShopsOf = BTreeMap<TargetId, BTreeSet<String>>;
 
 /// How one call of a round ended.
 pub(super) enum Outcome {
-    Answered(Target, Result<Answer, ApiError>),
+    /// A shops call of the batch `batch`, and the calls it took (more than one if split).
+    Shops {
+        batch: Vec<TargetId>,
+        split: Split,
+    },
+    Device(DeviceTarget, Result<Vec<DeviceRow>, ApiError>),
     /// Not called: the re-poll was overtaken by a new hour. Everything stays as it was.
     Skipped(Target),
 }
@@ -28,6 +38,7 @@ pub(super) enum Outcome {
 pub(super) struct Round<'a> {
     pub(super) previous: &'a Snapshot,
     pub(super) shops_of: &'a ShopsOf,
+    pub(super) plan: &'a RoundPlan,
     pub(super) hour: NaiveDateTime,
     pub(super) hour_start: i64,
     /// Unix seconds.
@@ -35,35 +46,73 @@ pub(super) struct Round<'a> {
     pub(super) stale_after: f64,
 }
 
-/// The snapshot and shop memberships a round builds.
+/// What a round builds: the snapshot, the shop memberships, and the organisations whose
+/// shop list came back in doubt.
 #[derive(Default)]
-struct Next {
-    snapshot: Snapshot,
-    shops_of: ShopsOf,
+pub(super) struct Next {
+    pub(super) snapshot: Snapshot,
+    pub(super) shops_of: ShopsOf,
+    pub(super) doubted: BTreeSet<TargetId>,
+}
+
+/// How the call that asked an id ended: the shops it returned, or its error.
+type Asked<'l> = Result<&'l BTreeSet<String>, &'l ApiError>;
+
+/// One final shops call: its ids, and the dep ids it returned or its error.
+type Answered = (Vec<TargetId>, Result<BTreeSet<String>, ApiError>);
+
+/// The final calls of a round's shop batches, by the ids they asked.
+#[derive(Default)]
+struct ShopCalls {
+    /// Each call's ids and the dep ids it returned (or its error).
+    calls: Vec<Answered>,
+    /// The call that asked each id.
+    by_id: HashMap<TargetId, usize>,
+    /// Ids whose call a re-poll skipped.
+    skipped: HashSet<TargetId>,
+}
+
+impl ShopCalls {
+    fn asked(&self, id: &TargetId) -> Option<Asked<'_>> {
+        self.by_id
+            .get(id)
+            .and_then(|i| self.calls.get(*i))
+            .map(|(_, r)| r.as_ref())
+    }
 }
 
 impl Round<'_> {
     /// Builds the next snapshot (and shop memberships) from this round's outcomes.
-    pub(super) fn merge(&self, outcomes: Vec<Outcome>) -> (Snapshot, ShopsOf, PollReport) {
+    pub(super) fn merge(&self, outcomes: Vec<Outcome>) -> (Next, PollReport) {
         let mut next = Next::default();
         let mut report = PollReport {
             hour: Some(self.hour),
-            calls: outcomes.len(),
             ..PollReport::default()
         };
+        let mut shops = ShopCalls::default();
         for outcome in outcomes {
             match outcome {
-                Outcome::Answered(Target::Shops(ids), Ok(answer)) => {
-                    self.shops_answered(&mut next, ids, answer.into_shops());
+                Outcome::Shops { split, .. } => {
+                    report.splits += split.splits;
+                    for Leaf { ids, result } in split.leaves {
+                        report.calls += 1;
+                        let returned = match result {
+                            Ok(series) => Ok(self.shops_answered(&mut next, series)),
+                            Err(e) => {
+                                report.failed_calls += 1;
+                                let targets = Target::Shops(ids.clone());
+                                tracing::warn!(error = %e, targets = %targets, "shop poll failed; keeping the last good values");
+                                Err(e)
+                            }
+                        };
+                        for id in &ids {
+                            shops.by_id.insert(id.clone(), shops.calls.len());
+                        }
+                        shops.calls.push((ids, returned));
+                    }
                 }
-                Outcome::Answered(Target::Shops(ids), Err(e)) => {
-                    report.failed_calls += 1;
-                    let targets = Target::Shops(ids.clone());
-                    tracing::warn!(error = %e, targets = %targets, "shop poll failed; keeping the last good values");
-                    self.shops_failed(&mut next, ids);
-                }
-                Outcome::Answered(Target::Device(dev), result) => {
-                    let result = result.map(Answer::into_device_rows);
+                Outcome::Device(dev, result) => {
+                    report.calls += 1;
                     if let Err(e) = &result {
                         report.failed_calls += 1;
                         tracing::warn!(error = %e, mac = %dev.mac, "device poll failed; keeping the last good values");
@@ -71,21 +120,33 @@ impl Round<'_> {
                     self.device(&mut next, &dev, result.ok());
                 }
                 Outcome::Skipped(target) => {
+                    report.calls += 1;
                     report.skipped_calls += 1;
-                    self.skipped(&mut next, target);
+                    match target {
+                        Target::Shops(ids) => shops.skipped.extend(ids),
+                        Target::Device(dev) => self.device_skipped(&mut next, dev),
+                    }
                 }
+            }
+        }
+        for id in &self.plan.configured {
+            match id {
+                TargetId::Shop(_) => self.shop_target(&mut next, id, &shops),
+                TargetId::Org(_) if self.plan.via_shops.contains(id) => self.org_via_shops(&mut next, id, &shops),
+                TargetId::Org(_) => self.org_target(&mut next, id, &shops),
             }
         }
         report.shops = next.snapshot.shops.len();
         report.devices = next.snapshot.devices.len();
-        (next.snapshot, next.shops_of, report)
+        (next, report)
     }
 
-    /// A shop batch answered: every shop returned gets its hour (or keeps its last one); an
-    /// `S_` id the gateway did not return is down and keeps its values while fresh.
-    fn shops_answered(&self, next: &mut Next, ids: Vec<TargetId>, series: Vec<ShopSeries>) {
-        let returned: BTreeSet<String> = series.iter().map(|s| s.dep_id.clone()).collect();
+    /// Every shop a call returned gets its hour, or keeps its last values if the gateway has
+    /// no row for the hour yet. Returns the dep ids returned.
+    fn shops_answered(&self, next: &mut Next, series: Vec<ShopSeries>) -> BTreeSet<String> {
+        let mut returned = BTreeSet::new();
         for shop in series {
+            returned.insert(shop.dep_id.clone());
             let sample = match shop.rows.iter().find(|r| r.hour == self.hour) {
                 Some(row) => Some(ShopSample {
                     dep_id: shop.dep_id.clone(),
@@ -101,44 +162,121 @@ impl Round<'_> {
                 next.snapshot.shops.insert(shop.dep_id, sample);
             }
         }
-        // Shops of an organisation are those not asked for by their own S_ id.
-        let asked: BTreeSet<String> = ids
-            .iter()
-            .filter(|id| matches!(id, TargetId::Shop(_)))
-            .map(|id| id.number().to_string())
-            .collect();
-        let of_orgs: BTreeSet<String> = returned.difference(&asked).cloned().collect();
-        for id in ids {
-            let target = id.to_string();
-            let (ok, owned) = match id {
-                TargetId::Shop(n) => {
-                    let dep = n.to_string();
-                    let found = returned.contains(&dep);
-                    if !found {
-                        tracing::warn!(target = %target, "the gateway returned no data for this shop");
-                        self.keep_shops(&mut next.snapshot, &target, [&dep]);
-                    }
-                    (found, BTreeSet::from([dep]))
-                }
-                TargetId::Org(_) => (true, of_orgs.clone()),
-            };
-            next.snapshot.targets.insert(target.clone(), self.status(ok, &target));
-            next.shops_of.insert(id, owned);
-        }
+        returned
     }
 
-    /// A shop batch failed: each target is down and keeps its shops while fresh.
-    fn shops_failed(&self, next: &mut Next, ids: Vec<TargetId>) {
-        for id in ids {
-            let target = id.to_string();
-            if let Some(owned) = self.shops_of.get(&id) {
+    /// A configured `S_` id: up when its call returned it; otherwise down, keeping its values
+    /// while fresh.
+    fn shop_target(&self, next: &mut Next, id: &TargetId, shops: &ShopCalls) {
+        let target = id.to_string();
+        let dep = id.number().to_string();
+        next.shops_of.insert(id.clone(), BTreeSet::from([dep.clone()]));
+        if shops.skipped.contains(id) {
+            self.carry_shops(&mut next.snapshot, [&dep]);
+            self.carry_status(next, target);
+            return;
+        }
+        let ok = match shops.asked(id) {
+            Some(Ok(returned)) if returned.contains(&dep) => true,
+            Some(Ok(_)) => {
+                tracing::warn!(target = %target, "the gateway returned no data for this shop");
+                false
+            }
+            Some(Err(_)) | None => false,
+        };
+        if !ok {
+            self.keep_shops(&mut next.snapshot, &target, [&dep]);
+        }
+        next.snapshot.targets.insert(target.clone(), self.status(ok, &target));
+    }
+
+    /// A configured `O_` id asked as itself: up when its call answered, its shops those the
+    /// call returned that belong to it; otherwise down, keeping its shops while fresh.
+    fn org_target(&self, next: &mut Next, id: &TargetId, shops: &ShopCalls) {
+        let target = id.to_string();
+        let previous = self.shops_of.get(id);
+        if shops.skipped.contains(id) {
+            if let Some(owned) = previous {
+                self.carry_shops(&mut next.snapshot, owned);
+                next.shops_of.insert(id.clone(), owned.clone());
+            }
+            self.carry_status(next, target);
+            return;
+        }
+        let call = shops.by_id.get(id).and_then(|i| shops.calls.get(*i));
+        let Some((ids, Ok(returned))) = call else {
+            if let Some(owned) = previous {
                 self.keep_shops(&mut next.snapshot, &target, owned);
-                next.shops_of.insert(id, owned.clone());
+                next.shops_of.insert(id.clone(), owned.clone());
             }
             next.snapshot
                 .targets
                 .insert(target.clone(), self.status(false, &target));
+            return;
+        };
+        let members = self.members(next, id, ids, returned);
+        next.shops_of.insert(id.clone(), members);
+        next.snapshot.targets.insert(target.clone(), self.status(true, &target));
+    }
+
+    /// Which of the shops a call returned belong to the organisation `id` it asked: those it
+    /// held before, and those nobody asked for by their own `S_` id. With several
+    /// organisations in the call, a shop none of them held before is given to each of them,
+    /// and they are asked alone next round to settle it.
+    fn members(
+        &self,
+        next: &mut Next,
+        id: &TargetId,
+        ids: &[TargetId],
+        returned: &BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let empty = BTreeSet::new();
+        let before = self.shops_of.get(id).unwrap_or(&empty);
+        let by_own_id: BTreeSet<String> = ids
+            .iter()
+            .filter(|i| matches!(i, TargetId::Shop(_)))
+            .map(|i| i.number().to_string())
+            .collect();
+        let orgs: Vec<&TargetId> = ids.iter().filter(|i| matches!(i, TargetId::Org(_))).collect();
+        let mut members: BTreeSet<String> = before.intersection(returned).cloned().collect();
+        let known: BTreeSet<&String> = orgs.iter().filter_map(|o| self.shops_of.get(*o)).flatten().collect();
+        let new: Vec<&String> = returned
+            .iter()
+            .filter(|dep| !by_own_id.contains(*dep) && !known.contains(dep))
+            .collect();
+        if orgs.len() > 1 && !new.is_empty() {
+            next.doubted.insert(id.clone());
         }
+        members.extend(new.into_iter().cloned());
+        members
+    }
+
+    /// A configured `O_` id asked through its shops: up when every call holding them
+    /// answered; a shop whose call failed keeps its values while the organisation is fresh.
+    /// Its shop list stays as last answered by the organisation itself.
+    fn org_via_shops(&self, next: &mut Next, id: &TargetId, shops: &ShopCalls) {
+        let target = id.to_string();
+        let Some(members) = self.shops_of.get(id) else {
+            return;
+        };
+        let mut ok = true;
+        for dep in members {
+            let Ok(number) = dep.parse::<u64>() else { continue };
+            let shop = TargetId::Shop(number);
+            if shops.skipped.contains(&shop) {
+                self.carry_shops(&mut next.snapshot, [dep]);
+                continue;
+            }
+            match shops.asked(&shop) {
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    ok = false;
+                    self.keep_shops(&mut next.snapshot, &target, [dep]);
+                }
+            }
+        }
+        next.shops_of.insert(id.clone(), members.clone());
+        next.snapshot.targets.insert(target.clone(), self.status(ok, &target));
     }
 
     /// A device answered (`Some` rows) or failed (`None`).
@@ -164,26 +302,12 @@ impl Round<'_> {
         next.snapshot.targets.insert(dev.mac.clone(), self.status(ok, &dev.mac));
     }
 
-    /// A skipped call: its targets carry over exactly as they were.
-    fn skipped(&self, next: &mut Next, target: Target) {
-        match target {
-            Target::Shops(ids) => {
-                for id in ids {
-                    let target = id.to_string();
-                    if let Some(owned) = self.shops_of.get(&id) {
-                        self.carry_shops(&mut next.snapshot, owned);
-                        next.shops_of.insert(id, owned.clone());
-                    }
-                    self.carry_status(next, target);
-                }
-            }
-            Target::Device(dev) => {
-                if let Some(sample) = self.previous.devices.get(&dev.mac) {
-                    next.snapshot.devices.insert(dev.mac.clone(), sample.clone());
-                }
-                self.carry_status(next, dev.mac);
-            }
+    /// A device call a re-poll skipped: it carries over exactly as it was.
+    fn device_skipped(&self, next: &mut Next, dev: DeviceTarget) {
+        if let Some(sample) = self.previous.devices.get(&dev.mac) {
+            next.snapshot.devices.insert(dev.mac.clone(), sample.clone());
         }
+        self.carry_status(next, dev.mac);
     }
 
     fn carry_status(&self, next: &mut Next, target: String) {

@@ -2,12 +2,9 @@
 //! rules of the poller, kept apart from the polling itself so they can be tested as plain
 //! functions.
 
-#[cfg(test)]
-use std::sync::Arc;
-
 use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
 
-use crate::client::{batch, Target};
+use crate::client::{batch, Packing, Target};
 use crate::config::Config;
 use crate::hours::latest_complete_hour;
 use crate::model::{DeviceTarget, TargetId};
@@ -43,7 +40,8 @@ pub(crate) fn next_poll_in(
 /// time they take at the configured request rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RefreshCost {
-    /// Shop batches plus devices.
+    /// Shop batches plus devices, as the first refresh asks them (each organisation alone,
+    /// its size not yet known); the poller publishes the cost of each later refresh.
     pub calls: usize,
     /// `calls ÷ requests_per_second`: no refresh can be faster.
     pub seconds: f64,
@@ -70,10 +68,11 @@ impl RefreshCost {
         or split the targets over several exporters (--shard INDEX/TOTAL)";
 }
 
-/// The calls of one refresh of this replica's targets: shop batches, then devices.
+/// The calls of the first refresh of this replica's targets: shop batches (each organisation
+/// alone), then devices.
 pub(crate) fn refresh_targets(config: &Config) -> Vec<Target> {
     let (shops, devices) = owned_targets(config);
-    batch(&shops, devices, config.gateway.max_ids_per_request)
+    batch(&shops, devices, Packing::of(&config.gateway), 1)
 }
 
 /// The shop ids and devices this replica polls (all of them without sharding).
@@ -90,17 +89,15 @@ pub(crate) fn owned_targets(config: &Config) -> (Vec<TargetId>, Vec<&DeviceTarge
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use crate::client::Client;
-    use crate::model::{Clock, DeviceTarget, TargetId};
-    use crate::poller::Setup;
+    use crate::model::{DeviceTarget, TargetId};
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn config(interval_secs: u64, delay_secs: u64) -> Config {
+    pub(in crate::poller) fn config(interval_secs: u64, delay_secs: u64) -> Config {
         let gateway =
             crate::config::GatewayConfig::new("http://127.0.0.1:1/m.api".parse().unwrap(), "k".into(), "s".into());
         Config {
@@ -155,6 +152,15 @@ mod tests {
         );
     }
 
+    /// `c` polling the organisations `orgs`.
+    pub(in crate::poller) fn with_orgs(mut c: Config, orgs: impl IntoIterator<Item = u64>) -> Config {
+        c.shops = orgs
+            .into_iter()
+            .map(|o| crate::config::ShopTarget { id: TargetId::Org(o) })
+            .collect();
+        c
+    }
+
     /// `c` polling the shops `S_1` to `S_<shops>` and a device for each of `macs`.
     fn with_targets(mut c: Config, shops: u64, macs: impl Iterator<Item = String>) -> Config {
         c.shops = (1..=shops)
@@ -174,13 +180,7 @@ mod tests {
     fn sharded_replicas_split_the_calls() {
         let mut c = with_targets(config(300, 60), 100, (0..30u64).map(|i| format!("d47c449060{i:02x}")));
         c.gateway.max_ids_per_request = 10;
-        let client = Client::new(
-            &c.gateway,
-            Clock::system(),
-            crate::metrics::MetricsStore::new("t", "t").unwrap().api().clone(),
-        )
-        .unwrap();
-        assert_eq!(Setup::new(Arc::new(c.clone()), client).targets.len(), 10 + 30);
+        assert_eq!(refresh_targets(&c).len(), 10 + 30);
         let mut shops = 0;
         let mut devices = 0;
         for index in 0..3 {

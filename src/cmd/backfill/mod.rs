@@ -3,8 +3,8 @@
 //! starts with history.
 //!
 //! For every shop-local day in `[from, to]` (dates in the configuration's `timezone`) there is
-//! one call per batch of shop ids (`max_ids_per_request` per call) and one per device, at most
-//! `max_in_flight` at once, through the same [`Client`] the exporter polls with. Every
+//! one call per batch of shop ids (packed under the gateway's limits, each organisation alone)
+//! and one per device, at most `max_in_flight` at once, through the same [`Client`] the exporter polls with. Every
 //! *complete* hour of the answers becomes one sample per value, timestamped with the start of
 //! the hour (Unix seconds), under the live exporter's metric names and labels (both read
 //! [`crate::schema`]): `opretail_shop_*` by `shop_id`, `shop_name`,
@@ -31,7 +31,7 @@ use chrono_tz::Tz;
 use futures_util::stream::{self, StreamExt};
 
 pub use self::openmetrics::{family_names, Backfill};
-use crate::client::{batch, ApiError, Call, Client};
+use crate::client::{batch, ApiError, Call, Client, Packing, WHOLE_DAY};
 use crate::config::Config;
 use crate::hours::latest_complete_hour;
 use crate::model::TargetId;
@@ -114,7 +114,7 @@ pub fn plan(config: &Config, opts: &Options, now: DateTime<Utc>) -> Result<Plan,
         .map(|(h, _)| h)
         .unwrap_or_else(|| today.and_time(chrono::NaiveTime::MIN) - chrono::Duration::hours(1));
     let ids: Vec<TargetId> = config.shops.iter().map(|s| s.id.clone()).collect();
-    let targets = batch(&ids, &config.devices, config.gateway.max_ids_per_request);
+    let targets = batch(&ids, &config.devices, Packing::of(&config.gateway), WHOLE_DAY.len());
     let calls = opts
         .from
         .iter_days()
