@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use opretail_exporter::config::Config;
 use opretail_exporter::exporter;
 use opretail_exporter::model::Clock;
-use opretail_exporter::simulator::{SimConfig, Simulator};
+use opretail_exporter::simulator::{RateRule, RowDetail, SimConfig, Simulator};
 use opretail_exporter::web_config::WebConfig;
 
 /// Prometheus exporter for the Opretail (Ovopark) open platform's hourly people-counting data.
@@ -49,21 +49,7 @@ enum Command {
         config: PathBuf,
     },
     /// Run the simulated Opretail gateway alone (key `demo`, secret `demo-secret`).
-    Simulate {
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8099", value_parser = parse_listen)]
-        listen: SocketAddr,
-        /// Serve a large tenant instead of the demo: this many shops, in organisations of 100
-        /// (O_2001, …; dep ids from 100001).
-        #[arg(long, value_name = "N")]
-        shops: Option<u64>,
-        /// With --shops: this many devices (macs 0a0000000000 + index).
-        #[arg(long, value_name = "N", default_value_t = 0, requires = "shops")]
-        devices: u64,
-        /// Enforce a request budget: answer -100 API_CALL_REPEAT beyond this many requests per
-        /// second.
-        #[arg(long, value_name = "RPS")]
-        rate_limit: Option<f64>,
-    },
+    Simulate(SimulateArgs),
     /// Run the simulated gateway on loopback and the exporter against it: no configuration.
     Demo {
         #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
@@ -109,6 +95,83 @@ enum Command {
     },
 }
 
+/// The `simulate` command's tenant and switches.
+#[derive(Args, Debug)]
+struct SimulateArgs {
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8099", value_parser = parse_listen)]
+    listen: SocketAddr,
+    /// Serve a large tenant instead of the demo: this many shops, in organisations of
+    /// --org-size (O_2001, …; dep ids from 100001).
+    #[arg(long, value_name = "N")]
+    shops: Option<u64>,
+    /// With --shops: this many devices (macs 0a0000000000 + index).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "shops")]
+    devices: u64,
+    /// With --shops: shops per organisation (the last one holds what is left; 0 counts as 1).
+    #[arg(long, value_name = "M", default_value_t = 100, requires = "shops")]
+    org_size: u64,
+    /// Enforce a request budget: answer -100 API_CALL_REPEAT beyond this many requests per
+    /// second.
+    #[arg(long, value_name = "RPS")]
+    rate_limit: Option<f64>,
+    /// How the request budget counts: a token bucket (bursts of one second's worth) or at
+    /// most the rate in any one second.
+    #[arg(long, value_enum, value_name = "RULE", default_value_t = RateRuleArg::TokenBucket)]
+    rate_rule: RateRuleArg,
+    /// Answer `endhour` itself too (rows starthour..=endhour instead of starthour..endhour).
+    #[arg(long)]
+    end_hour_inclusive: bool,
+    /// Refuse a shops answer whose JSON body would be larger than this (stand-in code 400002
+    /// DATA_TOO_LARGE).
+    #[arg(long, value_name = "BYTES")]
+    max_answer_bytes: Option<usize>,
+    /// Refuse a shops request whose `id` is longer than this many characters, commas included
+    /// (stand-in code 400001 PARAM_TOO_LONG).
+    #[arg(long, value_name = "N")]
+    max_id_chars: Option<usize>,
+    /// Which fields a shop row carries: every field the live gateway is known to send, or
+    /// only the documented ones plus duplicatedFlow.
+    #[arg(long, value_enum, value_name = "DETAIL", default_value_t = RowDetailArg::Full)]
+    row_detail: RowDetailArg,
+}
+
+impl SimulateArgs {
+    /// The simulated tenant these arguments describe, on `clock`.
+    fn config(&self, clock: Clock) -> SimConfig {
+        let mut sim = match self.shops {
+            Some(shops) => SimConfig::large(clock, shops, self.devices, self.org_size),
+            None => SimConfig::demo(clock),
+        };
+        sim.rate_limit = self.rate_limit;
+        sim.rate_rule = match self.rate_rule {
+            RateRuleArg::TokenBucket => RateRule::TokenBucket,
+            RateRuleArg::PerSecond => RateRule::PerSecond,
+        };
+        sim.end_hour_inclusive = self.end_hour_inclusive;
+        sim.max_answer_bytes = self.max_answer_bytes;
+        sim.max_id_chars = self.max_id_chars;
+        sim.row_detail = match self.row_detail {
+            RowDetailArg::Full => RowDetail::Full,
+            RowDetailArg::Lean => RowDetail::Lean,
+        };
+        sim
+    }
+}
+
+/// `--rate-rule`: the simulator's [`RateRule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RateRuleArg {
+    TokenBucket,
+    PerSecond,
+}
+
+/// `--row-detail`: the simulator's [`RowDetail`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RowDetailArg {
+    Full,
+    Lean,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum LogFormat {
     Text,
@@ -136,19 +199,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::CheckConfig { config }) => check_config(&config),
-        Some(Command::Simulate {
-            listen,
-            shops,
-            devices,
-            rate_limit,
-        }) => {
-            let mut sim = match shops {
-                Some(shops) => SimConfig::large(Clock::system(), shops, devices),
-                None => SimConfig::demo(Clock::system()),
-            };
-            sim.rate_limit = rate_limit;
-            run(simulate(listen, sim))
-        }
+        Some(Command::Simulate(args)) => run(simulate(args.listen, args.config(Clock::system()))),
         Some(Command::Demo { listen, web_config }) => match load_web_config(web_config.as_deref()) {
             Ok(web) => run(demo(listen, web)),
             Err(code) => code,
@@ -322,15 +373,43 @@ async fn simulate(listen: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let shops = config.shops().count();
     let devices = config.devices.len();
+    let orgs = config.orgs.len();
+    let org_size = config.orgs.iter().map(|o| o.shops.len()).max().unwrap_or(0);
+    let caps = simulator_caps(&config);
     let sim = Simulator::new(config);
     tracing::info!(
         addr = %listener.local_addr()?,
         shops,
         devices,
+        orgs,
+        org_size,
+        caps = %caps,
         "simulated Opretail gateway (key demo, secret demo-secret) at /m.api"
     );
     sim.serve(listener, shutdown).await?;
     Ok(())
+}
+
+/// The limits and readings a simulated gateway was started with, for its start-up log line.
+fn simulator_caps(config: &SimConfig) -> String {
+    let mut caps = Vec::new();
+    if let Some(max) = config.max_id_chars {
+        caps.push(format!("id at most {max} characters (else 400001)"));
+    }
+    if let Some(max) = config.max_answer_bytes {
+        caps.push(format!("answers at most {max} bytes (else 400002)"));
+    }
+    if let Some(rate) = config.rate_limit {
+        caps.push(format!("at most {rate} requests/s ({:?}, else -100)", config.rate_rule));
+    }
+    if caps.is_empty() {
+        caps.push("no caps".to_owned());
+    }
+    if config.end_hour_inclusive {
+        caps.push("endhour inclusive".to_owned());
+    }
+    caps.push(format!("{:?} rows", config.row_detail));
+    caps.join(", ")
 }
 
 async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result<()> {
@@ -424,7 +503,76 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::log_colour;
+    use clap::{CommandFactory, Parser};
+
+    use super::{log_colour, simulator_caps, Cli, Command, SimulateArgs};
+    use opretail_exporter::model::Clock;
+    use opretail_exporter::simulator::{RateRule, RowDetail};
+
+    fn simulate(args: &[&str]) -> Result<SimulateArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["opretail-exporter", "simulate"].iter().chain(args))?;
+        match cli.command {
+            Some(Command::Simulate(args)) => Ok(args),
+            other => panic!("not simulate: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn simulate_takes_its_switches() {
+        let args = simulate(&[
+            "--shops",
+            "250",
+            "--devices",
+            "3",
+            "--org-size",
+            "50",
+            "--rate-limit",
+            "4",
+            "--rate-rule",
+            "per-second",
+            "--end-hour-inclusive",
+            "--max-answer-bytes",
+            "65536",
+            "--max-id-chars",
+            "100",
+            "--row-detail",
+            "lean",
+        ])
+        .unwrap();
+        let cfg = args.config(Clock::system());
+        let sizes: Vec<usize> = cfg.orgs.iter().map(|o| o.shops.len()).collect();
+        assert_eq!(sizes, [50; 5]);
+        assert_eq!(cfg.devices.len(), 3);
+        assert_eq!((cfg.rate_limit, cfg.rate_rule), (Some(4.0), RateRule::PerSecond));
+        assert!(cfg.end_hour_inclusive);
+        assert_eq!((cfg.max_answer_bytes, cfg.max_id_chars), (Some(65_536), Some(100)));
+        assert_eq!(cfg.row_detail, RowDetail::Lean);
+        assert_eq!(
+            simulator_caps(&cfg),
+            "id at most 100 characters (else 400001), answers at most 65536 bytes (else 400002), at most 4 requests/s (PerSecond, else -100), endhour inclusive, Lean rows"
+        );
+    }
+
+    #[test]
+    fn simulate_defaults_to_the_demo_tenant_without_caps() {
+        let cfg = simulate(&[]).unwrap().config(Clock::system());
+        assert_eq!(cfg.orgs.len(), 2, "the demo tenant");
+        assert_eq!((cfg.rate_limit, cfg.rate_rule), (None, RateRule::TokenBucket));
+        assert!(!cfg.end_hour_inclusive);
+        assert_eq!((cfg.max_answer_bytes, cfg.max_id_chars), (None, None));
+        assert_eq!(cfg.row_detail, RowDetail::Full);
+        assert_eq!(simulator_caps(&cfg), "no caps, Full rows");
+        let cfg = simulate(&["--shops", "250"]).unwrap().config(Clock::system());
+        let sizes: Vec<usize> = cfg.orgs.iter().map(|o| o.shops.len()).collect();
+        assert_eq!(sizes, [100, 100, 50], "organisations of 100 by default");
+        assert!(simulate(&["--org-size", "10"]).is_err(), "--org-size needs --shops");
+        assert!(simulate(&["--shops", "5", "--rate-rule", "leaky"]).is_err());
+    }
 
     #[test]
     fn logs_are_coloured_only_on_a_terminal_without_no_color() {

@@ -2,16 +2,20 @@
 //! `stat.codename` and the text it puts in `result`, from the vendor's method pages plus the
 //! codes seen live (FACTS.md; the misspelt `…_ERROE` names are the gateway's). The simulator
 //! keeps its own table instead of the client's, so that a code the client names or reads
-//! wrongly shows up as a disagreement rather than agreeing with itself. [`Refusal`] is a
-//! request the gateway turns down: a code and its `result` text.
+//! wrongly shows up as a disagreement rather than agreeing with itself. Two codes are the
+//! simulator's own stand-ins, not the vendor's: [`PARAM_TOO_LONG`] and [`DATA_TOO_LARGE`],
+//! answered for the limits a tenant can switch on (`max_id_chars`, `max_answer_bytes`), which
+//! the vendor neither documents nor gives a code for. [`Refusal`] is a request the gateway
+//! turns down: a code and its `result` text.
 
 /// Defines each code once: a constant named as the gateway names the code (its `codename`),
 /// and its row in `CODES` with the `result` text.
 macro_rules! gateway_codes {
-    ($($name:ident = $code:literal, $text:literal;)*) => {
-        $(pub(crate) const $name: i64 = $code;)*
+    ($($(#[$doc:meta])* $name:ident = $code:literal, $text:literal;)*) => {
+        $($(#[$doc])* pub const $name: i64 = $code;)*
 
-        /// Every code the gateway documents: (code, `codename`, `result` text).
+        /// Every code the simulator answers (the gateway's and the two stand-ins):
+        /// (code, `codename`, `result` text).
         const CODES: &[(i64, &str, &str)] = &[$(($name, stringify!($name), $text)),*];
     };
 }
@@ -42,6 +46,14 @@ gateway_codes! {
     TOKEN_NOT_EXIST = 9_990_001, "token does not exist";
     USERNAME_ERROE = 103_094, "user name error";
     PASSWORD_ERROE = 103_095, "password error";
+    /// The simulator's stand-in, **not a vendor code**: the shops method's `id` is longer
+    /// than the tenant's `max_id_chars`. The vendor gives `id` a maximum length of 100 but no
+    /// code for exceeding it. Not one of the codes a client retries (-100, -500, -999, 16).
+    PARAM_TOO_LONG = 400_001, "id is longer than the gateway accepts";
+    /// The simulator's stand-in, **not a vendor code**: the shops method's answer would be
+    /// larger than the tenant's `max_answer_bytes`. The vendor documents no size limit and no
+    /// code for one. Not one of the codes a client retries (-100, -500, -999, 16).
+    DATA_TOO_LARGE = 400_002, "the answer is larger than the gateway sends";
 }
 
 fn entry(code: i64) -> Option<&'static (i64, &'static str, &'static str)> {
@@ -104,5 +116,27 @@ mod tests {
             "The interface is called repeatedly"
         );
         assert_eq!(Refusal::system("x").code, -500);
+    }
+
+    #[test]
+    fn the_stand_ins_are_named_and_not_retried_codes() {
+        assert_eq!((PARAM_TOO_LONG, DATA_TOO_LARGE), (400_001, 400_002));
+        assert_eq!(codename(PARAM_TOO_LONG), "PARAM_TOO_LONG");
+        assert_eq!(codename(DATA_TOO_LARGE), "DATA_TOO_LARGE");
+        assert_eq!(description(PARAM_TOO_LONG), "id is longer than the gateway accepts");
+        assert_eq!(
+            description(DATA_TOO_LARGE),
+            "the answer is larger than the gateway sends"
+        );
+        let transient = [
+            API_CALL_REPEAT,
+            API_SYSTEM_CALL_ERROR,
+            UNKNOWN_ERROR,
+            TIMESTAMP_OVERTIME,
+        ];
+        assert_eq!(transient, [-100, -500, -999, 16]);
+        for code in [PARAM_TOO_LONG, DATA_TOO_LARGE] {
+            assert!(!transient.contains(&code), "{code}");
+        }
     }
 }

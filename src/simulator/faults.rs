@@ -149,6 +149,7 @@ fn canned_success_body(cfg: &SimConfig) -> String {
             now.date(),
             HourWindow::WHOLE_DAY,
             now,
+            cfg.row_detail,
         )]),
         None => Value::Array(Vec::new()),
     };

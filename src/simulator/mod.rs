@@ -8,11 +8,15 @@
 //! formats and header names are its own, written from the gateway's published rules, never
 //! borrowed from the client it is there to test. Faults (gateway error codes, HTTP errors, hangs, garbage,
 //! truncated bodies, wrong content type) can be switched on from code ([`Simulator::set_fault`])
-//! or over HTTP (`POST /-/fault`). It is used by `opretail-exporter demo`,
-//! `opretail-exporter simulate` and the integration tests.
+//! or over HTTP (`POST /-/fault`). Switches on [`SimConfig`] make it prove more: realistic row
+//! sizes ([`RowDetail`]), organisations of any size ([`SimConfig::large`]), a longest `id` and a
+//! largest answer (refused with the simulator's own stand-in codes [`PARAM_TOO_LONG`] and
+//! [`DATA_TOO_LARGE`]); and it counts its answers by `stat.code` ([`Simulator::answered`]) so a
+//! test can say from the gateway's side that no call failed. It is used by
+//! `opretail-exporter demo`, `opretail-exporter simulate` and the integration tests.
 //!
-//! This file is the request core ([`Simulator::handle`]): the shared state and the order in
-//! which a request is checked and answered. Beside it: `tenant` (who the gateway knows),
+//! This file is the request core ([`Simulator::handle`]): the shared state, its counters and
+//! the order in which a request is checked and answered. Beside it: `tenant` (who the gateway knows),
 //! `traffic` (the counts), `verify` (`_sig`), `codes` (return codes), `times` (time formats and
 //! windows), `limits` (replays and the request budget), `faults`, `reply` (the JSON written
 //! back) and `server` (the axum layer), which stays thin so the core is tested without a socket.
@@ -31,7 +35,7 @@ mod times;
 mod traffic;
 mod verify;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -39,11 +43,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+pub use self::codes::{DATA_TOO_LARGE, PARAM_TOO_LONG};
 pub use self::faults::{Fault, FaultParseError};
 pub use self::limits::RateRule;
 pub use self::reply::{Outcome, SimReply};
 pub use self::server::RunningSimulator;
-pub use self::tenant::{DeviceShape, SimConfig, SimDevice, SimOrg, SimShop};
+pub use self::tenant::{DeviceShape, RowDetail, SimConfig, SimDevice, SimOrg, SimShop};
 pub use self::traffic::{device_hour, shop_hour, SimDeviceHour, SimShopHour};
 
 use self::codes::Refusal;
@@ -75,6 +80,8 @@ struct Inner {
     requests: AtomicU64,
     /// Shop rows answered by the shops method (one per shop and hour).
     shop_rows: AtomicU64,
+    /// Gateway answers by `stat.code`.
+    answered: Mutex<BTreeMap<i64, u64>>,
     /// Tokens issued by logins and still valid.
     tokens: Mutex<HashSet<String>>,
     /// The most recent `_sig` values received (for tests that look for leaks).
@@ -128,6 +135,7 @@ impl Simulator {
                 nonces: Mutex::new(Nonces::default()),
                 requests: AtomicU64::new(0),
                 shop_rows: AtomicU64::new(0),
+                answered: Mutex::new(BTreeMap::new()),
                 tokens: Mutex::new(HashSet::new()),
                 signatures: Mutex::new(VecDeque::new()),
                 release: Mutex::new(CancellationToken::new()),
@@ -161,6 +169,29 @@ impl Simulator {
     /// exporter made the gateway send.
     pub fn shop_rows(&self) -> u64 {
         self.inner.shop_rows.load(Ordering::Relaxed)
+    }
+
+    /// How many gateway answers carried `stat.code` `code` so far: success (0), refusals,
+    /// rate-limit answers and [`Fault::Code`] / [`Fault::Oversized`] answers alike. Answers
+    /// without a readable envelope (HTTP errors, hangs, garbage, truncated bodies, HTML pages)
+    /// carry no code and are not counted.
+    pub fn answered(&self, code: i64) -> u64 {
+        self.answered_lock().get(&code).copied().unwrap_or(0)
+    }
+
+    /// Every `stat.code` answered so far, with how many answers carried it (see
+    /// [`Simulator::answered`]).
+    pub fn codes_answered(&self) -> BTreeMap<i64, u64> {
+        self.answered_lock().clone()
+    }
+
+    fn answered_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, u64>> {
+        self.inner.answered.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts an answer with `stat.code` `code`.
+    fn count_answer(&self, code: i64) {
+        *self.answered_lock().entry(code).or_insert(0) += 1;
     }
 
     /// Invalidates every token issued so far: the next business call with one answers
@@ -237,24 +268,50 @@ impl Simulator {
         let mt = param(params, "_mt").unwrap_or("");
         if let Some(fault) = self.fault() {
             tracing::debug!(method = mt, fault = %fault, "simulated gateway request (fault)");
+            match fault {
+                Fault::Code(code) => self.count_answer(code),
+                Fault::Oversized(_) => self.count_answer(codes::SUCCESS),
+                _ => {}
+            }
             return fault.outcome(&self.inner.cfg);
         }
         let clock = &self.inner.cfg.clock;
         if !self.inner.budget.take() {
             tracing::debug!(method = mt, "simulated gateway request over the rate limit");
             let repeat = codes::API_CALL_REPEAT;
+            self.count_answer(repeat);
             return Outcome::Reply(envelope(clock, repeat, codes::description(repeat), Value::Null));
         }
-        let (code, result, data) = match self.answer(params, token) {
-            Ok(data) => (codes::SUCCESS, codes::description(codes::SUCCESS).to_owned(), data),
-            Err(Refusal { code, text }) => (code, text, Value::Null),
+        let (code, reply) = match self.answer(params, token).and_then(|answer| self.within_size(answer)) {
+            Ok(sent) => sent,
+            Err(Refusal { code, text }) => (code, envelope(clock, code, &text, Value::Null)),
         };
         tracing::debug!(method = mt, code, "simulated gateway request");
-        Outcome::Reply(envelope(clock, code, &result, data))
+        self.count_answer(code);
+        Outcome::Reply(reply)
+    }
+
+    /// The success envelope of `answer`, unless it is a shops answer larger than
+    /// `max_answer_bytes`; its shop rows count as answered only once it is sent.
+    fn within_size(&self, answer: Answer) -> Result<(i64, SimReply), Refusal> {
+        let success = codes::SUCCESS;
+        let reply = envelope(&self.inner.cfg.clock, success, codes::description(success), answer.data);
+        if let Some(rows) = answer.shop_rows {
+            if self
+                .inner
+                .cfg
+                .max_answer_bytes
+                .is_some_and(|max| reply.body.len() > max)
+            {
+                return Err(Refusal::code(codes::DATA_TOO_LARGE));
+            }
+            self.inner.shop_rows.fetch_add(rows, Ordering::Relaxed);
+        }
+        Ok((success, reply))
     }
 
     /// Validation of the common parameters, then the method.
-    fn answer(&self, params: &[(String, String)], token: Option<&str>) -> Result<Value, Refusal> {
+    fn answer(&self, params: &[(String, String)], token: Option<&str>) -> Result<Answer, Refusal> {
         let cfg = &self.inner.cfg;
         let present = |name: &str| param(params, name).filter(|v| !v.is_empty());
 
@@ -303,7 +360,7 @@ impl Simulator {
         }
 
         if mt == METHOD_LOGIN {
-            return self.login(present("userName"), present("password"));
+            return self.login(present("userName"), present("password")).map(Answer::other);
         }
         if cfg.require_token {
             let valid = token.is_some_and(|t| {
@@ -315,6 +372,12 @@ impl Simulator {
             });
             if !valid {
                 return Err(Refusal::code(codes::TOKEN_NOT_EXIST));
+            }
+        }
+        if mt == METHOD_SHOPS {
+            let id_chars = param(params, "id").map_or(0, |id| id.chars().count());
+            if cfg.max_id_chars.is_some_and(|max| id_chars > max) {
+                return Err(Refusal::code(codes::PARAM_TOO_LONG));
             }
         }
         if let Some(tt) = present("timeType") {
@@ -330,15 +393,15 @@ impl Simulator {
             let hours = HourWindow::parse(present("starthour"), present("endhour"), cfg.end_hour_inclusive)?;
             let shops = self.match_shops(ids);
             let rows_per_shop = days(start, end, hours).count() as u64;
-            self.inner
-                .shop_rows
-                .fetch_add(rows_per_shop * shops.len() as u64, Ordering::Relaxed);
-            Ok(Value::Array(
-                shops
-                    .into_iter()
-                    .map(|s| shop_json(s, start, end, hours, now))
-                    .collect(),
-            ))
+            let shop_rows = rows_per_shop * shops.len() as u64;
+            let data = shops
+                .into_iter()
+                .map(|s| shop_json(s, start, end, hours, now, cfg.row_detail))
+                .collect();
+            Ok(Answer {
+                data: Value::Array(data),
+                shop_rows: Some(shop_rows),
+            })
         } else {
             let mac = present("mac").ok_or_else(|| Refusal::system("mac must not be empty"))?;
             let device = self
@@ -346,7 +409,9 @@ impl Simulator {
                 .device_index
                 .get(&normalize_mac(mac))
                 .and_then(|i| cfg.devices.get(*i));
-            Ok(cfg.device_shape.wrap(device_rows(device, start, end, now)))
+            Ok(Answer::other(
+                cfg.device_shape.wrap(device_rows(device, start, end, now)),
+            ))
         }
     }
 
@@ -396,6 +461,20 @@ impl Simulator {
             }
         }
         out
+    }
+}
+
+/// A method's successful `data`, before it is sent.
+struct Answer {
+    data: Value,
+    /// For the shops method: the shop rows `data` holds.
+    shop_rows: Option<u64>,
+}
+
+impl Answer {
+    /// The `data` of a method other than the shops method.
+    fn other(data: Value) -> Self {
+        Answer { data, shop_rows: None }
     }
 }
 

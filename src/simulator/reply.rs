@@ -2,14 +2,15 @@
 //! (`stat` with `cid`, `code`, `codename` and `systime`; `result`; `data`), a shop's hourly rows
 //! with the field names and quirks of the live gateway (`outSidePassengerFlow` with a capital
 //! S, rates as percentages, numbers as strings for some shops, no `dressingRate` without a
-//! fitting room), and device rows in each [`DeviceShape`]. The request core decides *what* to
-//! answer; this module only writes it down.
+//! fitting room, the undocumented fields only under [`RowDetail::Full`]), and device rows in
+//! each [`DeviceShape`]. The request core decides *what* to answer; this module only writes it
+//! down.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{json, Map, Value};
 
 use super::codes::codename;
-use super::tenant::{DeviceShape, SimDevice, SimShop};
+use super::tenant::{DeviceShape, RowDetail, SimDevice, SimShop};
 use super::times::{days, HourWindow, TIME_FORMAT};
 use super::traffic::{device_hour_as_of, shop_hour_as_of};
 use crate::model::Clock;
@@ -65,20 +66,21 @@ pub(crate) fn envelope(clock: &Clock, code: i64, result: &str, data: Value) -> S
 }
 
 /// A shop of the shops method's `data`: its name, ids and one row per hour of `start..=end`
-/// within `hours`, as the gateway shows them at `now`.
+/// within `hours`, as the gateway shows them at `now`, with the row fields of `detail`.
 pub(crate) fn shop_json(
     shop: &SimShop,
     start: NaiveDate,
     end: NaiveDate,
     hours: HourWindow,
     now: NaiveDateTime,
+    detail: RowDetail,
 ) -> Value {
     let s = shop.numbers_as_strings;
     let rows: Vec<Value> = days(start, end, hours)
         .map(|hour| {
             let mut row = Map::new();
             row.insert("time".into(), Value::String(hour.format(TIME_FORMAT).to_string()));
-            shop_hour_as_of(shop, hour, now).write_fields(&mut row, s);
+            shop_hour_as_of(shop, hour, now).write_fields(&mut row, s, detail);
             Value::Object(row)
         })
         .collect();

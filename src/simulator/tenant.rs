@@ -1,9 +1,11 @@
 //! The simulated tenant: who the gateway knows (app key, secret, `_aid`, accounts), which
 //! organisations, shops and counting devices it holds, and how it behaves (device answer shape,
-//! clock, allowed skew, token requirement, rate limit). It also builds the two ready-made
-//! tenants (`demo` for `opretail-exporter demo`, `large` for benchmarks) and the exporter
-//! configuration that polls a tenant, so that the wiring of `demo` need not know the tenant's
-//! insides. Nothing here answers requests; the request core reads this as plain data.
+//! which fields a shop row carries, clock, allowed skew, token requirement, rate limit, the
+//! longest `id` and the largest answer it accepts to send). It also builds the two ready-made
+//! tenants (`demo` for `opretail-exporter demo`, `large` for benchmarks, with organisations of
+//! any size) and the exporter configuration that polls a tenant, so that the wiring of `demo`
+//! need not know the tenant's insides. Nothing here answers requests; the request core reads
+//! this as plain data.
 
 use std::time::Duration;
 
@@ -48,6 +50,41 @@ pub struct SimConfig {
     /// and `endhour` (default 24) without saying whether `endhour` itself is answered. With
     /// `false` the rows are the hours `starthour..endhour`, with `true` `starthour..=endhour`.
     pub end_hour_inclusive: bool,
+    /// Which fields a row of the shops method carries (and so how many bytes it weighs).
+    pub row_detail: RowDetail,
+    /// The largest answer the shops method sends, in bytes of the whole JSON body (envelope
+    /// included). A successful answer that would be larger is refused instead with the
+    /// simulator's stand-in code 400002 DATA_TOO_LARGE (the vendor documents no such limit
+    /// and no code for it). `None`: no limit.
+    pub max_answer_bytes: Option<usize>,
+    /// The longest `id` parameter the shops method accepts, in characters as received (commas
+    /// and blanks included). A longer one is refused before any work with the simulator's
+    /// stand-in code 400001 PARAM_TOO_LONG. The method's page gives `id` a maximum length of
+    /// 100 without saying what happens beyond it. `None`: no limit.
+    pub max_id_chars: Option<usize>,
+}
+
+/// Which fields a row of the shops method carries.
+///
+/// The vendor's page for `getManyShopsPassengerIndicatorData` documents `time`,
+/// `passengerFlow`, `passPassengerFlow`, `outSidePassengerFlow`, `inShopRate`, `outFlowCount`
+/// and `dressingRate` per row, and `name`, `depId` and `shopId` per shop. Two more row fields
+/// are answered by the live gateway without being documented (FACTS.md, "sometimes"):
+/// `duplicatedFlow` (the flow before de-duplication) and `inCountHavingPassDevice` (walk-ins
+/// counted by shops that have a passing counter). Both are read by a public ETL integration of
+/// the gateway (a Python 万店掌 passenger-flow ODS loader, whose hourly table stores exactly the
+/// nine row fields above; the search index did not name its repository). No further row or
+/// shop field was found in public integrations or in the vendor's SDKs, so none is invented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RowDetail {
+    /// The fields the simulator has always sent: the documented ones (no `dressingRate`
+    /// without a fitting room) plus `duplicatedFlow`.
+    Lean,
+    /// Every field a live row is known to carry: [`RowDetail::Lean`] plus
+    /// `inCountHavingPassDevice` (every simulated shop has a passing counter, so it equals
+    /// `passengerFlow`). Realistic byte sizes.
+    #[default]
+    Full,
 }
 
 /// An organisation node (`O_<org_id>`) and its shops.
@@ -191,19 +228,24 @@ impl SimConfig {
             rate_limit: None,
             rate_rule: RateRule::default(),
             end_hour_inclusive: false,
+            row_detail: RowDetail::Full,
+            max_answer_bytes: None,
+            max_id_chars: None,
         }
     }
 
-    /// A large tenant for benchmarks: `shops` shops in organisations of 100 (`O_2001`, …;
-    /// dep ids from 100001), and `devices` devices (macs `0a0000000000` + index) spread
-    /// round-robin over the shops. Same key, secret and traffic model as the demo.
-    pub fn large(clock: Clock, shops: u64, devices: u64) -> Self {
+    /// A large tenant for benchmarks: `shops` shops in organisations of `org_size` shops each
+    /// (`O_2001`, `O_2002`, …; the last one holds what is left; an `org_size` of 0 counts as
+    /// 1), dep ids from 100001, and `devices` devices (macs `0a0000000000` + index) spread
+    /// round-robin over the shops. Same key, secret, traffic model and settings as the demo.
+    pub fn large(clock: Clock, shops: u64, devices: u64, org_size: u64) -> Self {
+        let size = org_size.max(1);
         let mut cfg = SimConfig::demo(clock);
-        cfg.orgs = (0..shops.div_ceil(100))
+        cfg.orgs = (0..shops.div_ceil(size))
             .map(|o| SimOrg {
                 org_id: 2001 + o,
                 name: format!("Region {}", o + 1),
-                shops: (o * 100..((o + 1) * 100).min(shops))
+                shops: (o * size..((o + 1) * size).min(shops))
                     .map(|i| SimShop {
                         dep_id: 100_001 + i,
                         name: format!("Shop {}", i + 1),
@@ -315,6 +357,34 @@ mod tests {
         assert_eq!(cfg.devices[9].mac, "d47c44906f0a");
         assert!(cfg.devices.iter().all(|d| cfg.shop(d.dep_id).is_some()));
         assert_eq!(cfg.max_skew, Duration::from_secs(600));
+        assert_eq!(cfg.row_detail, RowDetail::Full);
+        assert_eq!((cfg.max_answer_bytes, cfg.max_id_chars), (None, None));
+    }
+
+    #[test]
+    fn large_tenants_come_in_organisations_of_any_size() {
+        let sizes =
+            |cfg: &SimConfig| -> Vec<(u64, usize)> { cfg.orgs.iter().map(|o| (o.org_id, o.shops.len())).collect() };
+        let cfg = SimConfig::large(clock(), 250, 0, 100);
+        assert_eq!(sizes(&cfg), [(2001, 100), (2002, 100), (2003, 50)]);
+        assert_eq!(cfg.row_detail, RowDetail::Full);
+        let one = SimConfig::large(clock(), 10_000, 0, 10_000);
+        assert_eq!(sizes(&one), [(2001, 10_000)]);
+        assert_eq!(one.orgs[0].shops.first().map(|s| s.dep_id), Some(100_001));
+        assert_eq!(one.orgs[0].shops.last().map(|s| s.dep_id), Some(110_000));
+        let ids: Vec<u64> = SimConfig::large(clock(), 7, 0, 3).shops().map(|s| s.dep_id).collect();
+        assert_eq!(ids, (100_001..=100_007).collect::<Vec<_>>());
+        assert_eq!(
+            sizes(&SimConfig::large(clock(), 7, 0, 3)),
+            [(2001, 3), (2002, 3), (2003, 1)]
+        );
+        assert_eq!(
+            sizes(&SimConfig::large(clock(), 3, 0, 0)),
+            [(2001, 1), (2002, 1), (2003, 1)],
+            "0 counts as 1"
+        );
+        assert_eq!(sizes(&SimConfig::large(clock(), 5, 0, 50)), [(2001, 5)]);
+        assert!(SimConfig::large(clock(), 0, 0, 100).orgs.is_empty());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The request core's tests: answers to well-formed requests (past, current and future hours,
-//! every device shape, multi-day windows), the order of the validation codes, faults, the
-//! rate limit and large tenants, all through [`Simulator::handle`] without a socket.
+//! every device shape, multi-day windows, lean and full rows), the order of the validation
+//! codes, faults, the rate limit, large tenants in organisations of any size, the `id` and
+//! answer-size limits with their stand-in codes, and the count of answers by code, all through
+//! [`Simulator::handle`] without a socket.
 
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
@@ -378,7 +380,7 @@ fn every_fault() {
 
 #[test]
 fn a_large_tenant_is_indexed_and_answers_batches() {
-    let sim = Simulator::new(SimConfig::large(clock(), 250, 10));
+    let sim = Simulator::new(SimConfig::large(clock(), 250, 10, 100));
     assert_eq!(sim.config().orgs.len(), 3);
     assert_eq!(sim.config().shops().count(), 250);
     assert_eq!(sim.config().devices[9].mac, "0a0000000009");
@@ -481,4 +483,282 @@ fn bad_hour_windows_are_refused() {
         assert_eq!(code_of(&v), -500, "{start}..{end}: {v}");
     }
     assert_eq!(sim.shop_rows(), 0, "a refused request answers no rows");
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// A demo gateway whose shop rows carry `detail`.
+fn sim_with(detail: RowDetail) -> Simulator {
+    let mut cfg = SimConfig::demo(clock());
+    cfg.row_detail = detail;
+    Simulator::new(cfg)
+}
+
+/// A shops request for the hour 13:00 of 2024-03-15 only.
+fn one_hour(sim: &Simulator, id: &str) -> Vec<(String, String)> {
+    request(
+        sim,
+        METHOD_SHOPS,
+        &[
+            ("id", id),
+            ("startTime", "2024-03-15 00:00:00"),
+            ("endTime", "2024-03-15 23:59:59"),
+            ("timeType", "1"),
+            ("starthour", "13"),
+            ("endhour", "14"),
+        ],
+    )
+}
+
+#[test]
+fn lean_rows_carry_exactly_the_old_fields_and_full_rows_the_undocumented_ones_too() {
+    assert_eq!(
+        sim().config().row_detail,
+        RowDetail::Full,
+        "the demo sends realistic rows"
+    );
+    assert_eq!(RowDetail::default(), RowDetail::Full);
+    let lean_fields = [
+        "dressingRate",
+        "duplicatedFlow",
+        "inShopRate",
+        "outFlowCount",
+        "outSidePassengerFlow",
+        "passPassengerFlow",
+        "passengerFlow",
+        "time",
+    ];
+    let without_room: Vec<&str> = lean_fields.iter().copied().filter(|k| *k != "dressingRate").collect();
+    let mut full_fields = lean_fields.to_vec();
+    full_fields.push("inCountHavingPassDevice");
+    full_fields.sort_unstable();
+    let mut full_without_room = without_room.clone();
+    full_without_room.push("inCountHavingPassDevice");
+    full_without_room.sort_unstable();
+
+    // 9601: plain numbers; 9603: numbers as strings; 9604: no fitting room.
+    for (detail, with_room, no_room) in [
+        (RowDetail::Lean, lean_fields.to_vec(), without_room),
+        (RowDetail::Full, full_fields, full_without_room),
+    ] {
+        let sim = sim_with(detail);
+        let v = call(&sim, &shops_request(&sim, "S_9601,S_9603,S_9604"));
+        assert_eq!(code_of(&v), 0);
+        let shops = v["data"].as_array().unwrap();
+        assert_eq!(shops.len(), 3);
+        for shop in shops {
+            assert_eq!(keys(shop), ["dataList", "depId", "name", "shopId"], "{detail:?}");
+            let rows = shop["dataList"].as_array().unwrap();
+            assert_eq!(rows.len(), 24);
+            let expected = if shop["depId"] == 9604 { &no_room } else { &with_room };
+            for r in rows {
+                assert_eq!(&keys(r), expected, "{detail:?} {}", shop["depId"]);
+                if detail == RowDetail::Full {
+                    assert_eq!(r["inCountHavingPassDevice"], r["passengerFlow"]);
+                }
+            }
+        }
+        if detail == RowDetail::Full {
+            let strings = row(&shops[1], "2024-03-15 12:00:00");
+            let walk_in = shop_hour(&demo_shop(9603), at("2024-03-15 12:00:00")).walk_in;
+            assert_eq!(strings["inCountHavingPassDevice"], Value::String(walk_in.to_string()));
+            let plain = row(&shops[0], "2024-03-15 12:00:00");
+            let walk_in = shop_hour(&demo_shop(9601), at("2024-03-15 12:00:00")).walk_in;
+            assert_eq!(plain["inCountHavingPassDevice"], walk_in);
+        }
+    }
+}
+
+#[test]
+fn full_rows_weigh_more_by_exactly_their_extra_field() {
+    let lean = sim_with(RowDetail::Lean);
+    let full = sim_with(RowDetail::Full);
+    let lean_body = reply(lean.handle(&one_hour(&lean, "O_1001"))).body;
+    let full_body = reply(full.handle(&one_hour(&full, "O_1001"))).body;
+    let v: Value = serde_json::from_str(&full_body).unwrap();
+    let rows: Vec<&Value> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["dataList"].as_array().unwrap())
+        .collect();
+    assert_eq!(rows.len(), 12, "one row for each of the 12 shops");
+    let extra: usize = rows
+        .iter()
+        .map(|r| r#","inCountHavingPassDevice":"#.len() + r["inCountHavingPassDevice"].to_string().len())
+        .sum();
+    assert_eq!(full_body.len() - lean_body.len(), extra);
+    println!(
+        "one-hour answer for O_1001 (12 shops): lean {} bytes, full {} bytes ({} extra bytes a row)",
+        lean_body.len(),
+        full_body.len(),
+        extra as f64 / 12.0
+    );
+}
+
+#[test]
+fn organisations_of_any_size_answer_their_shops() {
+    let sim = Simulator::new(SimConfig::large(clock(), 250, 0, 100));
+    let sizes: Vec<usize> = sim.config().orgs.iter().map(|o| o.shops.len()).collect();
+    assert_eq!(sizes, [100, 100, 50]);
+    for (org, shops) in [("O_2001", 100), ("O_2003", 50), ("O_2004", 0)] {
+        let v = call(&sim, &one_hour(&sim, org));
+        assert_eq!(code_of(&v), 0);
+        assert_eq!(v["data"].as_array().unwrap().len(), shops, "{org}");
+    }
+    let v = call(&sim, &one_hour(&sim, "O_2003"));
+    assert_eq!(v["data"][0]["depId"], 100_201);
+    assert_eq!(v["data"][49]["depId"], 100_250);
+
+    let sim = Simulator::new(SimConfig::large(clock(), 10_000, 0, 10_000));
+    assert_eq!(sim.config().orgs.len(), 1);
+    let v = call(&sim, &one_hour(&sim, "O_2001"));
+    let shops = v["data"].as_array().unwrap();
+    assert_eq!(shops.len(), 10_000);
+    assert_eq!(
+        (&shops[0]["depId"], &shops[9_999]["depId"]),
+        (&100_001.into(), &110_000.into())
+    );
+    assert_eq!(sim.shop_rows(), 10_000);
+    assert_eq!(code_of(&call(&sim, &one_hour(&sim, "O_2002"))), 0);
+}
+
+/// A list of shop ids exactly `len` characters long (at least 10), commas included.
+fn id_list(len: usize) -> String {
+    let mut ids = "S_9601".to_owned();
+    let mut dep = 9602;
+    while ids.len() + 7 <= len - 4 {
+        ids.push_str(&format!(",S_{dep}"));
+        dep = if dep == 9620 { 9601 } else { dep + 1 };
+    }
+    let rest = len - ids.len();
+    ids.push_str(&format!(",S_{}", "1".repeat(rest - 3)));
+    assert_eq!(ids.chars().count(), len);
+    ids
+}
+
+#[test]
+fn an_id_longer_than_the_limit_is_refused_before_any_work() {
+    let mut cfg = SimConfig::demo(clock());
+    cfg.max_id_chars = Some(100);
+    let sim = Simulator::new(cfg);
+    let v = call(&sim, &shops_request(&sim, &id_list(101)));
+    assert_eq!(code_of(&v), PARAM_TOO_LONG);
+    assert_eq!(code_of(&v), 400_001);
+    assert_eq!(v["stat"]["codename"], "PARAM_TOO_LONG");
+    assert_eq!(v["result"], "id is longer than the gateway accepts");
+    assert!(v["data"].is_null());
+    assert_eq!(sim.shop_rows(), 0, "no rows were made");
+    // Even with a window the gateway would refuse: the id is looked at first.
+    let p = request(&sim, METHOD_SHOPS, &[("id", &id_list(101)), ("startTime", "x")]);
+    assert_eq!(code_of(&call(&sim, &p)), PARAM_TOO_LONG);
+
+    let v = call(&sim, &shops_request(&sim, &id_list(100)));
+    assert_eq!(code_of(&v), 0);
+    assert_eq!(v["data"].as_array().unwrap().len(), 13, "13 distinct demo shops named");
+    // Blanks count: they are characters as received.
+    let padded = format!(" {}", id_list(100));
+    assert_eq!(code_of(&call(&sim, &shops_request(&sim, &padded))), PARAM_TOO_LONG);
+    // The device method has no `id`.
+    assert_eq!(code_of(&call(&sim, &device_request(&sim, "d47c44906f01"))), 0);
+    // Without a limit any length is answered.
+    let open = self::sim();
+    assert_eq!(code_of(&call(&open, &shops_request(&open, &id_list(1_000)))), 0);
+}
+
+#[test]
+fn an_answer_larger_than_the_limit_is_refused_and_a_smaller_one_sent() {
+    let open = sim();
+    let body = reply(open.handle(&shops_request(&open, "S_9601,S_9602"))).body;
+    let size = body.len();
+    assert!(size > 1_000, "{size}");
+
+    let capped = |max: usize| {
+        let mut cfg = SimConfig::demo(clock());
+        cfg.max_answer_bytes = Some(max);
+        Simulator::new(cfg)
+    };
+    let sim = capped(size);
+    let r = reply(sim.handle(&shops_request(&sim, "S_9601,S_9602")));
+    assert_eq!(r.body.len(), size, "the same answer, at exactly the limit");
+    assert_eq!(code_of(&r.json()), 0);
+    assert_eq!(sim.shop_rows(), 48);
+
+    let sim = capped(size - 1);
+    let v = call(&sim, &shops_request(&sim, "S_9601,S_9602"));
+    assert_eq!(code_of(&v), DATA_TOO_LARGE);
+    assert_eq!(code_of(&v), 400_002);
+    assert_eq!(v["stat"]["codename"], "DATA_TOO_LARGE");
+    assert_eq!(v["result"], "the answer is larger than the gateway sends");
+    assert!(v["data"].is_null());
+    assert_eq!(sim.shop_rows(), 0, "a refused answer sends no rows");
+    // A smaller answer is sent.
+    let v = call(&sim, &shops_request(&sim, "S_9601"));
+    assert_eq!(code_of(&v), 0);
+    assert_eq!(sim.shop_rows(), 24);
+    // The limit is the shops method's: device answers and logins are not measured.
+    let sim = capped(10);
+    assert_eq!(code_of(&call(&sim, &device_request(&sim, "d47c44906f01"))), 0);
+    let login = request(
+        &sim,
+        METHOD_LOGIN,
+        &[("userName", "demo"), ("password", "demo-password")],
+    );
+    assert_eq!(code_of(&call(&sim, &login)), 0);
+    assert_eq!(code_of(&call(&sim, &shops_request(&sim, "S_9601"))), DATA_TOO_LARGE);
+}
+
+#[test]
+fn answers_are_counted_by_code() {
+    let mut cfg = SimConfig::demo(clock());
+    cfg.max_id_chars = Some(10);
+    let sim = Simulator::new(cfg);
+    assert!(sim.codes_answered().is_empty());
+    assert_eq!(sim.answered(0), 0);
+    call(&sim, &shops_request(&sim, "S_9601"));
+    call(&sim, &device_request(&sim, "d47c44906f01"));
+    call(&sim, &shops_request(&sim, "S_9601,S_9602"));
+    call(&sim, &edited(&sim, set("_sig", "X"), false));
+    let replayed = shops_request(&sim, "S_9602");
+    call(&sim, &replayed);
+    call(&sim, &replayed);
+    sim.set_fault(Some(Fault::Code(9_990_001)));
+    call(&sim, &replayed);
+    sim.set_fault(Some(Fault::Http(502)));
+    sim.handle(&replayed);
+    sim.set_fault(Some(Fault::Garbage));
+    sim.handle(&replayed);
+    sim.set_fault(None);
+    assert_eq!(sim.answered(0), 3);
+    assert_eq!(sim.answered(PARAM_TOO_LONG), 1);
+    assert_eq!(sim.answered(7), 1);
+    assert_eq!(sim.answered(-100), 1);
+    assert_eq!(sim.answered(9_990_001), 1);
+    assert_eq!(sim.answered(-500), 0);
+    let expected: BTreeMap<i64, u64> = [(-100, 1), (0, 3), (7, 1), (400_001, 1), (9_990_001, 1)].into();
+    assert_eq!(sim.codes_answered(), expected);
+    assert_eq!(
+        sim.requests(),
+        9,
+        "HTTP errors and garbage are requests, not coded answers"
+    );
+    // Clones share the count.
+    let clone = sim.clone();
+    call(&clone, &shops_request(&clone, "S_9601"));
+    assert_eq!(sim.answered(0), 4);
+}
+
+#[test]
+fn the_rate_limit_answers_are_counted() {
+    let mut cfg = SimConfig::demo(clock());
+    cfg.rate_limit = Some(1.0);
+    let sim = Simulator::new(cfg);
+    for _ in 0..3 {
+        call(&sim, &shops_request(&sim, "S_9601"));
+    }
+    assert_eq!((sim.answered(0), sim.answered(-100)), (1, 2));
 }

@@ -10,7 +10,7 @@
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
 use serde_json::{Map, Value};
 
-use super::tenant::{normalize_mac, SimDevice, SimShop};
+use super::tenant::{normalize_mac, RowDetail, SimDevice, SimShop};
 
 /// The counts of one shop hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,8 +41,8 @@ impl SimShopHour {
 
     /// The hour's fields in a row of the shops method, as the gateway writes them (numbers,
     /// or numeric strings with `as_strings`; rates in percent; no `dressingRate` without a
-    /// fitting room).
-    pub(crate) fn write_fields(&self, row: &mut Map<String, Value>, as_strings: bool) {
+    /// fitting room), with the fields `detail` asks for.
+    pub(crate) fn write_fields(&self, row: &mut Map<String, Value>, as_strings: bool, detail: RowDetail) {
         let s = as_strings;
         row.insert("passengerFlow".into(), number(self.walk_in, s));
         row.insert("passPassengerFlow".into(), number(self.passing, s));
@@ -53,6 +53,13 @@ impl SimShopHour {
             row.insert("dressingRate".into(), rate(fitting, s));
         }
         row.insert("duplicatedFlow".into(), number(0, s));
+        match detail {
+            RowDetail::Lean => {}
+            // Every simulated shop has a passing counter: all its walk-ins count here.
+            RowDetail::Full => {
+                row.insert("inCountHavingPassDevice".into(), number(self.walk_in, s));
+            }
+        }
     }
 
     /// Every count multiplied by `num / den`, rounded down (integer arithmetic; `den` 0 gives
