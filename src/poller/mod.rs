@@ -205,6 +205,7 @@ impl Poller {
             calls = report.calls,
             failed = report.failed_calls,
             splits = report.splits,
+            orgs_through_shops = round_plan.via_shops.len(),
             skipped = report.skipped_calls,
             shops = report.shops,
             devices = report.devices,

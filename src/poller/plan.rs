@@ -33,7 +33,7 @@ pub(super) struct RoundPlan {
     pub(super) devices: Vec<DeviceTarget>,
     /// This replica's configured shop and organisation ids.
     pub(super) configured: Vec<TargetId>,
-    /// Organisations asked through their shops this round.
+    /// Organisations asked through their shops this round (too big for one call).
     pub(super) via_shops: BTreeSet<TargetId>,
 }
 

@@ -132,8 +132,11 @@ impl Round<'_> {
         for id in &self.plan.configured {
             match id {
                 TargetId::Shop(_) => self.shop_target(&mut next, id, &shops),
-                TargetId::Org(_) if self.plan.via_shops.contains(id) => self.org_via_shops(&mut next, id, &shops),
-                TargetId::Org(_) => self.org_target(&mut next, id, &shops),
+                // Asked as itself, or (too big, or split) through its shops.
+                TargetId::Org(_) if shops.skipped.contains(id) || shops.by_id.contains_key(id) => {
+                    self.org_target(&mut next, id, &shops);
+                }
+                TargetId::Org(_) => self.org_via_shops(&mut next, id, &shops),
             }
         }
         report.shops = next.snapshot.shops.len();
@@ -251,9 +254,10 @@ impl Round<'_> {
         members
     }
 
-    /// A configured `O_` id asked through its shops: up when every call holding them
-    /// answered; a shop whose call failed keeps its values while the organisation is fresh.
-    /// Its shop list stays as last answered by the organisation itself.
+    /// A configured `O_` id asked through its shops (too big for one call, or split after a
+    /// refusal): up when every call holding them answered; a shop whose call failed keeps its
+    /// values while the organisation is fresh. Its shop list stays as last answered by the
+    /// organisation itself.
     fn org_via_shops(&self, next: &mut Next, id: &TargetId, shops: &ShopCalls) {
         let target = id.to_string();
         let Some(members) = self.shops_of.get(id) else {
