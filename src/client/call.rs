@@ -70,9 +70,23 @@ impl Call {
 
     /// A call for the one local hour starting at `hour` (for a device: its whole day).
     pub fn hour(target: Target, hour: NaiveDateTime) -> Self {
+        Call::hours(target, hour, hour)
+    }
+
+    /// A call for the local hours `first..=last` (for a device: their whole days). Hours on
+    /// different days ask for whole days: `starthour`/`endhour` apply to every day asked.
+    pub fn hours(target: Target, first: NaiveDateTime, last: NaiveDateTime) -> Self {
+        let (from, to) = (first.date(), last.date());
+        let hours = if from == to {
+            first.hour()..last.hour() + 1
+        } else {
+            WHOLE_DAY
+        };
         Call {
-            hours: hour.hour()..hour.hour() + 1,
-            ..Call::day(target, hour.date())
+            target,
+            from,
+            to,
+            hours,
         }
     }
 
@@ -336,6 +350,22 @@ mod tests {
         assert_eq!(call.to_string(), "O_2 2024-05-01 13:00-14:00");
         let call = Call::hour(Target::Shops(vec![TargetId::Org(2)]), at("2024-05-01 23:00:00"));
         assert_eq!(call.hour_window(), Some((23, 24)), "the last hour of a day");
+        let call = Call::hours(
+            Target::Shops(vec![TargetId::Org(2)]),
+            at("2024-05-01 10:00:00"),
+            at("2024-05-01 13:00:00"),
+        );
+        assert_eq!(call.to_string(), "O_2 2024-05-01 10:00-14:00", "hours since a gap");
+        let call = Call::hours(
+            Target::Shops(vec![TargetId::Org(2)]),
+            at("2024-04-30 22:00:00"),
+            at("2024-05-01 01:00:00"),
+        );
+        assert_eq!(
+            call.to_string(),
+            "O_2 2024-04-30..2024-05-01",
+            "across midnight: whole days"
+        );
         let call = Call::hour(Target::Device(device("d47c44906f14")), at("2024-05-01 13:00:00"));
         assert_eq!(call.hour_window(), None, "the device method has no hour window");
         assert_eq!(

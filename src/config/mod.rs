@@ -26,6 +26,7 @@ use serde_yaml::Value;
 
 use self::declare::section;
 pub use self::gateway::{GatewayAuth, GatewayConfig};
+pub(crate) use self::shard::stable_hash;
 pub use self::shard::{Shard, ShardError};
 pub use self::targets::ShopTarget;
 use self::walk::Walker;
@@ -54,6 +55,12 @@ section! {
         /// How long after each full hour the (prioritised) poll for the new hour starts, giving
         /// counters time to upload.
         hour_delay: Duration = default(DEFAULT_HOUR_DELAY, Walker::duration),
+        /// Devices are polled every this many hours, each in its own hour of the cycle, asking
+        /// for every hour since its last success (whole hours, 1h to 24h).
+        device_poll_interval: Duration = default(Duration::from_secs(3600), read_whole_hours),
+        /// After a gap, a refresh also asks for the hours since the target's last success, up
+        /// to this many (0 to 23; shop calls within the hour's day).
+        max_catch_up_hours: usize = default(6, |w, path, v| w.integer(path, v, 0..=23)),
         /// This replica's share of the targets, when several exporters split a large chain.
         sharding: Option<Shard> = optional(shard::read_sharding),
         /// Shops and organisation nodes polled with the many-shops method.
@@ -84,6 +91,17 @@ fn read_poll_interval(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<D
     let d = w.duration(path, value)?;
     if d < Duration::from_secs(1) {
         w.error(path, "must be at least 1s");
+        return None;
+    }
+    Some(d)
+}
+
+/// A whole number of hours from 1h to 24h.
+fn read_whole_hours(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<Duration> {
+    let d = w.duration(path, value)?;
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 || secs % 3600 != 0 || !(1..=24).contains(&(secs / 3600)) {
+        w.error(path, "must be a whole number of hours from 1h to 24h");
         return None;
     }
     Some(d)

@@ -56,12 +56,17 @@ impl Shard {
 
 /// The shard of `key` among `total`: 64-bit FNV-1a of its bytes, modulo `total`.
 fn shard_of(key: &str, total: u32) -> u32 {
+    (stable_hash(key) % u64::from(total.max(1))) as u32
+}
+
+/// 64-bit FNV-1a of `key`'s bytes: the same on every machine and in every version.
+pub(crate) fn stable_hash(key: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key.bytes() {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    (hash % u64::from(total.max(1))) as u32
+    hash
 }
 
 impl fmt::Display for Shard {

@@ -21,7 +21,7 @@ use futures_util::stream::{self, StreamExt};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
-use self::plan::{Learned, RoundPlan};
+use self::plan::{Answered, Learned, RoundPlan};
 use self::round::{Outcome, Round, ShopsOf};
 pub use self::schedule::RefreshCost;
 pub(crate) use self::schedule::{next_poll_in, owned_targets};
@@ -88,6 +88,8 @@ struct State {
     refreshed_hour: Option<NaiveDateTime>,
     snapshot: Arc<Snapshot>,
     shops_of: ShopsOf,
+    /// The last hour each target's call answered.
+    answered: Answered,
 }
 
 /// How one round spaces its calls.
@@ -153,18 +155,20 @@ impl Poller {
         };
         let reloaded = self.reloaded.swap(false, std::sync::atomic::Ordering::SeqCst);
         let priority = reloaded || state.refreshed_hour != Some(hour);
-        let round_plan =
-            setup
-                .learned
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .plan(&setup.config, &state.shops_of, 1, now);
+        let round_plan = setup.learned.lock().unwrap_or_else(PoisonError::into_inner).plan(
+            &setup.config,
+            &state.shops_of,
+            &state.answered,
+            hour,
+            now,
+        );
         let calls = round_plan.calls();
         // A re-poll spreads its calls evenly over the interval (the rate limit still applies);
         // the first round of an hour goes as fast as the rate limit allows.
         let pace = (spread_repolls && !priority && calls > 0).then(|| setup.config.poll_interval / calls as u32);
         let outcomes = fetch(&setup, &self.clock, &round_plan, &state.shops_of, Plan { hour, pace }).await;
         learn_splits(&setup, &outcomes, now);
+        remember_answers(&mut state.answered, &outcomes, hour);
 
         let round = Round {
             previous: &state.snapshot,
@@ -272,13 +276,14 @@ async fn fetch(setup: &Setup, clock: &Clock, round: &RoundPlan, shops_of: &Shops
             if !slot(i).await {
                 return Outcome::Skipped(target);
             }
-            let call = Call::hour(target, hour);
+            let first = shop_call.first_hour;
+            let call = Call::hours(target, first, hour);
             let mut split = setup.client.fetch_splitting(&call, packing, members).await;
-            // Keep only the hour asked for: a round holds every answer until it merges them.
+            // Keep only the hours asked for: a round holds every answer until it merges them.
             for leaf in &mut split.leaves {
                 if let Ok(series) = &mut leaf.result {
                     for shop in series.iter_mut() {
-                        shop.rows.retain(|r| r.hour == hour);
+                        shop.rows.retain(|r| (first..=hour).contains(&r.hour));
                         shop.rows.shrink_to_fit();
                     }
                 }
@@ -290,14 +295,16 @@ async fn fetch(setup: &Setup, clock: &Clock, round: &RoundPlan, shops_of: &Shops
         }));
     }
     let first_device = round.shops.len();
-    for (i, dev) in round.devices.iter().enumerate() {
+    for (i, device_call) in round.devices.iter().enumerate() {
         calls.push(Box::pin(async move {
+            let dev = &device_call.device;
             if !slot(first_device + i).await {
                 return Outcome::Skipped(Target::Device(dev.clone()));
             }
-            let call = Call::hour(Target::Device(dev.clone()), hour);
+            let first = device_call.first_hour;
+            let call = Call::hours(Target::Device(dev.clone()), first, hour);
             let result = setup.client.fetch(&call).await.map(|mut answer| {
-                answer.retain_hours(|h| h == hour);
+                answer.retain_hours(|h| (first..=hour).contains(&h));
                 answer.into_device_rows()
             });
             Outcome::Device(dev.clone(), result)
@@ -307,6 +314,23 @@ async fn fetch(setup: &Setup, clock: &Clock, round: &RoundPlan, shops_of: &Shops
         .buffer_unordered(gateway.max_in_flight.max(1))
         .collect()
         .await
+}
+
+/// Records the hour every target whose call answered was answered for.
+fn remember_answers(answered: &mut Answered, outcomes: &[Outcome], hour: NaiveDateTime) {
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Shops { split, .. } => {
+                for leaf in split.leaves.iter().filter(|l| l.result.is_ok()) {
+                    answered.shops.extend(leaf.ids.iter().map(|id| (id.clone(), hour)));
+                }
+            }
+            Outcome::Device(dev, Ok(_)) => {
+                answered.devices.insert(dev.mac.clone(), hour);
+            }
+            Outcome::Device(_, Err(_)) | Outcome::Skipped(_) => {}
+        }
+    }
 }
 
 /// Remembers, per batch, the parts a split found (those that worked, and the ids that failed

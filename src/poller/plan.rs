@@ -3,34 +3,82 @@
 //! count is learned from its answers; one not known yet is asked alone), an organisation too
 //! big for one call asked through its shops (and itself again every `batch_memory`, so shops
 //! that join or leave it appear or vanish), a batch the gateway refused whole asked in the
-//! parts that worked last time, and every device on its own.
+//! parts that worked last time, and every device on its own, each in its own hour of the
+//! `device_poll_interval` cycle.
 //!
-//! What is learned here ([`Learned`]) lives as long as the configuration: a reload starts
-//! afresh, and every lesson expires after `gateway.batch_memory`.
+//! Each call asks from the hour after its targets' last answer ([`Answered`]) to the hour being
+//! refreshed: one hour normally, more after a gap (at most `max_catch_up_hours` back, and for
+//! shop calls not before the hour's day, since `starthour`/`endhour` apply to every day asked).
+//!
+//! What is learned about asking ([`Learned`]) lives as long as the configuration: a reload
+//! starts afresh, and every lesson expires after `gateway.batch_memory`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::round::ShopsOf;
 use super::schedule::owned_targets;
 use crate::client::{pack, Packing};
-use crate::config::Config;
+use crate::config::{stable_hash, Config};
 use crate::model::{DeviceTarget, TargetId};
 
-/// One shops call of a round: the batch it was packed as (what a split is remembered by) and
-/// the ids it asks (the batch, or one part of its remembered split).
+/// One shops call of a round: the batch it was packed as (what a split is remembered by), the
+/// ids it asks (the batch, or one part of its remembered split), and its first hour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ShopCall {
     pub(super) batch: Vec<TargetId>,
     pub(super) ids: Vec<TargetId>,
+    pub(super) first_hour: NaiveDateTime,
+}
+
+/// One device call of a round, from its first hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct DeviceCall {
+    pub(super) device: DeviceTarget,
+    pub(super) first_hour: NaiveDateTime,
+}
+
+/// The last hour each target's call answered: where its next window starts.
+#[derive(Debug, Default)]
+pub(super) struct Answered {
+    pub(super) shops: HashMap<TargetId, NaiveDateTime>,
+    pub(super) devices: HashMap<String, NaiveDateTime>,
+}
+
+/// The first hour to ask for a target last answered for `last`, in a round for `hour`: the
+/// hour after `last` when that is earlier, but at most `cap` hours back.
+pub(super) fn window_start(last: Option<NaiveDateTime>, hour: NaiveDateTime, cap: usize) -> NaiveDateTime {
+    let earliest = hour - chrono::Duration::hours(cap as i64);
+    match last {
+        Some(last) if last < hour => (last + chrono::Duration::hours(1)).max(earliest),
+        _ => hour,
+    }
+}
+
+/// Whether the device `mac`, last answered for `last`, is polled in the round for `hour` when
+/// devices are polled every `every` hours: in its own hour of the cycle (a stable hash of the
+/// mac spreads them evenly), or whenever it is overdue or new.
+pub(super) fn device_due(mac: &str, hour: NaiveDateTime, every: u64, last: Option<NaiveDateTime>) -> bool {
+    if every <= 1 {
+        return true;
+    }
+    let Some(last) = last else { return true };
+    if hour - last >= chrono::Duration::hours(every as i64) {
+        return true;
+    }
+    let index = hour.and_utc().timestamp().div_euclid(3600).unsigned_abs();
+    let phase = stable_hash(&format!("device-phase/{mac}"));
+    (index % every + phase % every) % every == 0
 }
 
 /// The calls of one round and what the merge needs to know about them.
 #[derive(Debug, Default)]
 pub(super) struct RoundPlan {
     pub(super) shops: Vec<ShopCall>,
-    pub(super) devices: Vec<DeviceTarget>,
+    pub(super) devices: Vec<DeviceCall>,
+    /// Devices not due this round: they keep their values and status.
+    pub(super) resting: Vec<DeviceTarget>,
     /// This replica's configured shop and organisation ids.
     pub(super) configured: Vec<TargetId>,
     /// Organisations asked through their shops this round (too big for one call).
@@ -60,64 +108,89 @@ pub(super) struct Learned {
 }
 
 impl Learned {
-    /// The calls of a round of `hours` hours a call, at `now`, with the organisations' shops
-    /// as last answered (`shops_of`).
-    pub(super) fn plan(&mut self, config: &Config, shops_of: &ShopsOf, hours: usize, now: DateTime<Utc>) -> RoundPlan {
+    /// The calls of the round for `hour`, at `now`, with the organisations' shops as last
+    /// answered (`shops_of`) and each target's last answered hour.
+    pub(super) fn plan(
+        &mut self,
+        config: &Config,
+        shops_of: &ShopsOf,
+        answered: &Answered,
+        hour: NaiveDateTime,
+        now: DateTime<Utc>,
+    ) -> RoundPlan {
         let packing = Packing::of(&config.gateway);
         let memory = chrono::Duration::from_std(config.gateway.batch_memory).unwrap_or(chrono::Duration::MAX);
         self.splits.retain(|_, (_, since)| now - *since < memory);
         self.org_asked.retain(|_, since| now - *since < memory);
         let unsure = std::mem::take(&mut self.unsure);
+        let cap = config.max_catch_up_hours;
+        let day_start = hour.date().and_time(chrono::NaiveTime::MIN);
+        let first_hour = |id: &TargetId| window_start(answered.shops.get(id).copied(), hour, cap).max(day_start);
 
         let (configured, devices) = owned_targets(config);
-        let mut ask: Vec<(TargetId, Option<usize>)> = Vec::with_capacity(configured.len());
+        // The ids to ask, by their first hour, each with its rows per hour.
+        let mut ask: BTreeMap<NaiveDateTime, Vec<(TargetId, Option<usize>)>> = BTreeMap::new();
         let mut seen: HashSet<TargetId> = HashSet::with_capacity(configured.len());
+        let mut push = |id: TargetId, rows: Option<usize>| {
+            if seen.insert(id.clone()) {
+                ask.entry(first_hour(&id)).or_default().push((id, rows));
+            }
+        };
         let mut via_shops = BTreeSet::new();
         for id in &configured {
             let members = match id {
                 TargetId::Shop(_) => {
-                    if seen.insert(id.clone()) {
-                        ask.push((id.clone(), Some(1)));
-                    }
+                    push(id.clone(), Some(1));
                     continue;
                 }
                 TargetId::Org(_) => shops_of.get(id).filter(|_| !unsure.contains(id)),
             };
             let size = members.map(BTreeSet::len);
+            let hours = (hour - first_hour(id)).num_hours().unsigned_abs() as usize + 1;
             let too_big = size.is_some_and(|n| n.saturating_mul(hours) > packing.max_rows);
             match members {
                 Some(members) if too_big && self.org_asked.contains_key(id) => {
                     via_shops.insert(id.clone());
                     for shop in members.iter().filter_map(|dep| dep.parse().ok()).map(TargetId::Shop) {
-                        if seen.insert(shop.clone()) {
-                            ask.push((shop, Some(1)));
-                        }
+                        push(shop, Some(1));
                     }
                 }
                 _ => {
                     self.org_asked.insert(id.clone(), now);
-                    if seen.insert(id.clone()) {
-                        ask.push((id.clone(), size));
-                    }
+                    push(id.clone(), size);
                 }
             }
         }
-        let shops = pack(ask, hours, packing)
-            .into_iter()
-            .flat_map(|batch| {
+        let mut shops = Vec::new();
+        for (first_hour, ids) in ask {
+            let hours = (hour - first_hour).num_hours().unsigned_abs() as usize + 1;
+            for batch in pack(ids, hours, packing) {
                 let parts = match self.splits.get(&batch) {
                     Some((parts, _)) => parts.clone(),
                     None => vec![batch.clone()],
                 };
-                parts.into_iter().map(move |ids| ShopCall {
+                shops.extend(parts.into_iter().map(|ids| ShopCall {
                     batch: batch.clone(),
                     ids,
-                })
-            })
-            .collect();
+                    first_hour,
+                }));
+            }
+        }
+        let every = (config.device_poll_interval.as_secs() / 3600).max(1);
+        let device_cap = cap.max(every as usize);
+        let (due, resting): (Vec<&DeviceTarget>, Vec<&DeviceTarget>) = devices
+            .into_iter()
+            .partition(|d| device_due(&d.mac, hour, every, answered.devices.get(&d.mac).copied()));
         RoundPlan {
             shops,
-            devices: devices.into_iter().cloned().collect(),
+            devices: due
+                .into_iter()
+                .map(|d| DeviceCall {
+                    device: d.clone(),
+                    first_hour: window_start(answered.devices.get(&d.mac).copied(), hour, device_cap),
+                })
+                .collect(),
+            resting: resting.into_iter().cloned().collect(),
             configured,
             via_shops,
         }
@@ -144,6 +217,15 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    /// The local hour 13:00 of 2024-05-01 (`at(NOW)` is 14:30 in Shanghai).
+    fn hour() -> NaiveDateTime {
+        NaiveDateTime::parse_from_str("2024-05-01 13:00:00", "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn local(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
     fn asked(plan: &RoundPlan) -> Vec<String> {
         plan.shops
             .iter()
@@ -161,17 +243,25 @@ mod tests {
         let c = with_orgs(config(300, 60), 2001..=2100);
         let mut learned = Learned::default();
         let now = at("2024-05-01T06:30:00Z");
-        let first = learned.plan(&c, &ShopsOf::new(), 1, now);
+        let first = learned.plan(&c, &ShopsOf::new(), &Answered::default(), hour(), now);
         assert_eq!(first.shops.len(), 100, "each unknown organisation alone");
         let shops_of: ShopsOf = (0..100u64)
             .map(|o| (TargetId::Org(2001 + o), members(100_001 + o * 100, 100)))
             .collect();
-        let next = learned.plan(&c, &shops_of, 1, now);
+        let next = learned.plan(&c, &shops_of, &Answered::default(), hour(), now);
         // 2,000 rows a call: 20 organisations of 100.
         assert_eq!(next.shops.len(), 5, "{:?}", asked(&next));
         assert!(next.via_shops.is_empty());
-        // Three hours a call: 6 a call.
-        assert_eq!(learned.plan(&c, &shops_of, 3, now).shops.len(), 17);
+        // After a gap, three hours a call: 6 organisations a call.
+        let answered = Answered {
+            shops: (2001..=2100)
+                .map(|o| (TargetId::Org(o), local("2024-05-01 10:00:00")))
+                .collect(),
+            ..Answered::default()
+        };
+        let plan = learned.plan(&c, &shops_of, &answered, hour(), now);
+        assert_eq!(plan.shops.len(), 17);
+        assert!(plan.shops.iter().all(|c| c.first_hour == local("2024-05-01 11:00:00")));
     }
 
     #[test]
@@ -179,9 +269,18 @@ mod tests {
         let c = with_orgs(config(300, 60), [7]);
         let mut learned = Learned::default();
         let now = at("2024-05-01T06:30:00Z");
-        assert_eq!(asked(&learned.plan(&c, &ShopsOf::new(), 1, now)), ["O_7"]);
+        assert_eq!(
+            asked(&learned.plan(&c, &ShopsOf::new(), &Answered::default(), hour(), now)),
+            ["O_7"]
+        );
         let shops_of = ShopsOf::from([(TargetId::Org(7), members(1, 10_000))]);
-        let plan = learned.plan(&c, &shops_of, 1, now + chrono::Duration::hours(1));
+        let plan = learned.plan(
+            &c,
+            &shops_of,
+            &Answered::default(),
+            hour(),
+            now + chrono::Duration::hours(1),
+        );
         assert_eq!(plan.via_shops, BTreeSet::from([TargetId::Org(7)]));
         // 10,000 shops, 50 ids a call.
         assert_eq!(plan.shops.len(), 200);
@@ -191,8 +290,17 @@ mod tests {
             .all(|c| c.ids.iter().all(|id| matches!(id, TargetId::Shop(_)))));
         // Once batch_memory (6 h) has passed since it was asked as itself, it is again.
         let later = now + chrono::Duration::hours(6);
-        assert_eq!(asked(&learned.plan(&c, &shops_of, 1, later)), ["O_7"]);
-        assert_eq!(learned.plan(&c, &shops_of, 1, later).shops.len(), 200);
+        assert_eq!(
+            asked(&learned.plan(&c, &shops_of, &Answered::default(), hour(), later)),
+            ["O_7"]
+        );
+        assert_eq!(
+            learned
+                .plan(&c, &shops_of, &Answered::default(), hour(), later)
+                .shops
+                .len(),
+            200
+        );
     }
 
     #[test]
@@ -203,15 +311,27 @@ mod tests {
             .collect();
         let mut learned = Learned::default();
         let now = at("2024-05-01T06:30:00Z");
-        let plan = learned.plan(&c, &ShopsOf::new(), 1, now);
+        let plan = learned.plan(&c, &ShopsOf::new(), &Answered::default(), hour(), now);
         assert_eq!(asked(&plan), ["S_1,S_2,S_3,S_4"]);
         let batch = plan.shops[0].batch.clone();
         let parts = vec![batch[..2].to_vec(), batch[2..3].to_vec(), batch[3..].to_vec()];
         learned.split(batch.clone(), parts, now);
-        let plan = learned.plan(&c, &ShopsOf::new(), 1, now + chrono::Duration::hours(1));
+        let plan = learned.plan(
+            &c,
+            &ShopsOf::new(),
+            &Answered::default(),
+            hour(),
+            now + chrono::Duration::hours(1),
+        );
         assert_eq!(asked(&plan), ["S_1,S_2", "S_3", "S_4"]);
         assert!(plan.shops.iter().all(|call| call.batch == batch));
-        let plan = learned.plan(&c, &ShopsOf::new(), 1, now + chrono::Duration::hours(6));
+        let plan = learned.plan(
+            &c,
+            &ShopsOf::new(),
+            &Answered::default(),
+            hour(),
+            now + chrono::Duration::hours(6),
+        );
         assert_eq!(asked(&plan), ["S_1,S_2,S_3,S_4"], "forgotten after batch_memory");
     }
 
@@ -221,9 +341,109 @@ mod tests {
         let mut learned = Learned::default();
         let now = at("2024-05-01T06:30:00Z");
         let shops_of = ShopsOf::from([(TargetId::Org(1), members(1, 5)), (TargetId::Org(2), members(11, 5))]);
-        assert_eq!(asked(&learned.plan(&c, &shops_of, 1, now)), ["O_1,O_2"]);
+        assert_eq!(
+            asked(&learned.plan(&c, &shops_of, &Answered::default(), hour(), now)),
+            ["O_1,O_2"]
+        );
         learned.doubt(TargetId::Org(2));
-        assert_eq!(asked(&learned.plan(&c, &shops_of, 1, now)), ["O_2", "O_1"]);
-        assert_eq!(asked(&learned.plan(&c, &shops_of, 1, now)), ["O_1,O_2"], "once");
+        assert_eq!(
+            asked(&learned.plan(&c, &shops_of, &Answered::default(), hour(), now)),
+            ["O_2", "O_1"]
+        );
+        assert_eq!(
+            asked(&learned.plan(&c, &shops_of, &Answered::default(), hour(), now)),
+            ["O_1,O_2"],
+            "once"
+        );
+    }
+
+    #[test]
+    fn a_window_reaches_back_to_the_last_answer_within_the_cap_and_the_day() {
+        assert_eq!(window_start(None, hour(), 6), hour());
+        assert_eq!(window_start(Some(local("2024-05-01 12:00:00")), hour(), 6), hour());
+        assert_eq!(window_start(Some(hour()), hour(), 6), hour(), "a re-poll of the hour");
+        assert_eq!(
+            window_start(Some(local("2024-05-01 09:00:00")), hour(), 6),
+            local("2024-05-01 10:00:00")
+        );
+        assert_eq!(
+            window_start(Some(local("2024-04-30 09:00:00")), hour(), 6),
+            local("2024-05-01 07:00:00"),
+            "capped"
+        );
+        assert_eq!(window_start(Some(local("2024-05-01 09:00:00")), hour(), 0), hour());
+        // A shop call stays within the hour's day.
+        let mut c = config(300, 60);
+        c.shops = vec![crate::config::ShopTarget { id: TargetId::Shop(1) }];
+        let answered = Answered {
+            shops: [(TargetId::Shop(1), local("2024-04-30 22:00:00"))].into(),
+            ..Answered::default()
+        };
+        let at_two = local("2024-05-01 02:00:00");
+        let plan = Learned::default().plan(&c, &ShopsOf::new(), &answered, at_two, at("2024-04-30T18:30:00Z"));
+        assert_eq!(plan.shops[0].first_hour, local("2024-05-01 00:00:00"));
+    }
+
+    #[test]
+    fn devices_polled_every_few_hours_are_spread_over_the_cycle() {
+        let macs: Vec<String> = (0..3000u64).map(|i| format!("0a{i:010x}")).collect();
+        let start = hour();
+        // Each device once in every 3 hours, about a third of them each hour.
+        let mut last: HashMap<&str, NaiveDateTime> = HashMap::new();
+        for h in 0..9 {
+            let now = start + chrono::Duration::hours(h);
+            let due: Vec<&str> = macs
+                .iter()
+                .map(String::as_str)
+                .filter(|m| device_due(m, now, 3, last.get(m).copied()))
+                .collect();
+            if h == 0 {
+                assert_eq!(due.len(), 3000, "every device at first");
+            } else {
+                assert!((800..1200).contains(&due.len()), "hour {h}: {}", due.len());
+            }
+            for m in due {
+                last.insert(m, now);
+            }
+            assert!(
+                last.values().all(|t| now - *t < chrono::Duration::hours(3)),
+                "none left out"
+            );
+        }
+        // An overdue device is asked at once, and every hour with an interval of 1h.
+        assert!(device_due(&macs[0], start, 3, Some(start - chrono::Duration::hours(3))));
+        assert!(device_due(&macs[0], start, 1, Some(start)));
+    }
+
+    #[test]
+    fn devices_not_due_rest_and_the_due_ones_ask_since_their_last_answer() {
+        let mut c = with_orgs(config(300, 60), []);
+        c.devices = (0..30u64)
+            .map(|i| DeviceTarget {
+                mac: format!("0a{i:010x}"),
+                name: None,
+                shop_id: None,
+            })
+            .collect();
+        c.device_poll_interval = std::time::Duration::from_secs(3 * 3600);
+        let answered = Answered {
+            devices: c
+                .devices
+                .iter()
+                .map(|d| (d.mac.clone(), local("2024-05-01 11:00:00")))
+                .collect(),
+            ..Answered::default()
+        };
+        let plan = Learned::default().plan(&c, &ShopsOf::new(), &answered, hour(), at("2024-05-01T06:30:00Z"));
+        assert_eq!(plan.devices.len() + plan.resting.len(), 30);
+        assert!(
+            !plan.devices.is_empty() && !plan.resting.is_empty(),
+            "{}",
+            plan.devices.len()
+        );
+        assert!(plan
+            .devices
+            .iter()
+            .all(|d| d.first_hour == local("2024-05-01 12:00:00")));
     }
 }

@@ -1,8 +1,10 @@
 //! One round's answers into the next snapshot: which values a target gets, which it keeps
 //! after a failure (until `stale_after`), which vanish, and whether it is up.
 //!
-//! A target that answered gets its values for the round's hour, or keeps its previous ones if
-//! the gateway has no row for that hour yet. A target whose call failed keeps its previous
+//! A target that answered gets its values for the round's hour, or (after a gap, when the
+//! call asked for several hours) for the newest hour the gateway has, or keeps its previous
+//! ones if the gateway has nothing newer yet. A device not due this round (see
+//! `device_poll_interval`) keeps its values and status. A target whose call failed keeps its previous
 //! values until it has been failing for longer than `stale_after`, and is down. A call a
 //! re-poll skipped (a new hour began) changes nothing. Targets not polled this round vanish.
 //!
@@ -129,6 +131,9 @@ impl Round<'_> {
                 }
             }
         }
+        for dev in &self.plan.resting {
+            self.device_skipped(&mut next, dev.clone());
+        }
         for id in &self.plan.configured {
             match id {
                 TargetId::Shop(_) => self.shop_target(&mut next, id, &shops),
@@ -144,22 +149,39 @@ impl Round<'_> {
         (next, report)
     }
 
-    /// Every shop a call returned gets its hour, or keeps its last values if the gateway has
-    /// no row for the hour yet. Returns the dep ids returned.
+    /// The Unix start of `hour`, an hour of the round's window (at most a day before the
+    /// round's hour).
+    fn start_of(&self, hour: NaiveDateTime) -> i64 {
+        self.hour_start - (self.hour - hour).num_seconds()
+    }
+
+    /// The newest of `rows` up to the round's hour, unless older than `previous` (the Unix
+    /// start of the hour published before; the same hour again is taken, revised): the round's
+    /// hour when the gateway has it, else (after a gap) the newest it has.
+    fn newest<'r, R>(&self, rows: &'r [R], hour: impl Fn(&R) -> NaiveDateTime, previous: Option<i64>) -> Option<&'r R> {
+        rows.iter()
+            .filter(|r| hour(r) <= self.hour)
+            .max_by_key(|r| hour(r))
+            .filter(|r| previous.is_none_or(|p| self.start_of(hour(r)) >= p))
+    }
+
+    /// Every shop a call returned gets its newest hour, or keeps its last values if the
+    /// gateway has no newer row yet. Returns the dep ids returned.
     fn shops_answered(&self, next: &mut Next, series: Vec<ShopSeries>) -> BTreeSet<String> {
         let mut returned = BTreeSet::new();
         for shop in series {
             returned.insert(shop.dep_id.clone());
-            let sample = match shop.rows.iter().find(|r| r.hour == self.hour) {
+            let previous = self.previous.shops.get(&shop.dep_id);
+            let sample = match self.newest(&shop.rows, |r| r.hour, previous.map(|p| p.hour_start)) {
                 Some(row) => Some(ShopSample {
                     dep_id: shop.dep_id.clone(),
                     name: shop.name,
                     code: shop.code,
-                    hour_start: self.hour_start,
+                    hour_start: self.start_of(row.hour),
                     values: row.values,
                 }),
-                // No row for the hour yet: keep what we had.
-                None => self.previous.shops.get(&shop.dep_id).cloned(),
+                // No newer row yet: keep what we had.
+                None => previous.cloned(),
             };
             if let Some(sample) = sample {
                 next.snapshot.shops.insert(shop.dep_id, sample);
@@ -286,12 +308,13 @@ impl Round<'_> {
     /// A device answered (`Some` rows) or failed (`None`).
     fn device(&self, next: &mut Next, dev: &DeviceTarget, rows: Option<Vec<DeviceRow>>) {
         let ok = rows.is_some();
+        let previous = self.previous.devices.get(&dev.mac).map(|p| p.hour_start);
         let fresh = rows.and_then(|rows| {
-            rows.iter().find(|r| r.hour == self.hour).map(|r| DeviceSample {
+            self.newest(&rows, |r| r.hour, previous).map(|r| DeviceSample {
                 mac: dev.mac.clone(),
                 name: dev.name.clone().unwrap_or_default(),
                 shop_id: dev.shop_id.clone().unwrap_or_default(),
-                hour_start: self.hour_start,
+                hour_start: self.start_of(r.hour),
                 values: r.values,
             })
         });

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
 
-use crate::client::{batch, Packing, Target};
+use crate::client::{batch, Packing};
 use crate::config::Config;
 use crate::hours::latest_complete_hour;
 use crate::model::{DeviceTarget, TargetId};
@@ -40,8 +40,9 @@ pub(crate) fn next_poll_in(
 /// time they take at the configured request rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RefreshCost {
-    /// Shop batches plus devices, as the first refresh asks them (each organisation alone,
-    /// its size not yet known); the poller publishes the cost of each later refresh.
+    /// Shop batches (as the first refresh asks them: each organisation alone, its size not
+    /// yet known) plus the devices due in an hour (a `device_poll_interval`-th of them); the
+    /// poller publishes the cost of each later refresh.
     pub calls: usize,
     /// `calls ÷ requests_per_second`: no refresh can be faster.
     pub seconds: f64,
@@ -50,7 +51,10 @@ pub struct RefreshCost {
 impl RefreshCost {
     /// The cost of refreshing `config`'s targets (this shard's, when sharded).
     pub fn of(config: &Config) -> Self {
-        let calls = refresh_targets(config).len();
+        let (shops, devices) = owned_targets(config);
+        let shop_calls = batch(&shops, [], Packing::of(&config.gateway), 1).len();
+        let every = (config.device_poll_interval.as_secs() / 3600).max(1) as usize;
+        let calls = shop_calls + devices.len().div_ceil(every);
         RefreshCost {
             calls,
             seconds: calls as f64 / config.gateway.requests_per_second,
@@ -65,14 +69,8 @@ impl RefreshCost {
 
     /// What to do about a refresh that exceeds the hour.
     pub const REMEDIES: &'static str = "raise gateway.requests_per_second (a rate agreed with the vendor), \
-        or split the targets over several exporters (--shard INDEX/TOTAL)";
-}
-
-/// The calls of the first refresh of this replica's targets: shop batches (each organisation
-/// alone), then devices.
-pub(crate) fn refresh_targets(config: &Config) -> Vec<Target> {
-    let (shops, devices) = owned_targets(config);
-    batch(&shops, devices, Packing::of(&config.gateway), 1)
+        split the targets over several exporters (--shard INDEX/TOTAL), \
+        or poll devices less often (device_poll_interval: 2h or more; no hour is lost)";
 }
 
 /// The shop ids and devices this replica polls (all of them without sharding).
@@ -106,6 +104,8 @@ pub(super) mod tests {
             poll_interval: std::time::Duration::from_secs(interval_secs),
             stale_after: crate::config::DEFAULT_STALE_AFTER,
             hour_delay: std::time::Duration::from_secs(delay_secs),
+            device_poll_interval: std::time::Duration::from_secs(3600),
+            max_catch_up_hours: 6,
             sharding: None,
             shops: vec![],
             devices: vec![],
@@ -180,7 +180,7 @@ pub(super) mod tests {
     fn sharded_replicas_split_the_calls() {
         let mut c = with_targets(config(300, 60), 100, (0..30u64).map(|i| format!("d47c449060{i:02x}")));
         c.gateway.max_ids_per_request = 10;
-        assert_eq!(refresh_targets(&c).len(), 10 + 30);
+        assert_eq!(RefreshCost::of(&c).calls, 10 + 30);
         let mut shops = 0;
         let mut devices = 0;
         for index in 0..3 {
@@ -200,6 +200,9 @@ pub(super) mod tests {
         assert_eq!(cost.calls, 3 + 20_000);
         assert!((cost.seconds - 20_003.0 / 5.0).abs() < 1e-9);
         assert!(cost.exceeds_the_hour());
+        c.device_poll_interval = std::time::Duration::from_secs(2 * 3600);
+        assert_eq!(RefreshCost::of(&c).calls, 3 + 10_000, "half the devices each hour");
+        c.device_poll_interval = std::time::Duration::from_secs(3600);
         c.gateway.requests_per_second = 10.0;
         c.sharding = Some(crate::config::Shard::new(0, 2).unwrap());
         let half = RefreshCost::of(&c);

@@ -297,6 +297,8 @@ impl SimConfig {
             poll_interval: Duration::from_secs(60),
             stale_after: DEFAULT_STALE_AFTER,
             hour_delay: DEFAULT_HOUR_DELAY,
+            device_poll_interval: std::time::Duration::from_secs(3600),
+            max_catch_up_hours: 6,
             sharding: None,
             shops: self
                 .orgs

@@ -50,6 +50,8 @@ pub fn config(url: &str, shops: &[&str], macs: &[(&str, &str, &str)]) -> Config 
         poll_interval: Duration::from_secs(3600),
         stale_after: opretail_exporter::config::DEFAULT_STALE_AFTER,
         hour_delay: std::time::Duration::ZERO,
+        device_poll_interval: std::time::Duration::from_secs(3600),
+        max_catch_up_hours: 6,
         sharding: None,
         shops: shops
             .iter()
