@@ -223,7 +223,8 @@ impl Reloader {
             config.sharding = self.shard;
         }
         log_targets(&config, &self.store);
-        let client = Client::new(&config.gateway, self.clock.clone(), self.store.api().clone())?;
+        // The new client goes on from the old one's request rate.
+        let client = self.poller.client().renewed(&config.gateway)?;
         self.poller.replace(Arc::new(config), client);
         Ok(())
     }

@@ -43,3 +43,44 @@ async fn a_refresh_at_the_configured_rate_draws_no_api_call_repeat() {
     );
     h.stop().await;
 }
+
+/// A reload right after a refresh builds a new client; it goes on from the old one's rate, so
+/// the refresh the reload starts draws no `-100` either. A client that started afresh would.
+#[tokio::test]
+async fn a_reload_goes_on_from_the_old_clients_rate() {
+    use opretail_exporter::client::Client;
+    use std::sync::Arc;
+
+    const RATE: f64 = 10.0;
+    let macs: Vec<String> = (0..25u64).map(|i| format!("0b{i:010x}")).collect();
+    let devices: Vec<(&str, &str, &str)> = macs.iter().map(|m| (m.as_str(), "", "")).collect();
+    let h = Harness::start_manual_with(
+        utc("2024-05-01T06:30:00Z"),
+        |sim| {
+            sim.rate_limit = Some(RATE);
+            sim.rate_rule = RateRule::PerSecond;
+        },
+        |url| {
+            let mut c = config(url, &[], &devices);
+            c.gateway.requests_per_second = RATE;
+            c.gateway.max_retries = 0;
+            c
+        },
+    )
+    .await;
+    let poller = &h.exporter.poller;
+    let config = poller.config();
+    // Renewed: no request over the gateway's budget.
+    poller.replace(Arc::clone(&config), poller.client().renewed(&config.gateway).unwrap());
+    let report = h.poll().await;
+    assert_eq!((report.calls, report.failed_calls), (25, 0));
+    // Afresh: a second's worth at once, on top of the second before.
+    let fresh = Client::new(&config.gateway, h.clock.clone(), h.exporter.store.api().clone()).unwrap();
+    poller.replace(Arc::clone(&config), fresh);
+    let report = h.poll().await;
+    assert!(
+        report.failed_calls > 0,
+        "a fresh limiter goes over a per-second budget: {report:?}"
+    );
+    h.stop().await;
+}

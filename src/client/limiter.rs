@@ -56,6 +56,21 @@ impl RateLimiter {
         }
     }
 
+    /// A limiter at `rate` that knows the send times `earlier` reserved: a client replacing
+    /// another (on reload) starts where the old one left off, instead of with a fresh second's
+    /// worth that a gateway counting per second would refuse.
+    pub(crate) fn after(rate: f64, earlier: &RateLimiter) -> Self {
+        let limiter = RateLimiter::new(rate);
+        let sent = earlier
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sent
+            .clone();
+        limiter.state.lock().unwrap_or_else(PoisonError::into_inner).sent = sent;
+        limiter
+    }
+
     /// Waits for this request's send time. Callers are served in the order they asked.
     pub(crate) async fn acquire(&self) {
         let at = {
@@ -113,6 +128,23 @@ mod tests {
         // 5 at once (the burst), then 15 more at 5/s.
         let took = time_for(&limiter, 20).await;
         assert!((took.as_secs_f64() - 3.0).abs() < 0.01, "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_successor_goes_on_where_its_predecessor_left_off() {
+        let old = RateLimiter::new(5.0);
+        assert!(
+            time_for(&old, 5).await < Duration::from_millis(1),
+            "a second's worth at once"
+        );
+        let new = RateLimiter::after(5.0, &old);
+        let took = time_for(&new, 5).await;
+        assert!(
+            (took.as_secs_f64() - 1.0).abs() < 0.01,
+            "the next five wait for the second: {took:?}"
+        );
+        let fresh = RateLimiter::new(5.0);
+        assert!(time_for(&fresh, 5).await < Duration::from_millis(1));
     }
 
     #[tokio::test(start_paused = true)]

@@ -87,13 +87,21 @@ impl fmt::Debug for Client {
 impl Client {
     /// Builds a client. `clock` supplies `_timestamp`; `metrics` counts every request.
     pub fn new(cfg: &GatewayConfig, clock: Clock, metrics: ApiMetrics) -> Result<Self, reqwest::Error> {
+        Client::build(cfg, clock, metrics, RateLimiter::new(cfg.requests_per_second))
+    }
+
+    fn build(
+        cfg: &GatewayConfig,
+        clock: Clock,
+        metrics: ApiMetrics,
+        limiter: RateLimiter,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("opretail-exporter/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(cfg.timeout)
             .timeout(cfg.timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        let limiter = RateLimiter::new(cfg.requests_per_second);
         metrics.set_rate_limit(limiter.current_rate());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -106,6 +114,15 @@ impl Client {
                 metrics,
             }),
         })
+    }
+
+    /// A client for `cfg` (after a reload) that shares this one's clock and metrics and goes
+    /// on from its request rate: the requests it sent in the last second count against the new
+    /// client's first.
+    pub fn renewed(&self, cfg: &GatewayConfig) -> Result<Self, reqwest::Error> {
+        let inner = &self.inner;
+        let limiter = RateLimiter::after(cfg.requests_per_second, &inner.limiter);
+        Client::build(cfg, inner.clock.clone(), inner.metrics.clone(), limiter)
     }
 
     /// Makes one call: the hourly rows of every shop behind a batch of ids, or of one device,

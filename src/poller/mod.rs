@@ -117,6 +117,11 @@ impl Poller {
         Arc::clone(&self.setup().config)
     }
 
+    /// The client in force.
+    pub fn client(&self) -> Client {
+        self.setup().client.clone()
+    }
+
     fn setup(&self) -> Arc<Setup> {
         Arc::clone(&self.setup.read().unwrap_or_else(PoisonError::into_inner))
     }

@@ -48,8 +48,9 @@ pub enum RateRule {
     PerSecond,
 }
 
-/// A window's allowance for request times jittered by the network on their way in.
-const JITTER: std::time::Duration = std::time::Duration::from_millis(20);
+/// A window's allowance for request times jittered on their way in (the network, and a busy
+/// machine delaying one request more than the next).
+const JITTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The gateway's request budget under its [`RateRule`], or no limit.
 pub(crate) struct RateBudget {
