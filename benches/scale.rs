@@ -1,24 +1,38 @@
 //! The scale benchmark: `cargo bench --bench scale` (or `scripts/bench.sh`, which also writes
 //! BENCHMARKS.md).
 //!
-//! One run starts the simulated gateway with a large tenant (default 10,000 shops in
-//! organisations of 100 and 20,000 devices) enforcing a request budget of `R` requests/s, and
-//! the exporter against it configured with every shop (`S_` ids, batched by the exporter) and
-//! every device at `requests_per_second: R`. It waits for `/-/ready` and reports:
+//! One run measures three tenants, each against its own simulated gateway (`simulate`)
+//! enforcing a request budget of `R` requests in any one second (`--rate-rule per-second`, the
+//! strict reading of the gateway's limit), with the exporter at `requests_per_second: R`:
 //!
-//! - the time of the full refresh (`opretail_poll_duration_seconds`) against the ideal,
-//!   requests needed ÷ R, and the `-100 API_CALL_REPEAT` answers counted (must be 0);
-//! - the exporter's RSS (VmRSS, VmHWM) and the CPU seconds the poll took;
-//! - `/metrics` latency p50/p99 over keep-alive, plain and with `Accept-Encoding: gzip`, and
-//!   the response sizes;
-//! - the same latency for two peers serving exactly the exporter's value series: an
+//! - **`S_` ids**: 10,000 shops configured as `S_` ids (batched 50 a call) and 20,000 devices.
+//!   Besides the refreshes, `/metrics` latency p50/p99 over keep-alive, plain and with
+//!   `Accept-Encoding: gzip`, against two peers serving exactly the exporter's value series: an
 //!   encode-on-every-scrape server with the `prometheus` crate (in this process) and a Python
 //!   `prometheus_client` server (`bench/python_peer.py`), as ratios.
+//! - **organisations**: the same 10,000 shops as 100 organisations `O_2001…O_2100` of 100
+//!   shops, configured by their 100 `O_` ids, and the 20,000 devices; every gateway setting at
+//!   its default but the rate. Also the whole-day baseline: the bytes the same ids download as
+//!   whole-day calls of 50 ids (no `starthour`/`endhour`, what the exporter asked before), made
+//!   with the library's client against the same simulator.
+//! - **one organisation** of 10,000 shops, configured as `O_2001` alone, no devices.
 //!
-//! The table goes to stdout and to `target/bench/scale.md`. Sizes are overridable for a quick
-//! smoke run: BENCH_SHOPS, BENCH_DEVICES, BENCH_RATE (requests/s), BENCH_IN_FLIGHT,
-//! BENCH_WARMUP, BENCH_REQUESTS (measured scrapes per row), BENCH_MAX_SECONDS (time cap of the
-//! measured scrapes of one row), BENCH_PYTHON (interpreter).
+//! For each, the first refresh (from start to the first "poll complete" log line) and a second
+//! one triggered by `POST /-/reload` with the same file (a reload makes the next poll a full
+//! first round at once): gateway calls, requests, splits, bytes downloaded by each method,
+//! `-100 API_CALL_REPEAT` answers, refresh time against the ideal (requests ÷ R), targets down,
+//! shops and devices with values, and the exporter's peak RSS (VmHWM). For the one
+//! organisation, a third refresh is made in this process with the library (simulator and
+//! exporter on one manual clock moved on by an hour), because a reload starts the exporter's
+//! learning afresh and only the next hour shows the organisation polled through its shops.
+//!
+//! The tables go to stdout and to `target/bench/scale.md`. Sizes are overridable for a quick
+//! smoke run: BENCH_SHOPS, BENCH_DEVICES, BENCH_ORG_SIZE (shops per organisation of the
+//! organisations tenant), BENCH_BIG_ORG (shops of the one organisation, default BENCH_SHOPS),
+//! BENCH_RATE (requests/s), BENCH_IN_FLIGHT (the `S_` tenant's `max_in_flight`), BENCH_WARMUP,
+//! BENCH_REQUESTS (measured scrapes per row), BENCH_MAX_SECONDS (time cap of the measured
+//! scrapes of one row), BENCH_PYTHON (interpreter), BENCH_SCENARIOS (comma-separated subset of
+//! `shops,orgs,big-org`; targets of a scenario left out are not judged).
 //!
 //! Not part of `cargo test`: run without `--bench` (as `cargo test --all-targets` would) it
 //! only prints how to run it.
@@ -39,26 +53,39 @@ use anyhow::{anyhow, bail, Context, Result};
 const BIN: &str = env!("CARGO_BIN_EXE_opretail-exporter");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// Shop ids per gateway call: the exporter's default `max_ids_per_request`, written into the
-/// configuration so that the ideal below matches.
+/// `S_` tenant's configuration so that the ideal below matches; also the batch of the
+/// whole-day baseline.
 const IDS_PER_REQUEST: u64 = 50;
+/// The exporter's defaults the expected call counts are worked out with.
+const DEFAULT_MAX_ROWS: u64 = 2000;
+const DEFAULT_MAX_ID_CHARS: u64 = 500;
 /// Families the exporter renders from its snapshot: what the peers serve too.
 const VALUE_PREFIXES: &[&str] = &["opretail_shop_", "opretail_device_", "opretail_target_"];
+const METHOD_SHOPS: &str = "open.passengerflow.getManyShopsPassengerIndicatorData";
+const METHOD_DEVICES: &str = "open.shopwebpassengerflow.customerflow.listDevicePassengerIndicator";
+/// First organisation and first dep id of `simulate --shops`.
+const FIRST_ORG: u64 = 2001;
+const FIRST_DEP: u64 = 100_001;
 
-// Targets of the scale issue.
+// Targets of the scale issues.
 const TARGET_PYTHON_RATIO: f64 = 20.0;
 const TARGET_ENCODE_RATIO: f64 = 5.0;
-const TARGET_REFRESH_RATIO: f64 = 1.1;
-const TARGET_RSS_MIB: f64 = 150.0;
+const TARGET_REFRESH_RATIO: f64 = 1.05;
+const TARGET_RSS_MIB: f64 = 100.0;
+const TARGET_WHOLE_DAY_RATIO: f64 = 10.0;
 
 struct Settings {
     shops: u64,
     devices: u64,
+    org_size: u64,
+    big_org: u64,
     rate: f64,
     in_flight: u64,
     warmup: usize,
     requests: usize,
     max_seconds: f64,
     python: String,
+    scenarios: Vec<String>,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
@@ -70,21 +97,36 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
 
 impl Settings {
     fn from_env() -> Result<Self> {
-        Ok(Settings {
-            shops: env_or("BENCH_SHOPS", 10_000)?,
+        let shops = env_or("BENCH_SHOPS", 10_000)?;
+        let scenarios: String = env_or("BENCH_SCENARIOS", "shops,orgs,big-org".to_string())?;
+        let scenarios: Vec<String> = scenarios.split(',').map(|s| s.trim().to_string()).collect();
+        if let Some(bad) = scenarios
+            .iter()
+            .find(|s| !["shops", "orgs", "big-org"].contains(&s.as_str()))
+        {
+            bail!("BENCH_SCENARIOS: unknown scenario {bad:?} (shops, orgs, big-org)");
+        }
+        let s = Settings {
+            shops,
             devices: env_or("BENCH_DEVICES", 20_000)?,
+            org_size: env_or("BENCH_ORG_SIZE", 100)?,
+            big_org: env_or("BENCH_BIG_ORG", shops)?,
             rate: env_or("BENCH_RATE", 200.0)?,
             in_flight: env_or("BENCH_IN_FLIGHT", 8)?,
             warmup: env_or("BENCH_WARMUP", 50)?,
             requests: env_or("BENCH_REQUESTS", 300)?,
             max_seconds: env_or("BENCH_MAX_SECONDS", 60.0)?,
             python: env_or("BENCH_PYTHON", "python3".to_string())?,
-        })
+            scenarios,
+        };
+        if s.shops == 0 || s.org_size == 0 || s.big_org == 0 || s.rate < 1.0 {
+            bail!("BENCH_SHOPS, BENCH_ORG_SIZE and BENCH_BIG_ORG must be at least 1, BENCH_RATE at least 1");
+        }
+        Ok(s)
     }
 
-    /// Gateway calls of one full refresh: shop ids in batches, one call per device.
-    fn requests_needed(&self) -> u64 {
-        self.shops.div_ceil(IDS_PER_REQUEST) + self.devices
+    fn wants(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
     }
 }
 
@@ -192,38 +234,159 @@ fn spawn_logged(name: &'static str, args: &[&str], log: &Path) -> Result<(ChildG
     }
 }
 
-/// The exporter's configuration: every shop as an `S_` id, every device, at `rate`.
-fn write_config(s: &Settings, gateway: SocketAddr, path: &Path) -> Result<()> {
-    let mut y = String::with_capacity(64 * (s.shops + s.devices) as usize);
-    writeln!(y, "gateway:")?;
-    writeln!(y, "  url: http://{gateway}/m.api")?;
-    writeln!(y, "  app_key: demo")?;
-    writeln!(y, "  app_secret: demo-secret")?;
-    writeln!(y, "  timeout: 30s")?;
-    writeln!(y, "  max_ids_per_request: {IDS_PER_REQUEST}")?;
-    writeln!(y, "  max_in_flight: {}", s.in_flight)?;
-    writeln!(y, "  requests_per_second: {}", s.rate)?;
-    writeln!(y, "poll_interval: 24h")?;
-    writeln!(y, "stale_after: 48h")?;
-    if s.shops > 0 {
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+/// One tenant: what the simulated gateway serves and what the exporter is configured with.
+struct Scenario {
+    /// Short name for files and progress lines.
+    tag: &'static str,
+    /// Column heading.
+    title: String,
+    /// `simulate --shops --org-size --devices`.
+    sim_shops: u64,
+    sim_org_size: u64,
+    sim_devices: u64,
+    /// The configured shop ids (`S_…` / `O_…`).
+    ids: Vec<String>,
+    /// Devices configured (the simulator's first ones).
+    devices: u64,
+    /// `max_ids_per_request` and `max_in_flight` written into the configuration (otherwise
+    /// the defaults).
+    max_ids: Option<u64>,
+    in_flight: Option<u64>,
+    /// Gateway calls the first and the second refresh should take by design.
+    expected: [u64; 2],
+}
+
+impl Scenario {
+    /// Every shop as an `S_` id, every device (the first scale scenario).
+    fn shop_ids(s: &Settings) -> Self {
+        let calls = s.shops.div_ceil(IDS_PER_REQUEST) + s.devices;
+        Scenario {
+            tag: "shops",
+            title: "`S_` ids".into(),
+            sim_shops: s.shops,
+            sim_org_size: s.org_size,
+            sim_devices: s.devices,
+            ids: (0..s.shops).map(|i| format!("S_{}", FIRST_DEP + i)).collect(),
+            devices: s.devices,
+            max_ids: Some(IDS_PER_REQUEST),
+            in_flight: Some(s.in_flight),
+            expected: [calls, calls],
+        }
+    }
+
+    /// The shops as organisations of `org_size`, configured by their `O_` ids, and every
+    /// device; gateway settings at their defaults.
+    fn organisations(s: &Settings) -> Self {
+        let orgs = s.shops.div_ceil(s.org_size);
+        let sizes: Vec<u64> = (0..orgs).map(|o| (s.shops - o * s.org_size).min(s.org_size)).collect();
+        let ids: Vec<String> = (0..orgs).map(|o| format!("O_{}", FIRST_ORG + o)).collect();
+        let packed = packed_calls(ids.iter().map(String::as_str).zip(sizes.iter().copied()));
+        Scenario {
+            tag: "orgs",
+            title: "organisations".into(),
+            sim_shops: s.shops,
+            sim_org_size: s.org_size,
+            sim_devices: s.devices,
+            ids,
+            devices: s.devices,
+            max_ids: None,
+            in_flight: None,
+            expected: [orgs + s.devices, packed + s.devices],
+        }
+    }
+
+    /// One organisation of `big_org` shops, configured as `O_2001` alone, no devices.
+    fn one_organisation(s: &Settings) -> Self {
+        Scenario {
+            tag: "big-org",
+            title: "one organisation".into(),
+            sim_shops: s.big_org,
+            sim_org_size: s.big_org,
+            sim_devices: 0,
+            ids: vec![format!("O_{FIRST_ORG}")],
+            devices: 0,
+            max_ids: None,
+            in_flight: None,
+            // Alone while its size is unknown; then too big for one call, so through its
+            // shops (50 `S_` ids a call).
+            expected: [1, via_shops_calls(s.big_org)],
+        }
+    }
+
+    fn shops_configured(&self) -> u64 {
+        self.sim_shops
+    }
+
+    /// The configuration, at `rate`: only the settings named here differ from the defaults.
+    fn write_config(&self, rate: f64, gateway: SocketAddr, path: &Path) -> Result<()> {
+        let mut y = String::with_capacity(16 * self.ids.len() + 64 * self.devices as usize + 512);
+        writeln!(y, "gateway:")?;
+        writeln!(y, "  url: http://{gateway}/m.api")?;
+        writeln!(y, "  app_key: demo")?;
+        writeln!(y, "  app_secret: demo-secret")?;
+        writeln!(y, "  timeout: 30s")?;
+        if let Some(n) = self.max_ids {
+            writeln!(y, "  max_ids_per_request: {n}")?;
+        }
+        if let Some(n) = self.in_flight {
+            writeln!(y, "  max_in_flight: {n}")?;
+        }
+        writeln!(y, "  requests_per_second: {rate}")?;
+        writeln!(y, "poll_interval: 24h")?;
+        writeln!(y, "stale_after: 48h")?;
         writeln!(y, "shops:")?;
-        for i in 0..s.shops {
-            writeln!(y, "  - id: S_{}", 100_001 + i)?;
+        for id in &self.ids {
+            writeln!(y, "  - id: {id}")?;
         }
-    }
-    if s.devices > 0 {
-        writeln!(y, "devices:")?;
-        for i in 0..s.devices {
-            // The simulator spreads devices round-robin over the shops.
-            let dep = 100_001 + if s.shops == 0 { 0 } else { i % s.shops };
-            writeln!(
-                y,
-                "  - mac: 0a{i:010x}\n    name: Counter {}\n    shop_id: \"{dep}\"",
-                i + 1
-            )?;
+        if self.devices > 0 {
+            writeln!(y, "devices:")?;
+            for i in 0..self.devices {
+                // The simulator spreads devices round-robin over the shops.
+                let dep = FIRST_DEP + i % self.sim_shops;
+                writeln!(
+                    y,
+                    "  - mac: 0a{i:010x}\n    name: Counter {}\n    shop_id: \"{dep}\"",
+                    i + 1
+                )?;
+            }
         }
+        std::fs::write(path, y).with_context(|| format!("write {}", path.display()))
     }
-    std::fs::write(path, y).with_context(|| format!("write {}", path.display()))
+}
+
+/// Calls of ids with known row counts packed in order under the default limits (50 ids, 500
+/// characters of `id`, 2,000 rows), as the design says: a greedy fill, one id too big alone.
+fn packed_calls<'a>(ids: impl Iterator<Item = (&'a str, u64)>) -> u64 {
+    let (mut calls, mut n, mut chars, mut rows) = (0u64, 0u64, 0u64, 0u64);
+    for (id, size) in ids {
+        let len = id.len() as u64;
+        if size > DEFAULT_MAX_ROWS {
+            calls += 1;
+            continue;
+        }
+        let fits = n < IDS_PER_REQUEST && chars + 1 + len <= DEFAULT_MAX_ID_CHARS && rows + size <= DEFAULT_MAX_ROWS;
+        if n > 0 && !fits {
+            calls += 1;
+            (n, chars, rows) = (0, 0, 0);
+        }
+        chars += if n == 0 { len } else { len + 1 };
+        n += 1;
+        rows += size;
+    }
+    calls + u64::from(n > 0)
+}
+
+/// Calls of an organisation of `shops` asked through its `S_` ids (a single call if it fits).
+fn via_shops_calls(shops: u64) -> u64 {
+    if shops <= DEFAULT_MAX_ROWS {
+        return 1;
+    }
+    let ids: Vec<String> = (0..shops).map(|i| format!("S_{}", FIRST_DEP + i)).collect();
+    packed_calls(ids.iter().map(|id| (id.as_str(), 1)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -715,123 +878,557 @@ fn start_python_peer(s: &Settings, series: &Path) -> Result<PythonPeer> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Refreshes
+// ---------------------------------------------------------------------------------------------
+
+/// What the exporter logs when a poll completes (`poll complete`), or the library's report.
+#[derive(Debug, Clone, Default)]
+struct PollLine {
+    hour: String,
+    calls: u64,
+    failed: u64,
+    splits: u64,
+    shops: u64,
+    devices: u64,
+}
+
+/// The priority (full refresh) `poll complete` lines of an exporter's JSON log, in order.
+fn priority_polls(log: &Path) -> Vec<PollLine> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["fields"]["message"] == "poll complete" && v["fields"]["priority"] == true)
+        .map(|v| {
+            let f = &v["fields"];
+            let n = |k: &str| f[k].as_u64().unwrap_or(0);
+            PollLine {
+                hour: f["hour"].as_str().unwrap_or("").to_string(),
+                calls: n("calls"),
+                failed: n("failed"),
+                splits: n("splits"),
+                shops: n("shops"),
+                devices: n("devices"),
+            }
+        })
+        .collect()
+}
+
+/// The exporter's cumulative call counters.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    requests: f64,
+    shop_bytes: f64,
+    device_bytes: f64,
+    splits: f64,
+    errors: f64,
+    errors_100: f64,
+    retries: f64,
+}
+
+impl Counters {
+    fn of(f: &[Family]) -> Self {
+        Counters {
+            requests: sum_of(f, "opretail_api_requests_total", None),
+            shop_bytes: sum_of(f, "opretail_api_response_bytes_total", Some(("method", METHOD_SHOPS))),
+            device_bytes: sum_of(f, "opretail_api_response_bytes_total", Some(("method", METHOD_DEVICES))),
+            splits: sum_of(f, "opretail_api_batch_splits_total", None),
+            errors: sum_of(f, "opretail_api_errors_total", None),
+            errors_100: sum_of(f, "opretail_api_errors_total", Some(("code", "-100"))),
+            retries: sum_of(f, "opretail_api_retries_total", None),
+        }
+    }
+
+    fn since(self, before: Counters) -> Counters {
+        Counters {
+            requests: self.requests - before.requests,
+            shop_bytes: self.shop_bytes - before.shop_bytes,
+            device_bytes: self.device_bytes - before.device_bytes,
+            splits: self.splits - before.splits,
+            errors: self.errors - before.errors,
+            errors_100: self.errors_100 - before.errors_100,
+            retries: self.retries - before.retries,
+        }
+    }
+}
+
+/// The figures of one full refresh.
+struct Refresh {
+    /// Column heading.
+    title: String,
+    poll: PollLine,
+    /// Counters moved by this refresh.
+    delta: Counters,
+    /// Gateway calls the design says this refresh takes.
+    expected: u64,
+    /// `opretail_refresh_duration_seconds` and `opretail_refresh_requests`.
+    seconds: f64,
+    refresh_requests: f64,
+    targets_down: usize,
+    shops_with_values: usize,
+    devices_with_values: usize,
+    /// (VmRSS, VmHWM) of the exporter right after the refresh; `None` in this process.
+    memory: Option<(f64, f64)>,
+}
+
+impl Refresh {
+    /// What the figures of `families` (scraped right after the refresh) say, counters taken
+    /// since `before`.
+    fn of(
+        title: String,
+        poll: PollLine,
+        families: &[Family],
+        before: Counters,
+        expected: u64,
+        memory: Option<(f64, f64)>,
+    ) -> Self {
+        let count = |name: &str| {
+            families
+                .iter()
+                .filter(|f| f.name == name)
+                .map(|f| f.samples.len())
+                .sum()
+        };
+        Refresh {
+            title,
+            poll,
+            delta: Counters::of(families).since(before),
+            expected,
+            seconds: sum_of(families, "opretail_refresh_duration_seconds", None),
+            refresh_requests: sum_of(families, "opretail_refresh_requests", None),
+            targets_down: families
+                .iter()
+                .filter(|f| f.name == "opretail_target_up")
+                .flat_map(|f| f.samples.iter())
+                .filter(|(_, v)| *v != 1.0)
+                .count(),
+            shops_with_values: count("opretail_shop_walk_in"),
+            devices_with_values: count("opretail_device_walk_in"),
+            memory,
+        }
+    }
+
+    /// Requests sent ÷ the rate: no refresh can be faster (less the one second's burst).
+    fn ideal(&self, rate: f64) -> f64 {
+        self.delta.requests / rate
+    }
+
+    fn ratio(&self, rate: f64) -> f64 {
+        self.seconds / self.ideal(rate)
+    }
+}
+
+/// A scenario's simulator and exporter, as child processes.
+struct Live {
+    sim: ChildGuard,
+    sim_addr: SocketAddr,
+    exporter: ChildGuard,
+    addr: SocketAddr,
+    pid: u32,
+    log: PathBuf,
+    launched: Instant,
+    cpu_startup: f64,
+    client: reqwest::Client,
+}
+
+impl Live {
+    fn start(s: &Settings, sc: &Scenario, ticks: f64) -> Result<Self> {
+        let dir = bench_dir();
+        let (shops, org_size, devices, rate) = (
+            sc.sim_shops.to_string(),
+            sc.sim_org_size.to_string(),
+            sc.sim_devices.to_string(),
+            s.rate.to_string(),
+        );
+        let (sim, sim_addr) = spawn_logged(
+            "simulator",
+            &[
+                "simulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--shops",
+                &shops,
+                "--org-size",
+                &org_size,
+                "--devices",
+                &devices,
+                "--rate-limit",
+                &rate,
+                "--rate-rule",
+                "per-second",
+            ],
+            &dir.join(format!("simulator-{}.log", sc.tag)),
+        )?;
+        progress(format!("[{}] simulator at {sim_addr} (pid {})", sc.tag, sim.pid()));
+        let config = dir.join(format!("scale-{}.yaml", sc.tag));
+        sc.write_config(s.rate, sim_addr, &config)?;
+        let config_arg = config.to_string_lossy().into_owned();
+        let log = dir.join(format!("exporter-{}.log", sc.tag));
+        let launched = Instant::now();
+        let (exporter, addr) = spawn_logged(
+            "exporter",
+            &["--config", &config_arg, "--web.listen-address", "127.0.0.1:0"],
+            &log,
+        )?;
+        let pid = exporter.pid();
+        // The first poll starts as the exporter starts serving: the CPU spent until here is
+        // start-up (reading the configuration), not polling.
+        let cpu_startup = cpu_seconds(pid, ticks)?;
+        progress(format!(
+            "[{}] exporter at {addr} (pid {pid}), start-up CPU {cpu_startup:.2} s",
+            sc.tag
+        ));
+        Ok(Live {
+            sim,
+            sim_addr,
+            exporter,
+            addr,
+            pid,
+            log,
+            launched,
+            cpu_startup,
+            client: reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?,
+        })
+    }
+
+    fn check_alive(&mut self) -> Result<()> {
+        self.exporter.check_alive()?;
+        self.sim.check_alive()
+    }
+
+    /// Waits for `/-/ready`: the first poll has published.
+    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let url = format!("http://{}/-/ready", self.addr);
+        let mut last_note = Instant::now();
+        loop {
+            self.check_alive()?;
+            if let Ok(resp) = self.client.get(&url).send().await {
+                if resp.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if self.launched.elapsed() > timeout {
+                bail!("the exporter was not ready after {:?}", self.launched.elapsed());
+            }
+            if last_note.elapsed() > Duration::from_secs(15) {
+                progress(format!("polling… {:.0} s", self.launched.elapsed().as_secs_f64()));
+                last_note = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for the `n`th full refresh to be logged as complete.
+    async fn wait_poll(&mut self, n: usize, timeout: Duration) -> Result<PollLine> {
+        let started = Instant::now();
+        let mut last_note = Instant::now();
+        loop {
+            self.check_alive()?;
+            if let Some(line) = priority_polls(&self.log).into_iter().nth(n - 1) {
+                return Ok(line);
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "no full refresh number {n} after {:?}; log: {}",
+                    started.elapsed(),
+                    self.log.display()
+                );
+            }
+            if last_note.elapsed() > Duration::from_secs(15) {
+                progress(format!("refresh {n}… {:.0} s", started.elapsed().as_secs_f64()));
+                last_note = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `POST /-/reload` with the same file: the next poll is a full first round, at once.
+    async fn reload(&self) -> Result<()> {
+        let url = format!("http://{}/-/reload", self.addr);
+        let resp = self.client.post(&url).send().await?;
+        let status = resp.status();
+        let body = resp.text().await?;
+        if !status.is_success() {
+            bail!("{url}: HTTP {status}: {body}");
+        }
+        Ok(())
+    }
+
+    async fn metrics(&self) -> Result<(String, Vec<Family>)> {
+        let text = get_text(&self.client, &format!("http://{}/metrics", self.addr)).await?;
+        let families = parse_exposition(&text)?;
+        Ok((text, families))
+    }
+}
+
+/// What a scenario run with child processes gives.
+struct TwoRefreshes {
+    live: Live,
+    first: Refresh,
+    second: Refresh,
+    /// Launch to `/-/ready` (wall), and the CPU of the first poll.
+    wall_to_ready: f64,
+    cpu_poll: f64,
+    memory_ready: (f64, f64),
+    /// The exposition after the second refresh.
+    text: String,
+    families: Vec<Family>,
+}
+
+/// Starts the scenario's simulator and exporter, waits for the first full refresh, triggers
+/// a second by a reload, and takes the figures of both.
+async fn two_refreshes(s: &Settings, sc: &Scenario, ticks: f64) -> Result<TwoRefreshes> {
+    let timeout = |calls: u64| Duration::from_secs_f64(calls as f64 / s.rate * 3.0 + 120.0);
+    progress(format!(
+        "[{}] {}: {} shop ids, {} devices; expected {} calls, then {} ({:.1} s, {:.1} s at {} requests/s)",
+        sc.tag,
+        sc.title,
+        sc.ids.len(),
+        sc.devices,
+        sc.expected[0],
+        sc.expected[1],
+        sc.expected[0] as f64 / s.rate,
+        sc.expected[1] as f64 / s.rate,
+        s.rate
+    ));
+    let mut live = Live::start(s, sc, ticks)?;
+    live.wait_ready(timeout(sc.expected[0])).await?;
+    let wall_to_ready = live.launched.elapsed().as_secs_f64();
+    let cpu_poll = cpu_seconds(live.pid, ticks)? - live.cpu_startup;
+    let memory_ready = memory_mib(live.pid)?;
+    let poll = live.wait_poll(1, Duration::from_secs(30)).await?;
+    let (_, families) = live.metrics().await?;
+    let first = Refresh::of(
+        "first".into(),
+        poll,
+        &families,
+        Counters::default(),
+        sc.expected[0],
+        Some(memory_mib(live.pid)?),
+    );
+    progress(format!(
+        "[{}] first refresh: {} calls in {:.1} s, {} × -100; ready after {wall_to_ready:.1} s, poll CPU {cpu_poll:.2} s, RSS {:.1} MiB (peak {:.1})",
+        sc.tag, first.poll.calls, first.seconds, first.delta.errors_100, memory_ready.0, memory_ready.1
+    ));
+    let before = Counters::of(&families);
+    drop(families);
+    // A reload builds a new client, whose rate limiter does not know the requests of the last
+    // second: right after a refresh, its first second could exceed a per-second gateway's
+    // budget. Reload a window later, so that the second refresh is measured as a refresh.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    live.reload().await?;
+    let poll = live.wait_poll(2, timeout(sc.expected[1].max(sc.expected[0]))).await?;
+    let (text, families) = live.metrics().await?;
+    let second = Refresh::of(
+        "second (reload)".into(),
+        poll,
+        &families,
+        before,
+        sc.expected[1],
+        Some(memory_mib(live.pid)?),
+    );
+    progress(format!(
+        "[{}] second refresh: {} calls in {:.1} s, {} × -100",
+        sc.tag, second.poll.calls, second.seconds, second.delta.errors_100
+    ));
+    Ok(TwoRefreshes {
+        live,
+        first,
+        second,
+        wall_to_ready,
+        cpu_poll,
+        memory_ready,
+        text,
+        families,
+    })
+}
+
+/// The refresh of the next hour, in this process: the simulator and the exporter (the
+/// library, manual polling) on one manual clock; a first refresh, then the clock moved on by an
+/// hour and the next one, with everything the first taught still known.
+async fn next_hour_in_process(s: &Settings, sc: &Scenario) -> Result<Refresh> {
+    use opretail_exporter::exporter::{self, Options};
+    use opretail_exporter::model::Clock;
+    use opretail_exporter::simulator::{RateRule, SimConfig, Simulator};
+
+    let clock = Clock::manual(chrono::Utc::now());
+    let mut cfg = SimConfig::large(clock.clone(), sc.sim_shops, sc.sim_devices, sc.sim_org_size);
+    cfg.rate_limit = Some(s.rate);
+    cfg.rate_rule = RateRule::PerSecond;
+    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+    let sim = Simulator::new(cfg).spawn(local).await?;
+    let path = bench_dir().join(format!("scale-{}-next-hour.yaml", sc.tag));
+    sc.write_config(s.rate, sim.addr, &path)?;
+    let config = opretail_exporter::config::Config::load(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let options = Options {
+        config_file: Some(path),
+        manual_polling: true,
+        ..Options::default()
+    };
+    let running = exporter::start_with(config, local, clock.clone(), options).await?;
+    let families = || parse_exposition(&String::from_utf8(running.store.exposition(false).concat())?);
+    let line = |r: opretail_exporter::poller::PollReport| PollLine {
+        hour: r.hour.map(|h| h.to_string()).unwrap_or_default(),
+        calls: r.calls as u64,
+        failed: r.failed_calls as u64,
+        splits: r.splits as u64,
+        shops: r.shops as u64,
+        devices: r.devices as u64,
+    };
+    let first = line(running.poller.poll_once().await);
+    let before = Counters::of(&families()?);
+    clock.set(clock.now() + chrono::Duration::hours(1));
+    let next = line(running.poller.poll_once().await);
+    progress(format!(
+        "[{}] in process: first refresh {} calls ({}), next hour {} calls ({})",
+        sc.tag, first.calls, first.hour, next.calls, next.hour
+    ));
+    let refresh = Refresh::of(
+        "next hour (in process)".into(),
+        next,
+        &families()?,
+        before,
+        sc.expected[1],
+        None,
+    );
+    running.shutdown().await?;
+    sim.shutdown().await;
+    Ok(refresh)
+}
+
+/// The whole-day baseline: what the same shop ids download as whole-day calls of 50 ids.
+struct Baseline {
+    calls: usize,
+    shops: usize,
+    rows: usize,
+    bytes: f64,
+}
+
+/// Makes the whole-day calls of `sc`'s ids for `day` against the running simulator, with the
+/// library's client (at the bench's rate; no answer size cap), and counts their bytes as the
+/// exporter counts them.
+async fn whole_day_baseline(
+    s: &Settings,
+    sc: &Scenario,
+    sim_addr: SocketAddr,
+    day: chrono::NaiveDate,
+) -> Result<Baseline> {
+    use opretail_exporter::client::{Answer, Call, Client, Target};
+    use opretail_exporter::config::GatewayConfig;
+    use opretail_exporter::metrics::MetricsStore;
+    use opretail_exporter::model::{Clock, TargetId};
+
+    let store = MetricsStore::new("bench", "bench")?;
+    let mut gateway = GatewayConfig::new(
+        format!("http://{sim_addr}/m.api").parse()?,
+        "demo".into(),
+        "demo-secret".into(),
+    );
+    gateway.requests_per_second = s.rate;
+    gateway.max_response_bytes = 1 << 30;
+    gateway.timeout = Duration::from_secs(300);
+    let client = Client::new(&gateway, Clock::system(), store.api().clone())?;
+    let ids: Vec<TargetId> = sc
+        .ids
+        .iter()
+        .map(|id| id.parse().map_err(|e| anyhow!("{id}: {e}")))
+        .collect::<Result<_>>()?;
+    let (mut calls, mut shops, mut rows) = (0, 0, 0);
+    for chunk in ids.chunks(IDS_PER_REQUEST as usize) {
+        let call = Call::day(Target::Shops(chunk.to_vec()), day);
+        match client
+            .fetch(&call)
+            .await
+            .map_err(|e| anyhow!("whole-day call {call}: {e}"))?
+        {
+            Answer::Shops(series) => {
+                shops += series.len();
+                rows += series.iter().map(|s| s.rows.len()).sum::<usize>();
+            }
+            Answer::Device(_) => bail!("a shops call answered device rows"),
+        }
+        calls += 1;
+    }
+    let families = parse_exposition(&String::from_utf8(store.exposition(false).concat())?)?;
+    Ok(Baseline {
+        calls,
+        shops,
+        rows,
+        bytes: sum_of(
+            &families,
+            "opretail_api_response_bytes_total",
+            Some(("method", METHOD_SHOPS)),
+        ),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------------------------
 
-async fn run(s: &Settings) -> Result<String> {
+/// The `S_` ids scenario's scrape comparison.
+struct ScrapeFigures {
+    series_total: usize,
+    value_series: usize,
+    gzip_check: String,
+    ex_plain: Scrapes,
+    ex_gzip: Scrapes,
+    enc_plain: Scrapes,
+    enc_gzip: Scrapes,
+    py_plain: Scrapes,
+    py_gzip: Scrapes,
+    peer_series: usize,
+    py_series: usize,
+    py_banner: String,
+    memory_after: (f64, f64),
+}
+
+struct ShopIdsRun {
+    sc: Scenario,
+    two: TwoRefreshes,
+    scrapes: ScrapeFigures,
+}
+
+struct OrgsRun {
+    sc: Scenario,
+    first: Refresh,
+    second: Refresh,
+    peak: (f64, f64),
+    baseline: Baseline,
+    day: chrono::NaiveDate,
+}
+
+struct BigOrgRun {
+    sc: Scenario,
+    first: Refresh,
+    second: Refresh,
+    next_hour: Refresh,
+    peak: (f64, f64),
+}
+
+async fn run_shop_ids(s: &Settings, ticks: f64) -> Result<ShopIdsRun> {
+    let sc = Scenario::shop_ids(s);
+    let mut two = two_refreshes(s, &sc, ticks).await?;
     let dir = bench_dir();
-    std::fs::create_dir_all(&dir)?;
-    let ticks = clock_ticks();
-    let needed = s.requests_needed();
-    let ideal = needed as f64 / s.rate;
-    progress(format!(
-        "{} shops, {} devices: {needed} gateway calls at {} requests/s, ideal refresh {ideal:.1} s",
-        s.shops, s.devices, s.rate
-    ));
-
-    // The gateway.
-    let shops = s.shops.to_string();
-    let devices = s.devices.to_string();
-    let rate = s.rate.to_string();
-    let (sim, sim_addr) = spawn_logged(
-        "simulator",
-        &[
-            "simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--shops",
-            &shops,
-            "--devices",
-            &devices,
-            "--rate-limit",
-            &rate,
-        ],
-        &dir.join("simulator.log"),
-    )?;
-    progress(format!("simulator at {sim_addr} (pid {})", sim.pid()));
-
-    // The exporter.
-    let config = dir.join("scale-config.yaml");
-    write_config(s, sim_addr, &config)?;
-    let config_arg = config.to_string_lossy().into_owned();
-    let launched = Instant::now();
-    let (mut exporter, addr) = spawn_logged(
-        "exporter",
-        &["--config", &config_arg, "--web.listen-address", "127.0.0.1:0"],
-        &dir.join("exporter.log"),
-    )?;
-    let pid = exporter.pid();
-    // The first poll starts as the exporter starts serving: the CPU spent until here is
-    // start-up (reading the configuration), not polling.
-    let cpu_startup = cpu_seconds(pid, ticks)?;
-    progress(format!(
-        "exporter at {addr} (pid {pid}), start-up CPU {cpu_startup:.2} s"
-    ));
-
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
-    let ready_url = format!("http://{addr}/-/ready");
-    let timeout = Duration::from_secs_f64(ideal * 3.0 + 120.0);
-    let mut last_note = Instant::now();
-    loop {
-        exporter.check_alive()?;
-        if let Ok(resp) = client.get(&ready_url).send().await {
-            if resp.status().is_success() {
-                break;
-            }
-        }
-        if launched.elapsed() > timeout {
-            bail!("the exporter was not ready after {:?}", launched.elapsed());
-        }
-        if last_note.elapsed() > Duration::from_secs(15) {
-            progress(format!("polling… {:.0} s", launched.elapsed().as_secs_f64()));
-            last_note = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let wall_to_ready = launched.elapsed().as_secs_f64();
-    let cpu_ready = cpu_seconds(pid, ticks)?;
-    let (rss_ready, hwm_ready) = memory_mib(pid)?;
-    let cpu_poll = cpu_ready - cpu_startup;
-    progress(format!(
-        "ready after {wall_to_ready:.1} s; poll CPU {cpu_poll:.2} s; RSS {rss_ready:.1} MiB (peak {hwm_ready:.1})"
-    ));
-
-    let metrics_url = format!("http://{addr}/metrics");
-    let text = get_text(&client, &metrics_url).await?;
-    let families = parse_exposition(&text)?;
-    let poll_duration = sum_of(&families, "opretail_poll_duration_seconds", None);
-    let api_requests = sum_of(&families, "opretail_api_requests_total", None);
-    let api_errors = sum_of(&families, "opretail_api_errors_total", None);
-    let errors_100 = sum_of(&families, "opretail_api_errors_total", Some(("code", "-100")));
-    let retries = sum_of(&families, "opretail_api_retries_total", None);
-    let targets_down = families
-        .iter()
-        .filter(|f| f.name == "opretail_target_up")
-        .flat_map(|f| f.samples.iter())
-        .filter(|(_, v)| *v != 1.0)
-        .count();
-    let series_total = count_samples(&text);
+    let series_total = count_samples(&two.text);
+    let families = std::mem::take(&mut two.families);
     let values: Vec<&Family> = families.iter().filter(|f| is_value_family(f)).collect();
     let value_series: usize = values.iter().map(|f| f.samples.len()).sum();
-    progress(format!(
-        "{series_total} series ({value_series} value series); poll {poll_duration:.1} s, {api_requests} requests, {errors_100} × -100"
-    ));
-
+    progress(format!("[shops] {series_total} series ({value_series} value series)"));
+    let metrics_url = format!("http://{}/metrics", two.live.addr);
     let gzip_check = check_gzip(&metrics_url, series_total).await?;
     progress(format!("gzip answer: {gzip_check}"));
 
     // The exporter's scrapes.
+    let pid = two.live.pid;
     let ex_plain = measure(s, "exporter", &metrics_url, false, Some((pid, ticks))).await?;
     let ex_gzip = measure(s, "exporter", &metrics_url, true, Some((pid, ticks))).await?;
-    let (rss_after, hwm_after) = memory_mib(pid)?;
-    drop(exporter);
-    drop(sim);
+    let memory_after = memory_mib(pid)?;
 
     // Encode-on-scrape peer.
     progress("building the encode-on-scrape peer");
     let (peer_addr, stop_peer) = start_encode_peer(&values)?;
     let peer_url = format!("http://{peer_addr}/metrics");
-    let peer_series = count_samples(&get_text(&client, &peer_url).await?);
+    let peer_series = count_samples(&get_text(&two.live.client, &peer_url).await?);
     let enc_plain = measure(s, "encode-on-scrape", &peer_url, false, None).await?;
     let enc_gzip = measure(s, "encode-on-scrape", &peer_url, true, None).await?;
     let _ = stop_peer.send(());
@@ -843,164 +1440,477 @@ async fn run(s: &Settings) -> Result<String> {
     let py = start_python_peer(s, &series_json)?;
     progress(format!("python peer: {}", py.banner));
     let py_url = format!("http://{}/metrics", py.addr);
-    let py_series = count_samples(&get_text(&client, &py_url).await?);
+    let py_series = count_samples(&get_text(&two.live.client, &py_url).await?);
     let py_pid = Some((py.guard.pid(), ticks));
     let py_plain = measure(s, "python", &py_url, false, py_pid).await?;
     let py_gzip = measure(s, "python", &py_url, true, py_pid).await?;
     let py_banner = py.banner.clone();
     drop(py);
+    Ok(ShopIdsRun {
+        sc,
+        two,
+        scrapes: ScrapeFigures {
+            series_total,
+            value_series,
+            gzip_check,
+            ex_plain,
+            ex_gzip,
+            enc_plain,
+            enc_gzip,
+            py_plain,
+            py_gzip,
+            peer_series,
+            py_series,
+            py_banner,
+            memory_after,
+        },
+    })
+}
 
-    // The table.
-    let refresh_ratio = poll_duration / ideal;
-    let ratio_py = py_plain.p50.as_secs_f64() / ex_plain.p50.as_secs_f64();
-    let ratio_enc = enc_plain.p50.as_secs_f64() / ex_plain.p50.as_secs_f64();
-    let verdict = |ok: bool| if ok { "**pass**" } else { "**FAIL**" };
+async fn run_orgs(s: &Settings, ticks: f64) -> Result<OrgsRun> {
+    let sc = Scenario::organisations(s);
+    let two = two_refreshes(s, &sc, ticks).await?;
+    let day = chrono::NaiveDate::parse_from_str(two.second.poll.hour.get(..10).unwrap_or(""), "%Y-%m-%d")
+        .with_context(|| format!("the refresh's hour {:?}", two.second.poll.hour))?;
+    let peak = memory_mib(two.live.pid)?;
+    progress(format!(
+        "[orgs] whole-day baseline: {} ids, 50 a call, {day}",
+        sc.ids.len()
+    ));
+    let baseline = whole_day_baseline(s, &sc, two.live.sim_addr, day).await?;
+    progress(format!(
+        "[orgs] whole day: {} calls, {} shops, {} rows, {}",
+        baseline.calls,
+        baseline.shops,
+        baseline.rows,
+        mib(baseline.bytes as usize)
+    ));
+    drop(two.live);
+    Ok(OrgsRun {
+        sc,
+        first: two.first,
+        second: two.second,
+        peak,
+        baseline,
+        day,
+    })
+}
+
+async fn run_big_org(s: &Settings, ticks: f64) -> Result<BigOrgRun> {
+    let sc = Scenario::one_organisation(s);
+    let two = two_refreshes(s, &sc, ticks).await?;
+    let peak = memory_mib(two.live.pid)?;
+    drop(two.live);
+    let next_hour = next_hour_in_process(s, &sc).await?;
+    Ok(BigOrgRun {
+        sc,
+        first: two.first,
+        second: two.second,
+        next_hour,
+        peak,
+    })
+}
+
+async fn run(s: &Settings) -> Result<String> {
+    std::fs::create_dir_all(bench_dir())?;
+    let ticks = clock_ticks();
+    let shop_ids = if s.wants("shops") {
+        Some(run_shop_ids(s, ticks).await?)
+    } else {
+        None
+    };
+    let orgs = if s.wants("orgs") {
+        Some(run_orgs(s, ticks).await?)
+    } else {
+        None
+    };
+    let big = if s.wants("big-org") {
+        Some(run_big_org(s, ticks).await?)
+    } else {
+        None
+    };
+    report(s, shop_ids.as_ref(), orgs.as_ref(), big.as_ref())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tables
+// ---------------------------------------------------------------------------------------------
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "**pass**"
+    } else {
+        "**FAIL**"
+    }
+}
+
+/// A scenario, its refreshes, and the exporter's memory at its end (VmRSS, VmHWM).
+type ScenarioRow<'a> = (&'a Scenario, Vec<&'a Refresh>, Option<(f64, f64)>);
+
+fn report(
+    s: &Settings,
+    shop_ids: Option<&ShopIdsRun>,
+    orgs: Option<&OrgsRun>,
+    big: Option<&BigOrgRun>,
+) -> Result<String> {
+    let rate = s.rate;
     let mut t = String::new();
     writeln!(
         t,
-        "Scale benchmark: {} shops (`S_` ids, {IDS_PER_REQUEST} per call) and {} devices against the simulated gateway enforcing {} requests/s; exporter `requests_per_second: {}`, `max_in_flight: {}`.\n",
-        s.shops, s.devices, s.rate, s.rate, s.in_flight
+        "Scale benchmark: three tenants, each against its own simulated gateway enforcing {rate} requests in any one second (`simulate --rate-rule per-second`, answering `-100` beyond), with the exporter at `requests_per_second: {rate}`. Each is refreshed twice: the first refresh from start, the second triggered by `POST /-/reload` with the same file.\n"
     )?;
+
+    // Targets.
     writeln!(t, "### Targets\n")?;
     writeln!(t, "| target | measured | result |")?;
     writeln!(t, "|---|---|---|")?;
-    writeln!(
-        t,
-        "| scrape p50 ≥ {TARGET_PYTHON_RATIO}× faster than Python `prometheus_client` (plain) | {ratio_py:.1}× ({} vs {}) | {} |",
-        ms(py_plain.p50),
-        ms(ex_plain.p50),
-        verdict(ratio_py >= TARGET_PYTHON_RATIO)
-    )?;
-    writeln!(
-        t,
-        "| scrape p50 ≥ {TARGET_ENCODE_RATIO}× faster than encode-on-scrape (plain) | {ratio_enc:.1}× ({} vs {}) | {} |",
-        ms(enc_plain.p50),
-        ms(ex_plain.p50),
-        verdict(ratio_enc >= TARGET_ENCODE_RATIO)
-    )?;
-    writeln!(
-        t,
-        "| full refresh ≤ {TARGET_REFRESH_RATIO}× ideal | {refresh_ratio:.3}× ({poll_duration:.1} s vs {ideal:.1} s) | {} |",
-        verdict(refresh_ratio <= TARGET_REFRESH_RATIO)
-    )?;
-    writeln!(
-        t,
-        "| zero -100 API_CALL_REPEAT at the configured rate | {errors_100} | {} |",
-        verdict(errors_100 == 0.0)
-    )?;
-    writeln!(
-        t,
-        "| peak RSS (VmHWM) < {TARGET_RSS_MIB} MiB | {hwm_after:.1} MiB at {series_total} series | {} |",
-        verdict(hwm_after < TARGET_RSS_MIB)
-    )?;
+    if let Some(r) = shop_ids {
+        let f = &r.scrapes;
+        let ratio_py = f.py_plain.p50.as_secs_f64() / f.ex_plain.p50.as_secs_f64();
+        let ratio_enc = f.enc_plain.p50.as_secs_f64() / f.ex_plain.p50.as_secs_f64();
+        writeln!(
+            t,
+            "| scrape p50 ≥ {TARGET_PYTHON_RATIO}× faster than Python `prometheus_client` (plain) | {ratio_py:.1}× ({} vs {}) | {} |",
+            ms(f.py_plain.p50),
+            ms(f.ex_plain.p50),
+            verdict(ratio_py >= TARGET_PYTHON_RATIO)
+        )?;
+        writeln!(
+            t,
+            "| scrape p50 ≥ {TARGET_ENCODE_RATIO}× faster than encode-on-scrape (plain) | {ratio_enc:.1}× ({} vs {}) | {} |",
+            ms(f.enc_plain.p50),
+            ms(f.ex_plain.p50),
+            verdict(ratio_enc >= TARGET_ENCODE_RATIO)
+        )?;
+    }
+    // Per scenario: -100, refresh time, memory.
+    let mut scenario_rows: Vec<ScenarioRow<'_>> = Vec::new();
+    if let Some(r) = shop_ids {
+        let peak = (r.scrapes.memory_after.0, r.scrapes.memory_after.1);
+        scenario_rows.push((&r.sc, vec![&r.two.first, &r.two.second], Some(peak)));
+    }
+    if let Some(r) = orgs {
+        scenario_rows.push((&r.sc, vec![&r.first, &r.second], Some(r.peak)));
+    }
+    if let Some(r) = big {
+        scenario_rows.push((&r.sc, vec![&r.first, &r.second, &r.next_hour], Some(r.peak)));
+    }
+    for (sc, refreshes, _) in &scenario_rows {
+        let repeats: Vec<String> = refreshes.iter().map(|r| format!("{}", r.delta.errors_100)).collect();
+        let total: f64 = refreshes.iter().map(|r| r.delta.errors_100).sum();
+        writeln!(
+            t,
+            "| zero -100 API_CALL_REPEAT at the configured rate: {} ({}) | {} | {} |",
+            sc.title,
+            refreshes
+                .iter()
+                .map(|r| r.title.as_str())
+                .collect::<Vec<_>>()
+                .join(" / "),
+            repeats.join(" / "),
+            verdict(total == 0.0)
+        )?;
+    }
+    for (sc, refreshes, _) in scenario_rows.iter().filter(|(sc, _, _)| sc.tag != "big-org") {
+        let ratios: Vec<String> = refreshes
+            .iter()
+            .map(|r| format!("{:.3}× ({:.1} s vs {:.1} s)", r.ratio(rate), r.seconds, r.ideal(rate)))
+            .collect();
+        let ok = refreshes.iter().all(|r| r.ratio(rate) <= TARGET_REFRESH_RATIO);
+        writeln!(
+            t,
+            "| full refresh ≤ {TARGET_REFRESH_RATIO}× ideal: {} (first / second) | {} | {} |",
+            sc.title,
+            ratios.join(" / "),
+            verdict(ok)
+        )?;
+    }
+    for (sc, refreshes, peak) in scenario_rows.iter().filter(|(sc, _, _)| sc.tag != "big-org") {
+        let Some((_, hwm)) = peak else { continue };
+        let at = refreshes
+            .last()
+            .map_or(0, |r| r.shops_with_values + r.devices_with_values);
+        let first = refreshes
+            .first()
+            .and_then(|r| r.memory)
+            .map_or(String::new(), |(_, h)| format!("; {h:.1} MiB after the first"));
+        writeln!(
+            t,
+            "| peak RSS (VmHWM) ≤ {TARGET_RSS_MIB} MiB: {} ({} shops, {} devices) | {hwm:.1} MiB after both refreshes{}{first} ({at} shops and devices with values) | {} |",
+            sc.title,
+            sc.shops_configured(),
+            sc.devices,
+            if sc.tag == "shops" { " and the scrapes" } else { "" },
+            verdict(*hwm <= TARGET_RSS_MIB)
+        )?;
+    }
+    if let Some(r) = orgs {
+        let ratio = r.baseline.bytes / r.second.delta.shop_bytes;
+        writeln!(
+            t,
+            "| whole-day ÷ hourly shop bytes ≥ {TARGET_WHOLE_DAY_RATIO}×: organisations | {ratio:.1}× ({} vs {} a refresh) | {} |",
+            mib(r.baseline.bytes as usize),
+            mib(r.second.delta.shop_bytes as usize),
+            verdict(ratio >= TARGET_WHOLE_DAY_RATIO)
+        )?;
+    }
+    for (sc, refreshes, _) in scenario_rows.iter().filter(|(sc, _, _)| sc.tag != "shops") {
+        let first = refreshes[0];
+        let ok =
+            first.shops_with_values as u64 == sc.shops_configured() && first.devices_with_values as u64 == sc.devices;
+        writeln!(
+            t,
+            "| every shop and device has values after the first refresh: {} | {} of {} shops, {} of {} devices | {} |",
+            sc.title,
+            first.shops_with_values,
+            sc.shops_configured(),
+            first.devices_with_values,
+            sc.devices,
+            verdict(ok)
+        )?;
+    }
 
-    writeln!(t, "\n### Full refresh\n")?;
-    writeln!(t, "| figure | value |")?;
-    writeln!(t, "|---|---|")?;
+    // Scenarios.
+    writeln!(t, "\n### Tenants\n")?;
     writeln!(
         t,
-        "| gateway calls needed | {needed} ({} shop batches + {} devices) |",
-        s.shops.div_ceil(IDS_PER_REQUEST),
-        s.devices
+        "| tenant | simulated gateway | exporter configured with | calls by design (first / second refresh) |"
     )?;
-    writeln!(t, "| ideal (calls ÷ {} requests/s) | {ideal:.1} s |", s.rate)?;
-    writeln!(
-        t,
-        "| refresh (`opretail_poll_duration_seconds`) | {poll_duration:.1} s |"
-    )?;
-    writeln!(
-        t,
-        "| refresh ÷ ideal | {refresh_ratio:.3} (the exporter's limiter and the gateway both allow a burst of one second's worth, so a refresh can finish up to 1 s under the ideal) |"
-    )?;
-    writeln!(
-        t,
-        "| launch to `/-/ready` (wall, bench's view) | {wall_to_ready:.1} s |"
-    )?;
-    writeln!(t, "| requests sent (`opretail_api_requests_total`) | {api_requests} |")?;
-    writeln!(t, "| retries (`opretail_api_retries_total`) | {retries} |")?;
-    writeln!(t, "| errors, all codes (`opretail_api_errors_total`) | {api_errors} |")?;
-    writeln!(t, "| of which -100 API_CALL_REPEAT | {errors_100} |")?;
-    writeln!(
-        t,
-        "| targets down after the poll (`opretail_target_up != 1`) | {targets_down} |"
-    )?;
-    writeln!(
-        t,
-        "| CPU of the poll (utime+stime, ready − start-up) | {cpu_poll:.2} s |"
-    )?;
-    writeln!(
-        t,
-        "| CPU of start-up before the poll (not counted above) | {cpu_startup:.2} s |"
-    )?;
-    writeln!(
-        t,
-        "| series on `/metrics` | {series_total} ({value_series} value series) |"
-    )?;
-    writeln!(t, "| `/metrics` with `Accept-Encoding: gzip` | {gzip_check} |")?;
-    writeln!(
-        t,
-        "| RSS when ready (VmRSS / VmHWM) | {rss_ready:.1} / {hwm_ready:.1} MiB |"
-    )?;
-    writeln!(
-        t,
-        "| RSS after the scrapes below (VmRSS / VmHWM) | {rss_after:.1} / {hwm_after:.1} MiB |"
-    )?;
-
-    writeln!(t, "\n### `/metrics` latency (sequential, keep-alive)\n")?;
-    writeln!(
-        t,
-        "| server | encoding asked | n | p50 | p99 | body | answered | server CPU per scrape | p50 ÷ exporter's |"
-    )?;
-    writeln!(t, "|---|---|---|---|---|---|---|---|---|")?;
-    let rows: [(&str, &Scrapes, &Scrapes); 3] = [
-        ("opretail-exporter", &ex_plain, &ex_gzip),
-        ("encode-on-scrape (`prometheus` crate)", &enc_plain, &enc_gzip),
-        ("Python `prometheus_client`", &py_plain, &py_gzip),
-    ];
-    for (name, plain, gz) in rows {
-        for (asked, r, base) in [("identity", plain, &ex_plain), ("gzip", gz, &ex_gzip)] {
-            let absent = asked == "gzip" && !r.gzip();
-            let ratio = if name == "opretail-exporter" {
-                "1".to_string()
-            } else if absent || (asked == "gzip" && !base.gzip()) {
-                "—".to_string()
-            } else {
-                format!("{:.1}×", r.p50.as_secs_f64() / base.p50.as_secs_f64())
-            };
-            if absent {
-                writeln!(
-                    t,
-                    "| {name} | gzip | — | — | — | — | uncompressed (no gzip support): absent | — | — |"
-                )?;
-                continue;
-            }
-            writeln!(
-                t,
-                "| {name} | {asked} | {} | {} | {} | {} | {} | {} | {ratio} |",
-                r.n,
-                ms(r.p50),
-                ms(r.p99),
-                mib(r.bytes),
-                r.encoding,
-                r.cpu_per_scrape
-                    .map_or("—".to_string(), |c| format!("{:.1} ms", c * 1000.0)),
-            )?;
-        }
+    writeln!(t, "|---|---|---|---|")?;
+    for (sc, _, _) in &scenario_rows {
+        let configured = match sc.tag {
+            "shops" => format!(
+                "{} `S_` ids (`max_ids_per_request: {IDS_PER_REQUEST}`, `max_in_flight: {}`) + {} devices",
+                sc.ids.len(),
+                sc.in_flight.unwrap_or(0),
+                sc.devices
+            ),
+            _ => format!(
+                "{} `O_` id{} ({}) + {} devices, gateway settings at their defaults (`max_rows_per_call: {DEFAULT_MAX_ROWS}`, `max_in_flight: 4`)",
+                sc.ids.len(),
+                if sc.ids.len() == 1 { "" } else { "s" },
+                match sc.ids.as_slice() {
+                    [one] => one.clone(),
+                    [first, .., last] => format!("{first}…{last}"),
+                    [] => String::new(),
+                },
+                sc.devices
+            ),
+        };
+        writeln!(
+            t,
+            "| {} | `--shops {} --org-size {} --devices {}` | {configured} | {} / {} |",
+            sc.title, sc.sim_shops, sc.sim_org_size, sc.sim_devices, sc.expected[0], sc.expected[1]
+        )?;
     }
     writeln!(
         t,
-        "\nSeries served: exporter {series_total} (value series {value_series} + health), encode-on-scrape {peer_series}, Python {py_series} (default process/platform/GC collectors unregistered). Python peer: {}.",
-        py_banner
-            .split_whitespace()
-            .filter(|w| !w.starts_with("addr="))
-            .collect::<Vec<_>>()
-            .join(" ")
+        "\nBy design: shop ids 50 a call; an organisation alone until its shop count is learned, then packed by rows (shops × 1 hour) under 2,000 a call; one bigger than that through its `S_` ids, 50 a call; one call per device."
     )?;
+
+    // Refreshes.
+    let columns: Vec<(&Scenario, &Refresh)> = scenario_rows
+        .iter()
+        .flat_map(|(sc, refreshes, _)| refreshes.iter().map(move |r| (*sc, *r)))
+        .collect();
+    writeln!(t, "\n### Refreshes\n")?;
+    write!(t, "| figure |")?;
+    for (sc, r) in &columns {
+        write!(t, " {}: {} |", sc.title, r.title)?;
+    }
+    writeln!(t)?;
+    writeln!(t, "|---|{}", "---|".repeat(columns.len()))?;
+    let row = |t: &mut String, name: &str, cell: &dyn Fn(&Scenario, &Refresh) -> String| -> Result<()> {
+        write!(t, "| {name} |")?;
+        for (sc, r) in &columns {
+            write!(t, " {} |", cell(sc, r))?;
+        }
+        writeln!(t)?;
+        Ok(())
+    };
+    row(&mut t, "hour asked", &|_, r| r.poll.hour.clone())?;
+    row(&mut t, "gateway calls (`poll complete` calls)", &|_, r| {
+        r.poll.calls.to_string()
+    })?;
+    row(&mut t, "calls by design", &|_, r| r.expected.to_string())?;
+    row(&mut t, "`opretail_refresh_requests`", &|_, r| {
+        r.refresh_requests.to_string()
+    })?;
+    row(&mut t, "requests sent (`opretail_api_requests_total`)", &|_, r| {
+        r.delta.requests.to_string()
+    })?;
+    row(&mut t, "batch splits (`opretail_api_batch_splits_total`)", &|_, r| {
+        r.delta.splits.to_string()
+    })?;
+    row(&mut t, "failed calls", &|_, r| r.poll.failed.to_string())?;
+    row(&mut t, "splits / shops / devices (`poll complete`)", &|_, r| {
+        format!("{} / {} / {}", r.poll.splits, r.poll.shops, r.poll.devices)
+    })?;
+    row(&mut t, "bytes, shops method", &|_, r| mib(r.delta.shop_bytes as usize))?;
+    row(&mut t, "bytes, devices method", &|_, r| {
+        mib(r.delta.device_bytes as usize)
+    })?;
+    row(&mut t, "-100 API_CALL_REPEAT", &|_, r| r.delta.errors_100.to_string())?;
+    row(&mut t, "errors, all codes", &|_, r| r.delta.errors.to_string())?;
+    row(&mut t, "retries", &|_, r| r.delta.retries.to_string())?;
+    row(&mut t, "refresh (`opretail_refresh_duration_seconds`)", &|_, r| {
+        format!("{:.2} s", r.seconds)
+    })?;
+    row(&mut t, "ideal (requests ÷ rate)", &|_, r| {
+        format!("{:.2} s", r.ideal(rate))
+    })?;
+    row(&mut t, "refresh ÷ ideal", &|_, r| format!("{:.3}", r.ratio(rate)))?;
+    row(&mut t, "targets down (`opretail_target_up != 1`)", &|_, r| {
+        r.targets_down.to_string()
+    })?;
+    row(&mut t, "shops with values (`opretail_shop_walk_in`)", &|sc, r| {
+        format!("{} of {}", r.shops_with_values, sc.shops_configured())
+    })?;
+    row(&mut t, "devices with values (`opretail_device_walk_in`)", &|sc, r| {
+        format!("{} of {}", r.devices_with_values, sc.devices)
+    })?;
+    row(&mut t, "exporter RSS after (VmRSS / VmHWM)", &|_, r| match r.memory {
+        Some((rss, hwm)) => format!("{rss:.1} / {hwm:.1} MiB"),
+        None => "— (in process)".into(),
+    })?;
     writeln!(
         t,
-        "Each row: up to {} warm-up (at most a quarter of the cap) then up to {} measured scrapes, capped at {:.0} s (at least 20); p99 of fewer than 100 scrapes is close to the maximum. Python's server answers HTTP/1.0-style (a new connection per scrape). CPU per poll counts from the exporter's first log line (\"serving /metrics\", logged as the poll starts) to readiness; start-up before it is listed separately and is small. Server CPU per scrape is the server process's utime+stime over the measured scrapes ÷ n (clock ticks of 10 ms, so small values are coarse); the encode-on-scrape peer runs on a thread of the bench process, where it cannot be told apart from the client. Client, servers and the simulator share the machine's cores.",
-        s.warmup, s.requests, s.max_seconds
+        "\nCounters are the change over the refresh. The exporter's limiter and the per-second gateway both allow one second's worth at once, so a refresh bound by the rate can finish up to 1 s under the ideal; a refresh of a few calls is bound by answer time instead, and its ratio means little. The reload is sent 1.5 s after the first refresh has been scraped: a reload builds a new client whose rate limiter does not know the requests of the second before it, so a reload right after a refresh can go over a per-second gateway's budget. A reload starts what the exporter learned afresh (`Learned` lives with the configuration) but keeps the shop lists of the organisations, so a second refresh after a reload packs the organisations it knows but asks a big organisation as itself again; the one organisation's \"next hour\" column is a refresh of the next hour made in this process (simulator and exporter library on one manual clock), where what the first refresh taught is still known."
     )?;
+
+    if let Some(r) = orgs {
+        writeln!(t, "\n### Whole-day baseline: organisations\n")?;
+        writeln!(t, "| figure | value |")?;
+        writeln!(t, "|---|---|")?;
+        writeln!(
+            t,
+            "| whole-day calls of the {} `O_` ids, {IDS_PER_REQUEST} a call, {} (no `starthour`/`endhour`) | {} calls, {} shops, {} rows |",
+            r.sc.ids.len(),
+            r.day,
+            r.baseline.calls,
+            r.baseline.shops,
+            r.baseline.rows
+        )?;
+        writeln!(
+            t,
+            "| bytes downloaded, whole day | {} |",
+            mib(r.baseline.bytes as usize)
+        )?;
+        writeln!(
+            t,
+            "| bytes downloaded by the shops method, hourly refresh (first / second) | {} / {} |",
+            mib(r.first.delta.shop_bytes as usize),
+            mib(r.second.delta.shop_bytes as usize)
+        )?;
+        writeln!(
+            t,
+            "| whole day ÷ hourly (second refresh) | {:.1}× |",
+            r.baseline.bytes / r.second.delta.shop_bytes
+        )?;
+        writeln!(
+            t,
+            "\nThe whole-day calls are made by the library's client (`Call::day`) against the same simulator, at the same rate, with no answer size cap (a whole day of 50 organisations of this size is larger than the exporter's default `max_response_bytes`)."
+        )?;
+    }
+
+    if let Some(r) = shop_ids {
+        let f = &r.scrapes;
+        let two = &r.two;
+        writeln!(t, "\n### `S_` ids: the exporter\n")?;
+        writeln!(t, "| figure | value |")?;
+        writeln!(t, "|---|---|")?;
+        writeln!(
+            t,
+            "| launch to `/-/ready` (wall, bench's view) | {:.1} s |",
+            two.wall_to_ready
+        )?;
+        writeln!(
+            t,
+            "| CPU of the first poll (utime+stime, ready − start-up) | {:.2} s |",
+            two.cpu_poll
+        )?;
+        writeln!(
+            t,
+            "| CPU of start-up before the poll (not counted above) | {:.2} s |",
+            two.live.cpu_startup
+        )?;
+        writeln!(
+            t,
+            "| series on `/metrics` | {} ({} value series) |",
+            f.series_total, f.value_series
+        )?;
+        writeln!(t, "| `/metrics` with `Accept-Encoding: gzip` | {} |", f.gzip_check)?;
+        writeln!(
+            t,
+            "| RSS when ready (VmRSS / VmHWM) | {:.1} / {:.1} MiB |",
+            two.memory_ready.0, two.memory_ready.1
+        )?;
+        writeln!(
+            t,
+            "| RSS after the second refresh and the scrapes below (VmRSS / VmHWM) | {:.1} / {:.1} MiB |",
+            f.memory_after.0, f.memory_after.1
+        )?;
+
+        writeln!(t, "\n### `/metrics` latency (sequential, keep-alive), `S_` ids\n")?;
+        writeln!(
+            t,
+            "| server | encoding asked | n | p50 | p99 | body | answered | server CPU per scrape | p50 ÷ exporter's |"
+        )?;
+        writeln!(t, "|---|---|---|---|---|---|---|---|---|")?;
+        let rows: [(&str, &Scrapes, &Scrapes); 3] = [
+            ("opretail-exporter", &f.ex_plain, &f.ex_gzip),
+            ("encode-on-scrape (`prometheus` crate)", &f.enc_plain, &f.enc_gzip),
+            ("Python `prometheus_client`", &f.py_plain, &f.py_gzip),
+        ];
+        for (name, plain, gz) in rows {
+            for (asked, r, base) in [("identity", plain, &f.ex_plain), ("gzip", gz, &f.ex_gzip)] {
+                let absent = asked == "gzip" && !r.gzip();
+                let ratio = if name == "opretail-exporter" {
+                    "1".to_string()
+                } else if absent || (asked == "gzip" && !base.gzip()) {
+                    "—".to_string()
+                } else {
+                    format!("{:.1}×", r.p50.as_secs_f64() / base.p50.as_secs_f64())
+                };
+                if absent {
+                    writeln!(
+                        t,
+                        "| {name} | gzip | — | — | — | — | uncompressed (no gzip support): absent | — | — |"
+                    )?;
+                    continue;
+                }
+                writeln!(
+                    t,
+                    "| {name} | {asked} | {} | {} | {} | {} | {} | {} | {ratio} |",
+                    r.n,
+                    ms(r.p50),
+                    ms(r.p99),
+                    mib(r.bytes),
+                    r.encoding,
+                    r.cpu_per_scrape
+                        .map_or("—".to_string(), |c| format!("{:.1} ms", c * 1000.0)),
+                )?;
+            }
+        }
+        writeln!(
+            t,
+            "\nSeries served: exporter {} (value series {} + health), encode-on-scrape {}, Python {} (default process/platform/GC collectors unregistered). Python peer: {}.",
+            f.series_total,
+            f.value_series,
+            f.peer_series,
+            f.py_series,
+            f.py_banner
+                .split_whitespace()
+                .filter(|w| !w.starts_with("addr="))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )?;
+        writeln!(
+            t,
+            "Each row: up to {} warm-up (at most a quarter of the cap) then up to {} measured scrapes, capped at {:.0} s (at least 20); p99 of fewer than 100 scrapes is close to the maximum. Python's server answers HTTP/1.0-style (a new connection per scrape). CPU per poll counts from the exporter's first log line (\"serving /metrics\", logged as the poll starts) to readiness; start-up before it is listed separately. Server CPU per scrape is the server process's utime+stime over the measured scrapes ÷ n (clock ticks of 10 ms, so small values are coarse); the encode-on-scrape peer runs on a thread of the bench process, where it cannot be told apart from the client. Client, servers and the simulator share the machine's cores.",
+            s.warmup, s.requests, s.max_seconds
+        )?;
+    }
     Ok(t)
 }
 

@@ -34,7 +34,9 @@ impl Rendered {
         // Fast compression: the text is large and highly repetitive.
         let mut encoder = DeflateEncoder::new(Vec::with_capacity(text.len() / 8 + 64), Compression::fast());
         encoder.write_all(text.as_bytes())?;
-        let deflate = encoder.finish()?;
+        let mut deflate = encoder.finish()?;
+        // Held until the next poll: give back what the estimate or the growth left over.
+        deflate.shrink_to_fit();
         let mut crc = Crc::new();
         crc.update(text.as_bytes());
         Ok(Rendered {

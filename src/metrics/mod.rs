@@ -30,6 +30,24 @@ pub use api::ApiMetrics;
 pub use encode::render_snapshot;
 pub(crate) use encode::{push_escaped, push_labels, push_value};
 
+/// Gives the allocator's free pages back to the system (glibc's `malloc_trim`), around
+/// rendering a snapshot: before, what the poll's answers and merge left free; after, the
+/// previous rendering and what rendering needed meanwhile. Otherwise those pages stay resident
+/// and the new text (15 MiB at 10,000 shops and 20,000 devices) lands beside them. Measured
+/// with the scale bench's `S_` tenant (10,000 shops, 20,000 devices; release build, one malloc
+/// arena as `main` sets it): peak RSS after the first refresh 73.7 MiB without, 61.6 MiB with;
+/// after a second refresh triggered by a reload, 112.4 and 101.8 MiB (most of what remains
+/// is the configuration parsed again while the first refresh's data is held). A trim takes
+/// about 1-3 ms, once a poll.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system; it is safe to call at any
+    // time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Registers `collector` in `registry` and hands it back, for its owner to update.
 fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> prometheus::Result<C> {
     registry.register(Box::new(collector.clone()))?;
@@ -133,7 +151,10 @@ impl MetricsStore {
     /// Marks the store ready: a poll has completed.
     /// CPU-heavy for large snapshots (encoding and compressing): call it from a blocking
     /// context.
+    /// The free memory of the poll and the previous rendering is given back to the system
+    /// before and after (see [`release_free_memory`]).
     pub(crate) fn publish(&self, snapshot: &Snapshot, poll_took: Duration) {
+        release_free_memory();
         let text = render_snapshot(snapshot);
         let rendered = match Rendered::new(text) {
             Ok(rendered) => rendered,
@@ -142,7 +163,12 @@ impl MetricsStore {
                 return;
             }
         };
-        *self.values.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rendered);
+        let old = std::mem::replace(
+            &mut *self.values.write().unwrap_or_else(PoisonError::into_inner),
+            Arc::new(rendered),
+        );
+        drop(old);
+        release_free_memory();
         self.poll_duration.set(poll_took.as_secs_f64());
         self.ready.store(true, Ordering::Release);
     }
