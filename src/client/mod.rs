@@ -35,7 +35,7 @@ pub use self::call::{batch, pack, Answer, Call, Packing, Target, WHOLE_DAY};
 pub use self::decode::{parse_devices_answer, parse_shops_answer};
 pub use self::error::ApiError;
 use self::limiter::RateLimiter;
-pub use self::split::{Leaf, Split};
+pub use self::split::{Leaf, Members, Split};
 use crate::config::GatewayConfig;
 use crate::metrics::ApiMetrics;
 use crate::model::Clock;

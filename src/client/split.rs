@@ -31,17 +31,25 @@ impl Split {
     }
 }
 
+/// Who the shops of an organisation are, as far as the caller knows.
+pub trait Members: Sync {
+    /// The shops of `org` as `S_` ids, if known.
+    fn members(&self, org: &TargetId) -> Option<Vec<TargetId>>;
+}
+
+/// Knows no organisation's shops.
+impl Members for () {
+    fn members(&self, _: &TargetId) -> Option<Vec<TargetId>> {
+        None
+    }
+}
+
 impl Client {
     /// Makes a shops call (`call.target` is [`Target::Shops`]); if it fails in a way a smaller
     /// call can avoid, asks each half instead, and so on down to single ids; a single
     /// organisation whose shops `members` knows is asked through them, packed by `packing`.
     /// Every split is counted in `opretail_api_batch_splits_total`.
-    pub async fn fetch_splitting(
-        &self,
-        call: &Call,
-        packing: Packing,
-        members: &(dyn Fn(&TargetId) -> Option<Vec<TargetId>> + Sync),
-    ) -> Split {
+    pub async fn fetch_splitting(&self, call: &Call, packing: Packing, members: &dyn Members) -> Split {
         let Target::Shops(ids) = &call.target else {
             return Split::default();
         };
@@ -62,7 +70,7 @@ impl Client {
                 }
             };
             let parts: Vec<Vec<TargetId>> = match ids.as_slice() {
-                [one @ TargetId::Org(_)] => match members(one).filter(|m| !m.is_empty()) {
+                [one @ TargetId::Org(_)] => match members.members(one).filter(|m| !m.is_empty()) {
                     Some(shops) => pack(shops.into_iter().map(|s| (s, Some(1))), call.hours.len(), packing),
                     None => Vec::new(),
                 },

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use chrono::NaiveDateTime;
 use futures_util::future::BoxFuture;
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::StreamExt;
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -252,73 +252,127 @@ impl Poller {
 /// calls, more data), then devices. With a pace, call `i` starts no earlier than `i × pace`
 /// after the round began, and is skipped if by then a new hour has begun. A shops call the
 /// gateway refuses for what it asked is split (an organisation into its shops, as `shops_of`
-/// knows them).
+/// knows them). A call's future is made only when a place is free: made all at once, 20,000
+/// of them would hold tens of megabytes before the first answer.
 async fn fetch(setup: &Setup, clock: &Clock, round: &RoundPlan, shops_of: &ShopsOf, plan: Plan) -> Vec<Outcome> {
-    let gateway = &setup.config.gateway;
-    let tz = setup.config.timezone;
-    let packing = Packing::of(gateway);
-    let began = tokio::time::Instant::now();
-    let (hour, pace) = (plan.hour, plan.pace);
-    // Waits for call `i`'s slot; false if the round has been overtaken by a new hour.
-    let slot = move |i: usize| async move {
-        let Some(pace) = pace else { return true };
-        tokio::time::sleep_until(began + pace * i as u32).await;
-        latest_complete_hour(clock.now(), tz).map(|(h, _)| h) == Some(hour)
+    let calls = Calls {
+        setup,
+        clock,
+        round,
+        shops_of,
+        hour: plan.hour,
+        pace: plan.pace,
+        began: tokio::time::Instant::now(),
     };
-    let members = |id: &crate::model::TargetId| {
-        shops_of.get(id).map(|deps| {
+    let total = round.calls();
+    let places = setup.config.gateway.max_in_flight.max(1);
+    let mut running = futures_util::stream::FuturesUnordered::new();
+    let mut outcomes = Vec::with_capacity(total);
+    let mut next = 0;
+    loop {
+        while running.len() < places && next < total {
+            running.push(calls.call(next));
+            next += 1;
+        }
+        match running.next().await {
+            Some(outcome) => outcomes.push(outcome),
+            None => break,
+        }
+    }
+    outcomes
+}
+
+/// What every call of a round shares.
+#[derive(Clone, Copy)]
+struct Calls<'a> {
+    setup: &'a Setup,
+    clock: &'a Clock,
+    round: &'a RoundPlan,
+    shops_of: &'a ShopsOf,
+    hour: NaiveDateTime,
+    pace: Option<std::time::Duration>,
+    began: tokio::time::Instant,
+}
+
+impl<'a> Calls<'a> {
+    /// Call `i`: the shop calls, then the devices.
+    fn call(self, i: usize) -> BoxFuture<'a, Outcome> {
+        match i.checked_sub(self.round.shops.len()) {
+            None => Box::pin(self.shops(i)),
+            Some(d) => Box::pin(self.device(i, d)),
+        }
+    }
+
+    /// Waits for call `i`'s slot; false if the round has been overtaken by a new hour.
+    async fn slot(self, i: usize) -> bool {
+        let Some(pace) = self.pace else { return true };
+        tokio::time::sleep_until(self.began + pace * i as u32).await;
+        let tz = self.setup.config.timezone;
+        latest_complete_hour(self.clock.now(), tz).map(|(h, _)| h) == Some(self.hour)
+    }
+
+    async fn shops(self, i: usize) -> Outcome {
+        let Some(shop_call) = self.round.shops.get(i) else {
+            return Outcome::Skipped(Target::Shops(Vec::new()));
+        };
+        let (hour, first) = (self.hour, shop_call.first_hour);
+        let target = Target::Shops(shop_call.ids.clone());
+        if !self.slot(i).await {
+            return Outcome::Skipped(target);
+        }
+        let call = Call::hours(target, first, hour);
+        let packing = Packing::of(&self.setup.config.gateway);
+        let mut split = self
+            .setup
+            .client
+            .fetch_splitting(&call, packing, &OrgShops(self.shops_of))
+            .await;
+        // Keep only the hours asked for: a round holds every answer until it merges them.
+        for leaf in &mut split.leaves {
+            if let Ok(series) = &mut leaf.result {
+                for shop in series.iter_mut() {
+                    shop.rows.retain(|r| (first..=hour).contains(&r.hour));
+                    shop.rows.shrink_to_fit();
+                }
+            }
+        }
+        Outcome::Shops {
+            batch: shop_call.batch.clone(),
+            split,
+        }
+    }
+
+    /// Call `i`, the round's device `d`.
+    async fn device(self, i: usize, d: usize) -> Outcome {
+        let Some(device_call) = self.round.devices.get(d) else {
+            return Outcome::Skipped(Target::Shops(Vec::new()));
+        };
+        let dev = &device_call.device;
+        if !self.slot(i).await {
+            return Outcome::Skipped(Target::Device(dev.clone()));
+        }
+        let (hour, first) = (self.hour, device_call.first_hour);
+        let call = Call::hours(Target::Device(dev.clone()), first, hour);
+        let result = self.setup.client.fetch(&call).await.map(|mut answer| {
+            answer.retain_hours(|h| (first..=hour).contains(&h));
+            answer.into_device_rows()
+        });
+        Outcome::Device(dev.clone(), result)
+    }
+}
+
+/// The organisations' shops as their last answers named them.
+struct OrgShops<'a>(&'a ShopsOf);
+
+impl crate::client::Members for OrgShops<'_> {
+    fn members(&self, org: &crate::model::TargetId) -> Option<Vec<crate::model::TargetId>> {
+        self.0.get(org).map(|deps| {
             deps.iter()
                 .filter_map(|d| d.parse().ok())
                 .map(crate::model::TargetId::Shop)
                 .collect()
         })
-    };
-    let members = &members;
-    let mut calls: Vec<BoxFuture<'_, Outcome>> = Vec::with_capacity(round.calls());
-    for (i, shop_call) in round.shops.iter().enumerate() {
-        calls.push(Box::pin(async move {
-            let target = Target::Shops(shop_call.ids.clone());
-            if !slot(i).await {
-                return Outcome::Skipped(target);
-            }
-            let first = shop_call.first_hour;
-            let call = Call::hours(target, first, hour);
-            let mut split = setup.client.fetch_splitting(&call, packing, members).await;
-            // Keep only the hours asked for: a round holds every answer until it merges them.
-            for leaf in &mut split.leaves {
-                if let Ok(series) = &mut leaf.result {
-                    for shop in series.iter_mut() {
-                        shop.rows.retain(|r| (first..=hour).contains(&r.hour));
-                        shop.rows.shrink_to_fit();
-                    }
-                }
-            }
-            Outcome::Shops {
-                batch: shop_call.batch.clone(),
-                split,
-            }
-        }));
     }
-    let first_device = round.shops.len();
-    for (i, device_call) in round.devices.iter().enumerate() {
-        calls.push(Box::pin(async move {
-            let dev = &device_call.device;
-            if !slot(first_device + i).await {
-                return Outcome::Skipped(Target::Device(dev.clone()));
-            }
-            let first = device_call.first_hour;
-            let call = Call::hours(Target::Device(dev.clone()), first, hour);
-            let result = setup.client.fetch(&call).await.map(|mut answer| {
-                answer.retain_hours(|h| (first..=hour).contains(&h));
-                answer.into_device_rows()
-            });
-            Outcome::Device(dev.clone(), result)
-        }));
-    }
-    stream::iter(calls)
-        .buffer_unordered(gateway.max_in_flight.max(1))
-        .collect()
-        .await
 }
 
 /// Records the hour every target whose call answered was answered for.
