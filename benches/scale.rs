@@ -1211,10 +1211,8 @@ async fn two_refreshes(s: &Settings, sc: &Scenario, ticks: f64) -> Result<TwoRef
     ));
     let before = Counters::of(&families);
     drop(families);
-    // A reload builds a new client, whose rate limiter does not know the requests of the last
-    // second: right after a refresh, its first second could exceed a per-second gateway's
-    // budget. Reload a window later, so that the second refresh is measured as a refresh.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Right after the refresh: the reloaded client goes on from the old one's request rate, so
+    // its first second must not go over a per-second gateway's budget either.
     live.reload().await?;
     let poll = live.wait_poll(2, timeout(sc.expected[1].max(sc.expected[0]))).await?;
     let (text, families) = live.metrics().await?;
@@ -1775,7 +1773,7 @@ fn report(
     })?;
     writeln!(
         t,
-        "\nCounters are the change over the refresh. The exporter's limiter and the per-second gateway both allow one second's worth at once, so a refresh bound by the rate can finish up to 1 s under the ideal; a refresh of a few calls is bound by answer time instead, and its ratio means little. The reload is sent 1.5 s after the first refresh has been scraped: a reload builds a new client whose rate limiter does not know the requests of the second before it, so a reload right after a refresh can go over a per-second gateway's budget. A reload starts what the exporter learned afresh (`Learned` lives with the configuration) but keeps the shop lists of the organisations, so a second refresh after a reload packs the organisations it knows but asks a big organisation as itself again; the one organisation's \"next hour\" column is a refresh of the next hour made in this process (simulator and exporter library on one manual clock), where what the first refresh taught is still known."
+        "\nCounters are the change over the refresh. The exporter's limiter and the per-second gateway both allow one second's worth at once, so a refresh bound by the rate can finish up to 1 s under the ideal; a refresh of a few calls is bound by answer time instead, and its ratio means little. The reload is sent as soon as the first refresh has been scraped: the reloaded client goes on from the old one's request rate, so the refresh it starts stays within the per-second budget too. A reload starts what the exporter learned afresh (`Learned` lives with the configuration) but keeps the shop lists of the organisations, so a second refresh after a reload packs the organisations it knows but asks a big organisation as itself again; the one organisation's \"next hour\" column is a refresh of the next hour made in this process (simulator and exporter library on one manual clock), where what the first refresh taught is still known."
     )?;
 
     if let Some(r) = orgs {
