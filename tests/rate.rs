@@ -8,25 +8,31 @@ mod common;
 use common::{config, utc, Harness};
 use opretail_exporter::simulator::RateRule;
 
-#[tokio::test]
-async fn a_refresh_at_the_configured_rate_draws_no_api_call_repeat() {
-    const RATE: f64 = 20.0;
-    let macs: Vec<String> = (0..50u64).map(|i| format!("0b{i:010x}")).collect();
+/// An exporter at `rate` requests a second, without retries, polling `shops` and `devices`
+/// devices, against a gateway allowing `rate` in any one second; its first refresh done.
+async fn harness(rate: f64, shops: &[&str], devices: u64) -> Harness {
+    let macs: Vec<String> = (0..devices).map(|i| format!("0b{i:010x}")).collect();
     let devices: Vec<(&str, &str, &str)> = macs.iter().map(|m| (m.as_str(), "", "")).collect();
-    let h = Harness::start_manual_with(
+    Harness::start_manual_with(
         utc("2024-05-01T06:30:00Z"),
         |sim| {
-            sim.rate_limit = Some(RATE);
+            sim.rate_limit = Some(rate);
             sim.rate_rule = RateRule::PerSecond;
         },
         |url| {
-            let mut c = config(url, &["O_1002"], &devices);
-            c.gateway.requests_per_second = RATE;
+            let mut c = config(url, shops, &devices);
+            c.gateway.requests_per_second = rate;
             c.gateway.max_retries = 0;
             c
         },
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_refresh_at_the_configured_rate_draws_no_api_call_repeat() {
+    const RATE: f64 = 20.0;
+    let h = harness(RATE, &["O_1002"], 50).await;
     // The first refresh (51 calls, from a standing start) ran in `start_manual_with`; one more.
     let report = h.poll().await;
     assert_eq!((report.calls, report.failed_calls), (51, 0));
@@ -51,23 +57,7 @@ async fn a_reload_goes_on_from_the_old_clients_rate() {
     use opretail_exporter::client::Client;
     use std::sync::Arc;
 
-    const RATE: f64 = 10.0;
-    let macs: Vec<String> = (0..25u64).map(|i| format!("0b{i:010x}")).collect();
-    let devices: Vec<(&str, &str, &str)> = macs.iter().map(|m| (m.as_str(), "", "")).collect();
-    let h = Harness::start_manual_with(
-        utc("2024-05-01T06:30:00Z"),
-        |sim| {
-            sim.rate_limit = Some(RATE);
-            sim.rate_rule = RateRule::PerSecond;
-        },
-        |url| {
-            let mut c = config(url, &[], &devices);
-            c.gateway.requests_per_second = RATE;
-            c.gateway.max_retries = 0;
-            c
-        },
-    )
-    .await;
+    let h = harness(10.0, &[], 25).await;
     let poller = &h.exporter.poller;
     let config = poller.config();
     // Renewed: no request over the gateway's budget.

@@ -60,16 +60,19 @@ pub(crate) fn request(sim: &Simulator, mt: &str, business: &[(&str, &str)]) -> P
 }
 
 pub(crate) fn shops_request(sim: &Simulator, id: &str) -> Params {
-    request(
-        sim,
-        METHOD_SHOPS,
-        &[
-            ("id", id),
-            ("startTime", "2024-03-15 00:00:00"),
-            ("endTime", "2024-03-15 23:59:59"),
-            ("timeType", "1"),
-        ],
-    )
+    shops_request_with(sim, id, &[])
+}
+
+/// A shops request for `id` and the whole of 2024-03-15, with `more` business parameters.
+pub(crate) fn shops_request_with(sim: &Simulator, id: &str, more: &[(&str, &str)]) -> Params {
+    let mut business = vec![
+        ("id", id),
+        ("startTime", "2024-03-15 00:00:00"),
+        ("endTime", "2024-03-15 23:59:59"),
+        ("timeType", "1"),
+    ];
+    business.extend_from_slice(more);
+    request(sim, METHOD_SHOPS, &business)
 }
 
 pub(crate) fn device_request(sim: &Simulator, mac: &str) -> Params {

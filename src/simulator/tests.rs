@@ -500,18 +500,7 @@ fn sim_with(detail: RowDetail) -> Simulator {
 
 /// A shops request for the hour 13:00 of 2024-03-15 only.
 fn one_hour(sim: &Simulator, id: &str) -> Vec<(String, String)> {
-    request(
-        sim,
-        METHOD_SHOPS,
-        &[
-            ("id", id),
-            ("startTime", "2024-03-15 00:00:00"),
-            ("endTime", "2024-03-15 23:59:59"),
-            ("timeType", "1"),
-            ("starthour", "13"),
-            ("endhour", "14"),
-        ],
-    )
+    shops_request_with(sim, id, &[("starthour", "13"), ("endhour", "14")])
 }
 
 #[test]
