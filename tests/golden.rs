@@ -8,7 +8,10 @@
 use std::collections::BTreeMap;
 
 use opretail_exporter::metrics::render_snapshot;
-use opretail_exporter::model::{DeviceSample, DeviceValues, ShopSample, ShopValues, Snapshot, TargetStatus};
+use opretail_exporter::model::{
+    DaySample, DeviceDayValues, DeviceSample, DeviceValues, ShopDayValues, ShopSample, ShopValues, Snapshot,
+    TargetStatus,
+};
 use opretail_exporter::schema;
 
 /// Shop values by the schema's short names (`walk_in`, …); a value left out is absent.
@@ -98,7 +101,36 @@ fn snapshot() -> Snapshot {
             },
         ),
     ];
+    let day = 1_714_492_800; // 2024-05-01 00:00 Asia/Shanghai
+    let mut today = ShopDayValues::default();
+    for (key, value) in [
+        ("walk_in_today", 96.0),
+        ("passing_today", 1210.0),
+        ("outside_today", 1306.0),
+        ("walk_in_rate_today", 0.0735),
+    ] {
+        assert!(today.set(key, Some(value)), "the schema has no shop day value {key}");
+    }
+    let shop_days = [DaySample {
+        // A face-device shop: no walk-outs.
+        id: "9642".into(),
+        name: "Test store".into(),
+        code: "55247".into(),
+        day_start: day,
+        values: today,
+    }];
+    let mut device_today = DeviceDayValues::default();
+    assert!(device_today.set("walk_in_today", Some(87.0)));
+    let device_days = [DaySample {
+        id: "d47c44906f14".into(),
+        name: "Main entrance".into(),
+        code: "9642".into(),
+        day_start: day,
+        values: device_today,
+    }];
     Snapshot {
+        shop_days: shop_days.into_iter().map(|d| (d.id.clone(), d)).collect(),
+        device_days: device_days.into_iter().map(|d| (d.id.clone(), d)).collect(),
         shops: shops.into_iter().map(|s| (s.dep_id.clone(), s)).collect(),
         devices: devices.into_iter().map(|d| (d.mac.clone(), d)).collect(),
         targets: targets
@@ -139,6 +171,12 @@ fn every_value_set_renders_every_family_of_the_schema_in_name_order() {
     }
     for device in full.devices.values_mut() {
         device.values = DeviceValues::every(1.0);
+    }
+    for day in full.shop_days.values_mut() {
+        day.values = ShopDayValues::every(1.0);
+    }
+    for day in full.device_days.values_mut() {
+        day.values = DeviceDayValues::every(1.0);
     }
     let rendered = render_snapshot(&full);
     let families: Vec<&str> = rendered

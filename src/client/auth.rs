@@ -54,7 +54,7 @@ impl Client {
                     ("userName", username.clone()),
                     ("password", password.expose_secret().to_string()),
                 ];
-                let data = self.with_retries(METHOD_LOGIN, &business, None).await?;
+                let data = self.with_retries(METHOD_LOGIN, &business, None).await?.data;
                 let fresh = data
                     .get("token")
                     .and_then(Value::as_str)

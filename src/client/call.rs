@@ -47,14 +47,27 @@ impl fmt::Display for Target {
 /// The hours of a day a call asks for when it does not narrow them.
 pub const WHOLE_DAY: Range<u32> = 0..24;
 
-/// One gateway call: a target, the shop-local days `from..=to`, and the local hours of each
-/// day (`starthour..endhour`; shop calls only, devices always get whole days).
+/// What one row of a call's answer counts (`timeType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Per {
+    /// An hour (`timeType=1`): the rows the exporter publishes hour by hour.
+    #[default]
+    Hour,
+    /// A day (`timeType=2`): the vendor's daily figures, in which face-counting devices count
+    /// a person once a day. Shop calls only.
+    Day,
+}
+
+/// One gateway call: a target, the shop-local days `from..=to`, the local hours of each day
+/// (`starthour..endhour`; shop calls only, devices always get whole days), and what a row
+/// counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     pub target: Target,
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub hours: Range<u32>,
+    pub per: Per,
 }
 
 impl Call {
@@ -65,6 +78,16 @@ impl Call {
             from: day,
             to: day,
             hours: WHOLE_DAY,
+            per: Per::Hour,
+        }
+    }
+
+    /// A call for the vendor's figures of the one day `day` (one row per shop): what its
+    /// console shows for the day.
+    pub fn day_figures(target: Target, day: NaiveDate) -> Self {
+        Call {
+            per: Per::Day,
+            ..Call::day(target, day)
         }
     }
 
@@ -87,13 +110,16 @@ impl Call {
             from,
             to,
             hours,
+            per: Per::Hour,
         }
     }
 
     /// The `starthour`/`endhour` to send: none for a whole day or a device.
     pub(crate) fn hour_window(&self) -> Option<(u32, u32)> {
         match self.target {
-            Target::Shops(_) if self.hours != WHOLE_DAY => Some((self.hours.start, self.hours.end)),
+            Target::Shops(_) if self.hours != WHOLE_DAY && self.per == Per::Hour => {
+                Some((self.hours.start, self.hours.end))
+            }
             _ => None,
         }
     }
@@ -108,9 +134,10 @@ impl fmt::Display for Call {
         } else {
             write!(f, "{} {}..{}", self.target, self.from, self.to)?;
         }
-        match self.hour_window() {
-            Some((start, end)) => write!(f, " {start:02}:00-{end:02}:00"),
-            None => Ok(()),
+        match (self.hour_window(), self.per) {
+            (Some((start, end)), _) => write!(f, " {start:02}:00-{end:02}:00"),
+            (None, Per::Day) => f.write_str(" (day figures)"),
+            (None, Per::Hour) => Ok(()),
         }
     }
 }
@@ -332,6 +359,9 @@ mod tests {
             ..Call::day(Target::Device(device("d47c44906f14")), day)
         };
         assert_eq!(call.to_string(), "device d47c44906f14 2024-04-30..2024-05-01");
+        let call = Call::day_figures(Target::Shops(vec![TargetId::Shop(1)]), day);
+        assert_eq!((call.per, call.hour_window()), (Per::Day, None));
+        assert_eq!(call.to_string(), "S_1 2024-05-01 (day figures)");
     }
 
     #[test]

@@ -5,18 +5,34 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::Value;
 
+use super::conventions::Reading;
 use super::error::ApiError;
 use super::{METHOD_DEVICES, METHOD_SHOPS, TIME_FORMAT};
 use crate::model::{DeviceRow, DeviceValues, ShopRow, ShopSeries, ShopValues};
+use crate::model::{RateScale, RowTime};
 
-/// Decodes a whole answer of the shops method: envelope, then shops. Never panics.
+/// Decodes a whole answer of the shops method: envelope, then shops (start-labelled rows,
+/// rates in percent). Never panics.
 pub fn parse_shops_answer(bytes: &[u8]) -> Result<Vec<ShopSeries>, ApiError> {
-    shops(&decode_envelope(METHOD_SHOPS, bytes)?)
+    shops(&decode_envelope(METHOD_SHOPS, bytes)?.data, Reading::default())
 }
 
 /// Decodes a whole answer of the device method: envelope, then rows. Never panics.
 pub fn parse_devices_answer(bytes: &[u8]) -> Result<Vec<DeviceRow>, ApiError> {
-    device_rows(&decode_envelope(METHOD_DEVICES, bytes)?)
+    device_rows(&decode_envelope(METHOD_DEVICES, bytes)?.data, Reading::default())
+}
+
+/// A successful answer: its `data`, and what its `stat` said besides the code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// `data` (`null` when absent).
+    pub data: Value,
+    /// `stat.cid`, the gateway's id of the call (the vendor's support asks for it).
+    pub cid: String,
+    /// `stat.systime`: the gateway's clock, in Unix milliseconds.
+    pub systime_ms: Option<i64>,
+    /// Bytes of the whole answer.
+    pub bytes: usize,
 }
 
 fn decode_error(method: &str, detail: String) -> ApiError {
@@ -26,8 +42,9 @@ fn decode_error(method: &str, detail: String) -> ApiError {
     }
 }
 
-/// Checks the `stat` envelope and hands back `data` (`null` when absent).
-pub(super) fn decode_envelope(method: &str, bytes: &[u8]) -> Result<Value, ApiError> {
+/// Checks the `stat` envelope and hands back `data` (`null` when absent) with `stat.cid` and
+/// `stat.systime`; a refusal carries the cid too.
+pub(super) fn decode_envelope(method: &str, bytes: &[u8]) -> Result<Envelope, ApiError> {
     let decode = |detail: String| decode_error(method, detail);
     let mut doc: Value = serde_json::from_slice(bytes).map_err(|e| decode(format!("not JSON: {e}")))?;
     let stat = doc
@@ -37,6 +54,8 @@ pub(super) fn decode_envelope(method: &str, bytes: &[u8]) -> Result<Value, ApiEr
         .get("code")
         .and_then(integer)
         .ok_or_else(|| decode("`stat.code` is missing or not an integer".into()))?;
+    let cid = text(stat.get("cid")).chars().take(64).collect::<String>();
+    let systime_ms = stat.get("systime").and_then(integer);
     if code != 0 {
         let codename = stat.get("codename").and_then(Value::as_str).unwrap_or("").to_string();
         let message = doc.get("result").and_then(Value::as_str).unwrap_or("");
@@ -45,9 +64,15 @@ pub(super) fn decode_envelope(method: &str, bytes: &[u8]) -> Result<Value, ApiEr
             code,
             codename,
             message: message.chars().take(200).collect(),
+            cid,
         });
     }
-    Ok(doc.get_mut("data").map(Value::take).unwrap_or(Value::Null))
+    Ok(Envelope {
+        data: doc.get_mut("data").map(Value::take).unwrap_or(Value::Null),
+        cid,
+        systime_ms,
+        bytes: bytes.len(),
+    })
 }
 
 /// An integer given as a JSON number or a numeric string.
@@ -81,8 +106,21 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
-fn percent(v: Option<&Value>) -> Option<f64> {
-    number(v).map(|p| p / 100.0)
+/// A rate as a ratio 0–1, from a percentage or a fraction as `scale` says.
+fn rate(v: Option<&Value>, scale: RateScale) -> Option<f64> {
+    number(v).map(|r| match scale {
+        RateScale::Percent => r / 100.0,
+        RateScale::Fraction => r,
+    })
+}
+
+/// The start of the hour a row counts, from its `time` under `convention`.
+fn hour_of(v: Option<&Value>, convention: RowTime) -> Option<NaiveDateTime> {
+    let time = row_time(v)?;
+    Some(match convention {
+        RowTime::Start => time,
+        RowTime::End => time - chrono::Duration::hours(1),
+    })
 }
 
 /// Row `time`: `yyyy-MM-dd HH:mm:ss` (also without seconds, or a bare date).
@@ -98,8 +136,9 @@ fn row_time(v: Option<&Value>) -> Option<NaiveDateTime> {
         })
 }
 
-/// `data` of the shops method: a list of shops, each with its hourly `dataList`.
-pub(super) fn shops(data: &Value) -> Result<Vec<ShopSeries>, ApiError> {
+/// `data` of the shops method: a list of shops, each with its hourly `dataList`, read under
+/// `reading`.
+pub(super) fn shops(data: &Value, reading: Reading) -> Result<Vec<ShopSeries>, ApiError> {
     let shops = match data {
         Value::Null => return Ok(Vec::new()),
         Value::Array(a) => a,
@@ -115,7 +154,7 @@ pub(super) fn shops(data: &Value) -> Result<Vec<ShopSeries>, ApiError> {
             continue; // a shop we cannot name cannot be published
         }
         let rows = match shop.get("dataList") {
-            Some(Value::Array(rows)) => rows.iter().filter_map(shop_row).collect(),
+            Some(Value::Array(rows)) => rows.iter().filter_map(|r| shop_row(r, reading)).collect(),
             _ => Vec::new(),
         };
         out.push(ShopSeries {
@@ -128,22 +167,30 @@ pub(super) fn shops(data: &Value) -> Result<Vec<ShopSeries>, ApiError> {
     Ok(out)
 }
 
-fn shop_row(row: &Value) -> Option<ShopRow> {
+fn shop_row(row: &Value, reading: Reading) -> Option<ShopRow> {
+    let walk_in = number(row.get("passengerFlow"));
+    let outside = number(row.get("outSidePassengerFlow")).or_else(|| number(row.get("outsidePassengerFlow")));
+    // A shop without an outside counter sends no outside traffic, or 0 beside walk-ins (the
+    // outside traffic includes the walk-ins): it has no passers-by and no walk-in rate, which
+    // the vendor's enterprise rate leaves out too.
+    let counted_outside = outside.filter(|o| !(*o == 0.0 && walk_in.is_some_and(|w| w > 0.0)));
+    let outside_counter = counted_outside.is_some();
     Some(ShopRow {
-        hour: row_time(row.get("time"))?,
+        hour: hour_of(row.get("time"), reading.row_time)?,
         values: ShopValues {
-            walk_in: number(row.get("passengerFlow")),
-            passing: number(row.get("passPassengerFlow")),
-            outside: number(row.get("outSidePassengerFlow")).or_else(|| number(row.get("outsidePassengerFlow"))),
-            walk_in_rate: percent(row.get("inShopRate")),
+            walk_in,
+            passing: number(row.get("passPassengerFlow")).filter(|_| outside_counter),
+            outside: counted_outside,
+            walk_in_rate: rate(row.get("inShopRate"), reading.rate_scale).filter(|_| outside_counter),
             walk_out: number(row.get("outFlowCount")),
-            fitting_rate: percent(row.get("dressingRate")),
+            fitting_rate: rate(row.get("dressingRate"), reading.rate_scale),
         },
     })
 }
 
-/// `data` of the device method: a bare list of rows, or an object wrapping one.
-pub(super) fn device_rows(data: &Value) -> Result<Vec<DeviceRow>, ApiError> {
+/// `data` of the device method: a bare list of rows, or an object wrapping one, read under
+/// `reading`.
+pub(super) fn device_rows(data: &Value, reading: Reading) -> Result<Vec<DeviceRow>, ApiError> {
     let rows = match data {
         Value::Null => return Ok(Vec::new()),
         Value::Array(a) => a,
@@ -163,7 +210,7 @@ pub(super) fn device_rows(data: &Value) -> Result<Vec<DeviceRow>, ApiError> {
         .iter()
         .filter_map(|row| {
             Some(DeviceRow {
-                hour: row_time(row.get("time"))?,
+                hour: hour_of(row.get("time"), reading.row_time)?,
                 values: DeviceValues {
                     walk_in: number(row.get("passengerFlow")),
                     walk_out: number(row.get("outFlowCount")),
@@ -206,7 +253,7 @@ mod parse_tests {
             {"name": "No id", "dataList": []},
             {"name": "Second", "depId": "9643", "shopId": "SH-2"}
         ]);
-        let shops = shops(&data).unwrap();
+        let shops = shops(&data, Reading::default()).unwrap();
         assert_eq!(shops.len(), 2);
         assert_eq!(shops[0].dep_id, "9642");
         assert_eq!(shops[0].code, "");
@@ -235,9 +282,51 @@ mod parse_tests {
     }
 
     #[test]
+    fn end_labels_fractions_and_shops_without_an_outside_counter() {
+        let data = json!([{"depId": 1, "dataList": [
+            {"time": "2024-05-02 00:00:00", "passengerFlow": 12, "passPassengerFlow": 135,
+             "outSidePassengerFlow": 147, "inShopRate": 0.0816, "dressingRate": 0.25},
+            {"time": "2024-05-01 11:00:00", "passengerFlow": 7, "passPassengerFlow": 0,
+             "outSidePassengerFlow": 0, "inShopRate": 0},
+            {"time": "2024-05-01 12:00:00", "passengerFlow": 7}
+        ]}]);
+        let reading = Reading {
+            row_time: RowTime::End,
+            rate_scale: RateScale::Fraction,
+        };
+        let rows = &shops(&data, reading).unwrap()[0].rows;
+        assert_eq!(
+            rows[0].hour,
+            at("2024-05-01 23:00:00"),
+            "the day's last hour ends at midnight"
+        );
+        assert_eq!(rows[0].values.walk_in_rate, Some(0.0816));
+        assert_eq!(rows[0].values.fitting_rate, Some(0.25));
+        assert_eq!(rows[1].hour, at("2024-05-01 10:00:00"));
+        for row in &rows[1..] {
+            let v = row.values;
+            assert_eq!(v.walk_in, Some(7.0));
+            assert_eq!(
+                (v.outside, v.passing, v.walk_in_rate),
+                (None, None, None),
+                "no outside counter: no outside traffic, passers-by or walk-in rate"
+            );
+        }
+        let none = json!([{"time": "2024-05-01 10:00:00", "passengerFlow": 0, "outSidePassengerFlow": 0, "passPassengerFlow": 0}]);
+        let v = device_rows(&json!([]), reading).unwrap();
+        assert!(v.is_empty());
+        let quiet = shops(&json!([{"depId": 2, "dataList": none}]), Reading::default()).unwrap();
+        assert_eq!(
+            quiet[0].rows[0].values.outside,
+            Some(0.0),
+            "a quiet hour is 0, not missing"
+        );
+    }
+
+    #[test]
     fn shops_wrong_shape_is_an_error() {
-        assert!(shops(&json!({"a": 1})).is_err());
-        assert_eq!(shops(&Value::Null).unwrap(), vec![]);
+        assert!(shops(&json!({"a": 1}), Reading::default()).is_err());
+        assert_eq!(shops(&Value::Null, Reading::default()).unwrap(), vec![]);
     }
 
     #[test]
@@ -251,7 +340,7 @@ mod parse_tests {
             json!({"data": rows}),
             json!({"total": 1, "dataList": rows}),
         ] {
-            let parsed = device_rows(&data).unwrap();
+            let parsed = device_rows(&data, Reading::default()).unwrap();
             assert_eq!(parsed.len(), 1, "{data}");
             assert_eq!(parsed[0].hour, at("2024-05-01 10:00:00"));
             assert_eq!(
@@ -262,22 +351,39 @@ mod parse_tests {
                 }
             );
         }
-        assert!(device_rows(&json!({"other": []})).is_err());
-        assert!(device_rows(&json!("x")).is_err());
+        assert!(device_rows(&json!({"other": []}), Reading::default()).is_err());
+        assert!(device_rows(&json!("x"), Reading::default()).is_err());
     }
 
     #[test]
     fn envelope_codes_as_numbers_or_strings() {
         let ok = br#"{"stat":{"code":"0","codename":"SUCCESS"},"data":[1]}"#;
-        assert_eq!(decode_envelope("m", ok).unwrap(), json!([1]));
-        let err = br#"{"stat":{"code":7,"codename":"SIGN_WRONG"},"result":"bad sig","data":null}"#;
+        let answer = decode_envelope("m", ok).unwrap();
+        assert_eq!(
+            (answer.data, answer.systime_ms, answer.cid.as_str()),
+            (json!([1]), None, "")
+        );
+        let ok = br#"{"stat":{"code":0,"cid":"c-1","systime":1700000000000},"data":[]}"#;
+        let answer = decode_envelope("m", ok).unwrap();
+        assert_eq!(
+            (answer.systime_ms, answer.cid.as_str(), answer.bytes),
+            (Some(1_700_000_000_000), "c-1", ok.len())
+        );
+        let err = br#"{"stat":{"code":7,"codename":"SIGN_WRONG","cid":"abc-123"},"result":"bad sig","data":null}"#;
         let e = decode_envelope("m", err).unwrap_err();
         assert_eq!(e.code(), "7");
         assert!(e.to_string().contains("SIGN_WRONG"), "{e}");
+        assert!(
+            e.to_string().contains("cid abc-123"),
+            "the cid is in every error line: {e}"
+        );
         let e = decode_envelope("m", br#"{"stat":{"code":"-100"}}"#).unwrap_err();
         assert_eq!(e.code(), "-100");
         assert_eq!(decode_envelope("m", b"<html>").unwrap_err().code(), "decode");
         assert_eq!(decode_envelope("m", br#"{"data":[]}"#).unwrap_err().code(), "decode");
-        assert_eq!(decode_envelope("m", br#"{"stat":{"code":0}}"#).unwrap(), Value::Null);
+        assert_eq!(
+            decode_envelope("m", br#"{"stat":{"code":0}}"#).unwrap().data,
+            Value::Null
+        );
     }
 }

@@ -10,12 +10,14 @@ use super::codes::{code_description, codename, TOKEN_NOT_EXIST};
 /// `opretail_api_errors_total`. Display texts never contain the secret, a token or `_sig`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{method}: gateway answered code {code} ({codename}){}", detail_suffix(.message))]
+    #[error("{method}: gateway answered code {code} ({codename}){}{}", detail_suffix(.message), cid_suffix(.cid))]
     Gateway {
         method: String,
         code: i64,
         codename: String,
         message: String,
+        /// `stat.cid`: the gateway's id of the call, which the vendor's support asks for.
+        cid: String,
     },
     #[error("{method}: gateway answered HTTP {status}")]
     Http { method: String, status: u16 },
@@ -27,6 +29,14 @@ pub enum ApiError {
     Decode { method: String, detail: String },
     #[error("{method}: answer larger than {limit} bytes (gateway.max_response_bytes)")]
     TooLarge { method: String, limit: usize },
+}
+
+fn cid_suffix(cid: &str) -> String {
+    if cid.is_empty() {
+        String::new()
+    } else {
+        format!(" [cid {cid}]")
+    }
 }
 
 fn detail_suffix(message: &str) -> String {
@@ -46,6 +56,7 @@ impl ApiError {
                 code,
                 codename: given,
                 message,
+                cid,
                 ..
             } => {
                 let name = if given.is_empty() {
@@ -58,7 +69,7 @@ impl ApiError {
                 } else {
                     message.as_str()
                 };
-                format!("gateway error {code} {name}: {message}")
+                format!("gateway error {code} {name}: {message}{}", cid_suffix(cid))
             }
             other => other.to_string(),
         }
@@ -176,13 +187,19 @@ mod tests {
             code: 7,
             codename: "SIGN_WRONG".into(),
             message: "bad sig".into(),
+            cid: "c-9".into(),
         };
-        assert_eq!(e.summary(), "gateway error 7 SIGN_WRONG: bad sig");
+        assert_eq!(e.summary(), "gateway error 7 SIGN_WRONG: bad sig [cid c-9]");
+        assert_eq!(
+            e.to_string(),
+            "m: gateway answered code 7 (SIGN_WRONG): bad sig [cid c-9]"
+        );
         let e = ApiError::Gateway {
             method: "m".into(),
             code: 16,
             codename: String::new(),
             message: String::new(),
+            cid: String::new(),
         };
         assert_eq!(
             e.summary(),
@@ -198,6 +215,7 @@ mod tests {
             code,
             codename: String::new(),
             message: String::new(),
+            cid: String::new(),
         };
         let too_large = ApiError::TooLarge {
             method: "m".into(),

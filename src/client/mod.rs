@@ -15,6 +15,7 @@
 mod auth;
 mod call;
 mod codes;
+pub mod conventions;
 mod decode;
 mod error;
 mod limiter;
@@ -27,18 +28,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use self::auth::Auth;
-pub use self::call::{batch, pack, Answer, Call, Packing, Target, WHOLE_DAY};
-pub use self::decode::{parse_devices_answer, parse_shops_answer};
+pub use self::call::{batch, pack, Answer, Call, Packing, Per, Target, WHOLE_DAY};
+use self::conventions::Conventions;
+pub use self::conventions::{Reading, Source};
+pub use self::decode::{parse_devices_answer, parse_shops_answer, Envelope};
 pub use self::error::ApiError;
 use self::limiter::RateLimiter;
 pub use self::split::{Leaf, Members, Split};
 use crate::config::GatewayConfig;
 use crate::metrics::ApiMetrics;
-use crate::model::Clock;
+use crate::model::{Clock, RowTime};
 
 /// Gateway method: hourly passenger indicators of many shops / organisations in one call.
 pub const METHOD_SHOPS: &str = "open.passengerflow.getManyShopsPassengerIndicatorData";
@@ -72,6 +74,8 @@ struct Inner {
     in_flight: Semaphore,
     clock: Clock,
     metrics: ApiMetrics,
+    /// The gateway conventions in force, configured or detected from the answers.
+    conventions: Conventions,
 }
 
 impl fmt::Debug for Client {
@@ -87,7 +91,7 @@ impl fmt::Debug for Client {
 impl Client {
     /// Builds a client. `clock` supplies `_timestamp`; `metrics` counts every request.
     pub fn new(cfg: &GatewayConfig, clock: Clock, metrics: ApiMetrics) -> Result<Self, reqwest::Error> {
-        Client::build(cfg, clock, metrics, RateLimiter::new(cfg.requests_per_second))
+        Client::build(cfg, clock, metrics, RateLimiter::new(cfg.requests_per_second), None)
     }
 
     fn build(
@@ -95,6 +99,7 @@ impl Client {
         clock: Clock,
         metrics: ApiMetrics,
         limiter: RateLimiter,
+        before: Option<&Conventions>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("opretail-exporter/", env!("CARGO_PKG_VERSION")))
@@ -103,6 +108,7 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
         metrics.set_rate_limit(limiter.current_rate());
+        let conventions = Conventions::new(cfg.row_time, cfg.rate_scale, metrics.clone(), before);
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -112,17 +118,34 @@ impl Client {
                 in_flight: Semaphore::new(cfg.max_in_flight.max(1)),
                 clock,
                 metrics,
+                conventions,
             }),
         })
     }
 
     /// A client for `cfg` (after a reload) that shares this one's clock and metrics and goes
-    /// on from its request rate: the requests it sent in the last second count against the new
-    /// client's first.
+    /// on from its request rate (the requests it sent in the last second count against the new
+    /// client's first) and from what it learned of the gateway's conventions.
     pub fn renewed(&self, cfg: &GatewayConfig) -> Result<Self, reqwest::Error> {
         let inner = &self.inner;
         let limiter = RateLimiter::after(cfg.requests_per_second, &inner.limiter);
-        Client::build(cfg, inner.clock.clone(), inner.metrics.clone(), limiter)
+        Client::build(
+            cfg,
+            inner.clock.clone(),
+            inner.metrics.clone(),
+            limiter,
+            Some(&inner.conventions),
+        )
+    }
+
+    /// The row-time convention in force, and where it comes from.
+    pub fn row_time(&self) -> (crate::model::RowTime, Source) {
+        self.inner.conventions.row_time()
+    }
+
+    /// The rate scale in force, and where it comes from.
+    pub fn rate_scale(&self) -> (crate::model::RateScale, Source) {
+        self.inner.conventions.rate_scale()
     }
 
     /// Makes one call: the hourly rows of every shop behind a batch of ids, or of one device,
@@ -132,18 +155,36 @@ impl Client {
         match &call.target {
             Target::Shops(ids) => {
                 let id = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+                let time_type = match call.per {
+                    Per::Hour => "1",
+                    Per::Day => "2",
+                };
                 let mut business = vec![
                     ("id", id),
                     ("startTime", start),
                     ("endTime", end),
-                    ("timeType", "1".into()),
+                    ("timeType", time_type.into()),
                 ];
                 if let Some((start_hour, end_hour)) = call.hour_window() {
+                    // End-labelled rows: whether the gateway then picks hours by their start or
+                    // by their label is not known, so one more hour is asked; rows are picked
+                    // by their time either way.
+                    let end_hour = match self.row_time().0 {
+                        RowTime::Start => end_hour,
+                        RowTime::End => (end_hour + 1).min(24),
+                    };
                     business.push(("starthour", start_hour.to_string()));
                     business.push(("endhour", end_hour.to_string()));
                 }
-                let data = self.call(METHOD_SHOPS, &business).await?;
-                decode::shops(&data).map(Answer::Shops)
+                let hourly = call.per == Per::Hour;
+                let whole_days = (hourly && call.hour_window().is_none()).then_some((call.from, call.to));
+                let data = self.call(METHOD_SHOPS, &business).await?.data;
+                let mut reading = self.inner.conventions.observe(METHOD_SHOPS, &data, whole_days);
+                if !hourly {
+                    // Day rows are labelled with their date.
+                    reading.row_time = RowTime::Start;
+                }
+                decode::shops(&data, reading).map(Answer::Shops)
             }
             Target::Device(device) => {
                 let business = [
@@ -153,16 +194,20 @@ impl Client {
                     ("timeType", "1".into()),
                     ("isOnBusinessTime", "0".into()),
                 ];
-                let data = self.call(METHOD_DEVICES, &business).await?;
-                decode::device_rows(&data).map(Answer::Device)
+                let data = self.call(METHOD_DEVICES, &business).await?.data;
+                let reading = self
+                    .inner
+                    .conventions
+                    .observe(METHOD_DEVICES, &data, Some((call.from, call.to)));
+                decode::device_rows(&data, reading).map(Answer::Device)
             }
         }
     }
 
     /// A business call: with the user token when one is configured (logging in first if
     /// needed, and once more if the gateway says the token is gone), retried on transient
-    /// failures. Returns `data` of the successful answer.
-    pub async fn call(&self, method: &str, business: &[(&str, String)]) -> Result<Value, ApiError> {
+    /// failures. Returns the successful answer (`data`, `stat.cid`, `stat.systime`, bytes).
+    pub async fn call(&self, method: &str, business: &[(&str, String)]) -> Result<Envelope, ApiError> {
         let mut logged_in_again = false;
         loop {
             let token = self.token().await?;

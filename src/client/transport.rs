@@ -5,9 +5,8 @@
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 
-use super::decode::decode_envelope;
+use super::decode::{decode_envelope, Envelope};
 use super::error::classify;
 use super::sign::sign;
 use super::{ApiError, Client, GATEWAY_TZ, TIMESTAMP_FORMAT, TOKEN_HEADERS};
@@ -20,7 +19,7 @@ impl Client {
         method: &str,
         business: &[(&str, String)],
         token: Option<&SecretString>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Envelope, ApiError> {
         let inner = &self.inner;
         let mut retries = 0;
         loop {
@@ -52,7 +51,7 @@ impl Client {
         method: &str,
         business: &[(&str, String)],
         token: Option<&SecretString>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Envelope, ApiError> {
         let inner = &self.inner;
         let _permit = inner.in_flight.acquire().await.map_err(|_| ApiError::Transport {
             method: method.into(),
@@ -69,6 +68,9 @@ impl Client {
         };
         let code = result.as_ref().err().map(ApiError::code);
         inner.metrics.observe(method, started.elapsed(), code.as_deref());
+        if let Some(systime) = result.as_ref().ok().and_then(|e| e.systime_ms) {
+            inner.conventions.observe_systime(systime, inner.clock.now());
+        }
         result
     }
 
@@ -110,7 +112,7 @@ impl Client {
         method: &str,
         business: &[(&str, String)],
         token: Option<&SecretString>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Envelope, ApiError> {
         let inner = &self.inner;
         let body = self.signed_body(method, business);
         let transport = |e: reqwest::Error| classify(method, inner.config.timeout, e);

@@ -15,7 +15,7 @@ use serde_yaml::Value;
 
 use super::declare::section;
 use super::walk::{join, Fields, Walker};
-use crate::model::SignMethod;
+use crate::model::{Convention, Named, RateScale, RowTime, SignMethod};
 
 /// The keys of `gateway.login`.
 pub(super) const LOGIN_KEYS: &[&str] = &["username", "password", "password_file"];
@@ -69,6 +69,12 @@ section! {
         retry_backoff: Duration = default(Duration::from_millis(500), Walker::duration),
         /// Longest delay between retries.
         retry_backoff_max: Duration = default(Duration::from_secs(30), Walker::duration),
+        /// What a row's `time` labels: `start` or `end` of the hour it counts, or `auto`
+        /// (detected from whole-day answers; start is assumed until then).
+        row_time: Convention<RowTime> = default(Convention::Auto, read_convention),
+        /// How rates arrive: `percent` (8.14) or `fraction` (0.0814), or `auto` (detected by
+        /// comparing `inShopRate` with walk-ins over outside traffic; percent until then).
+        rate_scale: Convention<RateScale> = default(Convention::Auto, read_convention),
         /// The user token sent with business calls, if any: `login` or `token`.
         auth: GatewayAuth = custom(["login", "token"], GatewayAuth::None, read_auth),
     }
@@ -107,6 +113,17 @@ fn read_url(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<Url> {
         }
         Err(e) => {
             w.error(path, format!("invalid URL {text:?}: {e}"));
+            None
+        }
+    }
+}
+
+fn read_convention<T: Named + PartialEq>(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<Convention<T>> {
+    let text = w.string(path, value, false)?;
+    match text.parse::<Convention<T>>() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            w.error(path, e.to_string());
             None
         }
     }

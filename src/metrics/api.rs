@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use super::{gauge, register};
 
@@ -18,6 +18,9 @@ pub struct ApiMetrics {
     batch_splits: IntCounterVec,
     duration: HistogramVec,
     rate_limit: Gauge,
+    fields_missing: GaugeVec,
+    clock_skew: Gauge,
+    convention: GaugeVec,
 }
 
 /// A registered counter family with `labels`.
@@ -73,7 +76,35 @@ impl ApiMetrics {
             "opretail_api_rate_limit_requests_per_second",
             "Gateway requests per second allowed now while polling hourly data (lowered after -100 API_CALL_REPEAT answers).",
         )?;
+        let fields_missing = register(
+            registry,
+            GaugeVec::new(
+                Opts::new(
+                    "opretail_gateway_fields_missing",
+                    "Rows of the last answer of the gateway method that lacked a field the exporter reads (absent or null), by method and field. A field missing from every row may have been renamed by the gateway: run `opretail-exporter doctor`.",
+                ),
+                &["method", "field"],
+            )?,
+        )?;
+        let clock_skew = gauge(
+            registry,
+            "opretail_gateway_clock_skew_seconds",
+            "This host's clock minus the gateway's clock (stat.systime of the last answer), in seconds; positive when this host is ahead. The gateway refuses requests whose _timestamp is too far off (code 16).",
+        )?;
+        let convention = register(
+            registry,
+            GaugeVec::new(
+                Opts::new(
+                    "opretail_gateway_convention",
+                    "1 for the convention in force for each open point of the gateway's answers: setting row_time (value start or end of the hour a row's time labels) and rate_scale (value percent or fraction); source configured, detected (from the answers, with auto) or assumed (auto, not decided yet).",
+                ),
+                &["setting", "value", "source"],
+            )?,
+        )?;
         Ok(Self {
+            fields_missing,
+            clock_skew,
+            convention,
             requests,
             errors,
             retries,
@@ -106,6 +137,29 @@ impl ApiMetrics {
     /// Counts one retry of a request to `method`.
     pub(crate) fn retried(&self, method: &str) {
         self.retries.with_label_values(&[method]).inc();
+    }
+
+    /// Publishes how many rows of the last answer of `method` lacked `field`.
+    pub(crate) fn set_fields_missing(&self, method: &str, field: &str, rows: usize) {
+        self.fields_missing.with_label_values(&[method, field]).set(rows as f64);
+    }
+
+    /// Publishes the host's clock minus the gateway's, in seconds.
+    pub(crate) fn set_clock_skew(&self, seconds: f64) {
+        self.clock_skew.set(seconds);
+    }
+
+    /// Publishes the convention in force for `setting` (the only series of that setting).
+    pub(crate) fn set_convention(&self, setting: &str, value: &str, source: &str) {
+        for old in ["start", "end", "percent", "fraction"] {
+            for from in ["configured", "detected", "assumed"] {
+                if (old, from) != (value, source) {
+                    // Absent is fine: only one combination was ever set.
+                    let _ = self.convention.remove_label_values(&[setting, old, from]);
+                }
+            }
+        }
+        self.convention.with_label_values(&[setting, value, source]).set(1.0);
     }
 
     /// Publishes the request rate in force.

@@ -34,11 +34,19 @@ pub fn render_snapshot(snapshot: &Snapshot) -> String {
     let targets = Series::new(&TARGET_LABELS, snapshot.targets.iter(), |(target, status)| {
         ([target.as_str()], status, None)
     });
+    let shop_days = Series::new(&SHOP_LABELS, snapshot.shop_days.values(), |d| {
+        ([d.id.as_str(), &d.name, &d.code], &d.values, Some(d.day_start))
+    });
+    let device_days = Series::new(&DEVICE_LABELS, snapshot.device_days.values(), |d| {
+        ([d.id.as_str(), &d.name, &d.code], &d.values, Some(d.day_start))
+    });
     let mut bound = 0;
     for family in schema::all() {
         bound += match family {
             AnyFamily::Shop(f) => family_bound(f, &shops),
+            AnyFamily::ShopDay(f) => family_bound(f, &shop_days),
             AnyFamily::Device(f) => family_bound(f, &devices),
+            AnyFamily::DeviceDay(f) => family_bound(f, &device_days),
             AnyFamily::Target(f) => family_bound(f, &targets),
         };
     }
@@ -46,7 +54,9 @@ pub fn render_snapshot(snapshot: &Snapshot) -> String {
     for family in schema::all() {
         match family {
             AnyFamily::Shop(f) => write_family(&mut out, f, &shops),
+            AnyFamily::ShopDay(f) => write_family(&mut out, f, &shop_days),
             AnyFamily::Device(f) => write_family(&mut out, f, &devices),
+            AnyFamily::DeviceDay(f) => write_family(&mut out, f, &device_days),
             AnyFamily::Target(f) => write_family(&mut out, f, &targets),
         }
     }
@@ -220,7 +230,9 @@ pub(crate) fn push_value(out: &mut String, v: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DeviceSample, DeviceValues, ShopSample, ShopValues, TargetStatus};
+    use crate::model::{
+        DaySample, DeviceDayValues, DeviceSample, DeviceValues, ShopDayValues, ShopSample, ShopValues, TargetStatus,
+    };
     use prometheus::{GaugeVec, Opts, Registry, TextEncoder};
     use std::collections::HashMap;
 
@@ -282,6 +294,30 @@ mod tests {
                 values,
             };
             snapshot.devices.insert(format!("{i}"), d);
+            let mut day = ShopDayValues::default();
+            for (k, f) in schema::SHOP_DAY_FAMILIES.iter().filter(|f| f.is_value()).enumerate() {
+                assert!(day.set(f.key, n(k + 3)));
+            }
+            let sample = DaySample {
+                id: format!("{}", 9600 + (i * 29) % 50),
+                name: names[(i + 1) % names.len()].to_string(),
+                code: names[(i / 2) % names.len()].to_string(),
+                day_start: 1_714_492_800 + i as i64,
+                values: day,
+            };
+            snapshot.shop_days.insert(format!("{i}"), sample);
+            let mut day = DeviceDayValues::default();
+            for (k, f) in schema::DEVICE_DAY_FAMILIES.iter().filter(|f| f.is_value()).enumerate() {
+                assert!(day.set(f.key, n(k + 5)));
+            }
+            let sample = DaySample {
+                id: format!("d47c44906f{:02x}", (i * 11) % 64),
+                name: names[(i + 4) % names.len()].to_string(),
+                code: format!("{}", i % 3),
+                day_start: 1_714_492_800,
+                values: day,
+            };
+            snapshot.device_days.insert(format!("{i}"), sample);
             snapshot.targets.insert(
                 format!("S_{}", i * 11 % 17),
                 TargetStatus {
@@ -304,6 +340,26 @@ mod tests {
                             ("shop_code", &s.code),
                         ];
                         (HashMap::from(labels), &s.values, Some(s.hour_start))
+                    }),
+                ),
+                AnyFamily::ShopDay(f) => gauge(
+                    &registry,
+                    f,
+                    snapshot.shop_days.values().map(|s| {
+                        let labels = [
+                            ("shop_id", s.id.as_str()),
+                            ("shop_name", &s.name),
+                            ("shop_code", &s.code),
+                        ];
+                        (HashMap::from(labels), &s.values, Some(s.day_start))
+                    }),
+                ),
+                AnyFamily::DeviceDay(f) => gauge(
+                    &registry,
+                    f,
+                    snapshot.device_days.values().map(|d| {
+                        let labels = [("mac", d.id.as_str()), ("device_name", &d.name), ("shop_id", &d.code)];
+                        (HashMap::from(labels), &d.values, Some(d.day_start))
                     }),
                 ),
                 AnyFamily::Device(f) => gauge(

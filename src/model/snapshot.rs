@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::schema::{DeviceValues, ShopValues, TargetStatus};
+use crate::schema::{DeviceDayValues, DeviceValues, ShopDayValues, ShopValues, TargetStatus};
 
 /// Everything the value gauges show, as of the newest poll. Targets and shops absent from it
 /// are absent from `/metrics`.
@@ -15,6 +15,24 @@ pub struct Snapshot {
     pub devices: BTreeMap<String, DeviceSample>,
     /// By configured target (`S_…`, `O_…` or a mac).
     pub targets: BTreeMap<String, TargetStatus>,
+    /// The vendor's figures of each shop's local day so far, by `depId`.
+    pub shop_days: BTreeMap<String, DaySample<ShopDayValues>>,
+    /// Each device's local day so far, by normalised mac.
+    pub device_days: BTreeMap<String, DaySample<DeviceDayValues>>,
+}
+
+/// The figures of one shop's or device's local day so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaySample<V> {
+    /// The shop's `depId`, or the device's mac.
+    pub id: String,
+    /// The shop's or device's name.
+    pub name: String,
+    /// The shop's store code, or the device's shop id.
+    pub code: String,
+    /// Unix time of the start of the local day.
+    pub day_start: i64,
+    pub values: V,
 }
 
 /// The newest known hour of one shop.

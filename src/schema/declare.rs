@@ -2,8 +2,9 @@
 //! that holds them (one `Option<f64>` field each) and the table of their families, so that a
 //! value cannot be decoded without being published, nor published without a field.
 
-/// Declares a struct of hourly values and its families: one family per field, named
-/// `<prefix><field>`, plus `<prefix>hour_timestamp_seconds` for the hour the values describe.
+/// Declares a struct of hourly (or daily) values and its families: one family per field,
+/// named `<prefix><field>`, plus `<prefix><stamp>` (`hour_timestamp_seconds`,
+/// `day_timestamp_seconds`) for the hour or day the values describe.
 ///
 /// ```text
 /// hourly_values! {
@@ -15,12 +16,27 @@
 /// ```
 ///
 /// The HELP text of a value is followed by the writer's hour and source, that of the hour's
-/// timestamp by the source only (see [`super::Ending`]).
+/// timestamp by the source only (see [`super::Ending`]); with `, ending Complete` after the
+/// prefix, the values' HELP texts are complete as declared (daily figures, which only the
+/// live exporter shows).
 macro_rules! hourly_values {
     (
         $(#[$doc:meta])*
         pub struct $Values:ident, families $FAMILIES:ident, labels $LABELS:ident, prefix $prefix:literal;
-        hour_timestamp_seconds: $hour_help:literal;
+        $stamp:ident: $hour_help:literal;
+        $( $field:ident: $unit:ident, $help:literal; )+
+    ) => {
+        hourly_values! {
+            $(#[$doc])*
+            pub struct $Values, families $FAMILIES, labels $LABELS, prefix $prefix, ending HourAndSource;
+            $stamp: $hour_help;
+            $( $field: $unit, $help; )+
+        }
+    };
+    (
+        $(#[$doc:meta])*
+        pub struct $Values:ident, families $FAMILIES:ident, labels $LABELS:ident, prefix $prefix:literal, ending $ending:ident;
+        $stamp:ident: $hour_help:literal;
         $( $field:ident: $unit:ident, $help:literal; )+
     ) => {
         $(#[$doc])*
@@ -57,7 +73,7 @@ macro_rules! hourly_values {
                     name: concat!($prefix, stringify!($field)),
                     key: stringify!($field),
                     help: $help,
-                    ending: $crate::schema::Ending::HourAndSource,
+                    ending: $crate::schema::Ending::$ending,
                     kind: $crate::schema::Kind::Gauge,
                     labels: &$LABELS,
                     unit: $crate::schema::Unit::$unit,
@@ -65,8 +81,8 @@ macro_rules! hourly_values {
                 },
             )+
             $crate::schema::Family {
-                name: concat!($prefix, "hour_timestamp_seconds"),
-                key: "hour_timestamp_seconds",
+                name: concat!($prefix, stringify!($stamp)),
+                key: stringify!($stamp),
                 help: $hour_help,
                 ending: $crate::schema::Ending::Source,
                 kind: $crate::schema::Kind::Gauge,

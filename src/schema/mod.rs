@@ -16,8 +16,11 @@
 mod declare;
 mod families;
 
-pub use families::{DeviceValues, ShopValues, TargetStatus};
-pub(crate) use families::{DEVICE_FAMILIES, DEVICE_LABELS, SHOP_FAMILIES, SHOP_LABELS, TARGET_FAMILIES, TARGET_LABELS};
+pub use families::{DeviceDayValues, DeviceValues, ShopDayValues, ShopValues, TargetStatus};
+pub(crate) use families::{
+    DEVICE_DAY_FAMILIES, DEVICE_FAMILIES, DEVICE_LABELS, SHOP_DAY_FAMILIES, SHOP_FAMILIES, SHOP_LABELS,
+    TARGET_FAMILIES, TARGET_LABELS,
+};
 
 /// The Prometheus type of a family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +129,9 @@ impl<S> Family<S> {
 #[derive(Clone, Copy)]
 pub(crate) enum AnyFamily {
     Shop(&'static Family<ShopValues>),
+    ShopDay(&'static Family<ShopDayValues>),
     Device(&'static Family<DeviceValues>),
+    DeviceDay(&'static Family<DeviceDayValues>),
     Target(&'static Family<TargetStatus>),
 }
 
@@ -134,7 +139,9 @@ impl AnyFamily {
     pub(crate) fn name(self) -> &'static str {
         match self {
             AnyFamily::Shop(f) => f.name,
+            AnyFamily::ShopDay(f) => f.name,
             AnyFamily::Device(f) => f.name,
+            AnyFamily::DeviceDay(f) => f.name,
             AnyFamily::Target(f) => f.name,
         }
     }
@@ -143,7 +150,9 @@ impl AnyFamily {
     pub(crate) fn labels(self) -> &'static [&'static str] {
         match self {
             AnyFamily::Shop(f) => f.labels,
+            AnyFamily::ShopDay(f) => f.labels,
             AnyFamily::Device(f) => f.labels,
+            AnyFamily::DeviceDay(f) => f.labels,
             AnyFamily::Target(f) => f.labels,
         }
     }
@@ -154,7 +163,9 @@ pub(crate) fn all() -> Vec<AnyFamily> {
     let mut all: Vec<AnyFamily> = SHOP_FAMILIES
         .iter()
         .map(AnyFamily::Shop)
+        .chain(SHOP_DAY_FAMILIES.iter().map(AnyFamily::ShopDay))
         .chain(DEVICE_FAMILIES.iter().map(AnyFamily::Device))
+        .chain(DEVICE_DAY_FAMILIES.iter().map(AnyFamily::DeviceDay))
         .chain(TARGET_FAMILIES.iter().map(AnyFamily::Target))
         .collect();
     all.sort_by_key(|f| f.name());
@@ -178,8 +189,8 @@ mod tests {
         assert_eq!(unique.len(), names.len(), "{names:?}");
         for f in all() {
             let prefix = match f {
-                AnyFamily::Shop(_) => "opretail_shop_",
-                AnyFamily::Device(_) => "opretail_device_",
+                AnyFamily::Shop(_) | AnyFamily::ShopDay(_) => "opretail_shop_",
+                AnyFamily::Device(_) | AnyFamily::DeviceDay(_) => "opretail_device_",
                 AnyFamily::Target(_) => "opretail_target_",
             };
             assert!(f.name().starts_with(prefix), "{}", f.name());
