@@ -317,8 +317,9 @@ async fn failed_calls_are_reported_with_code_and_name_and_the_rest_is_kept() {
         assert_eq!(f.error.code(), "7");
     }
     assert!(
-        failures[0]
-            .ends_with(": gateway error 7 SIGN_WRONG: Invalid signature, please check parameters and signature format"),
+        failures[0].contains(
+            ": gateway error 7 SIGN_WRONG: Invalid signature, please check parameters and signature format [cid "
+        ),
         "{}",
         failures[0]
     );

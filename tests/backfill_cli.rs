@@ -234,7 +234,7 @@ async fn fetch_prints_a_table_json_and_gateway_errors() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.starts_with(
-            "gateway error 7 SIGN_WRONG: Invalid signature, please check parameters and signature format\n"
+            "gateway error 7 SIGN_WRONG: Invalid signature, please check parameters and signature format [cid "
         ),
         "{stderr}"
     );
