@@ -174,7 +174,11 @@ async fn publishes_the_latest_complete_hour_exactly() {
     assert!(m.get("opretail_poll_duration_seconds", &[]).is_some());
     assert!(m.text.contains("# HELP opretail_shop_walk_in "));
     for line in m.text.lines().filter(|l| l.starts_with("# HELP opretail_")) {
-        assert!(line.contains("hourly"), "HELP must say the data is hourly: {line}");
+        let daily = line.contains("_today ") || line.contains("_day_timestamp_seconds ");
+        assert!(
+            line.contains("hourly") || daily && line.contains("daily figure") || daily && line.contains("hourly rows"),
+            "HELP must say the data is hourly, or which daily source it is: {line}"
+        );
     }
     h.stop().await;
 }

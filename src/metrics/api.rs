@@ -81,7 +81,7 @@ impl ApiMetrics {
             GaugeVec::new(
                 Opts::new(
                     "opretail_gateway_fields_missing",
-                    "Rows of the last answer of the gateway method that lacked a field the exporter reads (absent or null), by method and field. A field missing from every row may have been renamed by the gateway: run `opretail-exporter doctor`.",
+                    "Rows of the last answer of the gateway method (polling hourly data and daily figures) that lacked a field the exporter reads (absent or null), by method and field. A field missing from every row may have been renamed by the gateway: run `opretail-exporter doctor`.",
                 ),
                 &["method", "field"],
             )?,
@@ -89,14 +89,14 @@ impl ApiMetrics {
         let clock_skew = gauge(
             registry,
             "opretail_gateway_clock_skew_seconds",
-            "This host's clock minus the gateway's clock (stat.systime of the last answer), in seconds; positive when this host is ahead. The gateway refuses requests whose _timestamp is too far off (code 16).",
+            "This host's clock minus the gateway's clock (stat.systime of the last answer while polling hourly data), in seconds; positive when this host is ahead. The gateway refuses requests whose _timestamp is too far off (code 16).",
         )?;
         let convention = register(
             registry,
             GaugeVec::new(
                 Opts::new(
                     "opretail_gateway_convention",
-                    "1 for the convention in force for each open point of the gateway's answers: setting row_time (value start or end of the hour a row's time labels) and rate_scale (value percent or fraction); source configured, detected (from the answers, with auto) or assumed (auto, not decided yet).",
+                    "1 for the convention in force for each open point of the gateway's hourly data: setting row_time (value start or end of the hour a row's time labels) and rate_scale (value percent or fraction); source configured, detected (from the answers, with auto) or assumed (auto, not decided yet).",
                 ),
                 &["setting", "value", "source"],
             )?,

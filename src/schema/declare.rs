@@ -16,8 +16,8 @@
 /// ```
 ///
 /// The HELP text of a value is followed by the writer's hour and source, that of the hour's
-/// timestamp by the source only (see [`super::Ending`]); with `, ending Complete` after the
-/// prefix, the values' HELP texts are complete as declared (daily figures, which only the
+/// timestamp by the source only (see [`super::Ending`]); with `, ending Complete, stamp
+/// Complete` after the prefix, the HELP texts are complete as declared (daily figures, which only the
 /// live exporter shows).
 macro_rules! hourly_values {
     (
@@ -28,14 +28,14 @@ macro_rules! hourly_values {
     ) => {
         hourly_values! {
             $(#[$doc])*
-            pub struct $Values, families $FAMILIES, labels $LABELS, prefix $prefix, ending HourAndSource;
+            pub struct $Values, families $FAMILIES, labels $LABELS, prefix $prefix, ending HourAndSource, stamp Source;
             $stamp: $hour_help;
             $( $field: $unit, $help; )+
         }
     };
     (
         $(#[$doc:meta])*
-        pub struct $Values:ident, families $FAMILIES:ident, labels $LABELS:ident, prefix $prefix:literal, ending $ending:ident;
+        pub struct $Values:ident, families $FAMILIES:ident, labels $LABELS:ident, prefix $prefix:literal, ending $ending:ident, stamp $stamp_ending:ident;
         $stamp:ident: $hour_help:literal;
         $( $field:ident: $unit:ident, $help:literal; )+
     ) => {
@@ -84,7 +84,7 @@ macro_rules! hourly_values {
                 name: concat!($prefix, stringify!($stamp)),
                 key: stringify!($stamp),
                 help: $hour_help,
-                ending: $crate::schema::Ending::Source,
+                ending: $crate::schema::Ending::$stamp_ending,
                 kind: $crate::schema::Kind::Gauge,
                 labels: &$LABELS,
                 unit: $crate::schema::Unit::Seconds,

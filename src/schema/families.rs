@@ -37,8 +37,8 @@ hourly_values! {
 
 hourly_values! {
     /// The vendor's figures of one shop's local day so far. Rates are ratios (0–1).
-    pub struct ShopDayValues, families SHOP_DAY_FAMILIES, labels SHOP_LABELS, prefix "opretail_shop_", ending Complete;
-    day_timestamp_seconds: "Unix time of the start of the shop-local day the shop's today values describe";
+    pub struct ShopDayValues, families SHOP_DAY_FAMILIES, labels SHOP_LABELS, prefix "opretail_shop_", ending Complete, stamp Complete;
+    day_timestamp_seconds: "Unix time of the start of the shop-local day the shop's today values describe (the vendor's daily figures, polled from the Opretail gateway).";
     walk_in_today: Count, "Walk-ins of the shop-local day so far: the vendor's daily figure (the gateway's day rows, timeType=2), what the vendor console shows. Face-counting devices count a person once a day, so it can be below the sum of the hours. Fetched once per refresh, so it survives restarts and carries late uploads (polled from the Opretail gateway).";
     passing_today: Count, "Passers-by of the shop-local day so far: the vendor's daily figure (day rows, timeType=2; polled from the Opretail gateway).";
     outside_today: Count, "Outside traffic of the shop-local day so far: the vendor's daily figure (day rows, timeType=2; absent for a shop without an outside counter; polled from the Opretail gateway).";
@@ -48,8 +48,8 @@ hourly_values! {
 
 hourly_values! {
     /// One device's local day so far.
-    pub struct DeviceDayValues, families DEVICE_DAY_FAMILIES, labels DEVICE_LABELS, prefix "opretail_device_", ending Complete;
-    day_timestamp_seconds: "Unix time of the start of the local day the device's today values describe";
+    pub struct DeviceDayValues, families DEVICE_DAY_FAMILIES, labels DEVICE_LABELS, prefix "opretail_device_", ending Complete, stamp Complete;
+    day_timestamp_seconds: "Unix time of the start of the local day the device's today values describe (sums of its hourly rows, polled from the Opretail gateway).";
     walk_in_today: Count, "Walk-ins counted by the device in the local day so far: the sum of the device's hourly rows of the day, which every device call already answers (no extra call; polled from the Opretail gateway).";
     walk_out_today: Count, "Walk-outs counted by the device in the local day so far: the sum of its hourly rows of the day. Absent, never 0, when the device sends none (face-counting devices cannot count walk-outs; polled from the Opretail gateway).";
 }
