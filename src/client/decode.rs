@@ -138,7 +138,7 @@ fn row_time(v: Option<&Value>) -> Option<NaiveDateTime> {
 
 /// `data` of the shops method: a list of shops, each with its hourly `dataList`, read under
 /// `reading`.
-pub(super) fn shops(data: &Value, reading: Reading) -> Result<Vec<ShopSeries>, ApiError> {
+pub(crate) fn shops(data: &Value, reading: Reading) -> Result<Vec<ShopSeries>, ApiError> {
     let shops = match data {
         Value::Null => return Ok(Vec::new()),
         Value::Array(a) => a,

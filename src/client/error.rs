@@ -80,13 +80,19 @@ impl ApiError {
         let ApiError::Gateway { code, .. } = self else {
             return None;
         };
-        Some(match code {
+        Some(match *code {
             1..=3 => "check gateway.app_key (the app key of the open platform)",
             4 | 5 | 7 => "check gateway.app_secret and gateway.sign_method",
             11 | 12 => "check gateway.aid (S107 on openapi.opretail.com; the app's own id on cloudapi.ovopark.com)",
             14..=16 => "check this machine's clock: _timestamp is sent as Asia/Shanghai wall time",
             9 => "the gateway does not know this method for this app: check the app's permissions",
             -100 => "the gateway saw a repeated call: wait a little and try again",
+            TOKEN_NOT_EXIST => {
+                "the method needs a user token: set gateway.login (the web console's account) or gateway.token"
+            }
+            103_094 | 103_095 => {
+                "check gateway.login: the user name and password of the main web console (not the developer console)"
+            }
             _ => return None,
         })
     }
@@ -110,14 +116,18 @@ impl ApiError {
     pub(crate) fn is_worth_splitting(&self) -> bool {
         match self {
             ApiError::TooLarge { .. } => true,
-            ApiError::Gateway { code, .. } => {
-                !self.is_transient()
-                    && !(1..=17).contains(code)
-                    && !matches!(*code, TOKEN_NOT_EXIST | 103_094 | 103_095)
-            }
+            ApiError::Gateway { .. } => !self.is_transient() && !self.is_refusal(),
             ApiError::Http { status, .. } => matches!(status, 400 | 413 | 414 | 431),
             ApiError::Timeout { .. } | ApiError::Transport { .. } | ApiError::Decode { .. } => false,
         }
+    }
+
+    /// The gateway refused the key, the signature, the clock, the token or the login (codes
+    /// 1–17, 9990001 TOKEN_NOT_EXIST, 103094 USERNAME_ERROE, 103095 PASSWORD_ERROE): every
+    /// call fails alike until the configuration or the clock is fixed.
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(self, ApiError::Gateway { code, .. }
+            if (1..=17).contains(code) || matches!(*code, TOKEN_NOT_EXIST | 103_094 | 103_095))
     }
 
     /// The user token is missing, unknown or expired (code 9990001).

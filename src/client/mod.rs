@@ -6,7 +6,9 @@
 //! and how it ended. Errors are [`ApiError`], each with a short `code` label for
 //! `opretail_api_errors_total`; no error text ever carries the secret, the token or `_sig`.
 //!
-//! [`Client::fetch`] is the one entry point for data: a [`Call`] in, an [`Answer`] out. Inside:
+//! [`Client::fetch`] is the one entry point for data: a [`Call`] in, an [`Answer`] out
+//! (`doctor` alone asks [`Client::call`] for the raw answer of a call's parameters, to report
+//! on the answer itself). Inside:
 //! `call` (what a call asks, and packing ids into calls), `split` (asking in parts what the
 //! gateway refused whole), `transport` (one signed request, retries, limits),
 //! `auth` (the user token), `sign` (`_sig`), `decode` (answers into our types), `error` and
@@ -34,6 +36,7 @@ use self::auth::Auth;
 pub use self::call::{batch, pack, Answer, Call, Packing, Per, Target, WHOLE_DAY};
 use self::conventions::Conventions;
 pub use self::conventions::{Reading, Source};
+pub(crate) use self::decode::shops as decode_shops;
 pub use self::decode::{parse_devices_answer, parse_shops_answer, Envelope};
 pub use self::error::ApiError;
 use self::limiter::RateLimiter;
@@ -151,6 +154,34 @@ impl Client {
     /// Makes one call: the hourly rows of every shop behind a batch of ids, or of one device,
     /// for the shop-local days `from..=to` (shops: the call's hours of each day).
     pub async fn fetch(&self, call: &Call) -> Result<Answer, ApiError> {
+        let (method, business) = self.business(call);
+        let data = self.call(method, &business).await?.data;
+        match &call.target {
+            Target::Shops(_) => {
+                let hourly = call.per == Per::Hour;
+                let whole_days = (hourly && call.hour_window().is_none()).then_some((call.from, call.to));
+                let mut reading = self.inner.conventions.observe(METHOD_SHOPS, &data, whole_days);
+                if !hourly {
+                    // Day rows are labelled with their date.
+                    reading.row_time = RowTime::Start;
+                }
+                decode::shops(&data, reading).map(Answer::Shops)
+            }
+            Target::Device(_) => {
+                let reading = self
+                    .inner
+                    .conventions
+                    .observe(METHOD_DEVICES, &data, Some((call.from, call.to)));
+                decode::device_rows(&data, reading).map(Answer::Device)
+            }
+        }
+    }
+
+    /// The gateway method of `call` and its business parameters: for shops `id`
+    /// (comma-separated), `startTime`/`endTime` (whole days), `timeType` and, when the call
+    /// narrows the hours, `starthour`/`endhour` (one hour more with end-labelled rows); for a
+    /// device `mac`, `startTime`/`endTime`, `timeType=1`, `isOnBusinessTime=0`.
+    pub(crate) fn business(&self, call: &Call) -> (&'static str, Vec<(&'static str, String)>) {
         let (start, end) = whole_days(call.from, call.to);
         match &call.target {
             Target::Shops(ids) => {
@@ -176,31 +207,18 @@ impl Client {
                     business.push(("starthour", start_hour.to_string()));
                     business.push(("endhour", end_hour.to_string()));
                 }
-                let hourly = call.per == Per::Hour;
-                let whole_days = (hourly && call.hour_window().is_none()).then_some((call.from, call.to));
-                let data = self.call(METHOD_SHOPS, &business).await?.data;
-                let mut reading = self.inner.conventions.observe(METHOD_SHOPS, &data, whole_days);
-                if !hourly {
-                    // Day rows are labelled with their date.
-                    reading.row_time = RowTime::Start;
-                }
-                decode::shops(&data, reading).map(Answer::Shops)
+                (METHOD_SHOPS, business)
             }
-            Target::Device(device) => {
-                let business = [
+            Target::Device(device) => (
+                METHOD_DEVICES,
+                vec![
                     ("mac", device.mac.clone()),
                     ("startTime", start),
                     ("endTime", end),
                     ("timeType", "1".into()),
                     ("isOnBusinessTime", "0".into()),
-                ];
-                let data = self.call(METHOD_DEVICES, &business).await?.data;
-                let reading = self
-                    .inner
-                    .conventions
-                    .observe(METHOD_DEVICES, &data, Some((call.from, call.to)));
-                decode::device_rows(&data, reading).map(Answer::Device)
-            }
+                ],
+            ),
         }
     }
 
