@@ -13,7 +13,7 @@
 //! - `poller`: when to call and what to keep; `metrics`: the registry and the cached exposition;
 //!   `http` and `web_config`: the front door.
 //! - `exporter`: the wiring `main` and the tests start; `cmd`: the one-off commands beside it
-//!   (`fetch`, `backfill`).
+//!   (`fetch`, `doctor`, `backfill`).
 //! - `simulator`: a fake gateway for the demo and the tests, independent of the client.
 
 pub mod client;

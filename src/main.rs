@@ -93,6 +93,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The first check of a key and a configuration against the gateway: signature, clock,
+    /// row time, rate scale, fields, id lists, organisation sizes, in a few calls. Exit 0 when
+    /// the exporter can run as configured, 1 on a problem (each with its fix), 2 on bad
+    /// arguments or configuration.
+    Doctor {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The `simulate` command's tenant and switches.
@@ -239,6 +250,9 @@ fn main() -> ExitCode {
                 fetch::command(client, target, date.unwrap_or(now_local.date()), json, now_local).await
             })
         }
+        Some(Command::Doctor { config, json }) => one_off(&config, |config, client| async move {
+            opretail_exporter::cmd::doctor::command(client, config, json, Clock::system()).await
+        }),
         None => match cli.config {
             Some(path) => match Config::load(&path) {
                 Ok(config) => match load_web_config(cli.web_config.as_deref()) {
