@@ -1309,3 +1309,298 @@ pub(crate) fn bytes(n: usize) -> String {
         format!("{:.1} MiB", f / KIB / KIB)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    use crate::client::METHOD_DEVICES;
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2024, 5, 1).unwrap()
+    }
+
+    fn config(gateway: &str) -> Config {
+        let text = format!(
+            "gateway:\n  url: http://127.0.0.1:9/m.api\n  app_key: k\n  app_secret: s\n{gateway}shops:\n  - id: S_1\n  - id: S_2\n  - id: S_3\n  - id: S_4\ndevices:\n  - mac: d47c44906f01\n"
+        );
+        Config::from_yaml_str(&text, &|_| None).unwrap()
+    }
+
+    /// Rows for every hour of `day()` (labelled by start, or by end with `end`) from `row`.
+    fn day_rows(end: bool, row: impl Fn(u32) -> Value) -> Vec<Value> {
+        (0..24)
+            .map(|h| {
+                let label = day().and_hms_opt(h, 0, 0).unwrap() + chrono::Duration::hours(i64::from(end));
+                let mut r = row(h);
+                r["time"] = json!(label.format("%Y-%m-%d %H:%M:%S").to_string());
+                r
+            })
+            .collect()
+    }
+
+    /// A row of a shop with every counter: 10 walk-ins of 40 outside, rate in percent or as
+    /// a fraction.
+    fn full_row(fraction: bool) -> Value {
+        json!({"passengerFlow": 10, "passPassengerFlow": 30, "outSidePassengerFlow": 40,
+               "inShopRate": if fraction { 0.25 } else { 25.0 }, "outFlowCount": 9, "dressingRate": 12.5})
+    }
+
+    fn shop(dep: u64, rows: Vec<Value>) -> Value {
+        json!({"depId": dep, "name": format!("Shop {dep}"), "shopId": "", "dataList": rows})
+    }
+
+    fn shops_seen(ids: &[u64], data: Value) -> Seen {
+        let target = Target::Shops(ids.iter().map(|n| TargetId::Shop(*n)).collect());
+        Seen {
+            call: Call::day(target, day()),
+            method: METHOD_SHOPS,
+            envelope: Envelope {
+                bytes: data.to_string().len() + 100,
+                data,
+                cid: "c".into(),
+                systime_ms: None,
+            },
+        }
+    }
+
+    fn evidence(skew: f64) -> Evidence {
+        Evidence {
+            first_call: "S_1 2024-05-01".into(),
+            signature: Signature::Accepted,
+            first_failure: None,
+            clock_skew_seconds: Some(skew),
+            id_lists: IdLists::default(),
+            organisations: Vec::new(),
+            organisations_not_asked: Vec::new(),
+            device_failures: Vec::new(),
+            devices_without_rows: Vec::new(),
+            out_of_time: 0,
+        }
+    }
+
+    fn judged(config: &Config, evidence: Evidence, seen: &[Seen]) -> Report {
+        let outcome = Outcome {
+            seen,
+            calls: seen.len(),
+            elapsed: Duration::from_millis(300),
+        };
+        judge(config, day(), evidence, &outcome, Vec::new())
+    }
+
+    fn check<'r>(report: &'r Report, name: &str) -> &'r Check {
+        report.checks.iter().find(|c| c.name == name).unwrap()
+    }
+
+    #[test]
+    fn end_labelled_rows_and_fractions_are_found_and_recommended() {
+        let data = json!([shop(1, day_rows(true, |_| full_row(true)))]);
+        let report = judged(&config(""), evidence(0.5), &[shops_seen(&[1], data)]);
+        assert_eq!(report.row_time, Some(RowTime::End));
+        assert_eq!(report.rate_scale, Some(RateScale::Fraction));
+        assert!(report.ok(), "{:?}", report.problems);
+        let recommended = report.recommended.clone().unwrap();
+        assert_eq!(
+            (recommended.row_time.as_str(), recommended.rate_scale.as_str()),
+            ("end", "fraction")
+        );
+        assert_eq!(check(&report, "row time").status, Status::Ok);
+
+        // The same answers against fixed settings that say otherwise.
+        let data = json!([shop(1, day_rows(true, |_| full_row(true)))]);
+        let fixed = config("  row_time: start\n  rate_scale: percent\n");
+        let report = judged(&fixed, evidence(0.5), &[shops_seen(&[1], data)]);
+        let fixes: Vec<&str> = report.problems.iter().map(|p| p.fix.as_str()).collect();
+        assert_eq!(fixes, ["gateway.row_time: end", "gateway.rate_scale: fraction"]);
+        assert_eq!(check(&report, "rate scale").status, Status::Fail);
+    }
+
+    #[test]
+    fn a_renamed_field_is_a_problem_naming_the_candidates() {
+        let renamed = |_| {
+            let mut r = full_row(false);
+            let v = r["passPassengerFlow"].take();
+            r.as_object_mut().unwrap().remove("passPassengerFlow");
+            r["passFlow"] = v;
+            r
+        };
+        let data = json!([shop(1, day_rows(false, renamed))]);
+        let report = judged(&config(""), evidence(0.0), &[shops_seen(&[1], data)]);
+        let fields = &report.fields[METHOD_SHOPS];
+        assert_eq!(fields.missing_everywhere(), ["passPassengerFlow"]);
+        assert_eq!(fields.extra.iter().collect::<Vec<_>>(), ["passFlow"]);
+        assert_eq!(check(&report, "fields").status, Status::Fail);
+        assert_eq!(report.problems.len(), 1);
+        assert!(report.problems[0]
+            .fix
+            .contains("renamed it (fields it sends that the exporter does not read: passFlow)"));
+    }
+
+    #[test]
+    fn an_optional_field_no_shop_has_is_a_warning_without_a_candidate() {
+        let no_fitting = |_| {
+            let mut r = full_row(false);
+            r.as_object_mut().unwrap().remove("dressingRate");
+            r
+        };
+        let data = json!([shop(1, day_rows(false, no_fitting))]);
+        let report = judged(&config(""), evidence(0.0), &[shops_seen(&[1], data)]);
+        assert_eq!(report.fields[METHOD_SHOPS].missing_everywhere(), ["dressingRate"]);
+        assert_eq!(check(&report, "fields").status, Status::Warn);
+        assert!(report.ok());
+        // Walk-ins are not optional.
+        let no_walk_ins = |_| {
+            let mut r = full_row(false);
+            r.as_object_mut().unwrap().remove("passengerFlow");
+            r
+        };
+        let data = json!([shop(1, day_rows(false, no_walk_ins))]);
+        let report = judged(&config(""), evidence(0.0), &[shops_seen(&[1], data)]);
+        assert!(!report.ok());
+    }
+
+    #[test]
+    fn face_device_and_no_outside_counter_shops_are_listed() {
+        let face = |_| {
+            let mut r = full_row(false);
+            r.as_object_mut().unwrap().remove("outFlowCount");
+            r
+        };
+        let zero_outside = |_| json!({"passengerFlow": 7, "outSidePassengerFlow": 0, "outFlowCount": 6});
+        let no_outside = |_| json!({"passengerFlow": 7, "outFlowCount": 6});
+        let closed = |_| json!({"passengerFlow": 0, "outSidePassengerFlow": 0, "outFlowCount": 0});
+        let data = json!([
+            shop(1, day_rows(false, |_| full_row(false))),
+            shop(2, day_rows(false, face)),
+            shop(3, day_rows(false, zero_outside)),
+            shop(4, day_rows(false, no_outside)),
+            shop(5, day_rows(false, closed)),
+        ]);
+        let report = judged(&config(""), evidence(0.0), &[shops_seen(&[1, 2, 3, 4, 5], data)]);
+        assert_eq!(report.face_device_shops, ["2"]);
+        assert_eq!(report.no_outside_counter_shops, ["3", "4"]);
+        assert_eq!(report.shops_seen, 5);
+        assert_eq!(check(&report, "walk-outs").status, Status::Warn);
+        assert!(check(&report, "outside counters")
+            .finding
+            .starts_with("2 of 5 shops have no outside counter"));
+        assert!(report.ok(), "findings, not problems: {:?}", report.problems);
+    }
+
+    #[test]
+    fn a_clock_off_by_more_than_a_minute_is_a_problem() {
+        let data = json!([shop(1, day_rows(false, |_| full_row(false)))]);
+        let report = judged(&config(""), evidence(300.0), &[shops_seen(&[1], data)]);
+        assert_eq!(check(&report, "clock").status, Status::Fail);
+        assert_eq!(report.problems.len(), 1);
+        assert!(report.problems[0].problem.contains("300 s ahead of"));
+        assert!(report.problems[0].fix.contains("NTP"));
+        let data = json!([shop(1, day_rows(false, |_| full_row(false)))]);
+        assert!(judged(&config(""), evidence(-59.0), &[shops_seen(&[1], data)]).ok());
+    }
+
+    #[test]
+    fn device_rows_are_checked_too() {
+        let rows = json!({"dataList": day_rows(false, |_| json!({"passengerFlow": 1, "walkOut": 1}))});
+        let device = Seen {
+            call: Call::day(Target::Device(config("").devices[0].clone()), day()),
+            method: METHOD_DEVICES,
+            envelope: Envelope {
+                data: rows,
+                cid: String::new(),
+                systime_ms: None,
+                bytes: 10,
+            },
+        };
+        let report = judged(&config(""), evidence(0.0), &[device]);
+        assert_eq!(
+            report.row_time,
+            Some(RowTime::Start),
+            "device days tell the row time too"
+        );
+        assert_eq!(report.fields[METHOD_DEVICES].missing_everywhere(), ["outFlowCount"]);
+        assert!(!report.ok(), "an unknown field beside: likely renamed");
+    }
+
+    fn tried(ids: usize, chars: usize, error: Option<&str>, missing: &[&str]) -> ListTry {
+        ListTry {
+            asked: (1..=ids).map(|n| format!("S_{n}")).collect(),
+            ids,
+            chars,
+            answered: if error.is_some() { 0 } else { ids - missing.len() },
+            missing: missing.iter().map(|m| m.to_string()).collect(),
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn id_lists_are_a_problem_only_when_the_exporter_sends_what_failed() {
+        let lists = IdLists {
+            available: 60,
+            tried: vec![
+                tried(1, 3, None, &[]),
+                tried(2, 7, None, &[]),
+                tried(10, 49, None, &[]),
+                tried(50, 249, Some("gateway error 400001 PARAM_TOO_LONG"), &[]),
+            ],
+        };
+        assert_eq!((lists.accepted(), lists.max_ids_ok()), (Some(true), 10));
+        let mut problems = Vec::new();
+        let gateway = &config("").gateway;
+        assert_eq!(lists_check(&lists, gateway, &mut problems).status, Status::Fail);
+        assert_eq!(problems[0].fix, "gateway.max_ids_per_request: 10");
+        // The exporter sends at most 10 ids: the refused 50 is none of its business.
+        let mut problems = Vec::new();
+        let gateway = &config("  max_ids_per_request: 10\n").gateway;
+        assert_eq!(lists_check(&lists, gateway, &mut problems).status, Status::Ok);
+        assert!(problems.is_empty());
+        // Nor when the list is longer than max_id_chars.
+        let gateway = &config("  max_id_chars: 200\n").gateway;
+        assert_eq!(lists_check(&lists, gateway, &mut problems).status, Status::Ok);
+
+        // A list answered in part names the missing ids.
+        let lists = IdLists {
+            available: 4,
+            tried: vec![tried(1, 3, None, &[]), tried(2, 7, None, &["S_2"])],
+        };
+        assert_eq!((lists.accepted(), lists.max_ids_ok()), (Some(false), 1));
+        let mut problems = Vec::new();
+        lists_check(&lists, &config("").gateway, &mut problems);
+        assert!(problems[0].problem.contains("answered 1 shops: S_2 missing"));
+        assert_eq!(IdLists::default().accepted(), None);
+    }
+
+    #[test]
+    fn sizes_are_written_as_the_configuration_reads_them() {
+        assert_eq!(size_setting(16 * 1024 * 1024), "16MiB");
+        assert_eq!(size_setting(512 * 1024), "512KiB");
+        assert_eq!(size_setting(1000), "1000");
+        assert_eq!(suggested_bytes(3 * 1024 * 1024), 12 * 1024 * 1024);
+        assert_eq!(suggested_bytes(10), 1024 * 1024);
+        assert_eq!(bytes(812), "812 B");
+        assert_eq!(bytes(3482), "3.4 KiB");
+    }
+
+    #[test]
+    fn the_text_has_a_line_per_check_and_the_verdict() {
+        let data = json!([shop(1, day_rows(false, |_| full_row(false)))]);
+        let report = judged(&config(""), evidence(300.0), &[shops_seen(&[1], data)]);
+        let text = render_text(&report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "opretail-exporter doctor: http://127.0.0.1:9/m.api (Asia/Shanghai, day 2024-05-01)"
+        );
+        assert_eq!(lines[1], "ok    signature         accepted (S_1 2024-05-01)");
+        assert!(lines[2].starts_with("FAIL  clock             +300.0 s from the gateway's stat.systime"));
+        assert!(text.contains("\n  row_time: start\n  rate_scale: percent\n"));
+        assert!(text.contains("\n1 problem:\n  1. this host's clock is 300 s ahead of"));
+        assert!(text.ends_with("verdict: FAIL, fix the problems above and run doctor again\n"));
+        let json = render_json(&report);
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["clock_skew_seconds"], 300.0);
+        assert_eq!(json["problems"][0]["fix"], "synchronise this host's clock (NTP)");
+        assert_eq!(json["fields"][METHOD_SHOPS]["missing"], json!([]));
+    }
+}
