@@ -7,6 +7,10 @@
 //! `device_poll_interval`) keeps its values and status. A target whose call failed keeps its previous
 //! values until it has been failing for longer than `stale_after`, and is down. A call a
 //! re-poll skipped (a new hour began) changes nothing. Targets not polled this round vanish.
+//! A value is published with the Unix start of its hour in the configured zone: the round's
+//! own start for the round's hour (on a fall-back day, the second 02:00 has its own), the
+//! zone's for the other hours of a catch-up window (true across a daylight-saving change); a
+//! row for an hour the clocks skipped is ignored.
 //!
 //! Shop answers are flat lists of shops, whoever asked for them, so each configured id is
 //! judged by the final call (after any split) that asked it, and an organisation's shops are
@@ -15,10 +19,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::NaiveDateTime;
+use chrono_tz::Tz;
 
 use super::plan::RoundPlan;
 use super::PollReport;
 use crate::client::{ApiError, Leaf, Split, Target};
+use crate::hours;
 use crate::model::{DeviceRow, DeviceSample, DeviceTarget, ShopSample, ShopSeries, Snapshot, TargetId, TargetStatus};
 
 /// The shops each organisation (`O_`) produced: its members as last answered. (An `S_` id's
@@ -44,6 +50,8 @@ pub(super) struct Round<'a> {
     pub(super) plan: &'a RoundPlan,
     pub(super) hour: NaiveDateTime,
     pub(super) hour_start: i64,
+    /// The configured timezone: where the Unix starts of the window's other hours come from.
+    pub(super) tz: Tz,
     /// Unix seconds.
     pub(super) now: f64,
     pub(super) stale_after: f64,
@@ -90,6 +98,7 @@ impl Round<'_> {
         let mut next = Next::default();
         let mut report = PollReport {
             hour: Some(self.hour),
+            hour_start: Some(self.hour_start),
             ..PollReport::default()
         };
         let mut shops = ShopCalls::default();
@@ -150,20 +159,33 @@ impl Round<'_> {
         (next, report)
     }
 
-    /// The Unix start of `hour`, an hour of the round's window (at most a day before the
-    /// round's hour).
-    fn start_of(&self, hour: NaiveDateTime) -> i64 {
-        self.hour_start - (self.hour - hour).num_seconds()
+    /// The Unix start of `hour`, an hour of the round's window, from the zone: the round's
+    /// own start for its hour (the second one when the hour repeats), the earlier start for
+    /// another repeated hour, `None` for an hour the clocks skipped (the gateway labels rows by
+    /// local wall time, so it may send one).
+    fn start_of(&self, hour: NaiveDateTime) -> Option<i64> {
+        if hour == self.hour {
+            Some(self.hour_start)
+        } else {
+            hours::hour_start(hour, self.tz)
+        }
     }
 
-    /// The newest of `rows` up to the round's hour, unless older than `previous` (the Unix
-    /// start of the hour published before; the same hour again is taken, revised): the round's
-    /// hour when the gateway has it, else (after a gap) the newest it has.
-    fn newest<'r, R>(&self, rows: &'r [R], hour: impl Fn(&R) -> NaiveDateTime, previous: Option<i64>) -> Option<&'r R> {
+    /// The newest of `rows` up to the round's hour that exists in the zone, with its Unix
+    /// start, unless older than `previous` (the Unix start of the hour published before; the
+    /// same hour again is taken, revised): the round's hour when the gateway has it, else
+    /// (after a gap) the newest it has.
+    fn newest<'r, R>(
+        &self,
+        rows: &'r [R],
+        hour: impl Fn(&R) -> NaiveDateTime,
+        previous: Option<i64>,
+    ) -> Option<(&'r R, i64)> {
         rows.iter()
             .filter(|r| hour(r) <= self.hour)
-            .max_by_key(|r| hour(r))
-            .filter(|r| previous.is_none_or(|p| self.start_of(hour(r)) >= p))
+            .filter_map(|r| Some((r, self.start_of(hour(r))?)))
+            .max_by_key(|(r, _)| hour(r))
+            .filter(|(_, start)| previous.is_none_or(|p| *start >= p))
     }
 
     /// Every shop a call returned gets its newest hour, or keeps its last values if the
@@ -174,11 +196,11 @@ impl Round<'_> {
             returned.insert(shop.dep_id.clone());
             let previous = self.previous.shops.get(&shop.dep_id);
             let sample = match self.newest(&shop.rows, |r| r.hour, previous.map(|p| p.hour_start)) {
-                Some(row) => Some(ShopSample {
+                Some((row, hour_start)) => Some(ShopSample {
                     dep_id: shop.dep_id.clone(),
                     name: shop.name,
                     code: shop.code,
-                    hour_start: self.start_of(row.hour),
+                    hour_start,
                     values: row.values,
                 }),
                 // No newer row yet: keep what we had.
@@ -310,13 +332,14 @@ impl Round<'_> {
         let ok = rows.is_some();
         let previous = self.previous.devices.get(&dev.mac).map(|p| p.hour_start);
         let fresh = rows.and_then(|rows| {
-            self.newest(&rows, |r| r.hour, previous).map(|r| DeviceSample {
-                mac: dev.mac.clone(),
-                name: dev.name.clone().unwrap_or_default(),
-                shop_id: dev.shop_id.clone().unwrap_or_default(),
-                hour_start: self.start_of(r.hour),
-                values: r.values,
-            })
+            self.newest(&rows, |r| r.hour, previous)
+                .map(|(r, hour_start)| DeviceSample {
+                    mac: dev.mac.clone(),
+                    name: dev.name.clone().unwrap_or_default(),
+                    shop_id: dev.shop_id.clone().unwrap_or_default(),
+                    hour_start,
+                    values: r.values,
+                })
         });
         let kept = || {
             self.still_fresh(&dev.mac)
