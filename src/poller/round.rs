@@ -400,3 +400,123 @@ impl Round<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Timelike;
+
+    use super::*;
+    use crate::model::{ShopRow, ShopValues};
+
+    fn local(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn unix(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    }
+
+    /// What the round for `hour` (starting at `start`) in Europe/Berlin publishes for shop 1,
+    /// answered with a row for each of `rows` (walk-ins: the row's local hour), after
+    /// `previous` (a sample's hour start).
+    fn published(hour: &str, start: &str, rows: &[&str], previous: Option<i64>) -> Option<(i64, f64)> {
+        let mut before = Snapshot::default();
+        if let Some(hour_start) = previous {
+            let sample = ShopSample {
+                dep_id: "1".into(),
+                name: String::new(),
+                code: String::new(),
+                hour_start,
+                values: ShopValues::every(-1.0),
+            };
+            before.shops.insert("1".into(), sample);
+        }
+        let plan = RoundPlan {
+            configured: vec![TargetId::Shop(1)],
+            ..RoundPlan::default()
+        };
+        let round = Round {
+            previous: &before,
+            shops_of: &ShopsOf::new(),
+            plan: &plan,
+            hour: local(hour),
+            hour_start: unix(start),
+            tz: chrono_tz::Europe::Berlin,
+            now: unix(start) as f64 + 3900.0,
+            stale_after: 7200.0,
+        };
+        let rows = rows
+            .iter()
+            .map(|r| ShopRow {
+                hour: local(r),
+                values: ShopValues {
+                    walk_in: Some(f64::from(local(r).hour())),
+                    ..ShopValues::default()
+                },
+            })
+            .collect();
+        let series = ShopSeries {
+            dep_id: "1".into(),
+            name: String::new(),
+            code: String::new(),
+            rows,
+        };
+        let split = Split {
+            leaves: vec![Leaf {
+                ids: vec![TargetId::Shop(1)],
+                result: Ok(vec![series]),
+            }],
+            splits: 0,
+        };
+        let outcome = Outcome::Shops {
+            batch: vec![TargetId::Shop(1)],
+            split,
+        };
+        let (next, _) = round.merge(vec![outcome]);
+        let sample = next.snapshot.shops.get("1")?;
+        Some((sample.hour_start, sample.values.walk_in?))
+    }
+
+    #[test]
+    fn a_row_before_a_daylight_saving_change_gets_its_true_start() {
+        // 2026-03-29 in Berlin: 02:00 CET became 03:00 CEST. The round for 04:00 CEST (02:00
+        // UTC) after a gap, the gateway a little late: the newest row is 01:00 CET.
+        let rows = ["2026-03-29 00:00:00", "2026-03-29 01:00:00"];
+        assert_eq!(
+            published("2026-03-29 04:00:00", "2026-03-29T02:00:00Z", &rows, None),
+            Some((unix("2026-03-29T00:00:00Z"), 1.0))
+        );
+        // A row for the 02:00 that never was is not taken for the newest.
+        let rows = ["2026-03-29 01:00:00", "2026-03-29 02:00:00"];
+        assert_eq!(
+            published("2026-03-29 03:00:00", "2026-03-29T01:00:00Z", &rows, None),
+            Some((unix("2026-03-29T00:00:00Z"), 1.0))
+        );
+        // 2026-10-25: 03:00 CEST became 02:00 CET. The round for 04:00 CET (03:00 UTC), the
+        // newest row 01:00 CEST.
+        let rows = ["2026-10-25 00:00:00", "2026-10-25 01:00:00"];
+        assert_eq!(
+            published("2026-10-25 04:00:00", "2026-10-25T03:00:00Z", &rows, None),
+            Some((unix("2026-10-24T23:00:00Z"), 1.0))
+        );
+    }
+
+    #[test]
+    fn the_repeated_hour_is_published_at_the_rounds_own_start() {
+        let rows = ["2026-10-25 01:00:00", "2026-10-25 02:00:00"];
+        // The first 02:00 (CEST, 00:00 UTC), then the second (CET, 01:00 UTC).
+        let first = published("2026-10-25 02:00:00", "2026-10-25T00:00:00Z", &rows, None);
+        assert_eq!(first, Some((unix("2026-10-25T00:00:00Z"), 2.0)));
+        let second = published("2026-10-25 02:00:00", "2026-10-25T01:00:00Z", &rows, first.map(|f| f.0));
+        assert_eq!(second, Some((unix("2026-10-25T01:00:00Z"), 2.0)));
+        // The round for 03:00 CET without its row yet keeps the second 02:00: the row's first
+        // start is older than what was published.
+        let later = published(
+            "2026-10-25 03:00:00",
+            "2026-10-25T02:00:00Z",
+            &rows,
+            second.map(|s| s.0),
+        );
+        assert_eq!(later, Some((unix("2026-10-25T01:00:00Z"), -1.0)));
+    }
+}
