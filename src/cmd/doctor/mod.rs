@@ -8,10 +8,11 @@
 //! 1. The first call: the whole day, hourly, of the first configured `S_` id; without one,
 //!    the hour 12:00–13:00 of the first `O_` id; without shops, the first device's day. Its
 //!    gateway code says whether the key and signature are accepted (a refusal — codes 1–17,
-//!    9990001, 103094, 103095 — ends the checks here, with the hint for the code), and its
-//!    `stat.systime` how far this host's clock is from the gateway's.
+//!    9990001, 103094, 103095 — ends the checks here, with the hint for the code), and the
+//!    `stat.systime` of the first answer how far this host's clock is from the gateway's.
 //! 2. The hour 12:00–13:00 of each configured `O_` id, at most [`MAX_ORGS`] (the rest are
-//!    only counted): its shops, rows and answer bytes.
+//!    only counted), asked as the exporter asks it (one hour more with `gateway.row_time:
+//!    end`): its shops, rows and answer bytes.
 //! 3. `id` lists of [`LIST_SIZES`] `S_` ids, whole days: the configured `S_` ids first, then
 //!    the shops the organisations' answers named; only the sizes there are ids for, the list
 //!    of one being the first call when that was one. A list works when the call succeeds and
@@ -37,8 +38,16 @@
 //! is a warning, since a chain may have no such counter at all. A field only some shops lack
 //! is a finding: the shops are listed.
 //!
-//! [`render`](self::render) writes the [`Report`] as text (a line per check: `ok`, `warn` or
-//! `FAIL`) or JSON. Nothing here prints the secret, the password, the token or `_sig`.
+//! The other problems: a clock more than [`SKEW_WARNING_SECONDS`] off; a fixed
+//! `gateway.row_time` or `gateway.rate_scale` the answers contradict; a refused list no longer
+//! than the exporter sends (`max_ids_per_request`, `max_id_chars`); a configured id or device
+//! the gateway does not answer; an answer over half of `max_response_bytes`, or a
+//! `max_rows_per_call` whose calls would weigh that much; calls given up for time. Each comes
+//! with its fix, most of them a setting; the recommended settings gather them. The command
+//! exits 0 without a problem (warnings allowed), 1 with one.
+//!
+//! `render` writes the [`Report`] as text (a line per check: `ok`, `warn` or `FAIL`) or JSON.
+//! Nothing here prints the secret, the password, the token or `_sig`.
 
 mod render;
 
@@ -288,6 +297,8 @@ struct Seen {
     call: Call,
     method: &'static str,
     envelope: Envelope,
+    /// This host's clock minus the answer's `stat.systime` when it arrived, in seconds.
+    skew: Option<f64>,
 }
 
 /// Why a call brought no answer.
@@ -309,6 +320,7 @@ impl Failure {
 /// The calls of one run and their answers.
 struct Session<'a> {
     client: &'a Client,
+    clock: &'a Clock,
     deadline: Instant,
     calls: usize,
     seen: Vec<Seen>,
@@ -327,7 +339,13 @@ impl Session<'_> {
         let (method, business) = self.client.business(&call);
         match tokio::time::timeout_at(self.deadline, self.client.call(method, &business)).await {
             Ok(Ok(envelope)) => {
-                self.seen.push(Seen { call, method, envelope });
+                let skew = envelope.systime_ms.map(|ms| clock_skew(self.clock.now(), ms));
+                self.seen.push(Seen {
+                    call,
+                    method,
+                    envelope,
+                    skew,
+                });
                 Ok(self.seen.len() - 1)
             }
             Ok(Err(e)) => Err(Failure::Api(e)),
@@ -376,6 +394,7 @@ pub async fn run(client: &Client, config: &Config, clock: &Clock) -> Report {
     let hour = day.and_time(NaiveTime::from_hms_opt(HOUR_ASKED, 0, 0).unwrap_or(NaiveTime::MIN));
     let mut session = Session {
         client,
+        clock,
         deadline: started + TIME_BUDGET,
         calls: 0,
         seen: Vec::new(),
@@ -422,13 +441,7 @@ pub async fn run(client: &Client, config: &Config, clock: &Clock) -> Report {
     let first_answer = session.ask(first.clone()).await;
     let mut problems = Vec::new();
     match &first_answer {
-        Ok(i) => {
-            evidence.signature = Signature::Accepted;
-            evidence.clock_skew_seconds = session.seen[*i]
-                .envelope
-                .systime_ms
-                .map(|ms| clock_skew(clock.now(), ms));
-        }
+        Ok(_) => evidence.signature = Signature::Accepted,
         Err(Failure::Api(e)) if e.is_refusal() => {
             evidence.signature = Signature::Rejected { error: e.summary() };
             problems.push(Problem {
@@ -513,12 +526,11 @@ pub async fn run(client: &Client, config: &Config, clock: &Clock) -> Report {
     }
     let mut first_list = None;
     if let (Some(id), Target::Shops(_)) = (shop_ids.first(), &first.target) {
-        let tried = list_try(
-            &session,
-            std::slice::from_ref(id),
-            &first_answer,
-            &evidence.first_failure,
-        );
+        let answer = first_answer
+            .as_ref()
+            .copied()
+            .map_err(|f| evidence.first_failure.clone().unwrap_or_else(|| f.text()));
+        let tried = list_try(&session, std::slice::from_ref(id), answer);
         if !tried.worked() {
             // The shop itself is not answered: the lists go on without it.
             pool.retain(|p| p != id);
@@ -532,7 +544,7 @@ pub async fn run(client: &Client, config: &Config, clock: &Clock) -> Report {
             (Some(t), 1) if t.worked() => t.clone(),
             _ => {
                 let answer = session.ask(Call::day(Target::Shops(ids.to_vec()), day)).await;
-                list_try(&session, ids, &answer.map_err(|f| f.text()), &None)
+                list_try(&session, ids, answer.map_err(|f| f.text()))
             }
         };
         let worked = tried.worked();
@@ -572,6 +584,8 @@ pub async fn run(client: &Client, config: &Config, clock: &Clock) -> Report {
     }
 
     evidence.out_of_time = session.out_of_time;
+    // The first answer's clock (the first call's, unless it was refused for what it asked).
+    evidence.clock_skew_seconds = session.seen.iter().find_map(|s| s.skew);
     let outcome = Outcome {
         seen: &session.seen,
         calls: session.calls,
@@ -580,17 +594,13 @@ pub async fn run(client: &Client, config: &Config, clock: &Clock) -> Report {
     judge(config, day, evidence, &outcome, problems)
 }
 
-/// How a call for the `S_` ids `ids` came out as a list.
-fn list_try<E: ToText>(
-    session: &Session<'_>,
-    ids: &[TargetId],
-    answer: &Result<usize, E>,
-    failure: &Option<String>,
-) -> ListTry {
+/// How a call for the `S_` ids `ids` came out as a list: the index of its answer in the
+/// session, or why it failed.
+fn list_try(session: &Session<'_>, ids: &[TargetId], answer: Result<usize, String>) -> ListTry {
     let chars = ids.iter().map(|id| id.to_string().len()).sum::<usize>() + ids.len().saturating_sub(1);
     match answer {
         Ok(i) => {
-            let answered: BTreeSet<String> = session.shops(*i).into_iter().map(|s| s.dep_id).collect();
+            let answered: BTreeSet<String> = session.shops(i).into_iter().map(|s| s.dep_id).collect();
             let missing = ids
                 .iter()
                 .filter(|id| !answered.contains(&id.number().to_string()))
@@ -611,25 +621,8 @@ fn list_try<E: ToText>(
             chars,
             answered: 0,
             missing: Vec::new(),
-            error: Some(failure.clone().unwrap_or_else(|| e.to_text())),
+            error: Some(e),
         },
-    }
-}
-
-/// The text of a failure, whichever form it is kept in.
-trait ToText {
-    fn to_text(&self) -> String;
-}
-
-impl ToText for Failure {
-    fn to_text(&self) -> String {
-        self.text()
-    }
-}
-
-impl ToText for String {
-    fn to_text(&self) -> String {
-        self.clone()
     }
 }
 
@@ -823,6 +816,12 @@ fn judge(
     // Shops: walk-outs and outside counters.
     let mut shops: BTreeMap<String, ShopSeries> = BTreeMap::new();
     for seen in session.seen.iter().filter(|s| s.method == METHOD_SHOPS) {
+        if let Err(e) = decode_shops(&seen.envelope.data, Reading::default()) {
+            problems.push(Problem {
+                problem: format!("the answer for {} does not decode: {}", seen.call, e.summary()),
+                fix: "the gateway changed the shape of its answer: report it to the vendor and the exporter's issue tracker".to_string(),
+            });
+        }
         for shop in shops_of(seen) {
             match shops.get_mut(&shop.dep_id) {
                 Some(known) => known.rows.extend(shop.rows),
@@ -1362,6 +1361,7 @@ mod tests {
                 cid: "c".into(),
                 systime_ms: None,
             },
+            skew: None,
         }
     }
 
@@ -1512,6 +1512,7 @@ mod tests {
                 systime_ms: None,
                 bytes: 10,
             },
+            skew: None,
         };
         let report = judged(&config(""), evidence(0.0), &[device]);
         assert_eq!(
