@@ -6,7 +6,7 @@
 //! - `schema`, `model`, `hours`: the bottom. Every value family the exporter publishes is
 //!   declared once in `schema` (the model, the metrics, backfill and `fetch` read it); `model`
 //!   is the exporter's vocabulary (targets, hourly rows, the snapshot, the clock); `hours`
-//!   decides which hour is complete.
+//!   decides which hour is complete and when local hours and days begin.
 //! - `config`: the YAML file, every key declared once, validated once into typed values.
 //! - `client`: the only code that talks to the gateway; one entry point, `Client::fetch`, takes
 //!   a `Call` and gives an `Answer`.
@@ -20,7 +20,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod exporter;
-pub(crate) mod hours;
+pub mod hours;
 pub mod http;
 pub mod metrics;
 pub mod model;

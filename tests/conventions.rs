@@ -98,8 +98,7 @@ async fn run(adjust: impl FnOnce(&mut SimConfig), row_time: Convention<RowTime>,
 /// at the same hour timestamps, this hour and the next; the decision is published.
 #[tokio::test]
 async fn every_convention_publishes_the_same_values_at_the_same_hours() {
-    let auto = Convention::Auto;
-    let reference = run(|_| {}, auto, auto).await;
+    let reference = run(|_| {}, Convention::Auto, Convention::Auto).await;
     let expected = values(&reference.scrape().await);
     assert!(expected.len() > 100, "{expected:?}");
     assert_eq!(
@@ -121,8 +120,8 @@ async fn every_convention_publishes_the_same_values_at_the_same_hours() {
                 s.row_time = row_time;
                 s.rate_scale = rate_scale;
             },
-            auto,
-            auto,
+            Convention::Auto,
+            Convention::Auto,
         )
         .await;
         let m = h.scrape().await;
@@ -148,8 +147,7 @@ async fn every_convention_publishes_the_same_values_at_the_same_hours() {
 /// off (an hour late, or rates 100 times too small), which is why `doctor` checks them.
 #[tokio::test]
 async fn configured_conventions_are_applied_as_given() {
-    let auto = Convention::Auto;
-    let reference = run(|_| {}, auto, auto).await;
+    let reference = run(|_| {}, Convention::Auto, Convention::Auto).await;
     let expected = values(&reference.scrape().await);
     reference.stop().await;
 

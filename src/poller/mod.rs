@@ -36,6 +36,8 @@ use crate::model::{Clock, Snapshot};
 pub struct PollReport {
     /// The local hour reported.
     pub hour: Option<NaiveDateTime>,
+    /// Its start, Unix seconds: what tells the two 02:00s of a fall-back day apart.
+    pub hour_start: Option<i64>,
     /// The first round for a new hour: every call at once, as fast as the rate limit allows.
     /// Otherwise a re-poll of the same hour (late data), its calls spread over the interval.
     pub priority: bool,
@@ -91,8 +93,9 @@ impl Setup {
 
 #[derive(Default)]
 struct State {
-    /// The hour whose first (priority) round has completed.
-    refreshed_hour: Option<NaiveDateTime>,
+    /// The start (Unix seconds) of the hour whose first (priority) round has completed: an
+    /// hour is known by its start, since a local hour repeats on a fall-back day.
+    refreshed_hour: Option<i64>,
     snapshot: Arc<Snapshot>,
     shops_of: ShopsOf,
     /// The last hour each target's call answered.
@@ -101,23 +104,15 @@ struct State {
 
 /// How one round spaces its calls.
 struct Plan {
-    /// The hour the round asks for.
+    /// The hour the round asks for, and its start (Unix seconds).
     hour: NaiveDateTime,
+    hour_start: i64,
     /// Time between the starts of consecutive calls (`None`: as fast as allowed).
     pace: Option<std::time::Duration>,
     /// The local day now.
     today: NaiveDate,
     /// Ask every shop batch for the vendor's figures of `today` too (first rounds only).
     day_figures: bool,
-}
-
-/// The Unix start of the local day `day` in `tz` (its first instant).
-fn day_start(day: NaiveDate, tz: chrono_tz::Tz) -> i64 {
-    use chrono::TimeZone;
-    (0..24)
-        .filter_map(|h| day.and_hms_opt(h, 0, 0))
-        .find_map(|t| tz.from_local_datetime(&t).earliest())
-        .map_or(0, |t| t.timestamp())
 }
 
 /// While the row-time convention is `auto` and not yet decided, one whole-day call for one
@@ -213,16 +208,16 @@ impl Poller {
         let now = self.clock.now();
         let tz = setup.config.timezone;
         let Some((hour, hour_start)) = latest_complete_hour(now, tz) else {
-            tracing::warn!(%now, "the latest complete hour does not exist in the configured timezone; skipping this poll");
+            tracing::warn!(%now, "the latest complete hour is out of range in the configured timezone; skipping this poll");
             return PollReport::default();
         };
         let reloaded = self.reloaded.swap(false, std::sync::atomic::Ordering::SeqCst);
-        let priority = reloaded || state.refreshed_hour != Some(hour);
+        let priority = reloaded || state.refreshed_hour != Some(hour_start);
         let round_plan = setup.learned.lock().unwrap_or_else(PoisonError::into_inner).plan(
             &setup.config,
             &state.shops_of,
             &state.answered,
-            hour,
+            (hour, hour_start),
             now,
         );
         if setup.client.row_time().1 == crate::client::Source::Assumed {
@@ -232,16 +227,17 @@ impl Poller {
         // A re-poll spreads its calls evenly over the interval (the rate limit still applies);
         // the first round of an hour goes as fast as the rate limit allows.
         let pace = (spread_repolls && !priority && calls > 0).then(|| setup.config.poll_interval / calls as u32);
-        let today = now.with_timezone(&tz).date_naive();
+        let today = crate::hours::local_day(now, tz);
         let plan = Plan {
             hour,
+            hour_start,
             pace,
             today,
             day_figures: priority,
         };
         let outcomes = fetch(&setup, &self.clock, &round_plan, &state.shops_of, plan).await;
         learn_splits(&setup, &outcomes, now);
-        remember_answers(&mut state.answered, &outcomes, hour);
+        remember_answers(&mut state.answered, &outcomes, (hour, hour_start));
 
         let round = Round {
             previous: &state.snapshot,
@@ -249,10 +245,11 @@ impl Poller {
             plan: &round_plan,
             hour,
             hour_start,
+            tz,
             now: now.timestamp_millis() as f64 / 1000.0,
             stale_after: setup.config.stale_after.as_secs_f64(),
             today,
-            today_start: day_start(today, tz),
+            today_start: crate::hours::day_start(today, tz).unwrap_or(hour_start),
         };
         let (merged, mut report) = round.merge(outcomes);
         report.priority = priority;
@@ -275,7 +272,7 @@ impl Poller {
             self.store.refreshed(took, report.calls);
             self.store
                 .refresh_budget(calls as f64 / setup.config.gateway.requests_per_second);
-            state.refreshed_hour = Some(hour);
+            state.refreshed_hour = Some(hour_start);
         }
         state.snapshot = next;
         state.shops_of = shops_of;
@@ -334,6 +331,7 @@ async fn fetch(setup: &Setup, clock: &Clock, round: &RoundPlan, shops_of: &Shops
         round,
         shops_of,
         hour: plan.hour,
+        hour_start: plan.hour_start,
         pace: plan.pace,
         today: plan.today,
         day_figures: plan.day_figures,
@@ -365,6 +363,7 @@ struct Calls<'a> {
     round: &'a RoundPlan,
     shops_of: &'a ShopsOf,
     hour: NaiveDateTime,
+    hour_start: i64,
     pace: Option<std::time::Duration>,
     today: NaiveDate,
     day_figures: bool,
@@ -385,7 +384,7 @@ impl<'a> Calls<'a> {
         let Some(pace) = self.pace else { return true };
         tokio::time::sleep_until(self.began + pace * i as u32).await;
         let tz = self.setup.config.timezone;
-        latest_complete_hour(self.clock.now(), tz).map(|(h, _)| h) == Some(self.hour)
+        latest_complete_hour(self.clock.now(), tz).map(|(_, start)| start) == Some(self.hour_start)
     }
 
     async fn shops(self, i: usize) -> Outcome {
@@ -463,8 +462,9 @@ impl crate::client::Members for OrgShops<'_> {
     }
 }
 
-/// Records the hour every target whose call answered was answered for.
-fn remember_answers(answered: &mut Answered, outcomes: &[Outcome], hour: NaiveDateTime) {
+/// Records the hour (and, for devices, its start) every target whose call answered was
+/// answered for.
+fn remember_answers(answered: &mut Answered, outcomes: &[Outcome], (hour, hour_start): (NaiveDateTime, i64)) {
     for outcome in outcomes {
         match outcome {
             Outcome::Shops { split, .. } => {
@@ -473,7 +473,7 @@ fn remember_answers(answered: &mut Answered, outcomes: &[Outcome], hour: NaiveDa
                 }
             }
             Outcome::Device(dev, Ok(_), _) => {
-                answered.devices.insert(dev.mac.clone(), hour);
+                answered.devices.insert(dev.mac.clone(), (hour, hour_start));
             }
             Outcome::Device(_, Err(_), _) | Outcome::Skipped(_) => {}
         }

@@ -10,6 +10,14 @@
 //! refreshed: one hour normally, more after a gap (at most `max_catch_up_hours` back, and for
 //! shop calls not before the hour's day, since `starthour`/`endhour` apply to every day asked).
 //!
+//! Windows are counted in the local wall-clock hours the gateway labels its rows with, not in
+//! real time: across a spring-forward change the window 01:00..=03:00 is three rows asked for
+//! two real hours (a row for the skipped 02:00 is ignored by the merge), and on a fall-back day
+//! the repeated 02:00 is one row, asked again by the second refresh of that hour. Row counts
+//! (for packing) are the naive hours, what the gateway sends. The device cycle, by contrast,
+//! runs in real time: a device's turn is fixed by its hour's start instant, and it is overdue
+//! `device_poll_interval` after the start of its last answered hour, whatever the clocks did.
+//!
 //! What is learned about asking ([`Learned`]) lives as long as the configuration: a reload
 //! starts afresh, and every lesson expires after `gateway.batch_memory`.
 
@@ -39,11 +47,12 @@ pub(super) struct DeviceCall {
     pub(super) first_hour: NaiveDateTime,
 }
 
-/// The last hour each target's call answered: where its next window starts.
+/// The last hour each target's call answered: where its next window starts (and, for a
+/// device, that hour's start in Unix seconds, where its cycle counts from).
 #[derive(Debug, Default)]
 pub(super) struct Answered {
     pub(super) shops: HashMap<TargetId, NaiveDateTime>,
-    pub(super) devices: HashMap<String, NaiveDateTime>,
+    pub(super) devices: HashMap<String, (NaiveDateTime, i64)>,
 }
 
 /// The first hour to ask for a target last answered for `last`, in a round for `hour`: the
@@ -56,18 +65,20 @@ pub(super) fn window_start(last: Option<NaiveDateTime>, hour: NaiveDateTime, cap
     }
 }
 
-/// Whether the device `mac`, last answered for `last`, is polled in the round for `hour` when
-/// devices are polled every `every` hours: in its own hour of the cycle (a stable hash of the
-/// mac spreads them evenly), or whenever it is overdue or new.
-pub(super) fn device_due(mac: &str, hour: NaiveDateTime, every: u64, last: Option<NaiveDateTime>) -> bool {
+/// Whether the device `mac`, last answered for the hour starting at `last` (Unix seconds), is
+/// polled in the round for the hour starting at `start` when devices are polled every `every`
+/// hours: in its own hour of the cycle (a stable hash of the mac spreads them evenly), or
+/// whenever it is overdue or new. Real hours: the cycle goes on through daylight-saving
+/// changes.
+pub(super) fn device_due(mac: &str, start: i64, every: u64, last: Option<i64>) -> bool {
     if every <= 1 {
         return true;
     }
     let Some(last) = last else { return true };
-    if hour - last >= chrono::Duration::hours(every as i64) {
+    if start.saturating_sub(last) >= (every as i64).saturating_mul(3600) {
         return true;
     }
-    let index = hour.and_utc().timestamp().div_euclid(3600).unsigned_abs();
+    let index = start.div_euclid(3600).unsigned_abs();
     let phase = stable_hash(&format!("device-phase/{mac}"));
     (index % every + phase % every) % every == 0
 }
@@ -108,14 +119,15 @@ pub(super) struct Learned {
 }
 
 impl Learned {
-    /// The calls of the round for `hour`, at `now`, with the organisations' shops as last
-    /// answered (`shops_of`) and each target's last answered hour.
+    /// The calls of the round for `hour` (starting at `hour_start`, Unix seconds), at `now`,
+    /// with the organisations' shops as last answered (`shops_of`) and each target's last
+    /// answered hour.
     pub(super) fn plan(
         &mut self,
         config: &Config,
         shops_of: &ShopsOf,
         answered: &Answered,
-        hour: NaiveDateTime,
+        (hour, hour_start): (NaiveDateTime, i64),
         now: DateTime<Utc>,
     ) -> RoundPlan {
         let packing = Packing::of(&config.gateway);
@@ -178,16 +190,17 @@ impl Learned {
         }
         let every = (config.device_poll_interval.as_secs() / 3600).max(1);
         let device_cap = cap.max(every as usize);
+        let last = |mac: &str| answered.devices.get(mac).copied();
         let (due, resting): (Vec<&DeviceTarget>, Vec<&DeviceTarget>) = devices
             .into_iter()
-            .partition(|d| device_due(&d.mac, hour, every, answered.devices.get(&d.mac).copied()));
+            .partition(|d| device_due(&d.mac, hour_start, every, last(&d.mac).map(|(_, start)| start)));
         RoundPlan {
             shops,
             devices: due
                 .into_iter()
                 .map(|d| DeviceCall {
                     device: d.clone(),
-                    first_hour: window_start(answered.devices.get(&d.mac).copied(), hour, device_cap),
+                    first_hour: window_start(last(&d.mac).map(|(hour, _)| hour), hour, device_cap),
                 })
                 .collect(),
             resting: resting.into_iter().cloned().collect(),
@@ -222,6 +235,11 @@ mod tests {
         NaiveDateTime::parse_from_str("2024-05-01 13:00:00", "%Y-%m-%d %H:%M:%S").unwrap()
     }
 
+    /// The round for `hour()`: 13:00 in Shanghai starts at 05:00 UTC.
+    fn round() -> (NaiveDateTime, i64) {
+        (hour(), at("2024-05-01T05:00:00Z").timestamp())
+    }
+
     fn local(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
     }
@@ -243,12 +261,12 @@ mod tests {
         let c = with_orgs(config(300, 60), 2001..=2100);
         let mut learned = Learned::default();
         let now = at("2024-05-01T06:30:00Z");
-        let first = learned.plan(&c, &ShopsOf::new(), &Answered::default(), hour(), now);
+        let first = learned.plan(&c, &ShopsOf::new(), &Answered::default(), round(), now);
         assert_eq!(first.shops.len(), 100, "each unknown organisation alone");
         let shops_of: ShopsOf = (0..100u64)
             .map(|o| (TargetId::Org(2001 + o), members(100_001 + o * 100, 100)))
             .collect();
-        let next = learned.plan(&c, &shops_of, &Answered::default(), hour(), now);
+        let next = learned.plan(&c, &shops_of, &Answered::default(), round(), now);
         // 2,000 rows a call: 20 organisations of 100.
         assert_eq!(next.shops.len(), 5, "{:?}", asked(&next));
         assert!(next.via_shops.is_empty());
@@ -259,7 +277,7 @@ mod tests {
                 .collect(),
             ..Answered::default()
         };
-        let plan = learned.plan(&c, &shops_of, &answered, hour(), now);
+        let plan = learned.plan(&c, &shops_of, &answered, round(), now);
         assert_eq!(plan.shops.len(), 17);
         assert!(plan.shops.iter().all(|c| c.first_hour == local("2024-05-01 11:00:00")));
     }
@@ -270,7 +288,7 @@ mod tests {
         let mut learned = Learned::default();
         let now = at("2024-05-01T06:30:00Z");
         assert_eq!(
-            asked(&learned.plan(&c, &ShopsOf::new(), &Answered::default(), hour(), now)),
+            asked(&learned.plan(&c, &ShopsOf::new(), &Answered::default(), round(), now)),
             ["O_7"]
         );
         let shops_of = ShopsOf::from([(TargetId::Org(7), members(1, 10_000))]);
@@ -278,7 +296,7 @@ mod tests {
             &c,
             &shops_of,
             &Answered::default(),
-            hour(),
+            round(),
             now + chrono::Duration::hours(1),
         );
         assert_eq!(plan.via_shops, BTreeSet::from([TargetId::Org(7)]));
@@ -291,12 +309,12 @@ mod tests {
         // Once batch_memory (6 h) has passed since it was asked as itself, it is again.
         let later = now + chrono::Duration::hours(6);
         assert_eq!(
-            asked(&learned.plan(&c, &shops_of, &Answered::default(), hour(), later)),
+            asked(&learned.plan(&c, &shops_of, &Answered::default(), round(), later)),
             ["O_7"]
         );
         assert_eq!(
             learned
-                .plan(&c, &shops_of, &Answered::default(), hour(), later)
+                .plan(&c, &shops_of, &Answered::default(), round(), later)
                 .shops
                 .len(),
             200
@@ -311,7 +329,7 @@ mod tests {
             .collect();
         let mut learned = Learned::default();
         let now = at("2024-05-01T06:30:00Z");
-        let plan = learned.plan(&c, &ShopsOf::new(), &Answered::default(), hour(), now);
+        let plan = learned.plan(&c, &ShopsOf::new(), &Answered::default(), round(), now);
         assert_eq!(asked(&plan), ["S_1,S_2,S_3,S_4"]);
         let batch = plan.shops[0].batch.clone();
         let parts = vec![batch[..2].to_vec(), batch[2..3].to_vec(), batch[3..].to_vec()];
@@ -320,7 +338,7 @@ mod tests {
             &c,
             &ShopsOf::new(),
             &Answered::default(),
-            hour(),
+            round(),
             now + chrono::Duration::hours(1),
         );
         assert_eq!(asked(&plan), ["S_1,S_2", "S_3", "S_4"]);
@@ -329,7 +347,7 @@ mod tests {
             &c,
             &ShopsOf::new(),
             &Answered::default(),
-            hour(),
+            round(),
             now + chrono::Duration::hours(6),
         );
         assert_eq!(asked(&plan), ["S_1,S_2,S_3,S_4"], "forgotten after batch_memory");
@@ -342,16 +360,16 @@ mod tests {
         let now = at("2024-05-01T06:30:00Z");
         let shops_of = ShopsOf::from([(TargetId::Org(1), members(1, 5)), (TargetId::Org(2), members(11, 5))]);
         assert_eq!(
-            asked(&learned.plan(&c, &shops_of, &Answered::default(), hour(), now)),
+            asked(&learned.plan(&c, &shops_of, &Answered::default(), round(), now)),
             ["O_1,O_2"]
         );
         learned.doubt(TargetId::Org(2));
         assert_eq!(
-            asked(&learned.plan(&c, &shops_of, &Answered::default(), hour(), now)),
+            asked(&learned.plan(&c, &shops_of, &Answered::default(), round(), now)),
             ["O_2", "O_1"]
         );
         assert_eq!(
-            asked(&learned.plan(&c, &shops_of, &Answered::default(), hour(), now)),
+            asked(&learned.plan(&c, &shops_of, &Answered::default(), round(), now)),
             ["O_1,O_2"],
             "once"
         );
@@ -380,18 +398,24 @@ mod tests {
             ..Answered::default()
         };
         let at_two = local("2024-05-01 02:00:00");
-        let plan = Learned::default().plan(&c, &ShopsOf::new(), &answered, at_two, at("2024-04-30T18:30:00Z"));
+        let plan = Learned::default().plan(
+            &c,
+            &ShopsOf::new(),
+            &answered,
+            (at_two, at("2024-04-30T18:00:00Z").timestamp()),
+            at("2024-04-30T18:30:00Z"),
+        );
         assert_eq!(plan.shops[0].first_hour, local("2024-05-01 00:00:00"));
     }
 
     #[test]
     fn devices_polled_every_few_hours_are_spread_over_the_cycle() {
         let macs: Vec<String> = (0..3000u64).map(|i| format!("0a{i:010x}")).collect();
-        let start = hour();
+        let start = round().1;
         // Each device once in every 3 hours, about a third of them each hour.
-        let mut last: HashMap<&str, NaiveDateTime> = HashMap::new();
+        let mut last: HashMap<&str, i64> = HashMap::new();
         for h in 0..9 {
-            let now = start + chrono::Duration::hours(h);
+            let now = start + h * 3600;
             let due: Vec<&str> = macs
                 .iter()
                 .map(String::as_str)
@@ -405,14 +429,80 @@ mod tests {
             for m in due {
                 last.insert(m, now);
             }
-            assert!(
-                last.values().all(|t| now - *t < chrono::Duration::hours(3)),
-                "none left out"
-            );
+            assert!(last.values().all(|t| now - *t < 3 * 3600), "none left out");
         }
         // An overdue device is asked at once, and every hour with an interval of 1h.
-        assert!(device_due(&macs[0], start, 3, Some(start - chrono::Duration::hours(3))));
+        assert!(device_due(&macs[0], start, 3, Some(start - 3 * 3600)));
         assert!(device_due(&macs[0], start, 1, Some(start)));
+    }
+
+    /// The rounds a poller makes every hour from `from` to `to` (UTC) in `tz`: each reported
+    /// hour once per start.
+    fn rounds(tz: chrono_tz::Tz, from: &str, to: &str) -> Vec<(NaiveDateTime, i64)> {
+        let mut out: Vec<(NaiveDateTime, i64)> = Vec::new();
+        let mut now = at(from);
+        while now <= at(to) {
+            let round = crate::hours::latest_complete_hour(now, tz).unwrap();
+            if out.last() != Some(&round) {
+                out.push(round);
+            }
+            now += chrono::Duration::minutes(30);
+        }
+        out
+    }
+
+    #[test]
+    fn across_daylight_saving_changes_windows_count_local_hours_and_devices_real_ones() {
+        let mut c = with_orgs(config(300, 60), []);
+        c.timezone = chrono_tz::Europe::Berlin;
+        c.shops = vec![crate::config::ShopTarget { id: TargetId::Shop(1) }];
+        c.devices = (0..300u64)
+            .map(|i| DeviceTarget {
+                mac: format!("0a{i:010x}"),
+                name: None,
+                shop_id: None,
+            })
+            .collect();
+        c.device_poll_interval = std::time::Duration::from_secs(3 * 3600);
+        for (from, to, hours) in [
+            // 2026-03-29: 02:00 CET becomes 03:00 CEST; 22:00 to 07:00, no 02:00.
+            ("2026-03-28T21:30:00Z", "2026-03-29T05:30:00Z", 9),
+            // 2026-10-25: 03:00 CEST becomes 02:00 CET; 22:00 to 07:00, 02:00 twice.
+            ("2026-10-24T20:30:00Z", "2026-10-25T06:30:00Z", 11),
+        ] {
+            let rounds = rounds(c.timezone, from, to);
+            assert_eq!(rounds.len(), hours, "{rounds:?}");
+            let mut learned = Learned::default();
+            let mut answered = Answered::default();
+            let mut device_starts: HashMap<String, i64> = HashMap::new();
+            for (i, &(hour, start)) in rounds.iter().enumerate() {
+                let now = DateTime::from_timestamp(start + 3600 + 120, 0).unwrap();
+                let plan = learned.plan(&c, &ShopsOf::new(), &answered, (hour, start), now);
+                // The shop asks from the hour after its last answer: the local hour, even the
+                // skipped 02:00; the repeated 02:00 again by itself.
+                let first = plan.shops[0].first_hour;
+                match rounds.get(i.wrapping_sub(1)) {
+                    Some((last, _)) if *last < hour => assert_eq!(first, *last + chrono::Duration::hours(1)),
+                    _ => assert_eq!(first, hour, "{hour}"),
+                }
+                let due = plan.devices.len();
+                if i > 0 {
+                    assert!((60..140).contains(&due), "{hour} ({start}): {due} devices due");
+                }
+                answered.shops.insert(TargetId::Shop(1), hour);
+                for d in &plan.devices {
+                    assert!(d.first_hour <= hour);
+                    answered.devices.insert(d.device.mac.clone(), (hour, start));
+                    device_starts.insert(d.device.mac.clone(), start);
+                }
+                // Every device was asked within the last three real hours.
+                assert_eq!(device_starts.len(), 300);
+                assert!(
+                    device_starts.values().all(|t| start - *t < 3 * 3600),
+                    "{hour} ({start})"
+                );
+            }
+        }
     }
 
     #[test]
@@ -430,11 +520,16 @@ mod tests {
             devices: c
                 .devices
                 .iter()
-                .map(|d| (d.mac.clone(), local("2024-05-01 11:00:00")))
+                .map(|d| {
+                    (
+                        d.mac.clone(),
+                        (local("2024-05-01 11:00:00"), at("2024-05-01T03:00:00Z").timestamp()),
+                    )
+                })
                 .collect(),
             ..Answered::default()
         };
-        let plan = Learned::default().plan(&c, &ShopsOf::new(), &answered, hour(), at("2024-05-01T06:30:00Z"));
+        let plan = Learned::default().plan(&c, &ShopsOf::new(), &answered, round(), at("2024-05-01T06:30:00Z"));
         assert_eq!(plan.devices.len() + plan.resting.len(), 30);
         assert!(
             !plan.devices.is_empty() && !plan.resting.is_empty(),

@@ -7,6 +7,10 @@
 //! `device_poll_interval`) keeps its values and status. A target whose call failed keeps its previous
 //! values until it has been failing for longer than `stale_after`, and is down. A call a
 //! re-poll skipped (a new hour began) changes nothing. Targets not polled this round vanish.
+//! A value is published with the Unix start of its hour in the configured zone: the round's
+//! own start for the round's hour (on a fall-back day, the second 02:00 has its own), the
+//! zone's for the other hours of a catch-up window (true across a daylight-saving change); a
+//! row for an hour the clocks skipped is ignored.
 //!
 //! Shop answers are flat lists of shops, whoever asked for them, so each configured id is
 //! judged by the final call (after any split) that asked it, and an organisation's shops are
@@ -21,10 +25,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{NaiveDate, NaiveDateTime};
+use chrono_tz::Tz;
 
 use super::plan::RoundPlan;
 use super::PollReport;
 use crate::client::{Answer, ApiError, Leaf, Split, Target};
+use crate::hours;
 use crate::model::{
     DaySample, DeviceDayValues, DeviceRow, DeviceSample, DeviceTarget, ShopDayValues, ShopSample, ShopSeries,
     Snapshot, TargetId, TargetStatus,
@@ -56,6 +62,8 @@ pub(super) struct Round<'a> {
     pub(super) plan: &'a RoundPlan,
     pub(super) hour: NaiveDateTime,
     pub(super) hour_start: i64,
+    /// The configured timezone: where the Unix starts of the window's other hours come from.
+    pub(super) tz: Tz,
     /// Unix seconds.
     pub(super) now: f64,
     pub(super) stale_after: f64,
@@ -122,6 +130,7 @@ impl Round<'_> {
         let mut next = Next::default();
         let mut report = PollReport {
             hour: Some(self.hour),
+            hour_start: Some(self.hour_start),
             ..PollReport::default()
         };
         let mut shops = ShopCalls::default();
@@ -245,20 +254,33 @@ impl Round<'_> {
         }
     }
 
-    /// The Unix start of `hour`, an hour of the round's window (at most a day before the
-    /// round's hour).
-    fn start_of(&self, hour: NaiveDateTime) -> i64 {
-        self.hour_start - (self.hour - hour).num_seconds()
+    /// The Unix start of `hour`, an hour of the round's window, from the zone: the round's
+    /// own start for its hour (the second one when the hour repeats), the earlier start for
+    /// another repeated hour, `None` for an hour the clocks skipped (the gateway labels rows by
+    /// local wall time, so it may send one).
+    fn start_of(&self, hour: NaiveDateTime) -> Option<i64> {
+        if hour == self.hour {
+            Some(self.hour_start)
+        } else {
+            hours::hour_start(hour, self.tz)
+        }
     }
 
-    /// The newest of `rows` up to the round's hour, unless older than `previous` (the Unix
-    /// start of the hour published before; the same hour again is taken, revised): the round's
-    /// hour when the gateway has it, else (after a gap) the newest it has.
-    fn newest<'r, R>(&self, rows: &'r [R], hour: impl Fn(&R) -> NaiveDateTime, previous: Option<i64>) -> Option<&'r R> {
+    /// The newest of `rows` up to the round's hour that exists in the zone, with its Unix
+    /// start, unless older than `previous` (the Unix start of the hour published before; the
+    /// same hour again is taken, revised): the round's hour when the gateway has it, else
+    /// (after a gap) the newest it has.
+    fn newest<'r, R>(
+        &self,
+        rows: &'r [R],
+        hour: impl Fn(&R) -> NaiveDateTime,
+        previous: Option<i64>,
+    ) -> Option<(&'r R, i64)> {
         rows.iter()
             .filter(|r| hour(r) <= self.hour)
-            .max_by_key(|r| hour(r))
-            .filter(|r| previous.is_none_or(|p| self.start_of(hour(r)) >= p))
+            .filter_map(|r| Some((r, self.start_of(hour(r))?)))
+            .max_by_key(|(r, _)| hour(r))
+            .filter(|(_, start)| previous.is_none_or(|p| *start >= p))
     }
 
     /// Every shop a call returned gets its newest hour, or keeps its last values if the
@@ -269,17 +291,17 @@ impl Round<'_> {
             returned.insert(shop.dep_id.clone());
             let previous = self.previous.shops.get(&shop.dep_id);
             let newest = self.newest(&shop.rows, |r| r.hour, previous.map(|p| p.hour_start));
-            if let (Some(row), Some(p)) = (newest, previous) {
-                if self.start_of(row.hour) == p.hour_start && row.values != p.values {
+            if let (Some((row, start)), Some(p)) = (newest, previous) {
+                if start == p.hour_start && row.values != p.values {
                     report.shop_revisions += 1;
                 }
             }
             let sample = match newest {
-                Some(row) => Some(ShopSample {
+                Some((row, hour_start)) => Some(ShopSample {
                     dep_id: shop.dep_id.clone(),
                     name: shop.name,
                     code: shop.code,
-                    hour_start: self.start_of(row.hour),
+                    hour_start,
                     values: row.values,
                 }),
                 // No newer row yet: keep what we had.
@@ -413,16 +435,16 @@ impl Round<'_> {
         let previous = before.map(|p| p.hour_start);
         let fresh = rows.and_then(|rows| {
             let newest = self.newest(&rows, |r| r.hour, previous);
-            if let (Some(row), Some(p)) = (newest, before) {
-                if self.start_of(row.hour) == p.hour_start && row.values != p.values {
+            if let (Some((row, start)), Some(p)) = (newest, before) {
+                if start == p.hour_start && row.values != p.values {
                     report.device_revisions += 1;
                 }
             }
-            newest.map(|r| DeviceSample {
+            newest.map(|(r, hour_start)| DeviceSample {
                 mac: dev.mac.clone(),
                 name: dev.name.clone().unwrap_or_default(),
                 shop_id: dev.shop_id.clone().unwrap_or_default(),
-                hour_start: self.start_of(r.hour),
+                hour_start,
                 values: r.values,
             })
         });
@@ -483,5 +505,128 @@ impl Round<'_> {
                 next.shops.entry(dep.clone()).or_insert_with(|| sample.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Timelike;
+
+    use super::*;
+    use crate::model::{ShopRow, ShopValues};
+
+    fn local(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn unix(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    }
+
+    /// What the round for `hour` (starting at `start`) in Europe/Berlin publishes for shop 1,
+    /// answered with a row for each of `rows` (walk-ins: the row's local hour), after
+    /// `previous` (a sample's hour start).
+    fn published(hour: &str, start: &str, rows: &[&str], previous: Option<i64>) -> Option<(i64, f64)> {
+        let mut before = Snapshot::default();
+        if let Some(hour_start) = previous {
+            let sample = ShopSample {
+                dep_id: "1".into(),
+                name: String::new(),
+                code: String::new(),
+                hour_start,
+                values: ShopValues::every(-1.0),
+            };
+            before.shops.insert("1".into(), sample);
+        }
+        let plan = RoundPlan {
+            configured: vec![TargetId::Shop(1)],
+            ..RoundPlan::default()
+        };
+        let round = Round {
+            previous: &before,
+            shops_of: &ShopsOf::new(),
+            plan: &plan,
+            hour: local(hour),
+            hour_start: unix(start),
+            tz: chrono_tz::Europe::Berlin,
+            now: unix(start) as f64 + 3900.0,
+            stale_after: 7200.0,
+            today: local(hour).date(),
+            today_start: 0,
+        };
+        let rows = rows
+            .iter()
+            .map(|r| ShopRow {
+                hour: local(r),
+                values: ShopValues {
+                    walk_in: Some(f64::from(local(r).hour())),
+                    ..ShopValues::default()
+                },
+            })
+            .collect();
+        let series = ShopSeries {
+            dep_id: "1".into(),
+            name: String::new(),
+            code: String::new(),
+            rows,
+        };
+        let split = Split {
+            leaves: vec![Leaf {
+                ids: vec![TargetId::Shop(1)],
+                result: Ok(vec![series]),
+            }],
+            splits: 0,
+        };
+        let outcome = Outcome::Shops {
+            batch: vec![TargetId::Shop(1)],
+            split,
+            days: None,
+        };
+        let (next, _) = round.merge(vec![outcome]);
+        let sample = next.snapshot.shops.get("1")?;
+        Some((sample.hour_start, sample.values.walk_in?))
+    }
+
+    #[test]
+    fn a_row_before_a_daylight_saving_change_gets_its_true_start() {
+        // 2026-03-29 in Berlin: 02:00 CET became 03:00 CEST. The round for 04:00 CEST (02:00
+        // UTC) after a gap, the gateway a little late: the newest row is 01:00 CET.
+        let rows = ["2026-03-29 00:00:00", "2026-03-29 01:00:00"];
+        assert_eq!(
+            published("2026-03-29 04:00:00", "2026-03-29T02:00:00Z", &rows, None),
+            Some((unix("2026-03-29T00:00:00Z"), 1.0))
+        );
+        // A row for the 02:00 that never was is not taken for the newest.
+        let rows = ["2026-03-29 01:00:00", "2026-03-29 02:00:00"];
+        assert_eq!(
+            published("2026-03-29 03:00:00", "2026-03-29T01:00:00Z", &rows, None),
+            Some((unix("2026-03-29T00:00:00Z"), 1.0))
+        );
+        // 2026-10-25: 03:00 CEST became 02:00 CET. The round for 04:00 CET (03:00 UTC), the
+        // newest row 01:00 CEST.
+        let rows = ["2026-10-25 00:00:00", "2026-10-25 01:00:00"];
+        assert_eq!(
+            published("2026-10-25 04:00:00", "2026-10-25T03:00:00Z", &rows, None),
+            Some((unix("2026-10-24T23:00:00Z"), 1.0))
+        );
+    }
+
+    #[test]
+    fn the_repeated_hour_is_published_at_the_rounds_own_start() {
+        let rows = ["2026-10-25 01:00:00", "2026-10-25 02:00:00"];
+        // The first 02:00 (CEST, 00:00 UTC), then the second (CET, 01:00 UTC).
+        let first = published("2026-10-25 02:00:00", "2026-10-25T00:00:00Z", &rows, None);
+        assert_eq!(first, Some((unix("2026-10-25T00:00:00Z"), 2.0)));
+        let second = published("2026-10-25 02:00:00", "2026-10-25T01:00:00Z", &rows, first.map(|f| f.0));
+        assert_eq!(second, Some((unix("2026-10-25T01:00:00Z"), 2.0)));
+        // The round for 03:00 CET without its row yet keeps the second 02:00: the row's first
+        // start is older than what was published.
+        let later = published(
+            "2026-10-25 03:00:00",
+            "2026-10-25T02:00:00Z",
+            &rows,
+            second.map(|s| s.0),
+        );
+        assert_eq!(later, Some((unix("2026-10-25T01:00:00Z"), -1.0)));
     }
 }

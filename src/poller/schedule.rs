@@ -2,38 +2,37 @@
 //! rules of the poller, kept apart from the polling itself so they can be tested as plain
 //! functions.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::client::{batch, Packing};
 use crate::config::Config;
-use crate::hours::latest_complete_hour;
+use crate::hours::{current_hour_start, latest_complete_hour};
 use crate::model::{DeviceTarget, TargetId};
 
 /// How long to wait, after a poll that started `since_start` ago and finished at `now`, for
 /// the next one: until the interval is over, or until the priority poll of the next hour
 /// (`hour_delay` into it) if that comes first — at once if that poll is already due.
+/// `refreshed` is the start (Unix seconds) of the hour whose priority poll last ran: an hour
+/// is known by its start instant, so the second 02:00 of a fall-back day is a new hour. The
+/// next hour begins an hour after this one, in real time, whatever the clocks do.
 pub(crate) fn next_poll_in(
     config: &Config,
     now: DateTime<Utc>,
-    refreshed: Option<NaiveDateTime>,
+    refreshed: Option<i64>,
     since_start: std::time::Duration,
 ) -> std::time::Duration {
     let tz = config.timezone;
-    let local = now.with_timezone(&tz).naive_local();
-    let this_hour = local.date().and_hms_opt(local.hour(), 0, 0).unwrap_or(local);
-    let at = |hour: NaiveDateTime| {
-        tz.from_local_datetime(&hour)
-            .earliest()
-            .map(|t| t.with_timezone(&Utc) + chrono::Duration::from_std(config.hour_delay).unwrap_or_default())
-    };
+    let delay = chrono::Duration::from_std(config.hour_delay).unwrap_or_default();
+    let this_hour = current_hour_start(now, tz);
     let until = |t: Option<DateTime<Utc>>| t.and_then(|t| (t - now).to_std().ok()).unwrap_or_default();
     let interval_left = config.poll_interval.saturating_sub(since_start);
-    let due_hour = latest_complete_hour(now, tz).map(|(h, _)| h);
+    let due_hour = latest_complete_hour(now, tz).map(|(_, start)| start);
     if due_hour.is_some() && refreshed != due_hour {
         // The current hour's priority poll has not run yet.
-        return until(at(this_hour)).min(interval_left);
+        return until(this_hour.checked_add_signed(delay)).min(interval_left);
     }
-    until(at(this_hour + chrono::Duration::hours(1))).min(interval_left)
+    let next_hour = this_hour.checked_add_signed(chrono::Duration::hours(1));
+    until(next_hour.and_then(|t| t.checked_add_signed(delay))).min(interval_left)
 }
 
 /// What one refresh of this replica's targets asks of the gateway: its calls, and the least
@@ -121,7 +120,7 @@ pub(super) mod tests {
         let c = config(300, 60);
         // 14:30 local, the 13:00 refresh done, the poll took 10 s: 290 s of interval left.
         let now = utc("2024-05-01T06:30:00Z");
-        let done = Some(latest_complete_hour(now, c.timezone).unwrap().0);
+        let done = Some(latest_complete_hour(now, c.timezone).unwrap().1);
         assert_eq!(
             secs(next_poll_in(&c, now, done, std::time::Duration::from_secs(10))),
             290
@@ -137,7 +136,7 @@ pub(super) mod tests {
     #[test]
     fn a_pending_refresh_waits_only_for_the_hour_delay() {
         let c = config(3600, 60);
-        let refreshed = Some(latest_complete_hour(utc("2024-05-01T06:30:00Z"), c.timezone).unwrap().0);
+        let refreshed = Some(latest_complete_hour(utc("2024-05-01T06:30:00Z"), c.timezone).unwrap().1);
         // 15:00:20 local: the 14:00 hour is due but not refreshed; 40 s of delay left.
         let now = utc("2024-05-01T07:00:20Z");
         assert_eq!(
@@ -150,6 +149,31 @@ pub(super) mod tests {
             secs(next_poll_in(&c, now, refreshed, std::time::Duration::from_secs(0))),
             0
         );
+    }
+
+    #[test]
+    fn the_next_hour_is_an_hour_of_real_time_across_daylight_saving_changes() {
+        let mut c = config(3600, 60);
+        c.timezone = chrono_tz::Europe::Berlin;
+        let start = |now: &str| latest_complete_hour(utc(now), c.timezone).map(|(_, s)| s);
+        let wait =
+            |now: &str, refreshed: Option<i64>| secs(next_poll_in(&c, utc(now), refreshed, std::time::Duration::ZERO));
+        // 2026-03-29, 01:30 CET, 00:00 refreshed: the next hour is 03:00 CEST, 30 minutes away
+        // (there is no 02:00 to wait for, and none to poll at once).
+        let refreshed = start("2026-03-29T00:30:00Z");
+        assert_eq!(wait("2026-03-29T00:30:00Z", refreshed), 1800 + 60);
+        // 2026-10-25, 02:30 CEST, 01:00 refreshed: the next hour is 02:00 CET, 30 minutes away.
+        let refreshed = start("2026-10-25T00:30:00Z");
+        assert_eq!(wait("2026-10-25T00:30:00Z", refreshed), 1800 + 60);
+        // 02:30 CET, the first 02:00 refreshed: the second one is next, at 03:00 CET.
+        let first = start("2026-10-25T01:30:00Z");
+        assert_eq!(first, Some(utc("2026-10-25T00:00:00Z").timestamp()));
+        assert_eq!(wait("2026-10-25T01:30:00Z", first), 1800 + 60);
+        // 03:00:20 CET: the second 02:00 is due and not refreshed although the first one was.
+        assert_eq!(wait("2026-10-25T02:00:20Z", first), 40);
+        let second = start("2026-10-25T02:00:20Z");
+        assert_eq!(second, Some(utc("2026-10-25T01:00:00Z").timestamp()));
+        assert_eq!(wait("2026-10-25T02:00:20Z", second), 3600, "the interval ends first");
     }
 
     /// `c` polling the organisations `orgs`.

@@ -12,7 +12,8 @@
 //! sizes ([`RowDetail`]), organisations of any size ([`SimConfig::large`]), a longest `id` and a
 //! largest answer (refused with the simulator's own stand-in codes [`PARAM_TOO_LONG`] and
 //! [`DATA_TOO_LARGE`]); and it counts its answers by `stat.code` ([`Simulator::answered`]) so a
-//! test can say from the gateway's side that no call failed. It is used by
+//! test can say from the gateway's side that no call failed, and keeps what the last shops
+//! requests asked for ([`Simulator::shops_asked`]) so a test can see the days and hours sent. It is used by
 //! `opretail-exporter demo`, `opretail-exporter simulate` and the integration tests.
 //!
 //! This file is the request core ([`Simulator::handle`]): the shared state, its counters and
@@ -66,6 +67,18 @@ const METHOD_DEVICES: &str = "open.shopwebpassengerflow.customerflow.listDeviceP
 const METHOD_LOGIN: &str = "open.shopweb.security.mobileLogin";
 /// How many `_sig` values are kept for [`Simulator::signatures`].
 const SIGNATURE_MEMORY: usize = 10_000;
+/// How many shops requests are kept for [`Simulator::shops_asked`].
+const SHOPS_ASKED_MEMORY: usize = 1_000;
+
+/// What one shops request asked for, its parameters as received (for tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopsAsked {
+    pub id: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub starthour: Option<String>,
+    pub endhour: Option<String>,
+}
 
 struct Inner {
     cfg: SimConfig,
@@ -86,6 +99,8 @@ struct Inner {
     tokens: Mutex<HashSet<String>>,
     /// The most recent `_sig` values received (for tests that look for leaks).
     signatures: Mutex<VecDeque<String>>,
+    /// The most recent shops requests with valid parameters.
+    shops_asked: Mutex<VecDeque<ShopsAsked>>,
     /// Cancelled (and replaced) to release hanging requests: on shutdown and on a fault change.
     release: Mutex<CancellationToken>,
 }
@@ -138,6 +153,7 @@ impl Simulator {
                 answered: Mutex::new(BTreeMap::new()),
                 tokens: Mutex::new(HashSet::new()),
                 signatures: Mutex::new(VecDeque::new()),
+                shops_asked: Mutex::new(VecDeque::new()),
                 release: Mutex::new(CancellationToken::new()),
             }),
         }
@@ -231,6 +247,26 @@ impl Simulator {
             .iter()
             .cloned()
             .collect()
+    }
+
+    /// What the last (up to 1,000) shops requests with valid parameters asked for, oldest
+    /// first (faulted requests are not kept).
+    pub fn shops_asked(&self) -> Vec<ShopsAsked> {
+        self.inner
+            .shops_asked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn remember_shops_asked(&self, asked: ShopsAsked) {
+        let mut kept = self.inner.shops_asked.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= SHOPS_ASKED_MEMORY {
+            kept.pop_front();
+        }
+        kept.push_back(asked);
     }
 
     fn release_hangs(&self) {
@@ -391,6 +427,13 @@ impl Simulator {
         if mt == METHOD_SHOPS {
             let ids = present("id").ok_or_else(|| Refusal::system("id must not be empty"))?;
             let hours = HourWindow::parse(present("starthour"), present("endhour"), cfg.end_hour_inclusive)?;
+            self.remember_shops_asked(ShopsAsked {
+                id: ids.to_owned(),
+                start_time: present("startTime").unwrap_or_default().to_owned(),
+                end_time: present("endTime").unwrap_or_default().to_owned(),
+                starthour: present("starthour").map(str::to_owned),
+                endhour: present("endhour").map(str::to_owned),
+            });
             let shops = self.match_shops(ids);
             let rows_per_shop = days(start, end, hours).count() as u64;
             let shop_rows = rows_per_shop * shops.len() as u64;

@@ -12,6 +12,12 @@
 //! families (`opretail_target_*`, `opretail_api_*`) describe a running exporter and are not
 //! backfilled. Hours not yet complete are skipped, and so are values the gateway did not send.
 //!
+//! The gateway labels its rows with local wall times, so in a zone with daylight saving a day
+//! is not always 24 rows of 24 real hours. A row for an hour the clocks skipped (02:00 on a
+//! spring-forward day) is not written. The hour a fall-back day repeats has one row, written
+//! once, at the first of its two starts, and only once the second one has ended too (the row
+//! may count both).
+//!
 //! The output follows the OpenMetrics text format: one `TYPE` and `HELP` per family, families
 //! and series never interleaved, the samples of a series in time order, `# EOF` last. That
 //! needs every sample before the first line is written, so the fetched hours are held in
@@ -26,14 +32,14 @@ mod openmetrics;
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use futures_util::stream::{self, StreamExt};
 
 pub use self::openmetrics::{family_names, Backfill};
 use crate::client::{batch, ApiError, Call, Client, Packing, WHOLE_DAY};
 use crate::config::Config;
-use crate::hours::latest_complete_hour;
+use crate::hours::{latest_complete_hour, local_day};
 use crate::model::TargetId;
 
 /// Which days to backfill.
@@ -70,7 +76,8 @@ pub struct Plan {
     pub to: NaiveDate,
     /// True if `to` was later than today and was clamped.
     pub clamped: bool,
-    /// The latest complete hour (shop-local): later hours are skipped.
+    /// The latest complete hour (shop-local): later hours are skipped. On a fall-back day the
+    /// repeated hour is complete only once its second occurrence has ended.
     pub last_complete: NaiveDateTime,
     pub calls: Vec<Call>,
 }
@@ -91,7 +98,7 @@ impl std::fmt::Display for CallFailure {
 /// Works out the calls for `opts` at `now`.
 pub fn plan(config: &Config, opts: &Options, now: DateTime<Utc>) -> Result<Plan, PlanError> {
     let tz = config.timezone;
-    let today = now.with_timezone(&tz).date_naive();
+    let today = local_day(now, tz);
     if opts.from > opts.to {
         return Err(PlanError::Reversed {
             from: opts.from,
@@ -109,9 +116,13 @@ pub fn plan(config: &Config, opts: &Options, now: DateTime<Utc>) -> Result<Plan,
         return Err(PlanError::NothingConfigured);
     }
     let to = opts.to.min(today);
-    // Without a latest complete hour (a local hour that does not exist) nothing of today is.
+    // Without a latest complete hour (an instant out of range) nothing of today is.
     let last_complete = latest_complete_hour(now, tz)
-        .map(|(h, _)| h)
+        .map(|(hour, start)| match tz.from_local_datetime(&hour).latest() {
+            // The first of a repeated hour: its row is complete after the second one.
+            Some(last) if last.timestamp() != start => hour - chrono::Duration::hours(1),
+            _ => hour,
+        })
         .unwrap_or_else(|| today.and_time(chrono::NaiveTime::MIN) - chrono::Duration::hours(1));
     let ids: Vec<TargetId> = config.shops.iter().map(|s| s.id.clone()).collect();
     let targets = batch(&ids, &config.devices, Packing::of(&config.gateway), WHOLE_DAY.len());
