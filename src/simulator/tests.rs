@@ -76,7 +76,7 @@ fn shops_request_answers_past_current_and_future_hours() {
     assert_eq!(r["inShopRate"].as_f64(), Some(half.walk_in_rate_percent()));
     assert_eq!(
         half,
-        shop_hour_as_of(&shop, at("2024-03-15 14:00:00"), at("2024-03-15 14:30:00"))
+        shop_hour_as_of(&shop, at("2024-03-15 14:00:00"), at("2024-03-15 14:30:00"), None)
     );
     assert!(half.walk_in < shop_hour(&shop, at("2024-03-15 14:00:00")).walk_in);
     // Future hour: zeros.
