@@ -87,7 +87,7 @@ struct Inner {
     fault: Mutex<Option<Fault>>,
     nonces: Mutex<Nonces>,
     requests: AtomicU64,
-    /// Shop rows answered by the shops method (one per shop and hour).
+    /// Shop rows answered by the shops method (one per shop and hour, or day for day rows).
     shop_rows: AtomicU64,
     /// Gateway answers by `stat.code`.
     answered: Mutex<BTreeMap<i64, u64>>,
@@ -174,8 +174,8 @@ impl Simulator {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
-    /// Shop rows the shops method has answered so far (one per shop and hour): what the
-    /// exporter made the gateway send.
+    /// Shop rows the shops method has answered so far (one per shop and hour, or per shop and
+    /// day for day rows): what the exporter made the gateway send.
     pub fn shop_rows(&self) -> u64 {
         self.inner.shop_rows.load(Ordering::Relaxed)
     }

@@ -33,8 +33,9 @@ pub struct SimConfig {
     pub devices: Vec<SimDevice>,
     /// How the device method wraps its rows.
     pub device_shape: DeviceShape,
-    /// The simulator's "now": decides which hours are complete, in progress or still to come,
-    /// and what `_timestamp` is fresh.
+    /// The simulator's "now". The gateway's own clock runs [`SimConfig::clock_skew`] ahead of it
+    /// ([`SimConfig::gateway_now`]), and that decides which hours are complete, in progress or
+    /// still to come, and what `_timestamp` is fresh.
     pub clock: Clock,
     /// Allowed `|_timestamp - now|`.
     pub max_skew: Duration,
