@@ -233,7 +233,7 @@ async fn daily_figures_and_what_a_shop_does_not_count() {
     .await;
     let m = h.scrape().await;
     let cfg = h.sim.sim.config();
-    let now = cfg.gateway_now();
+    let now = cfg.now_local();
     let today = now.date();
     let face = cfg.shop(9601).unwrap();
     let day = shop_day(face, today, now);
