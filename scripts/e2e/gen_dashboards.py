@@ -145,7 +145,7 @@ def const_var(name, value, desc):
 
 LOCAL_TIME_VARS = [
     const_var("utc_offset_seconds", 28800,
-              "Shops' UTC offset in seconds (28800 = UTC+8, Asia/Shanghai). Used for 'today' and opening hours."),
+              "Shops' UTC offset in seconds (28800 = UTC+8, Asia/Shanghai). Used for opening hours."),
     const_var("open_hour", 10, "First local opening hour (a data hour starting at this hour counts as open)."),
     const_var("close_hour", 22, "Local closing hour (the last open data hour starts one hour earlier)."),
 ]
