@@ -378,14 +378,17 @@ def check_today(dashboards):
     at = time.time()
     by_title = {(d["uid"], p["title"]): p for _, d in dashboards for p in all_panels(d["panels"])}
 
-    def panel_values(uid, title, ref="A", variables=None):
+    def metric(expr):
+        return {r["metric"].get("shop_id"): float(r["value"][1]) for r in instant(expr, at)}
+
+    def panel_values(uid, title, variables=None):
+        """The values of the panel's first query, by shop_id."""
         p = by_title.get((uid, title))
         if p is None:
             fail(f"{uid}: no panel {title!r}")
             return None
-        expr = [t["expr"] for t in p["targets"] if t["refId"] == ref][0]
         values = {"utc_offset_seconds": str(UTC_OFFSET), **(variables or {})}
-        return {r["metric"].get("shop_id"): float(r["value"][1]) for r in instant(substitute(expr, values), at)}
+        return metric(substitute(p["targets"][0]["expr"], values))
 
     def compare(what, got, want):
         if got is None:
@@ -396,9 +399,6 @@ def check_today(dashboards):
             fail(f"{what}: the panel shows {got}, the daily figure is {want}")
         else:
             log(f"ok   {what}: {sum(want.values()):.0f} over {len(want)} series")
-
-    def metric(expr):
-        return {r["metric"].get("shop_id"): float(r["value"][1]) for r in instant(expr, at)}
 
     compare("chain 'Walk-ins today'", panel_values("opretail-chain-overview", "Walk-ins today"),
             metric("sum(opretail_shop_walk_in_today)"))

@@ -59,6 +59,10 @@ DEVICE_DAY_DESC = (
     "includes late uploads."
 )
 
+DEVICE_NO_WALK_OUT = (
+    "An empty walk-out cell: the device sends no walk-outs (face-counting devices cannot count them), not 0."
+)
+
 NOT_COUNTED = "not counted"
 
 ABSENT_DESC = (
@@ -189,6 +193,25 @@ DEVICE_BY = "sum by (instance, job, mac, device_name, shop_id)"
 ORGANIZE_HIDE = {"id": "organize", "options": {"excludeByName": {"Time": True, "job": True, "instance": True,
                                                                   "__name__": True}}}
 
+
+def nonzero_rows(column):
+    """A table's transformations: label columns, the rows whose value is 0 hidden (an empty table is
+    good news), the value column named `column`."""
+    return {"transformations": [
+        ORGANIZE_HIDE,
+        {"id": "filterByValue", "options": {"type": "include", "match": "any", "filters": [
+            {"fieldName": "Value", "config": {"id": "greater", "options": {"value": 0}}}]}},
+        {"id": "renameByName", "options": {"renameByName": {"Value": column}}}]}
+
+
+def merged_columns(*columns):
+    """A table's transformations: its instant queries A, B, ... merged into one row per series, their
+    values named `columns` in that order (a value a series lacks is an empty cell)."""
+    return {"transformations": [
+        {"id": "merge", "options": {}}, ORGANIZE_HIDE,
+        {"id": "renameByName", "options": {"renameByName": {
+            f"Value #{chr(ord('A') + i)}": c for i, c in enumerate(columns)}}}]}
+
 # ---------------------------------------------------------------------------------------------
 # 1. Chain overview
 # ---------------------------------------------------------------------------------------------
@@ -232,10 +255,7 @@ def chain_overview():
                    "Per shop: walk-ins, walk-in rate and walk-outs of the day so far. " + DAILY_DESC + " " + ABSENT_DESC,
                    [target(f"{SHOP_BY} (opretail_shop_{m}_today)",
                            instant=True, fmt="table") for m in ("walk_in", "walk_in_rate", "walk_out")], 12, y, 12, 8,
-                   extra={"transformations": [
-                       {"id": "merge", "options": {}}, ORGANIZE_HIDE,
-                       {"id": "renameByName", "options": {"renameByName": {
-                           "Value #A": "walk-ins", "Value #B": "walk-in rate", "Value #C": "walk-outs"}}}]},
+                   extra=merged_columns("walk-ins", "walk-in rate", "walk-outs"),
                    overrides=[{"matcher": {"id": "byName", "options": "walk-in rate"},
                                "properties": [{"id": "unit", "value": "percentunit"}, {"id": "decimals", "value": 1}]}],
                    options=table_opts("walk-ins")))
@@ -253,11 +273,7 @@ def chain_overview():
                    [target("sort_desc(sum by (shop_id, shop_name) (sum_over_time(((opretail_shop_walk_in == bool 0) "
                            "and on(instance, job, shop_id) " + SHOP_OPEN + ")[24h:1h])))", instant=True, fmt="table")],
                    16, y, 8, 10,
-                   extra={"transformations": [
-                       ORGANIZE_HIDE,
-                       {"id": "filterByValue", "options": {"type": "include", "match": "any", "filters": [
-                           {"fieldName": "Value", "config": {"id": "greater", "options": {"value": 0}}}]}},
-                       {"id": "renameByName", "options": {"renameByName": {"Value": "zero-walk-in open hours"}}}]},
+                   extra=nonzero_rows("zero-walk-in open hours"),
                    options=table_opts("zero-walk-in open hours")))
     y += 10
     p.append(panel("bargauge", "Walk-in rate by shop, latest hour",
@@ -347,17 +363,13 @@ def shop_detail():
     y += 8
     p.append(panel("table", "Devices of this shop: latest hour and today",
                    "Each device of the shop: walk-ins and walk-outs of the latest hour and of the day so far, and "
-                   "the age of its latest hour. " + DEVICE_DAY_DESC + " An empty walk-out cell: the device sends "
-                   "no walk-outs (face-counting devices cannot count them), not 0.",
+                   "the age of its latest hour. " + DEVICE_DAY_DESC + " " + DEVICE_NO_WALK_OUT,
                    [target(f"{DEVICE_BY} (opretail_device_{m}{s})", instant=True, fmt="table")
                     for m in ("walk_in", "walk_out", "walk_in_today", "walk_out_today")]
                    + [target(f"time() - opretail_device_hour_timestamp_seconds{s}", instant=True, fmt="table")],
                    0, y, 24, 7,
-                   extra={"transformations": [{"id": "merge", "options": {}}, ORGANIZE_HIDE,
-                                              {"id": "renameByName", "options": {"renameByName": {
-                                                  "Value #A": "walk-in, latest hour", "Value #B": "walk-out, latest hour",
-                                                  "Value #C": "walk-in today", "Value #D": "walk-out today",
-                                                  "Value #E": "data age (s)"}}}]},
+                   extra=merged_columns("walk-in, latest hour", "walk-out, latest hour", "walk-in today",
+                                        "walk-out today", "data age (s)"),
                    options=table_opts()))
     return dashboard("opretail-shop-detail", "Opretail / Shop detail",
                      "One shop: hourly counts, rates, same hour last week, its devices.",
@@ -403,11 +415,7 @@ def devices():
                    [target(f"sort_desc(sum by (mac, device_name, shop_id) (sum_over_time(((opretail_device_walk_in{s} == bool 0) "
                            f"and on(instance, job, mac) {DEVICE_OPEN})[24h:1h])))", instant=True, fmt="table")],
                    0, y, 12, 9,
-                   extra={"transformations": [
-                       ORGANIZE_HIDE,
-                       {"id": "filterByValue", "options": {"type": "include", "match": "any", "filters": [
-                           {"fieldName": "Value", "config": {"id": "greater", "options": {"value": 0}}}]}},
-                       {"id": "renameByName", "options": {"renameByName": {"Value": "zero-walk-in open hours"}}}]},
+                   extra=nonzero_rows("zero-walk-in open hours"),
                    options=table_opts("zero-walk-in open hours")))
     p.append(panel("bargauge", "Last data hour age per device",
                    "time() - opretail_device_hour_timestamp_seconds. Normal 1 h to 2 h; red above 2.5 h (stale).",
@@ -422,13 +430,10 @@ def devices():
                            "shop {{shop_id}} {{shop_name}}")], 0, y, 12, 8, unit="short"))
     p.append(panel("table", "Devices today",
                    "Walk-ins and walk-outs of each selected device over the shop-local day so far. " + DEVICE_DAY_DESC
-                   + " An empty walk-out cell: the device sends no walk-outs (face-counting devices cannot count "
-                   "them), not 0.",
+                   + " " + DEVICE_NO_WALK_OUT,
                    [target(f"{DEVICE_BY} (opretail_device_{m}_today{s})", instant=True, fmt="table")
                     for m in ("walk_in", "walk_out")], 12, y, 12, 8,
-                   extra={"transformations": [{"id": "merge", "options": {}}, ORGANIZE_HIDE,
-                                              {"id": "renameByName", "options": {"renameByName": {
-                                                  "Value #A": "walk-in today", "Value #B": "walk-out today"}}}]},
+                   extra=merged_columns("walk-in today", "walk-out today"),
                    options=table_opts("walk-in today")))
     return dashboard("opretail-devices", "Opretail / Devices",
                      "Counting devices: walk-in/out per device, silent devices, data age.",
@@ -522,11 +527,7 @@ def health():
                    "`opretail-exporter doctor --config FILE` to see what the gateway sends. OpretailGatewayFieldMissing "
                    "fires after 30 min.",
                    [target(f"sort_desc(opretail_gateway_fields_missing{i})", instant=True, fmt="table")], 0, y, 8, 7,
-                   extra={"transformations": [
-                       ORGANIZE_HIDE,
-                       {"id": "filterByValue", "options": {"type": "include", "match": "any", "filters": [
-                           {"fieldName": "Value", "config": {"id": "greater", "options": {"value": 0}}}]}},
-                       {"id": "renameByName", "options": {"renameByName": {"Value": "rows without it"}}}]},
+                   extra=nonzero_rows("rows without it"),
                    options=table_opts("rows without it")))
     p.append(panel("stat", "Clock skew",
                    "opretail_gateway_clock_skew_seconds: this host's clock minus the gateway's stat.systime "
