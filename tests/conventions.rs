@@ -66,8 +66,14 @@ fn values(m: &Exposition) -> BTreeMap<String, f64> {
 }
 
 fn convention(m: &Exposition, setting: &str) -> (String, String) {
-    let value: std::collections::BTreeSet<String> = m.label_values("opretail_gateway_convention", "value").into_iter().collect();
-    let source: std::collections::BTreeSet<String> = m.label_values("opretail_gateway_convention", "source").into_iter().collect();
+    let value: std::collections::BTreeSet<String> = m
+        .label_values("opretail_gateway_convention", "value")
+        .into_iter()
+        .collect();
+    let source: std::collections::BTreeSet<String> = m
+        .label_values("opretail_gateway_convention", "source")
+        .into_iter()
+        .collect();
     let mut found = Vec::new();
     for v in &value {
         for s in &source {
@@ -84,7 +90,11 @@ fn convention(m: &Exposition, setting: &str) -> (String, String) {
     found.remove(0)
 }
 
-async fn run(adjust: impl FnOnce(&mut SimConfig), row_time: Convention<RowTime>, rate_scale: Convention<RateScale>) -> Harness {
+async fn run(
+    adjust: impl FnOnce(&mut SimConfig),
+    row_time: Convention<RowTime>,
+    rate_scale: Convention<RateScale>,
+) -> Harness {
     Harness::start_manual_with(utc(NOW), adjust, |url| {
         let mut c = config(url, SHOPS, DEVICES);
         c.gateway.row_time = row_time;
@@ -128,13 +138,21 @@ async fn every_convention_publishes_the_same_values_at_the_same_hours() {
         let case = format!("{row_time:?} {rate_scale:?}");
         assert_eq!(values(&m), expected, "{case}");
         let words = |r: SimRowTime| if r == SimRowTime::End { "end" } else { "start" };
-        assert_eq!(convention(&m, "row_time"), (words(row_time).into(), "detected".into()), "{case}");
+        assert_eq!(
+            convention(&m, "row_time"),
+            (words(row_time).into(), "detected".into()),
+            "{case}"
+        );
         let scale = if rate_scale == SimRateScale::Fraction {
             "fraction"
         } else {
             "percent"
         };
-        assert_eq!(convention(&m, "rate_scale"), (scale.into(), "detected".into()), "{case}");
+        assert_eq!(
+            convention(&m, "rate_scale"),
+            (scale.into(), "detected".into()),
+            "{case}"
+        );
         h.clock.set(utc("2024-05-01T07:30:00Z"));
         let report = h.poll().await;
         assert_eq!(report.failed_calls, 0, "{case}");
@@ -155,22 +173,44 @@ async fn configured_conventions_are_applied_as_given() {
         s.row_time = SimRowTime::End;
         s.rate_scale = SimRateScale::Fraction;
     };
-    let right = run(end, Convention::Fixed(RowTime::End), Convention::Fixed(RateScale::Fraction)).await;
+    let right = run(
+        end,
+        Convention::Fixed(RowTime::End),
+        Convention::Fixed(RateScale::Fraction),
+    )
+    .await;
     let m = right.scrape().await;
     assert_eq!(values(&m), expected);
     assert_eq!(convention(&m, "row_time"), ("end".into(), "configured".into()));
     right.stop().await;
 
-    let wrong = run(end, Convention::Fixed(RowTime::Start), Convention::Fixed(RateScale::Percent)).await;
+    // End labels read as starts: the row of the hour asked for is taken for the next hour,
+    // so nothing is published for it.
+    let wrong = run(
+        end,
+        Convention::Fixed(RowTime::Start),
+        Convention::Fixed(RateScale::Fraction),
+    )
+    .await;
     let m = wrong.scrape().await;
-    let rate = |m: &Exposition| m.value("opretail_shop_walk_in_rate", &[("shop_id", "9601")]);
-    let reference_rate = expected["opretail_shop_walk_in_rate{shop_id=9601}"] / 10_000.0;
-    assert!((rate(&m) * 100.0 - reference_rate).abs() < 1e-3, "{}", rate(&m));
-    assert_ne!(
-        m.value("opretail_shop_walk_in", &[("shop_id", "9601")]),
-        expected["opretail_shop_walk_in{shop_id=9601}"],
-        "start read from end labels publishes the hour before"
-    );
+    assert!(m.find("opretail_shop_walk_in", &[]).is_empty());
+    wrong.stop().await;
+
+    // Fractions read as percentages: every rate 100 times too small.
+    let fraction = |s: &mut SimConfig| s.rate_scale = SimRateScale::Fraction;
+    let wrong = run(
+        fraction,
+        Convention::Fixed(RowTime::Start),
+        Convention::Fixed(RateScale::Percent),
+    )
+    .await;
+    let m = wrong.scrape().await;
+    for rate in ["opretail_shop_walk_in_rate", "opretail_shop_walk_in_rate_today"] {
+        let got = m.value(rate, &[("shop_id", "9601")]);
+        let want = expected[&format!("{rate}{{shop_id=9601}}")] / 10_000.0;
+        assert!((got * 100.0 - want).abs() < 1e-3, "{rate}: {got} against {want}");
+    }
+    assert_eq!(convention(&m, "rate_scale"), ("percent".into(), "configured".into()));
     wrong.stop().await;
 }
 
@@ -251,8 +291,14 @@ async fn daily_figures_and_what_a_shop_does_not_count() {
 
     let normal = shop_day(cfg.shop(9605).unwrap(), today, now);
     assert_eq!(shop("opretail_shop_walk_in_today", "9605"), Some(normal.walk_in as f64));
-    assert_eq!(shop("opretail_shop_walk_out_today", "9605"), normal.walk_out.map(|w| w as f64));
-    assert_eq!(shop("opretail_shop_outside_today", "9605"), normal.outside.map(|o| o as f64));
+    assert_eq!(
+        shop("opretail_shop_walk_out_today", "9605"),
+        normal.walk_out.map(|w| w as f64)
+    );
+    assert_eq!(
+        shop("opretail_shop_outside_today", "9605"),
+        normal.outside.map(|o| o as f64)
+    );
 
     assert!(shop("opretail_shop_walk_in", "9602").is_some());
     for family in [
@@ -270,8 +316,16 @@ async fn daily_figures_and_what_a_shop_does_not_count() {
         let day = device_day(dev, today, now);
         let get = |family: &str| m.get(family, &[("mac", mac)]);
         assert_eq!(get("opretail_device_walk_in_today"), Some(day.walk_in as f64), "{mac}");
-        assert_eq!(get("opretail_device_walk_out_today"), day.walk_out.map(|w| w as f64), "{mac}");
-        assert_eq!(get("opretail_device_walk_out").is_none(), i == 0, "{mac}: a face device counts no walk-outs");
+        assert_eq!(
+            get("opretail_device_walk_out_today"),
+            day.walk_out.map(|w| w as f64),
+            "{mac}"
+        );
+        assert_eq!(
+            get("opretail_device_walk_out").is_none(),
+            i == 0,
+            "{mac}: a face device counts no walk-outs"
+        );
     }
     h.stop().await;
 }
@@ -294,7 +348,9 @@ async fn daily_figures_cost_one_call_per_batch_and_start_the_day_at_midnight() {
     let report = h.poll().await;
     assert_eq!((report.priority, report.day_calls), (false, 0));
     assert_eq!(
-        h.scrape().await.value("opretail_shop_walk_in_today", &[("shop_id", "9601")]),
+        h.scrape()
+            .await
+            .value("opretail_shop_walk_in_today", &[("shop_id", "9601")]),
         late
     );
     // 00:10 the next day: the refresh of 23:00 asks today's figures, the new day's.
@@ -329,9 +385,14 @@ async fn late_uploads_are_published_and_counted() {
     .await;
     let walk_in = |m: &Exposition, dep: &str| m.value("opretail_shop_walk_in", &[("shop_id", dep)]);
     let hour = local("2024-05-01 13:00:00");
-    let full = |dep: u64| opretail_exporter::simulator::shop_hour(h.sim.sim.config().shop(dep).unwrap(), hour).walk_in as f64;
+    let full =
+        |dep: u64| opretail_exporter::simulator::shop_hour(h.sim.sim.config().shop(dep).unwrap(), hour).walk_in as f64;
     let m = h.scrape().await;
-    assert_eq!(walk_in(&m, "9601"), (full(9601) / 2.0).floor(), "half, before the upload");
+    assert_eq!(
+        walk_in(&m, "9601"),
+        (full(9601) / 2.0).floor(),
+        "half, before the upload"
+    );
     assert_eq!(walk_in(&m, "9602"), full(9602));
     assert_eq!(m.value("opretail_shop_hour_revisions_total", &[]), 0.0);
     h.clock.set(utc("2024-05-01T06:25:00Z"));
@@ -341,6 +402,10 @@ async fn late_uploads_are_published_and_counted() {
     assert_eq!(walk_in(&m, "9601"), full(9601), "the revised hour");
     assert_eq!(m.value("opretail_shop_hour_revisions_total", &[]), 1.0);
     h.poll().await;
-    assert_eq!(h.scrape().await.value("opretail_shop_hour_revisions_total", &[]), 1.0, "once");
+    assert_eq!(
+        h.scrape().await.value("opretail_shop_hour_revisions_total", &[]),
+        1.0,
+        "once"
+    );
     h.stop().await;
 }

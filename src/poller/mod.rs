@@ -113,12 +113,15 @@ struct Plan {
     today: NaiveDate,
     /// Ask every shop batch for the vendor's figures of `today` too (first rounds only).
     day_figures: bool,
+    /// Make the first device call alone before the others (its whole-day answer tells the
+    /// row-time convention before the shops' answers are read).
+    device_first: bool,
 }
 
-/// While the row-time convention is `auto` and not yet decided, one whole-day call for one
-/// target (yesterday, a complete day) tells it before the round's answers are read: a shop
-/// configured by its `S_` id, else a shop an organisation's answer named, else a device, else
-/// an organisation. The answer itself is not published.
+/// While the row-time convention is `auto` and not yet decided and no device is due, one
+/// whole-day call for one target (yesterday, a complete day) tells it before the round's
+/// answers are read: a shop configured by its `S_` id, else a shop an organisation's answer
+/// named, else a device, else an organisation. The answer itself is not published.
 async fn probe_row_time(setup: &Setup, shops_of: &ShopsOf, hour: NaiveDateTime) {
     use crate::model::TargetId;
     let config = &setup.config;
@@ -142,14 +145,18 @@ async fn probe_row_time(setup: &Setup, shops_of: &ShopsOf, hour: NaiveDateTime) 
             None => return,
         },
     };
-    let Some(yesterday) = hour.date().pred_opt() else { return };
+    let Some(yesterday) = hour.date().pred_opt() else {
+        return;
+    };
     let call = Call::day(target, yesterday);
     match setup.client.fetch(&call).await {
         Ok(_) => {
             let (row_time, source) = setup.client.row_time();
             tracing::debug!(call = %call, row_time = %row_time, source = source.as_str(), "row-time probe answered");
         }
-        Err(e) => tracing::debug!(call = %call, error = %e, "row-time probe failed; start-labelled rows are assumed this round"),
+        Err(e) => {
+            tracing::debug!(call = %call, error = %e, "row-time probe failed; start-labelled rows are assumed this round")
+        }
     }
 }
 
@@ -220,7 +227,10 @@ impl Poller {
             (hour, hour_start),
             now,
         );
-        if setup.client.row_time().1 == crate::client::Source::Assumed {
+        // While the row-time convention is not known, a device's call (whole days) goes first
+        // and tells it; without a device due, one whole-day call for one shop does.
+        let undecided = setup.client.row_time().1 == crate::client::Source::Assumed;
+        if undecided && round_plan.devices.is_empty() {
             probe_row_time(&setup, &state.shops_of, hour).await;
         }
         let calls = round_plan.calls();
@@ -234,6 +244,7 @@ impl Poller {
             pace,
             today,
             day_figures: priority,
+            device_first: undecided,
         };
         let outcomes = fetch(&setup, &self.clock, &round_plan, &state.shops_of, plan).await;
         learn_splits(&setup, &outcomes, now);
@@ -341,11 +352,17 @@ async fn fetch(setup: &Setup, clock: &Clock, round: &RoundPlan, shops_of: &Shops
     let places = setup.config.gateway.max_in_flight.max(1);
     let mut running = futures_util::stream::FuturesUnordered::new();
     let mut outcomes = Vec::with_capacity(total);
-    let mut next = 0;
+    let first_device = round.shops.len();
+    if plan.device_first && first_device < total {
+        outcomes.push(calls.call(first_device).await);
+    }
+    let mut order = (0..total).filter(|i| !(plan.device_first && *i == first_device));
+    let mut next = order.next();
     loop {
-        while running.len() < places && next < total {
-            running.push(calls.call(next));
-            next += 1;
+        while running.len() < places {
+            let Some(i) = next else { break };
+            running.push(calls.call(i));
+            next = order.next();
         }
         match running.next().await {
             Some(outcome) => outcomes.push(outcome),
@@ -401,8 +418,10 @@ impl<'a> Calls<'a> {
         let day_call = self.day_figures.then(|| Call::day_figures(target.clone(), self.today));
         let call = Call::hours(target, first, hour);
         let mut split = client.fetch_splitting(&call, packing, &OrgShops(self.shops_of)).await;
-        // The vendor's figures of today: one more call per batch, in a first round only.
-        let days = match day_call {
+        // The vendor's figures of today: one more call per batch, in a first round only, and
+        // not when the batch's hourly call failed whole (it would fail alike).
+        let answered = split.leaves.iter().any(|l| l.result.is_ok());
+        let days = match day_call.filter(|_| answered) {
             Some(call) => Some(client.fetch_splitting(&call, packing, &OrgShops(self.shops_of)).await),
             None => None,
         };

@@ -32,8 +32,8 @@ use super::PollReport;
 use crate::client::{Answer, ApiError, Leaf, Split, Target};
 use crate::hours;
 use crate::model::{
-    DaySample, DeviceDayValues, DeviceRow, DeviceSample, DeviceTarget, ShopDayValues, ShopSample, ShopSeries,
-    Snapshot, TargetId, TargetStatus,
+    DaySample, DeviceDayValues, DeviceRow, DeviceSample, DeviceTarget, ShopDayValues, ShopSample, ShopSeries, Snapshot,
+    TargetId, TargetStatus,
 };
 
 /// The shops each organisation (`O_`) produced: its members as last answered. (An `S_` id's

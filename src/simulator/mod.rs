@@ -88,6 +88,8 @@ pub struct ShopsAsked {
     pub end_time: String,
     pub starthour: Option<String>,
     pub endhour: Option<String>,
+    /// `timeType` as sent (`1` hourly rows, `2` day rows).
+    pub time_type: Option<String>,
 }
 
 struct Inner {
@@ -103,6 +105,8 @@ struct Inner {
     requests: AtomicU64,
     /// Shop rows answered by the shops method (one per shop and hour, or day for day rows).
     shop_rows: AtomicU64,
+    /// Day rows answered by the shops method (one per shop and day).
+    day_rows: AtomicU64,
     /// Gateway answers by `stat.code`.
     answered: Mutex<BTreeMap<i64, u64>>,
     /// Tokens issued by logins and still valid.
@@ -160,6 +164,7 @@ impl Simulator {
                 nonces: Mutex::new(Nonces::default()),
                 requests: AtomicU64::new(0),
                 shop_rows: AtomicU64::new(0),
+                day_rows: AtomicU64::new(0),
                 answered: Mutex::new(BTreeMap::new()),
                 tokens: Mutex::new(HashSet::new()),
                 signatures: Mutex::new(VecDeque::new()),
@@ -191,10 +196,15 @@ impl Simulator {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
-    /// Shop rows the shops method has answered so far (one per shop and hour, or per shop and
-    /// day for day rows): what the exporter made the gateway send.
+    /// Hourly shop rows the shops method has answered so far (one per shop and hour): what the
+    /// exporter made the gateway send.
     pub fn shop_rows(&self) -> u64 {
         self.inner.shop_rows.load(Ordering::Relaxed)
+    }
+
+    /// Day rows the shops method has answered so far (`timeType=2`, one per shop and day).
+    pub fn day_rows(&self) -> u64 {
+        self.inner.day_rows.load(Ordering::Relaxed)
     }
 
     /// How many gateway answers carried `stat.code` `code` so far: success (0), refusals,
@@ -356,7 +366,11 @@ impl Simulator {
             {
                 return Err(Refusal::code(codes::DATA_TOO_LARGE));
             }
-            self.inner.shop_rows.fetch_add(rows, Ordering::Relaxed);
+            let counter = match answer.daily {
+                true => &self.inner.day_rows,
+                false => &self.inner.shop_rows,
+            };
+            counter.fetch_add(rows, Ordering::Relaxed);
         }
         Ok((success, reply))
     }
@@ -449,6 +463,7 @@ impl Simulator {
                 end_time: present("endTime").unwrap_or_default().to_owned(),
                 starthour: present("starthour").map(str::to_owned),
                 endhour: present("endhour").map(str::to_owned),
+                time_type: present("timeType").map(str::to_owned),
             });
             // Day rows answer whole days: `starthour`/`endhour` are not read.
             let rows = if daily {
@@ -469,6 +484,7 @@ impl Simulator {
             Ok(Answer {
                 data: Value::Array(data),
                 shop_rows: Some(shop_rows),
+                daily,
             })
         } else {
             let mac = present("mac").ok_or_else(|| Refusal::system("mac must not be empty"))?;
@@ -542,12 +558,18 @@ struct Answer {
     data: Value,
     /// For the shops method: the shop rows `data` holds.
     shop_rows: Option<u64>,
+    /// They are day rows (`timeType=2`).
+    daily: bool,
 }
 
 impl Answer {
     /// The `data` of a method other than the shops method.
     fn other(data: Value) -> Self {
-        Answer { data, shop_rows: None }
+        Answer {
+            data,
+            shop_rows: None,
+            daily: false,
+        }
     }
 }
 

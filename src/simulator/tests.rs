@@ -1042,7 +1042,11 @@ fn day_rows_are_the_sum_of_the_hours_as_shown_now() {
     );
     assert_eq!(code_of(&v), 0);
     assert_eq!(row_times(&v), ["2024-03-14 00:00:00", "2024-03-15 00:00:00"]);
-    assert_eq!(sim.shop_rows(), 4, "one row per shop and day");
+    assert_eq!(
+        (sim.day_rows(), sim.shop_rows()),
+        (4, 0),
+        "one day row per shop and day, counted apart from hourly rows"
+    );
     let day_rows = first_rows(&v).clone();
     for (i, date) in ["2024-03-14", "2024-03-15"].into_iter().enumerate() {
         let hourly = request(
