@@ -144,6 +144,38 @@ struct SimulateArgs {
     /// only the documented ones plus duplicatedFlow.
     #[arg(long, value_enum, value_name = "DETAIL", default_value_t = RowDetailArg::Full)]
     row_detail: RowDetailArg,
+    /// Which moment of its hour an hourly row's `time` names: its start (13:00 for the hour
+    /// 13:00-14:00) or its end (14:00; the day's last hour is the next day's 00:00).
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = RowTimeArg::Start)]
+    row_time: RowTimeArg,
+    /// How inShopRate and dressingRate are sent: percentages (8.16) or ratios (0.0816).
+    #[arg(long, value_enum, value_name = "SCALE", default_value_t = RateScaleArg::Percent)]
+    rate_scale: RateScaleArg,
+    /// Send the row field FROM under the name TO instead, e.g. passPassengerFlow=passFlow
+    /// (repeatable).
+    #[arg(long = "rename-field", value_name = "FROM=TO", value_parser = SimulateArgs::parse_rename)]
+    rename_field: Vec<(String, String)>,
+    /// Seconds the gateway's clock runs ahead of (positive) or behind (negative) this machine's:
+    /// moves stat.systime, the _timestamp check and which hours are complete.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0,
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(i64).range(-SimulateArgs::MAX_CLOCK_SKEW..=SimulateArgs::MAX_CLOCK_SKEW)
+    )]
+    clock_skew: i64,
+    /// Every 5th shop uploads late: a past hour of it shows half its counts until this long
+    /// after the hour's end (e.g. 20m), then the full counts.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    late_upload: Option<std::time::Duration>,
+    /// The first N shops count with face devices (no walk-outs, de-duplicated day rows), and so
+    /// do their devices.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    face_device_shops: usize,
+    /// The last N shops have no outside counter (no passing, outside or walk-in rate fields).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    no_outside_counter_shops: usize,
 }
 
 impl SimulateArgs {
@@ -165,7 +197,45 @@ impl SimulateArgs {
             RowDetailArg::Full => RowDetail::Full,
             RowDetailArg::Lean => RowDetail::Lean,
         };
+        sim.row_time = match self.row_time {
+            RowTimeArg::Start => opretail_exporter::simulator::SimRowTime::Start,
+            RowTimeArg::End => opretail_exporter::simulator::SimRowTime::End,
+        };
+        sim.rate_scale = match self.rate_scale {
+            RateScaleArg::Percent => opretail_exporter::simulator::SimRateScale::Percent,
+            RateScaleArg::Fraction => opretail_exporter::simulator::SimRateScale::Fraction,
+        };
+        sim.renamed_fields = self.rename_field.clone();
+        sim.clock_skew = self.clock_skew;
+        sim.late_upload = self.late_upload;
+        let shops = sim.shops().count();
+        let outside_counters = shops.saturating_sub(self.no_outside_counter_shops);
+        let mut face_shops = std::collections::HashSet::new();
+        for (i, shop) in sim.orgs.iter_mut().flat_map(|o| o.shops.iter_mut()).enumerate() {
+            shop.face_device = i < self.face_device_shops;
+            shop.outside_counter = i < outside_counters;
+            shop.late_uploader = self.late_upload.is_some() && i % 5 == 4;
+            if shop.face_device {
+                face_shops.insert(shop.dep_id);
+            }
+        }
+        for dev in &mut sim.devices {
+            dev.face_device = face_shops.contains(&dev.dep_id);
+        }
         sim
+    }
+
+    /// The largest `--clock-skew`, either way: about 31 years.
+    const MAX_CLOCK_SKEW: i64 = 1_000_000_000;
+
+    /// `--rename-field FROM=TO`: two non-empty names.
+    fn parse_rename(s: &str) -> Result<(String, String), String> {
+        match s.split_once('=') {
+            Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+                Ok((from.trim().to_owned(), to.trim().to_owned()))
+            }
+            _ => Err(format!("{s:?} is not FROM=TO (two field names)")),
+        }
     }
 }
 
@@ -181,6 +251,20 @@ enum RateRuleArg {
 enum RowDetailArg {
     Full,
     Lean,
+}
+
+/// `--row-time`: the simulator's `SimRowTime`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RowTimeArg {
+    Start,
+    End,
+}
+
+/// `--rate-scale`: the simulator's `SimRateScale`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RateScaleArg {
+    Percent,
+    Fraction,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -610,6 +694,95 @@ mod tests {
         assert_eq!(sizes, [100, 100, 50], "organisations of 100 by default");
         assert!(simulate(&["--org-size", "10"]).is_err(), "--org-size needs --shops");
         assert!(simulate(&["--shops", "5", "--rate-rule", "leaky"]).is_err());
+    }
+
+    #[test]
+    fn simulate_takes_the_convention_switches() {
+        use opretail_exporter::simulator::{SimRateScale, SimRowTime};
+
+        let cfg = simulate(&[]).unwrap().config(Clock::system());
+        assert_eq!(
+            (cfg.row_time, cfg.rate_scale),
+            (SimRowTime::Start, SimRateScale::Percent)
+        );
+        assert!(cfg.renamed_fields.is_empty());
+        assert_eq!((cfg.clock_skew, cfg.late_upload), (0, None));
+        assert!(cfg
+            .shops()
+            .all(|s| !s.face_device && s.outside_counter && !s.late_uploader));
+        assert!(cfg.devices.iter().all(|d| !d.face_device));
+
+        let args = simulate(&[
+            "--row-time",
+            "end",
+            "--rate-scale",
+            "fraction",
+            "--rename-field",
+            "passPassengerFlow=passFlow",
+            "--rename-field",
+            "outFlowCount=walkOut",
+            "--clock-skew",
+            "-300",
+            "--late-upload",
+            "20m",
+            "--face-device-shops",
+            "2",
+            "--no-outside-counter-shops",
+            "3",
+        ])
+        .unwrap();
+        let cfg = args.config(Clock::system());
+        assert_eq!(
+            (cfg.row_time, cfg.rate_scale),
+            (SimRowTime::End, SimRateScale::Fraction)
+        );
+        assert_eq!(
+            cfg.renamed_fields,
+            [
+                ("passPassengerFlow".to_owned(), "passFlow".to_owned()),
+                ("outFlowCount".to_owned(), "walkOut".to_owned())
+            ]
+        );
+        assert_eq!(cfg.clock_skew, -300);
+        assert_eq!(cfg.late_upload, Some(std::time::Duration::from_secs(1200)));
+        let shops: Vec<_> = cfg.shops().collect();
+        assert_eq!(shops.len(), 20);
+        let face: Vec<u64> = shops.iter().filter(|s| s.face_device).map(|s| s.dep_id).collect();
+        assert_eq!(face, [9601, 9602]);
+        let no_outside: Vec<u64> = shops.iter().filter(|s| !s.outside_counter).map(|s| s.dep_id).collect();
+        assert_eq!(no_outside, [9618, 9619, 9620]);
+        let late: Vec<u64> = shops.iter().filter(|s| s.late_uploader).map(|s| s.dep_id).collect();
+        assert_eq!(late, [9605, 9610, 9615, 9620]);
+        let face_devices: Vec<&str> = cfg
+            .devices
+            .iter()
+            .filter(|d| d.face_device)
+            .map(|d| d.mac.as_str())
+            .collect();
+        assert_eq!(
+            face_devices,
+            ["d47c44906f01", "d47c44906f02", "d47c44906f03", "d47c44906f04"]
+        );
+
+        assert_eq!(simulate(&["--clock-skew=3600"]).unwrap().clock_skew, 3600);
+        for bad in [
+            &["--rename-field", "passFlow"][..],
+            &["--rename-field", "=x"],
+            &["--rename-field", "x="],
+            &["--late-upload", "soon"],
+            &["--clock-skew", "ten"],
+            &["--clock-skew", "99999999999"],
+            &["--row-time", "middle"],
+            &["--rate-scale", "permille"],
+        ] {
+            assert!(simulate(bad).is_err(), "{bad:?}");
+        }
+        // No late uploaders without --late-upload.
+        let cfg = simulate(&["--face-device-shops", "100"])
+            .unwrap()
+            .config(Clock::system());
+        assert!(cfg.shops().all(|s| s.face_device && !s.late_uploader));
+        assert!(cfg.devices.iter().all(|d| d.face_device));
     }
 
     #[test]

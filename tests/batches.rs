@@ -44,11 +44,17 @@ async fn a_gateway_refusing_long_id_lists_still_serves_every_shop() {
         |url| config(url, &refs(&shops), &[]),
     )
     .await;
-    // 20 ids of 6 characters and 19 commas: 139 characters, refused; halves of 69 work.
-    assert_eq!(h.sim.sim.answered(PARAM_TOO_LONG), 1);
+    // 20 ids of 6 characters and 19 commas: 139 characters, refused; halves of 69 work. The
+    // batch's hourly call and its day-figure call are both refused once and split.
+    assert_eq!(h.sim.sim.answered(PARAM_TOO_LONG), 2);
     let m = h.scrape().await;
     assert_eq!(walk_ins(&m), 20, "every shop has values");
-    assert_eq!(splits(&m), 1.0);
+    assert_eq!(
+        m.find("opretail_shop_walk_in_today", &[]).len(),
+        20,
+        "and its day figures"
+    );
+    assert_eq!(splits(&m), 2.0);
     for id in &shops {
         assert_eq!(m.value("opretail_target_up", &[("target", id)]), 1.0, "{id}");
     }
@@ -56,14 +62,14 @@ async fn a_gateway_refusing_long_id_lists_still_serves_every_shop() {
         "opretail_api_errors_total",
         &[("method", METHOD_SHOPS), ("code", &PARAM_TOO_LONG.to_string())],
     );
-    assert_eq!(errors, 1.0, "the refusal is counted by its code");
+    assert_eq!(errors, 2.0, "the refusals are counted by their code");
 
     let ok = h.sim.sim.answered(SUCCESS);
     let report = h.poll().await;
     assert_eq!((report.calls, report.failed_calls, report.splits), (2, 0, 0));
     assert_eq!(
         h.sim.sim.answered(PARAM_TOO_LONG),
-        1,
+        2,
         "the second poll makes no failed call"
     );
     assert_eq!(h.sim.sim.answered(SUCCESS) - ok, 2);

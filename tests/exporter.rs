@@ -156,9 +156,9 @@ async fn publishes_the_latest_complete_hour_exactly() {
         None
     );
 
-    // The organisation alone (its size is not known yet), one call for the shop ids, one call
-    // per device, no errors.
-    assert_eq!(m.value("opretail_api_requests_total", &[("method", METHOD_SHOPS)]), 2.0);
+    // The organisation alone (its size is not known yet), one call for the shop ids, each
+    // batch's day-figure call, one call per device, no errors.
+    assert_eq!(m.value("opretail_api_requests_total", &[("method", METHOD_SHOPS)]), 4.0);
     assert_eq!(
         m.value("opretail_api_requests_total", &[("method", METHOD_DEVICES)]),
         3.0
@@ -324,8 +324,8 @@ async fn sha1_signing_and_small_batches() {
     let m = h.scrape().await;
     assert_eq!(
         m.value("opretail_api_requests_total", &[("method", METHOD_SHOPS)]),
-        3.0,
-        "5 ids in batches of 2"
+        1.0 + 3.0 + 3.0,
+        "the row-time probe, then 5 ids in batches of 2, for the hour and for the day figures"
     );
     assert_eq!(m.label_values("opretail_shop_walk_in", "shop_id").len(), 5);
     assert_shop(
@@ -413,7 +413,13 @@ async fn the_refresh_asks_for_one_hour_under_either_reading_of_endhour() {
         let h = Harness::start_manual_with(
             utc(NOW),
             |sim| sim.end_hour_inclusive = inclusive,
-            |url| config(url, &["O_1002"], &[]),
+            |url| {
+                // The row-time convention is given, so no whole-day probe is asked.
+                let mut c = config(url, &["O_1002"], &[]);
+                c.gateway.row_time =
+                    opretail_exporter::model::Convention::Fixed(opretail_exporter::model::RowTime::Start);
+                c
+            },
         )
         .await;
         let m = h.scrape().await;
@@ -421,11 +427,16 @@ async fn the_refresh_asks_for_one_hour_under_either_reading_of_endhour() {
             assert_shop(&m, &h, dep, "2024-05-01 13:00:00", ts);
         }
         assert_eq!(
-            h.sim.sim.shop_rows(),
-            8 * rows_per_shop,
-            "8 shops, the asked hour only (endhour answered: {inclusive})"
+            (h.sim.sim.shop_rows(), h.sim.sim.day_rows()),
+            (8 * rows_per_shop, 8),
+            "8 shops, the asked hour only, and their day rows (endhour answered: {inclusive})"
         );
-        let hour_bytes = m.value("opretail_api_response_bytes_total", &[("method", METHOD_SHOPS)]);
+        // A re-poll of the hour makes the hourly call alone (the refresh also asked the day
+        // figures).
+        let bytes = |m: &Exposition| m.value("opretail_api_response_bytes_total", &[("method", METHOD_SHOPS)]);
+        let before = bytes(&m);
+        assert_eq!(h.poll().await.day_calls, 0);
+        let hour_bytes = bytes(&h.scrape().await) - before;
         assert!(hour_bytes > 0.0);
 
         // The same shops as a whole-day call, as backfill and `fetch` ask.

@@ -14,8 +14,10 @@
    series exist, then clears them.
 5. Runs every panel query of every dashboard, with template variables replaced by real values
    (from the same label_values queries Grafana runs), as an instant or range query like Grafana
-   would; fails on any error or empty result. Checks every rule is health "ok" without lastError,
-   and that OpretailGatewayAuthFailure fired for the injected SIGN_WRONG errors.
+   would; fails on any error or empty result. Checks that the "today" panels show the vendor's
+   daily figures (opretail_shop_*_today) and that those describe today's local day, that every
+   rule is health "ok" without lastError, and that OpretailGatewayAuthFailure fired for the
+   injected SIGN_WRONG errors.
 
 Environment: E2E_KEEP=1 keeps the temporary directory; PROMETHEUS / PROMTOOL / EXPORTER override
 the binaries.
@@ -46,7 +48,6 @@ HISTORY_STEP = 240  # seconds; below Prometheus' 5 min lookback so the history i
 PROCS = []
 TMP = tempfile.mkdtemp(prefix="opretail-e2e-")
 FAILED = False
-HOUR0 = None
 
 
 T_START = time.time()
@@ -316,14 +317,15 @@ SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)(?:\s+\S+)?$")
 
 
 def seed_history(metrics_text, instance, data_dir):
-    """Writes the current hourly-data series (opretail_shop_*, opretail_device_*) back
-    HISTORY_DAYS days and turns them into TSDB blocks in data_dir."""
+    """Writes the current value series (opretail_shop_*, opretail_device_*; not the revision
+    counters) back HISTORY_DAYS days and turns them into TSDB blocks in data_dir. Hour timestamps
+    step back hourly and day timestamps daily; the values repeat."""
     series = {}
     for line in metrics_text.splitlines():
         if line.startswith("#"):
             continue
         m = SAMPLE.match(line.strip())
-        if not m or not m.group(1).startswith(("opretail_shop_", "opretail_device_")):
+        if not m or not m.group(1).startswith(("opretail_shop_", "opretail_device_")) or m.group(1).endswith("_total"):
             continue
         name, lbls, value = m.group(1), m.group(2) or "{}", float(m.group(3))
         inner = lbls[1:-1]
@@ -343,8 +345,13 @@ def seed_history(metrics_text, instance, data_dir):
             f.write(f"# TYPE {name} gauge\n")
             for lbls, value in items:
                 for t in range(start, end, HISTORY_STEP):
-                    hours_back = (became_current - t + 3599) // 3600 if t < became_current else 0
-                    v = value - hours_back * 3600 if name.endswith("_hour_timestamp_seconds") else value
+                    if name.endswith("_hour_timestamp_seconds"):
+                        hours_back = (became_current - t + 3599) // 3600 if t < became_current else 0
+                        v = value - hours_back * 3600
+                    elif name.endswith("_day_timestamp_seconds"):  # the day became current at its start
+                        v = value - ((value - t + 86399) // 86400 if t < value else 0) * 86400
+                    else:
+                        v = value
                     f.write(f"{name}{lbls} {v:.17g} {t}\n")
                     n += 1
         f.write("# EOF\n")
@@ -355,7 +362,64 @@ def seed_history(metrics_text, instance, data_dir):
     if r.returncode != 0:
         raise RuntimeError("promtool tsdb create-blocks-from failed:\n" + r.stdout + r.stderr)
     os.remove(path)
-    return hour0
+
+
+# ---------------------------------------------------------------------------------------------
+# "Today"
+# ---------------------------------------------------------------------------------------------
+
+UTC_OFFSET = 28800  # the e2e exporter's timezone, Asia/Shanghai; the dashboards' default constant
+
+
+def check_today(dashboards):
+    """The "today" panels are the vendor's daily figures, not sums of hourly samples: each equals
+    its opretail_*_today query at the same instant, and every day timestamp is a local midnight
+    (UTC+8) of the last day."""
+    at = time.time()
+    by_title = {(d["uid"], p["title"]): p for _, d in dashboards for p in all_panels(d["panels"])}
+
+    def metric(expr):
+        return {r["metric"].get("shop_id"): float(r["value"][1]) for r in instant(expr, at)}
+
+    def panel_values(uid, title, variables=None):
+        """The values of the panel's first query, by shop_id."""
+        p = by_title.get((uid, title))
+        if p is None:
+            fail(f"{uid}: no panel {title!r}")
+            return None
+        values = {"utc_offset_seconds": str(UTC_OFFSET), **(variables or {})}
+        return metric(substitute(p["targets"][0]["expr"], values))
+
+    def compare(what, got, want):
+        if got is None:
+            return
+        if not want:
+            fail(f"{what}: the daily figure has no series")
+        elif got.keys() != want.keys() or any(abs(got[k] - want[k]) > 1e-9 for k in want):
+            fail(f"{what}: the panel shows {got}, the daily figure is {want}")
+        else:
+            log(f"ok   {what}: {sum(want.values()):.0f} over {len(want)} series")
+
+    compare("chain 'Walk-ins today'", panel_values("opretail-chain-overview", "Walk-ins today"),
+            metric("sum(opretail_shop_walk_in_today)"))
+    compare("chain 'Walk-ins today by shop'",
+            panel_values("opretail-chain-overview", "Walk-ins today by shop"),
+            metric("opretail_shop_walk_in_today"))
+    shop = min(metric("opretail_shop_walk_in_today"), key=int, default=None)
+    if shop is not None:
+        compare(f"shop {shop} 'Walk-ins today'",
+                panel_values("opretail-shop-detail", "Walk-ins today", variables={"shop": shop}),
+                metric(f'opretail_shop_walk_in_today{{shop_id="{shop}"}}'))
+
+    for family in ("opretail_shop_day_timestamp_seconds", "opretail_device_day_timestamp_seconds"):
+        days = {float(r["value"][1]) for r in instant(family, at)}
+        bad = [d for d in days if (d + UTC_OFFSET) % 86400 or not at - 86400 - 7200 < d <= at]
+        if not days:
+            fail(f"{family}: no series")
+        elif bad:
+            fail(f"{family}: {sorted(bad)} are not the start of the last local day (UTC+8)")
+        else:
+            log(f"ok   {family}: {', '.join(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(d)) for d in sorted(days))}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,17 +463,17 @@ def main():
     start("exporter", [EXPORTER, "--config", config, "--web.listen-address", f"127.0.0.1:{exp_port}"])
     exp = f"http://127.0.0.1:{exp_port}"
     wait_for("exporter /-/ready", ready(exp + "/-/ready"))
-    metrics = wait_for("shop and device metrics", lambda: (lambda t: t if "opretail_shop_walk_in{" in t
-                                                           and "opretail_device_walk_in{" in t else None)(
-        http(exp + "/metrics")[1]))
+    families = ("opretail_shop_walk_in{", "opretail_device_walk_in{", "opretail_shop_walk_in_today{",
+                "opretail_device_walk_in_today{")
+    metrics = wait_for("shop and device metrics, hourly and daily", lambda: (
+        lambda t: t if all(f in t for f in families) else None)(http(exp + "/metrics")[1]))
     log(f"exporter ready at {exp} (simulator at {sim})")
 
     log("\n== seeding history into a fresh TSDB")
     data_dir = os.path.join(TMP, "data")
     os.makedirs(data_dir)
     instance = f"127.0.0.1:{exp_port}"
-    global HOUR0
-    HOUR0 = seed_history(metrics, instance, data_dir)
+    seed_history(metrics, instance, data_dir)
 
     log("\n== starting Prometheus")
     prom_cfg = os.path.join(TMP, "prometheus.yml")
@@ -446,21 +510,8 @@ def main():
              lambda: instant("min(count_over_time(opretail_api_errors_total[10m])) >= 60"), timeout=120)
     log("faults cleared, every target up, error series 60 s old")
 
-    log("\n== 'today' counts each hour once")
-    hour_now = max(float(r["value"][1]) for r in instant("opretail_shop_hour_timestamp_seconds"))
-    if hour_now == HOUR0:
-        # The history repeats the current values every hour, so today's total must be the latest
-        # hour's total times the number of hours since local midnight of the latest data hour.
-        hours = int((hour_now - (hour_now + 28800) // 86400 * 86400 + 28800) // 3600) + 1
-        latest = float(instant("sum(opretail_shop_walk_in)")[0]["value"][1])
-        chain = [d for n, d in dashboards if d["uid"] == "opretail-chain-overview"][0]
-        expr = [t["expr"] for p in all_panels(chain["panels"]) if p["title"] == "Walk-ins today" for t in p["targets"]][0]
-        today = float(instant(substitute(expr, {"utc_offset_seconds": "28800"}))[0]["value"][1])
-        log(f"latest hour {latest:.0f} walk-ins x {hours} hours today = {latest * hours:.0f}; 'Walk-ins today' = {today:.0f}")
-        if abs(today - latest * hours) > 0.5:
-            fail(f"'Walk-ins today' is {today}, expected {latest * hours}")
-    else:
-        log("(skipped: a new hour arrived during the test)")
+    log("\n== 'today' panels show the vendor's daily figures")
+    check_today(dashboards)
 
     log("\n== dashboard queries")
     total, empty = run_dashboard_queries(dashboards)

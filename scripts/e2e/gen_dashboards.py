@@ -28,36 +28,46 @@ SHOP_OPEN = (
 DEVICE_OPEN = SHOP_OPEN.replace("opretail_shop_", "opretail_device_")
 
 
-def today_per_shop(sel: str = "") -> str:
-    """Walk-ins of today (shop-local day) per shop, each hour counted once.
-
-    The gauges hold one hour's count for about an hour, so summing samples would count every hour
-    once per scrape. Instead a 1-minute subquery keeps a walk-in sample only at the first step
-    where its hour timestamp changed (or the series appeared): each distinct hour is counted once,
-    whatever the scrape and poll intervals. Only hours starting at or after local midnight of the
-    latest data hour (`@ end()`) count: "today" is the day of the latest complete hour.
-    """
-    ts = f"opretail_shop_hour_timestamp_seconds{sel}"
-    wi = f"opretail_shop_walk_in{sel}"
-    return (
-        "sum_over_time((\n"
-        f"  {wi}\n"
-        "  and on(instance, job, shop_id)\n"
-        f"  (({ts} != {ts} offset 1m) or ({ts} unless {ts} offset 1m))\n"
-        "  and on(instance, job, shop_id)\n"
-        f"  ({ts} >= on(instance, job, shop_id) group_left()\n"
-        f"    (floor(({ts} @ end() + $utc_offset_seconds) / 86400) * 86400 - $utc_offset_seconds))\n"
-        ")[1d:1m])"
-    )
+def chain_walk_in_rate(suffix: str = "", sel: str = "") -> str:
+    """The vendor's enterprise walk-in rate: walk-ins over outside traffic of the shops that have an
+    outside counter. Shops without one have no opretail_shop_outside series, so `and` leaves their
+    walk-ins out of the numerator as their (absent) outside traffic is out of the denominator."""
+    wi, out = f"opretail_shop_walk_in{suffix}{sel}", f"opretail_shop_outside{suffix}{sel}"
+    return f"sum({wi} and on(instance, job, shop_id) {out}) / sum({out})"
 
 
-TODAY_DESC = (
-    "Hourly values are held for an hour and scraped many times, so they cannot simply be summed. "
-    "The query runs a 1-minute subquery over the last day and keeps a walk-in sample only where "
-    "opretail_shop_hour_timestamp_seconds changed (a new hour arrived): every distinct hour is "
-    "counted exactly once. Only hours from local midnight (dashboard constant utc_offset_seconds, "
-    "default UTC+8) of the latest data hour's day count, so 'today' is the day of the latest "
-    "complete hour. The hour in progress is not included (the gateway only reports complete hours)."
+DAILY_DESC = (
+    "The vendor's daily figure for the shop-local day so far (opretail_shop_*_today): the gateway's "
+    "day row, what the vendor console shows, fetched at every refresh, not a sum of the hourly values. "
+    "Face-counting devices de-duplicate a person within the day in day rows (and within the hour in "
+    "hour rows), so the day can be below the sum of its hours. It starts again at local midnight "
+    "(opretail_shop_day_timestamp_seconds is the start of the day it describes), survives exporter "
+    "restarts and includes uploads that arrived late."
+)
+
+CHAIN_RATE_DESC = (
+    "The vendor's enterprise walk-in rate: walk-ins over outside traffic (walk-ins + passers-by), "
+    "each summed over the shops that have an outside counter. A shop without one sends no outside "
+    "traffic, passing or walk-in rate (the exporter publishes no such series for it, and also reads "
+    "outside 0 with walk-ins above 0 as no counter); its walk-ins are left out of the numerator too "
+    "(`and on(shop_id) opretail_shop_outside`), so they do not inflate the rate."
+)
+
+DEVICE_DAY_DESC = (
+    "A device's day (opretail_device_*_today) is summed by the exporter from the device's hourly rows of "
+    "the shop-local day (opretail_device_day_timestamp_seconds is its start); it survives restarts and "
+    "includes late uploads."
+)
+
+DEVICE_NO_WALK_OUT = (
+    "An empty walk-out cell: the device sends no walk-outs (face-counting devices cannot count them), not 0."
+)
+
+NOT_COUNTED = "not counted"
+
+ABSENT_DESC = (
+    "An empty cell is a value the vendor does not send, never 0: no walk-outs where face-counting "
+    "devices count (they cannot count walk-outs), no walk-in rate where the shop has no outside counter."
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -76,7 +86,7 @@ def target(expr, legend="", instant=False, ref=None, fmt=None):
 
 
 def panel(kind, title, desc, targets, x, y, w, h, unit=None, extra=None, options=None,
-          overrides=None, thresholds=None, decimals=None):
+          overrides=None, thresholds=None, decimals=None, no_value=None):
     for i, t in enumerate(targets):
         t["refId"] = chr(ord("A") + i)
     defaults = {}
@@ -84,6 +94,8 @@ def panel(kind, title, desc, targets, x, y, w, h, unit=None, extra=None, options
         defaults["unit"] = unit
     if decimals is not None:
         defaults["decimals"] = decimals
+    if no_value is not None:
+        defaults["noValue"] = no_value
     if thresholds:
         defaults["thresholds"] = {"mode": "absolute", "steps": thresholds}
     if kind == "timeseries":
@@ -137,7 +149,7 @@ def const_var(name, value, desc):
 
 LOCAL_TIME_VARS = [
     const_var("utc_offset_seconds", 28800,
-              "Shops' UTC offset in seconds (28800 = UTC+8, Asia/Shanghai). Used for 'today' and opening hours."),
+              "Shops' UTC offset in seconds (28800 = UTC+8, Asia/Shanghai). Used for opening hours."),
     const_var("open_hour", 10, "First local opening hour (a data hour starting at this hour counts as open)."),
     const_var("close_hour", 22, "Local closing hour (the last open data hour starts one hour earlier)."),
 ]
@@ -173,8 +185,32 @@ def table_opts(sort_col=None):
     return o
 
 
+# Instant table queries that are merged into one table drop the metric name this way: rows only
+# join when every label column, __name__ included, is equal.
+SHOP_BY = "sum by (instance, job, shop_id, shop_name, shop_code)"
+DEVICE_BY = "sum by (instance, job, mac, device_name, shop_id)"
+
 ORGANIZE_HIDE = {"id": "organize", "options": {"excludeByName": {"Time": True, "job": True, "instance": True,
                                                                   "__name__": True}}}
+
+
+def nonzero_rows(column):
+    """A table's transformations: label columns, the rows whose value is 0 hidden (an empty table is
+    good news), the value column named `column`."""
+    return {"transformations": [
+        ORGANIZE_HIDE,
+        {"id": "filterByValue", "options": {"type": "include", "match": "any", "filters": [
+            {"fieldName": "Value", "config": {"id": "greater", "options": {"value": 0}}}]}},
+        {"id": "renameByName", "options": {"renameByName": {"Value": column}}}]}
+
+
+def merged_columns(*columns):
+    """A table's transformations: its instant queries A, B, ... merged into one row per series, their
+    values named `columns` in that order (a value a series lacks is an empty cell)."""
+    return {"transformations": [
+        {"id": "merge", "options": {}}, ORGANIZE_HIDE,
+        {"id": "renameByName", "options": {"renameByName": {
+            f"Value #{chr(ord('A') + i)}": c for i, c in enumerate(columns)}}}]}
 
 # ---------------------------------------------------------------------------------------------
 # 1. Chain overview
@@ -187,14 +223,15 @@ def chain_overview():
     p.append(panel("stat", "Walk-ins, latest hour",
                    "Sum over all shops of opretail_shop_walk_in: the walk-ins of the latest complete hour.",
                    [target("sum(opretail_shop_walk_in)", instant=True)], 0, y, 4, 4, unit="short"))
-    p.append(panel("stat", "Walk-ins today", TODAY_DESC,
-                   [target("sum(" + today_per_shop() + ")", instant=True)], 4, y, 4, 4, unit="short"))
-    p.append(panel("stat", "Chain walk-in rate, latest hour",
-                   "Walk-ins over outside traffic (walk-in + passing) of all shops together.",
-                   [target("sum(opretail_shop_walk_in) / sum(opretail_shop_outside)", instant=True)],
-                   8, y, 4, 4, unit="percentunit", decimals=1))
+    p.append(panel("stat", "Walk-ins today", "Sum over all shops of opretail_shop_walk_in_today. " + DAILY_DESC,
+                   [target("sum(opretail_shop_walk_in_today)", instant=True)], 4, y, 3, 4, unit="short"))
+    p.append(panel("stat", "Chain walk-in rate, latest hour", "Latest complete hour. " + CHAIN_RATE_DESC,
+                   [target(chain_walk_in_rate(), instant=True)], 7, y, 3, 4, unit="percentunit", decimals=1))
+    p.append(panel("stat", "Chain walk-in rate today",
+                   "The day so far, from the vendor's daily figures (opretail_shop_*_today). " + CHAIN_RATE_DESC,
+                   [target(chain_walk_in_rate("_today"), instant=True)], 10, y, 3, 4, unit="percentunit", decimals=1))
     p.append(panel("stat", "Shops reporting", "Shops with data (count of opretail_shop_walk_in series).",
-                   [target("count(opretail_shop_walk_in)", instant=True)], 12, y, 4, 4))
+                   [target("count(opretail_shop_walk_in)", instant=True)], 13, y, 3, 4))
     p.append(panel("stat", "Shops with no walk-ins, latest hour",
                    "Shops whose latest complete hour had zero walk-ins (0 when every shop counted someone; "
                    "closed hours included: see the table below for opening hours only).",
@@ -214,10 +251,14 @@ def chain_overview():
                    unit="short",
                    overrides=[{"matcher": {"id": "byName", "options": "same hour last week"},
                                "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}]))
-    p.append(panel("table", "Walk-ins today by shop", TODAY_DESC,
-                   [target("sort_desc(sum by (shop_id, shop_name, shop_code) (" + today_per_shop() + "))",
-                           instant=True, fmt="table")], 12, y, 12, 8,
-                   extra={"transformations": [ORGANIZE_HIDE]}, options=table_opts("Value")))
+    p.append(panel("table", "Walk-ins today by shop",
+                   "Per shop: walk-ins, walk-in rate and walk-outs of the day so far. " + DAILY_DESC + " " + ABSENT_DESC,
+                   [target(f"{SHOP_BY} (opretail_shop_{m}_today)",
+                           instant=True, fmt="table") for m in ("walk_in", "walk_in_rate", "walk_out")], 12, y, 12, 8,
+                   extra=merged_columns("walk-ins", "walk-in rate", "walk-outs"),
+                   overrides=[{"matcher": {"id": "byName", "options": "walk-in rate"},
+                               "properties": [{"id": "unit", "value": "percentunit"}, {"id": "decimals", "value": 1}]}],
+                   options=table_opts("walk-ins")))
     y += 8
     p.append(panel("bargauge", "Top 10 shops, latest hour", "Shops with the most walk-ins in the latest complete hour.",
                    [target("topk(10, opretail_shop_walk_in)", "{{shop_name}}", instant=True)], 0, y, 8, 10, unit="short"))
@@ -232,15 +273,12 @@ def chain_overview():
                    [target("sort_desc(sum by (shop_id, shop_name) (sum_over_time(((opretail_shop_walk_in == bool 0) "
                            "and on(instance, job, shop_id) " + SHOP_OPEN + ")[24h:1h])))", instant=True, fmt="table")],
                    16, y, 8, 10,
-                   extra={"transformations": [
-                       ORGANIZE_HIDE,
-                       {"id": "filterByValue", "options": {"type": "include", "match": "any", "filters": [
-                           {"fieldName": "Value", "config": {"id": "greater", "options": {"value": 0}}}]}},
-                       {"id": "renameByName", "options": {"renameByName": {"Value": "zero-walk-in open hours"}}}]},
+                   extra=nonzero_rows("zero-walk-in open hours"),
                    options=table_opts("zero-walk-in open hours")))
     y += 10
     p.append(panel("bargauge", "Walk-in rate by shop, latest hour",
-                   "opretail_shop_walk_in_rate (walk-ins / (walk-ins + passing)) per shop, highest first.",
+                   "opretail_shop_walk_in_rate (walk-ins / (walk-ins + passing)) per shop, highest first. Shops "
+                   "without an outside counter have no walk-in rate and are not listed.",
                    [target("sort_desc(opretail_shop_walk_in_rate)", "{{shop_name}}", instant=True)], 0, y, 8, 12,
                    unit="percentunit", decimals=1, options={"displayMode": "lcd"}))
     p.append(panel("bargauge", "Fitting rate by shop, latest hour",
@@ -267,27 +305,42 @@ def shop_detail():
     p = []
     y = 0
     p.append(panel("stat", "Walk-ins, latest hour", "opretail_shop_walk_in of the selected shop.",
-                   [target(f"opretail_shop_walk_in{s}", "{{shop_name}}", instant=True)], 0, y, 4, 4))
-    p.append(panel("stat", "Walk-ins today", TODAY_DESC,
-                   [target("sum(" + today_per_shop(s) + ")", instant=True)], 4, y, 4, 4))
-    p.append(panel("stat", "Walk-in rate", "opretail_shop_walk_in_rate: walk-ins / (walk-ins + passing), latest hour.",
-                   [target(f"opretail_shop_walk_in_rate{s}", instant=True)], 8, y, 4, 4, unit="percentunit", decimals=1))
-    p.append(panel("stat", "Fitting rate", "opretail_shop_fitting_rate, latest hour (no data: the shop has no fitting room).",
-                   [target(f"opretail_shop_fitting_rate{s}", instant=True)], 12, y, 4, 4, unit="percentunit", decimals=1))
+                   [target(f"opretail_shop_walk_in{s}", "{{shop_name}}", instant=True)], 0, y, 3, 4))
+    p.append(panel("stat", "Walk-ins today", "opretail_shop_walk_in_today of the selected shop. " + DAILY_DESC,
+                   [target(f"opretail_shop_walk_in_today{s}", instant=True)], 3, y, 3, 4))
+    p.append(panel("stat", "Walk-in rate, latest hour",
+                   "opretail_shop_walk_in_rate: walk-ins / (walk-ins + passing), latest hour. No value: the shop "
+                   "has no outside counter (the vendor sends no passing, outside or walk-in rate for it).",
+                   [target(f"opretail_shop_walk_in_rate{s}", instant=True)], 6, y, 3, 4, unit="percentunit", decimals=1,
+                   no_value="no outside counter"))
+    p.append(panel("stat", "Walk-in rate today",
+                   "opretail_shop_walk_in_rate_today: the vendor's walk-in rate of the day so far (no value: the "
+                   "shop has no outside counter). " + DAILY_DESC,
+                   [target(f"opretail_shop_walk_in_rate_today{s}", instant=True)], 9, y, 3, 4, unit="percentunit",
+                   decimals=1, no_value="no outside counter"))
+    p.append(panel("stat", "Walk-outs today",
+                   "opretail_shop_walk_out_today of the selected shop. No value means the vendor sends no walk-outs "
+                   "for it (face-counting devices cannot count walk-outs), not 0. " + DAILY_DESC,
+                   [target(f"opretail_shop_walk_out_today{s}", instant=True)], 12, y, 3, 4, no_value=NOT_COUNTED))
+    p.append(panel("stat", "Fitting rate", "opretail_shop_fitting_rate, latest hour (no value: the shop has no fitting room).",
+                   [target(f"opretail_shop_fitting_rate{s}", instant=True)], 15, y, 3, 4, unit="percentunit", decimals=1,
+                   no_value="no fitting room"))
     p.append(panel("stat", "Walk-ins vs same hour last week",
                    "Latest hour's walk-ins divided by the walk-ins of the same hour one week earlier "
                    "(OpretailTrafficDrop fires below 50 % by default).",
                    [target(f"opretail_shop_walk_in{s} / on(instance, job, shop_id) group_left() (opretail_shop_walk_in{s} offset 1w)",
-                           instant=True)], 16, y, 4, 4, unit="percentunit", decimals=0,
+                           instant=True)], 18, y, 3, 4, unit="percentunit", decimals=0,
                    thresholds=[{"color": "red", "value": None}, {"color": "yellow", "value": 0.5},
                                {"color": "green", "value": 0.8}]))
     p.append(panel("stat", "Data hour age", "time() - opretail_shop_hour_timestamp_seconds: age of the start of the hour shown.",
-                   [target(f"time() - opretail_shop_hour_timestamp_seconds{s}", instant=True)], 20, y, 4, 4,
+                   [target(f"time() - opretail_shop_hour_timestamp_seconds{s}", instant=True)], 21, y, 3, 4,
                    unit="s", thresholds=GREEN_RED_AGE))
     y += 4
     p.append(panel("timeseries", "Hourly counts",
                    "Walk-in, passing, outside (walk-in + passing) and walk-out of the latest complete hour; each "
-                   "value is held for about an hour after the hour it describes (stepped lines).",
+                   "value is held for about an hour after the hour it describes (stepped lines). A line the vendor "
+                   "does not send is missing, never drawn at 0: walk-out where face-counting devices count, passing "
+                   "and outside where the shop has no outside counter.",
                    [target(f"opretail_shop_{m}{s}", m.replace("_", "-")) for m in ("walk_in", "passing", "outside", "walk_out")],
                    0, y, 12, 9, unit="short"))
     p.append(panel("timeseries", "Walk-ins vs same hour last week",
@@ -297,23 +350,26 @@ def shop_detail():
                    overrides=[{"matcher": {"id": "byName", "options": "same hour last week"},
                                "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}]))
     y += 9
-    p.append(panel("timeseries", "Rates", "Walk-in rate and fitting rate (ratios 0-1) of each hour.",
+    p.append(panel("timeseries", "Rates",
+                   "Walk-in rate and fitting rate (ratios 0-1) of each hour; no walk-in rate without an outside "
+                   "counter, no fitting rate without a fitting-room counter.",
                    [target(f"opretail_shop_walk_in_rate{s}", "walk-in rate"),
                     target(f"opretail_shop_fitting_rate{s}", "fitting rate")], 0, y, 12, 8, unit="percentunit"))
     p.append(panel("timeseries", "Devices of this shop",
-                   "Walk-ins and walk-outs of the counting devices configured with this shop_id.",
+                   "Walk-ins and walk-outs of the counting devices configured with this shop_id (a face-counting "
+                   "device has no walk-out line: it cannot count walk-outs).",
                    [target(f"opretail_device_walk_in{s}", "{{device_name}} {{mac}} in"),
                     target(f"opretail_device_walk_out{s}", "{{device_name}} {{mac}} out")], 12, y, 12, 8, unit="short"))
     y += 8
-    p.append(panel("table", "Devices of this shop, latest hour",
-                   "Latest hour's walk-in, walk-out and data age of each device of the shop.",
-                   [target(f"opretail_device_walk_in{s}", instant=True, fmt="table"),
-                    target(f"opretail_device_walk_out{s}", instant=True, fmt="table"),
-                    target(f"time() - opretail_device_hour_timestamp_seconds{s}", instant=True, fmt="table")],
+    p.append(panel("table", "Devices of this shop: latest hour and today",
+                   "Each device of the shop: walk-ins and walk-outs of the latest hour and of the day so far, and "
+                   "the age of its latest hour. " + DEVICE_DAY_DESC + " " + DEVICE_NO_WALK_OUT,
+                   [target(f"{DEVICE_BY} (opretail_device_{m}{s})", instant=True, fmt="table")
+                    for m in ("walk_in", "walk_out", "walk_in_today", "walk_out_today")]
+                   + [target(f"time() - opretail_device_hour_timestamp_seconds{s}", instant=True, fmt="table")],
                    0, y, 24, 7,
-                   extra={"transformations": [{"id": "merge", "options": {}}, ORGANIZE_HIDE,
-                                              {"id": "renameByName", "options": {"renameByName": {
-                                                  "Value #A": "walk-in", "Value #B": "walk-out", "Value #C": "data age (s)"}}}]},
+                   extra=merged_columns("walk-in, latest hour", "walk-out, latest hour", "walk-in today",
+                                        "walk-out today", "data age (s)"),
                    options=table_opts()))
     return dashboard("opretail-shop-detail", "Opretail / Shop detail",
                      "One shop: hourly counts, rates, same hour last week, its devices.",
@@ -330,22 +386,27 @@ def devices():
     p = []
     y = 0
     p.append(panel("stat", "Devices reporting", "Devices with data.",
-                   [target(f"count(opretail_device_walk_in{s})", instant=True)], 0, y, 6, 4))
+                   [target(f"count(opretail_device_walk_in{s})", instant=True)], 0, y, 4, 4))
     p.append(panel("stat", "Silent devices, latest hour",
                    "Devices whose latest hour was within opening hours and counted zero walk-ins, plus devices "
                    "whose data is older than 2.5 h (0 when none).",
                    [target(f"count((opretail_device_walk_in{s} == 0) and on(instance, job, mac) {DEVICE_OPEN}"
                            f" or (time() - opretail_device_hour_timestamp_seconds{s} > 9000)) or vector(0)", instant=True)],
-                   6, y, 6, 4, thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 1}]))
+                   4, y, 5, 4, thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 1}]))
     p.append(panel("stat", "Device walk-ins, latest hour", "Sum of opretail_device_walk_in over the selected devices.",
-                   [target(f"sum(opretail_device_walk_in{s})", instant=True)], 12, y, 6, 4))
+                   [target(f"sum(opretail_device_walk_in{s})", instant=True)], 9, y, 5, 4))
+    p.append(panel("stat", "Device walk-ins today", "Sum of opretail_device_walk_in_today over the selected devices. "
+                   + DEVICE_DAY_DESC,
+                   [target(f"sum(opretail_device_walk_in_today{s})", instant=True)], 14, y, 5, 4))
     p.append(panel("stat", "Oldest device data hour age", "time() minus the oldest device hour timestamp.",
-                   [target(f"time() - min(opretail_device_hour_timestamp_seconds{s})", instant=True)], 18, y, 6, 4,
+                   [target(f"time() - min(opretail_device_hour_timestamp_seconds{s})", instant=True)], 19, y, 5, 4,
                    unit="s", thresholds=GREEN_RED_AGE))
     y += 4
     p.append(panel("timeseries", "Walk-ins per device", "opretail_device_walk_in (hourly value, held about an hour).",
                    [target(f"opretail_device_walk_in{s}", "{{device_name}} {{mac}} (shop {{shop_id}})")], 0, y, 12, 9, unit="short"))
-    p.append(panel("timeseries", "Walk-outs per device", "opretail_device_walk_out (hourly value, held about an hour).",
+    p.append(panel("timeseries", "Walk-outs per device",
+                   "opretail_device_walk_out (hourly value, held about an hour). Face-counting devices cannot count "
+                   "walk-outs: they have no line here, never a line at 0.",
                    [target(f"opretail_device_walk_out{s}", "{{device_name}} {{mac}} (shop {{shop_id}})")], 12, y, 12, 9, unit="short"))
     y += 9
     p.append(panel("table", "Silent devices (opening hours, last 24 h)",
@@ -354,11 +415,7 @@ def devices():
                    [target(f"sort_desc(sum by (mac, device_name, shop_id) (sum_over_time(((opretail_device_walk_in{s} == bool 0) "
                            f"and on(instance, job, mac) {DEVICE_OPEN})[24h:1h])))", instant=True, fmt="table")],
                    0, y, 12, 9,
-                   extra={"transformations": [
-                       ORGANIZE_HIDE,
-                       {"id": "filterByValue", "options": {"type": "include", "match": "any", "filters": [
-                           {"fieldName": "Value", "config": {"id": "greater", "options": {"value": 0}}}]}},
-                       {"id": "renameByName", "options": {"renameByName": {"Value": "zero-walk-in open hours"}}}]},
+                   extra=nonzero_rows("zero-walk-in open hours"),
                    options=table_opts("zero-walk-in open hours")))
     p.append(panel("bargauge", "Last data hour age per device",
                    "time() - opretail_device_hour_timestamp_seconds. Normal 1 h to 2 h; red above 2.5 h (stale).",
@@ -370,7 +427,14 @@ def devices():
                    "device missing or miscounting.",
                    [target('sum by (shop_id) (opretail_device_walk_in{shop_id=~"$shop"})', "devices of {{shop_id}}"),
                     target('opretail_shop_walk_in and on(shop_id) group by (shop_id) (opretail_device_walk_in{shop_id=~"$shop"})',
-                           "shop {{shop_id}} {{shop_name}}")], 0, y, 24, 8, unit="short"))
+                           "shop {{shop_id}} {{shop_name}}")], 0, y, 12, 8, unit="short"))
+    p.append(panel("table", "Devices today",
+                   "Walk-ins and walk-outs of each selected device over the shop-local day so far. " + DEVICE_DAY_DESC
+                   + " " + DEVICE_NO_WALK_OUT,
+                   [target(f"{DEVICE_BY} (opretail_device_{m}_today{s})", instant=True, fmt="table")
+                    for m in ("walk_in", "walk_out")], 12, y, 12, 8,
+                   extra=merged_columns("walk-in today", "walk-out today"),
+                   options=table_opts("walk-in today")))
     return dashboard("opretail-devices", "Opretail / Devices",
                      "Counting devices: walk-in/out per device, silent devices, data age.",
                      p, [query_var("shop", "Shop (depId)", "label_values(opretail_device_walk_in, shop_id)",
@@ -453,8 +517,50 @@ def health():
                    12, y, 12, 8, unit="s",
                    overrides=[{"matcher": {"id": "byRegexp", "options": "RSS.*"},
                                "properties": [{"id": "unit", "value": "bytes"}, {"id": "custom.axisPlacement", "value": "right"}]}]))
+    y += 8
+    p.append(row("Gateway conventions", y))
+    y += 1
+    p.append(panel("table", "Fields missing from gateway answers",
+                   "Rows of the last answer of each gateway method that lacked a field the exporter reads "
+                   "(opretail_gateway_fields_missing). Rows at 0 are hidden: an empty table means every field "
+                   "the exporter reads was there. A renamed field makes the metric read from it vanish; run "
+                   "`opretail-exporter doctor --config FILE` to see what the gateway sends. OpretailGatewayFieldMissing "
+                   "fires after 30 min.",
+                   [target(f"sort_desc(opretail_gateway_fields_missing{i})", instant=True, fmt="table")], 0, y, 8, 7,
+                   extra=nonzero_rows("rows without it"),
+                   options=table_opts("rows without it")))
+    p.append(panel("stat", "Clock skew",
+                   "opretail_gateway_clock_skew_seconds: this host's clock minus the gateway's stat.systime "
+                   "(positive: the host is ahead). The gateway refuses requests whose _timestamp is too far off "
+                   "with code 16 TIMESTAMP_OVERTIME; red beyond ±120 s, where OpretailClockSkew fires after "
+                   "10 min. Fix NTP on the exporter's host.",
+                   [target(f"opretail_gateway_clock_skew_seconds{i}", "{{instance}}", instant=True)], 8, y, 4, 7,
+                   unit="s", decimals=1,
+                   thresholds=[{"color": "red", "value": None}, {"color": "green", "value": -120},
+                               {"color": "red", "value": 120}]))
+    p.append(panel("table", "Conventions in force",
+                   "opretail_gateway_convention: how the exporter reads the gateway's rows. row_time: a row's time "
+                   "is the start or the end of the hour it counts; rate_scale: rates arrive as percent (8.14) or as "
+                   "fraction (0.0814). source: configured (gateway.row_time / gateway.rate_scale), detected (auto, "
+                   "decided from the answers) or assumed (auto, the answers did not decide yet: the documented "
+                   "default). 'assumed' that stays: run doctor and set the value.",
+                   [target(f"opretail_gateway_convention{i} == 1", instant=True, fmt="table")], 12, y, 6, 7,
+                   extra={"transformations": [
+                       {"id": "organize", "options": {"excludeByName": {"Time": True, "job": True, "__name__": True,
+                                                                        "Value": True},
+                                                      "indexByName": {"instance": 0, "setting": 1, "value": 2,
+                                                                      "source": 3}}}]},
+                   options=table_opts()))
+    p.append(panel("timeseries", "Hour revisions",
+                   "Hours already published whose value changed at a re-poll (a late upload), per hour: "
+                   "increase of opretail_shop_hour_revisions_total and opretail_device_hour_revisions_total over "
+                   "1 h. The newest value is published while that hour is still the reported one. A steady "
+                   "rate means the gateway keeps receiving counts late.",
+                   [target(f"sum(increase(opretail_{k}_hour_revisions_total{i}[1h]))", f"{k} hours revised")
+                    for k in ("shop", "device")], 18, y, 6, 7, unit="short"))
     return dashboard("opretail-health", "Opretail / Exporter and gateway health",
-                     "opretail-exporter and Opretail gateway: requests, errors by code, latency, targets, data age.",
+                     "opretail-exporter and Opretail gateway: requests, errors by code, latency, targets, data age, "
+                     "gateway conventions (fields missing, clock skew, row time and rate scale, late revisions).",
                      p, [query_var("instance", "Exporter instance", "label_values(opretail_exporter_build_info, instance)",
                                    multi=True, include_all=True, all_value=".*")],
                      time_from="now-6h", tags=("monitoring",))

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use prometheus::core::Collector;
-use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, GaugeVec, IntCounter, Opts, Registry, TextEncoder};
 
 use crate::model::Snapshot;
 use gzip::Rendered;
@@ -69,6 +69,8 @@ pub struct MetricsStore {
     refresh_budget: Gauge,
     reload_ok: Gauge,
     reload_time: Gauge,
+    shop_revisions: IntCounter,
+    device_revisions: IntCounter,
     values: RwLock<Arc<Rendered>>,
     ready: AtomicBool,
 }
@@ -116,6 +118,20 @@ impl MetricsStore {
             "opretail_config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful configuration (re)load of the exporter of polled hourly Opretail data.",
         )?;
+        let shop_revisions = register(
+            &registry,
+            IntCounter::with_opts(Opts::new(
+                "opretail_shop_hour_revisions_total",
+                "Times a re-poll of the hourly data found a different value for a shop hour already published (a counter that uploaded late); the newest value is published while that hour is the reported one.",
+            ))?,
+        )?;
+        let device_revisions = register(
+            &registry,
+            IntCounter::with_opts(Opts::new(
+                "opretail_device_hour_revisions_total",
+                "Times a re-poll of the hourly data found a different value for a device hour already published (a counter that uploaded late); the newest value is published while that hour is the reported one.",
+            ))?,
+        )?;
         let build_info = GaugeVec::new(
             Opts::new(
                 "opretail_exporter_build_info",
@@ -137,6 +153,8 @@ impl MetricsStore {
             refresh_budget,
             reload_ok,
             reload_time,
+            shop_revisions,
+            device_revisions,
             values: RwLock::new(Arc::new(Rendered::default())),
             ready: AtomicBool::new(false),
         })
@@ -193,6 +211,12 @@ impl MetricsStore {
     pub(crate) fn refreshed(&self, took: Duration, calls: usize) {
         self.refresh_duration.set(took.as_secs_f64());
         self.refresh_calls.set(calls as f64);
+    }
+
+    /// Counts hours already published that a re-poll found revised.
+    pub(crate) fn revised(&self, shops: usize, devices: usize) {
+        self.shop_revisions.inc_by(shops as u64);
+        self.device_revisions.inc_by(devices as u64);
     }
 
     /// True once a poll has completed.

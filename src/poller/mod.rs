@@ -15,7 +15,7 @@ mod schedule;
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use futures_util::future::BoxFuture;
 use futures_util::stream::StreamExt;
 use tokio::sync::{Mutex, Notify};
@@ -50,6 +50,13 @@ pub struct PollReport {
     pub skipped_calls: usize,
     pub shops: usize,
     pub devices: usize,
+    /// Day-figure calls (`timeType=2`) of the round, the parts of a split included: one per
+    /// shop batch in a first round for a new hour, none in a re-poll.
+    pub day_calls: usize,
+    /// Shop hours already published that this round found with different values (late
+    /// uploads), and device hours likewise.
+    pub shop_revisions: usize,
+    pub device_revisions: usize,
 }
 
 /// Polls the gateway and publishes snapshots to the metrics store.
@@ -102,6 +109,55 @@ struct Plan {
     hour_start: i64,
     /// Time between the starts of consecutive calls (`None`: as fast as allowed).
     pace: Option<std::time::Duration>,
+    /// The local day now.
+    today: NaiveDate,
+    /// Ask every shop batch for the vendor's figures of `today` too (first rounds only).
+    day_figures: bool,
+    /// Make the first device call alone before the others (its whole-day answer tells the
+    /// row-time convention before the shops' answers are read).
+    device_first: bool,
+}
+
+/// While the row-time convention is `auto` and not yet decided and no device is due, one
+/// whole-day call for one target (yesterday, a complete day) tells it before the round's
+/// answers are read: a shop configured by its `S_` id, else a shop an organisation's answer
+/// named, else a device, else an organisation. The answer itself is not published.
+async fn probe_row_time(setup: &Setup, shops_of: &ShopsOf, hour: NaiveDateTime) {
+    use crate::model::TargetId;
+    let config = &setup.config;
+    let shop = config
+        .shops
+        .iter()
+        .map(|s| &s.id)
+        .find(|id| matches!(id, TargetId::Shop(_)))
+        .cloned()
+        .or_else(|| {
+            shops_of
+                .values()
+                .flatten()
+                .find_map(|dep| dep.parse().ok().map(TargetId::Shop))
+        });
+    let target = match (shop, config.devices.first()) {
+        (Some(id), _) => Target::Shops(vec![id]),
+        (None, Some(device)) => Target::Device(device.clone()),
+        (None, None) => match config.shops.first() {
+            Some(org) => Target::Shops(vec![org.id.clone()]),
+            None => return,
+        },
+    };
+    let Some(yesterday) = hour.date().pred_opt() else {
+        return;
+    };
+    let call = Call::day(target, yesterday);
+    match setup.client.fetch(&call).await {
+        Ok(_) => {
+            let (row_time, source) = setup.client.row_time();
+            tracing::debug!(call = %call, row_time = %row_time, source = source.as_str(), "row-time probe answered");
+        }
+        Err(e) => {
+            tracing::debug!(call = %call, error = %e, "row-time probe failed; start-labelled rows are assumed this round")
+        }
+    }
 }
 
 impl Poller {
@@ -171,12 +227,26 @@ impl Poller {
             (hour, hour_start),
             now,
         );
+        // While the row-time convention is not known, a device's call (whole days) goes first
+        // and tells it; without a device due, one whole-day call for one shop does.
+        let undecided = setup.client.row_time().1 == crate::client::Source::Assumed;
+        if undecided && round_plan.devices.is_empty() {
+            probe_row_time(&setup, &state.shops_of, hour).await;
+        }
         let calls = round_plan.calls();
         // A re-poll spreads its calls evenly over the interval (the rate limit still applies);
         // the first round of an hour goes as fast as the rate limit allows.
         let pace = (spread_repolls && !priority && calls > 0).then(|| setup.config.poll_interval / calls as u32);
-        let pacing = Plan { hour, hour_start, pace };
-        let outcomes = fetch(&setup, &self.clock, &round_plan, &state.shops_of, pacing).await;
+        let today = crate::hours::local_day(now, tz);
+        let plan = Plan {
+            hour,
+            hour_start,
+            pace,
+            today,
+            day_figures: priority,
+            device_first: undecided,
+        };
+        let outcomes = fetch(&setup, &self.clock, &round_plan, &state.shops_of, plan).await;
         learn_splits(&setup, &outcomes, now);
         remember_answers(&mut state.answered, &outcomes, (hour, hour_start));
 
@@ -189,6 +259,8 @@ impl Poller {
             tz,
             now: now.timestamp_millis() as f64 / 1000.0,
             stale_after: setup.config.stale_after.as_secs_f64(),
+            today,
+            today_start: crate::hours::day_start(today, tz).unwrap_or(hour_start),
         };
         let (merged, mut report) = round.merge(outcomes);
         report.priority = priority;
@@ -198,6 +270,7 @@ impl Poller {
                 learned.doubt(org);
             }
         }
+        self.store.revised(report.shop_revisions, report.device_revisions);
         let (next, shops_of) = (Arc::new(merged.snapshot), merged.shops_of);
         let took = started.elapsed();
         // Encoding and compressing thousands of series is CPU work: keep it off the runtime
@@ -222,6 +295,8 @@ impl Poller {
             splits = report.splits,
             orgs_through_shops = round_plan.via_shops.len(),
             skipped = report.skipped_calls,
+            day_calls = report.day_calls,
+            revisions = report.shop_revisions + report.device_revisions,
             shops = report.shops,
             devices = report.devices,
             took_ms = took.as_millis() as u64,
@@ -269,17 +344,25 @@ async fn fetch(setup: &Setup, clock: &Clock, round: &RoundPlan, shops_of: &Shops
         hour: plan.hour,
         hour_start: plan.hour_start,
         pace: plan.pace,
+        today: plan.today,
+        day_figures: plan.day_figures,
         began: tokio::time::Instant::now(),
     };
     let total = round.calls();
     let places = setup.config.gateway.max_in_flight.max(1);
     let mut running = futures_util::stream::FuturesUnordered::new();
     let mut outcomes = Vec::with_capacity(total);
-    let mut next = 0;
+    let first_device = round.shops.len();
+    if plan.device_first && first_device < total {
+        outcomes.push(calls.call(first_device).await);
+    }
+    let mut order = (0..total).filter(|i| !(plan.device_first && *i == first_device));
+    let mut next = order.next();
     loop {
-        while running.len() < places && next < total {
-            running.push(calls.call(next));
-            next += 1;
+        while running.len() < places {
+            let Some(i) = next else { break };
+            running.push(calls.call(i));
+            next = order.next();
         }
         match running.next().await {
             Some(outcome) => outcomes.push(outcome),
@@ -299,6 +382,8 @@ struct Calls<'a> {
     hour: NaiveDateTime,
     hour_start: i64,
     pace: Option<std::time::Duration>,
+    today: NaiveDate,
+    day_figures: bool,
     began: tokio::time::Instant,
 }
 
@@ -328,13 +413,18 @@ impl<'a> Calls<'a> {
         if !self.slot(i).await {
             return Outcome::Skipped(target);
         }
-        let call = Call::hours(target, first, hour);
         let packing = Packing::of(&self.setup.config.gateway);
-        let mut split = self
-            .setup
-            .client
-            .fetch_splitting(&call, packing, &OrgShops(self.shops_of))
-            .await;
+        let client = &self.setup.client;
+        let day_call = self.day_figures.then(|| Call::day_figures(target.clone(), self.today));
+        let call = Call::hours(target, first, hour);
+        let mut split = client.fetch_splitting(&call, packing, &OrgShops(self.shops_of)).await;
+        // The vendor's figures of today: one more call per batch, in a first round only, and
+        // not when the batch's hourly call failed whole (it would fail alike).
+        let answered = split.leaves.iter().any(|l| l.result.is_ok());
+        let days = match day_call.filter(|_| answered) {
+            Some(call) => Some(client.fetch_splitting(&call, packing, &OrgShops(self.shops_of)).await),
+            None => None,
+        };
         // Keep only the hours asked for: a round holds every answer until it merges them.
         for leaf in &mut split.leaves {
             if let Ok(series) = &mut leaf.result {
@@ -347,6 +437,7 @@ impl<'a> Calls<'a> {
         Outcome::Shops {
             batch: shop_call.batch.clone(),
             split,
+            days,
         }
     }
 
@@ -359,13 +450,20 @@ impl<'a> Calls<'a> {
         if !self.slot(i).await {
             return Outcome::Skipped(Target::Device(dev.clone()));
         }
-        let (hour, first) = (self.hour, device_call.first_hour);
-        let call = Call::hours(Target::Device(dev.clone()), first, hour);
+        let (hour, first, today) = (self.hour, device_call.first_hour, self.today);
+        // Through today, so that the day so far is summed (past midnight the round's hour is
+        // still yesterday's).
+        let call = Call {
+            to: today.max(hour.date()),
+            ..Call::hours(Target::Device(dev.clone()), first, hour)
+        };
+        let mut today_sum = None;
         let result = self.setup.client.fetch(&call).await.map(|mut answer| {
+            today_sum = Some(round::day_sum(&answer, today));
             answer.retain_hours(|h| (first..=hour).contains(&h));
             answer.into_device_rows()
         });
-        Outcome::Device(dev.clone(), result)
+        Outcome::Device(dev.clone(), result, today_sum)
     }
 }
 
@@ -393,10 +491,10 @@ fn remember_answers(answered: &mut Answered, outcomes: &[Outcome], (hour, hour_s
                     answered.shops.extend(leaf.ids.iter().map(|id| (id.clone(), hour)));
                 }
             }
-            Outcome::Device(dev, Ok(_)) => {
+            Outcome::Device(dev, Ok(_), _) => {
                 answered.devices.insert(dev.mac.clone(), (hour, hour_start));
             }
-            Outcome::Device(_, Err(_)) | Outcome::Skipped(_) => {}
+            Outcome::Device(_, Err(_), _) | Outcome::Skipped(_) => {}
         }
     }
 }
@@ -412,7 +510,7 @@ fn learn_splits(setup: &Setup, outcomes: &[Outcome], now: chrono::DateTime<chron
     }
     let mut found: std::collections::HashMap<&[crate::model::TargetId], Found> = std::collections::HashMap::new();
     for outcome in outcomes {
-        if let Outcome::Shops { batch, split } = outcome {
+        if let Outcome::Shops { batch, split, .. } = outcome {
             let entry = found.entry(batch.as_slice()).or_default();
             entry.parts.extend(split.parts());
             entry.split |= split.splits > 0;

@@ -15,17 +15,26 @@
 //! Shop answers are flat lists of shops, whoever asked for them, so each configured id is
 //! judged by the final call (after any split) that asked it, and an organisation's shops are
 //! worked out from what it held before (see [`Round::merge`]).
+//!
+//! The round also sets the day figures: a shop's from its batch's day-figure call (first
+//! rounds only), a device's summed from the hourly rows of today its call answered. A shop or
+//! device without new ones keeps those of the same local day; at local midnight they start the
+//! new day. A re-poll that finds an hour already published with other values (a late upload)
+//! counts a revision.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 
 use super::plan::RoundPlan;
 use super::PollReport;
-use crate::client::{ApiError, Leaf, Split, Target};
+use crate::client::{Answer, ApiError, Leaf, Split, Target};
 use crate::hours;
-use crate::model::{DeviceRow, DeviceSample, DeviceTarget, ShopSample, ShopSeries, Snapshot, TargetId, TargetStatus};
+use crate::model::{
+    DaySample, DeviceDayValues, DeviceRow, DeviceSample, DeviceTarget, ShopDayValues, ShopSample, ShopSeries, Snapshot,
+    TargetId, TargetStatus,
+};
 
 /// The shops each organisation (`O_`) produced: its members as last answered. (An `S_` id's
 /// shop is itself, so it is not stored: at 10,000 shops that would be megabytes.)
@@ -37,8 +46,11 @@ pub(super) enum Outcome {
     Shops {
         batch: Vec<TargetId>,
         split: Split,
+        /// The batch's day-figure call, when the round made one.
+        days: Option<Split>,
     },
-    Device(DeviceTarget, Result<Vec<DeviceRow>, ApiError>),
+    /// A device call, and the device's day so far summed from the rows it answered.
+    Device(DeviceTarget, Result<Vec<DeviceRow>, ApiError>, Option<DeviceDayValues>),
     /// Not called: the re-poll was overtaken by a new hour. Everything stays as it was.
     Skipped(Target),
 }
@@ -55,6 +67,26 @@ pub(super) struct Round<'a> {
     /// Unix seconds.
     pub(super) now: f64,
     pub(super) stale_after: f64,
+    /// The local day now, and its Unix start.
+    pub(super) today: NaiveDate,
+    pub(super) today_start: i64,
+}
+
+/// A device's day so far: the sums of the walk-ins and walk-outs of `today`'s hourly rows in
+/// `answer` (each `None` when no row carried it).
+pub(super) fn day_sum(answer: &Answer, today: NaiveDate) -> DeviceDayValues {
+    let mut day = DeviceDayValues::default();
+    if let Answer::Device(rows) = answer {
+        for row in rows.iter().filter(|r| r.hour.date() == today) {
+            let add = |sum: Option<f64>, v: Option<f64>| match (sum, v) {
+                (s, None) => s,
+                (s, Some(v)) => Some(s.unwrap_or(0.0) + v),
+            };
+            day.walk_in_today = add(day.walk_in_today, row.values.walk_in);
+            day.walk_out_today = add(day.walk_out_today, row.values.walk_out);
+        }
+    }
+    day
 }
 
 /// What a round builds: the snapshot, the shop memberships, and the organisations whose
@@ -104,12 +136,17 @@ impl Round<'_> {
         let mut shops = ShopCalls::default();
         for outcome in outcomes {
             match outcome {
-                Outcome::Shops { split, .. } => {
+                Outcome::Shops { split, days, .. } => {
+                    if let Some(days) = days {
+                        report.splits += days.splits;
+                        report.day_calls += days.leaves.len();
+                        self.days_answered(&mut next, days);
+                    }
                     report.splits += split.splits;
                     for Leaf { ids, result } in split.leaves {
                         report.calls += 1;
                         let returned = match result {
-                            Ok(series) => Ok(self.shops_answered(&mut next, series)),
+                            Ok(series) => Ok(self.shops_answered(&mut next, series, &mut report)),
                             Err(e) => {
                                 report.failed_calls += 1;
                                 let targets = Target::Shops(ids.clone());
@@ -123,13 +160,23 @@ impl Round<'_> {
                         shops.calls.push((ids, returned));
                     }
                 }
-                Outcome::Device(dev, result) => {
+                Outcome::Device(dev, result, today) => {
                     report.calls += 1;
                     if let Err(e) = &result {
                         report.failed_calls += 1;
                         tracing::warn!(error = %e, mac = %dev.mac, "device poll failed; keeping the last good values");
                     }
-                    self.device(&mut next, &dev, result.ok());
+                    if let Some(values) = today {
+                        let day = DaySample {
+                            id: dev.mac.clone(),
+                            name: dev.name.clone().unwrap_or_default(),
+                            code: dev.shop_id.clone().unwrap_or_default(),
+                            day_start: self.today_start,
+                            values,
+                        };
+                        next.snapshot.device_days.insert(dev.mac.clone(), day);
+                    }
+                    self.device(&mut next, &dev, result.ok(), &mut report);
                 }
                 Outcome::Skipped(target) => {
                     report.calls += 1;
@@ -154,9 +201,57 @@ impl Round<'_> {
                 TargetId::Org(_) => self.org_via_shops(&mut next, id, &shops),
             }
         }
+        self.carry_days(&mut next.snapshot);
         report.shops = next.snapshot.shops.len();
         report.devices = next.snapshot.devices.len();
         (next, report)
+    }
+
+    /// The day figures of every shop a day-figure call returned: its row of today (or its only
+    /// row: the call asked for today alone).
+    fn days_answered(&self, next: &mut Next, days: Split) {
+        for series in days.leaves.into_iter().filter_map(|l| l.result.ok()).flatten() {
+            let row = match series.rows.iter().find(|r| r.hour.date() == self.today) {
+                Some(row) => Some(row),
+                None if series.rows.len() == 1 => series.rows.first(),
+                None => None,
+            };
+            let Some(row) = row else { continue };
+            let v = row.values;
+            let values = ShopDayValues {
+                walk_in_today: v.walk_in,
+                passing_today: v.passing,
+                outside_today: v.outside,
+                walk_out_today: v.walk_out,
+                walk_in_rate_today: v.walk_in_rate,
+            };
+            let day = DaySample {
+                id: series.dep_id.clone(),
+                name: series.name,
+                code: series.code,
+                day_start: self.today_start,
+                values,
+            };
+            next.snapshot.shop_days.insert(series.dep_id, day);
+        }
+    }
+
+    /// Day figures only for shops and devices still published: new ones, else the previous
+    /// ones of the same local day.
+    fn carry_days(&self, next: &mut Snapshot) {
+        let today = self.today_start;
+        next.shop_days.retain(|dep, _| next.shops.contains_key(dep));
+        for dep in next.shops.keys() {
+            if let Some(day) = self.previous.shop_days.get(dep).filter(|d| d.day_start == today) {
+                next.shop_days.entry(dep.clone()).or_insert_with(|| day.clone());
+            }
+        }
+        next.device_days.retain(|mac, _| next.devices.contains_key(mac));
+        for mac in next.devices.keys() {
+            if let Some(day) = self.previous.device_days.get(mac).filter(|d| d.day_start == today) {
+                next.device_days.entry(mac.clone()).or_insert_with(|| day.clone());
+            }
+        }
     }
 
     /// The Unix start of `hour`, an hour of the round's window, from the zone: the round's
@@ -190,12 +285,18 @@ impl Round<'_> {
 
     /// Every shop a call returned gets its newest hour, or keeps its last values if the
     /// gateway has no newer row yet. Returns the dep ids returned.
-    fn shops_answered(&self, next: &mut Next, series: Vec<ShopSeries>) -> BTreeSet<String> {
+    fn shops_answered(&self, next: &mut Next, series: Vec<ShopSeries>, report: &mut PollReport) -> BTreeSet<String> {
         let mut returned = BTreeSet::new();
         for shop in series {
             returned.insert(shop.dep_id.clone());
             let previous = self.previous.shops.get(&shop.dep_id);
-            let sample = match self.newest(&shop.rows, |r| r.hour, previous.map(|p| p.hour_start)) {
+            let newest = self.newest(&shop.rows, |r| r.hour, previous.map(|p| p.hour_start));
+            if let (Some((row, start)), Some(p)) = (newest, previous) {
+                if start == p.hour_start && row.values != p.values {
+                    report.shop_revisions += 1;
+                }
+            }
+            let sample = match newest {
                 Some((row, hour_start)) => Some(ShopSample {
                     dep_id: shop.dep_id.clone(),
                     name: shop.name,
@@ -328,18 +429,24 @@ impl Round<'_> {
     }
 
     /// A device answered (`Some` rows) or failed (`None`).
-    fn device(&self, next: &mut Next, dev: &DeviceTarget, rows: Option<Vec<DeviceRow>>) {
+    fn device(&self, next: &mut Next, dev: &DeviceTarget, rows: Option<Vec<DeviceRow>>, report: &mut PollReport) {
         let ok = rows.is_some();
-        let previous = self.previous.devices.get(&dev.mac).map(|p| p.hour_start);
+        let before = self.previous.devices.get(&dev.mac);
+        let previous = before.map(|p| p.hour_start);
         let fresh = rows.and_then(|rows| {
-            self.newest(&rows, |r| r.hour, previous)
-                .map(|(r, hour_start)| DeviceSample {
-                    mac: dev.mac.clone(),
-                    name: dev.name.clone().unwrap_or_default(),
-                    shop_id: dev.shop_id.clone().unwrap_or_default(),
-                    hour_start,
-                    values: r.values,
-                })
+            let newest = self.newest(&rows, |r| r.hour, previous);
+            if let (Some((row, start)), Some(p)) = (newest, before) {
+                if start == p.hour_start && row.values != p.values {
+                    report.device_revisions += 1;
+                }
+            }
+            newest.map(|(r, hour_start)| DeviceSample {
+                mac: dev.mac.clone(),
+                name: dev.name.clone().unwrap_or_default(),
+                shop_id: dev.shop_id.clone().unwrap_or_default(),
+                hour_start,
+                values: r.values,
+            })
         });
         let kept = || {
             self.still_fresh(&dev.mac)
@@ -444,6 +551,8 @@ mod tests {
             tz: chrono_tz::Europe::Berlin,
             now: unix(start) as f64 + 3900.0,
             stale_after: 7200.0,
+            today: local(hour).date(),
+            today_start: 0,
         };
         let rows = rows
             .iter()
@@ -471,6 +580,7 @@ mod tests {
         let outcome = Outcome::Shops {
             batch: vec![TargetId::Shop(1)],
             split,
+            days: None,
         };
         let (next, _) = round.merge(vec![outcome]);
         let sample = next.snapshot.shops.get("1")?;

@@ -244,9 +244,11 @@ mod tests {
                     .collect()
             };
             previous = labels.clone();
+            // Counters (`…_total`) are the store's own series, not value families.
             if ["opretail_shop_", "opretail_device_", "opretail_target_"]
                 .iter()
                 .any(|p| name.starts_with(p))
+                && !name.ends_with("_total")
             {
                 rows.insert(name, labels);
             }

@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::codes::{description, SUCCESS};
-use super::reply::{envelope, shop_json, Outcome, SimReply, HTML_CONTENT_TYPE, JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+use super::reply::{
+    envelope, shop_json, Outcome, Rows, SimReply, HTML_CONTENT_TYPE, JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE,
+};
 use super::tenant::SimConfig;
 use super::times::HourWindow;
 
@@ -82,7 +84,7 @@ impl Fault {
     /// What the gateway of `cfg` answers while this fault is played.
     pub(crate) fn outcome(self, cfg: &SimConfig) -> Outcome {
         let reply = match self {
-            Fault::Code(code) => envelope(&cfg.clock, code, description(code), Value::Null),
+            Fault::Code(code) => envelope(cfg.gateway_now(), code, description(code), Value::Null),
             Fault::Http(status) => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 SimReply {
@@ -111,7 +113,7 @@ impl Fault {
             }
             Fault::Oversized(kib) => {
                 let pad = "x".repeat(kib as usize * 1024);
-                let mut reply = envelope(&cfg.clock, SUCCESS, description(SUCCESS), Value::Array(Vec::new()));
+                let mut reply = envelope(cfg.gateway_now(), SUCCESS, description(SUCCESS), Value::Array(Vec::new()));
                 reply.body = format!("{{\"padding\":\"{pad}\",{}", reply.body.trim_start_matches('{'));
                 reply
             }
@@ -144,16 +146,16 @@ fn canned_success_body(cfg: &SimConfig) -> String {
     let now = cfg.now_local();
     let data = match cfg.shops().next() {
         Some(shop) => Value::Array(vec![shop_json(
+            cfg,
             shop,
             now.date(),
             now.date(),
-            HourWindow::WHOLE_DAY,
+            Rows::Hourly(HourWindow::WHOLE_DAY),
             now,
-            cfg.row_detail,
         )]),
         None => Value::Array(Vec::new()),
     };
-    envelope(&cfg.clock, SUCCESS, description(SUCCESS), data).body
+    envelope(cfg.gateway_now(), SUCCESS, description(SUCCESS), data).body
 }
 
 #[cfg(test)]

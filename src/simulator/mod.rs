@@ -4,7 +4,8 @@
 //! hour ([`shop_hour`], [`device_hour`]), and an HTTP server that answers the two gateway
 //! methods the exporter calls (and the login) exactly like the real `m.api` does — same
 //! envelope, same signature check, same error codes in the same order, rows for every hour of
-//! the asked days with zeros for hours still to come. Signature, codes, method names, time
+//! the asked days with zeros for hours still to come (`timeType=1`), or one row per day
+//! (`timeType=2`, [`shop_day`], [`device_day`]). Signature, codes, method names, time
 //! formats and header names are its own, written from the gateway's published rules, never
 //! borrowed from the client it is there to test. Faults (gateway error codes, HTTP errors, hangs, garbage,
 //! truncated bodies, wrong content type) can be switched on from code ([`Simulator::set_fault`])
@@ -13,16 +14,24 @@
 //! largest answer (refused with the simulator's own stand-in codes [`PARAM_TOO_LONG`] and
 //! [`DATA_TOO_LARGE`]); and it counts its answers by `stat.code` ([`Simulator::answered`]) so a
 //! test can say from the gateway's side that no call failed, and keeps what the last shops
-//! requests asked for ([`Simulator::shops_asked`]) so a test can see the days and hours sent. It is used by
+//! requests asked for ([`Simulator::shops_asked`]) so a test can see the days and hours sent.
+//! Each convention the vendor's pages leave open is a switch too, so a test can prove the
+//! exporter right under every reading: hourly rows labelled by the start or the end of their
+//! hour ([`SimRowTime`]), rates as percentages or ratios ([`SimRateScale`]), row fields under
+//! other names, a gateway clock that runs ahead or behind, late uploads that revise a past
+//! hour, and shops that count with face devices (no walk-outs, de-duplicated days) or without
+//! an outside counter. It is used by
 //! `opretail-exporter demo`, `opretail-exporter simulate` and the integration tests.
 //!
 //! This file is the request core ([`Simulator::handle`]): the shared state, its counters and
 //! the order in which a request is checked and answered. Beside it: `tenant` (who the gateway knows),
-//! `traffic` (the counts), `verify` (`_sig`), `codes` (return codes), `times` (time formats and
-//! windows), `limits` (replays and the request budget), `faults`, `reply` (the JSON written
-//! back) and `server` (the axum layer), which stays thin so the core is tested without a socket.
+//! `traffic` (the hourly counts), `day` (day rows), `verify` (`_sig`), `codes` (return codes),
+//! `times` (time formats and windows), `limits` (replays and the request budget), `faults`,
+//! `reply` (the JSON written back) and `server` (the axum layer), which stays thin so the core
+//! is tested without a socket.
 
 mod codes;
+mod day;
 mod faults;
 mod limits;
 mod reply;
@@ -45,18 +54,19 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 pub use self::codes::{DATA_TOO_LARGE, PARAM_TOO_LONG};
+pub use self::day::{device_day, shop_day, SimDeviceDay, SimShopDay};
 pub use self::faults::{Fault, FaultParseError};
 pub use self::limits::RateRule;
 pub use self::reply::{Outcome, SimReply};
 pub use self::server::RunningSimulator;
-pub use self::tenant::{DeviceShape, RowDetail, SimConfig, SimDevice, SimOrg, SimShop};
+pub use self::tenant::{DeviceShape, RowDetail, SimConfig, SimDevice, SimOrg, SimRateScale, SimRowTime, SimShop};
 pub use self::traffic::{device_hour, shop_hour, SimDeviceHour, SimShopHour};
 
 use self::codes::Refusal;
 use self::limits::{Nonces, RateBudget};
-use self::reply::{device_rows, envelope, shop_json};
+use self::reply::{device_rows, envelope, shop_json, Rows};
 use self::tenant::normalize_mac;
-use self::times::{days, parse_timestamp, whole_days, HourWindow};
+use self::times::{parse_timestamp, whole_days, HourWindow};
 use self::verify::{is_signed, Algorithm};
 
 /// Gateway method: hourly passenger indicators of many shops / organisations in one call.
@@ -78,6 +88,8 @@ pub struct ShopsAsked {
     pub end_time: String,
     pub starthour: Option<String>,
     pub endhour: Option<String>,
+    /// `timeType` as sent (`1` hourly rows, `2` day rows).
+    pub time_type: Option<String>,
 }
 
 struct Inner {
@@ -91,8 +103,10 @@ struct Inner {
     fault: Mutex<Option<Fault>>,
     nonces: Mutex<Nonces>,
     requests: AtomicU64,
-    /// Shop rows answered by the shops method (one per shop and hour).
+    /// Shop rows answered by the shops method (one per shop and hour, or day for day rows).
     shop_rows: AtomicU64,
+    /// Day rows answered by the shops method (one per shop and day).
+    day_rows: AtomicU64,
     /// Gateway answers by `stat.code`.
     answered: Mutex<BTreeMap<i64, u64>>,
     /// Tokens issued by logins and still valid.
@@ -150,6 +164,7 @@ impl Simulator {
                 nonces: Mutex::new(Nonces::default()),
                 requests: AtomicU64::new(0),
                 shop_rows: AtomicU64::new(0),
+                day_rows: AtomicU64::new(0),
                 answered: Mutex::new(BTreeMap::new()),
                 tokens: Mutex::new(HashSet::new()),
                 signatures: Mutex::new(VecDeque::new()),
@@ -181,10 +196,15 @@ impl Simulator {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
-    /// Shop rows the shops method has answered so far (one per shop and hour): what the
+    /// Hourly shop rows the shops method has answered so far (one per shop and hour): what the
     /// exporter made the gateway send.
     pub fn shop_rows(&self) -> u64 {
         self.inner.shop_rows.load(Ordering::Relaxed)
+    }
+
+    /// Day rows the shops method has answered so far (`timeType=2`, one per shop and day).
+    pub fn day_rows(&self) -> u64 {
+        self.inner.day_rows.load(Ordering::Relaxed)
     }
 
     /// How many gateway answers carried `stat.code` `code` so far: success (0), refusals,
@@ -311,16 +331,16 @@ impl Simulator {
             }
             return fault.outcome(&self.inner.cfg);
         }
-        let clock = &self.inner.cfg.clock;
+        let now = self.inner.cfg.gateway_now();
         if !self.inner.budget.take() {
             tracing::debug!(method = mt, "simulated gateway request over the rate limit");
             let repeat = codes::API_CALL_REPEAT;
             self.count_answer(repeat);
-            return Outcome::Reply(envelope(clock, repeat, codes::description(repeat), Value::Null));
+            return Outcome::Reply(envelope(now, repeat, codes::description(repeat), Value::Null));
         }
         let (code, reply) = match self.answer(params, token).and_then(|answer| self.within_size(answer)) {
             Ok(sent) => sent,
-            Err(Refusal { code, text }) => (code, envelope(clock, code, &text, Value::Null)),
+            Err(Refusal { code, text }) => (code, envelope(now, code, &text, Value::Null)),
         };
         tracing::debug!(method = mt, code, "simulated gateway request");
         self.count_answer(code);
@@ -331,7 +351,12 @@ impl Simulator {
     /// `max_answer_bytes`; its shop rows count as answered only once it is sent.
     fn within_size(&self, answer: Answer) -> Result<(i64, SimReply), Refusal> {
         let success = codes::SUCCESS;
-        let reply = envelope(&self.inner.cfg.clock, success, codes::description(success), answer.data);
+        let reply = envelope(
+            self.inner.cfg.gateway_now(),
+            success,
+            codes::description(success),
+            answer.data,
+        );
         if let Some(rows) = answer.shop_rows {
             if self
                 .inner
@@ -341,7 +366,11 @@ impl Simulator {
             {
                 return Err(Refusal::code(codes::DATA_TOO_LARGE));
             }
-            self.inner.shop_rows.fetch_add(rows, Ordering::Relaxed);
+            let counter = match answer.daily {
+                true => &self.inner.day_rows,
+                false => &self.inner.shop_rows,
+            };
+            counter.fetch_add(rows, Ordering::Relaxed);
         }
         Ok((success, reply))
     }
@@ -416,34 +445,46 @@ impl Simulator {
                 return Err(Refusal::code(codes::PARAM_TOO_LONG));
             }
         }
-        if let Some(tt) = present("timeType") {
-            if tt.trim() != "1" {
+        let daily = match present("timeType").map(str::trim) {
+            None | Some("1") => false,
+            Some("2") => true,
+            Some(tt) => {
                 return Err(Refusal::system(format!(
-                    "timeType {tt:?} is not simulated (only 1 = hour)"
-                )));
+                    "timeType {tt:?} is not simulated (only 1 = hour and 2 = day)"
+                )))
             }
-        }
+        };
         let (start, end) = whole_days(present("startTime"), present("endTime"))?;
         if mt == METHOD_SHOPS {
             let ids = present("id").ok_or_else(|| Refusal::system("id must not be empty"))?;
-            let hours = HourWindow::parse(present("starthour"), present("endhour"), cfg.end_hour_inclusive)?;
             self.remember_shops_asked(ShopsAsked {
                 id: ids.to_owned(),
                 start_time: present("startTime").unwrap_or_default().to_owned(),
                 end_time: present("endTime").unwrap_or_default().to_owned(),
                 starthour: present("starthour").map(str::to_owned),
                 endhour: present("endhour").map(str::to_owned),
+                time_type: present("timeType").map(str::to_owned),
             });
+            // Day rows answer whole days: `starthour`/`endhour` are not read.
+            let rows = if daily {
+                Rows::Daily
+            } else {
+                Rows::Hourly(HourWindow::parse(
+                    present("starthour"),
+                    present("endhour"),
+                    cfg.end_hour_inclusive,
+                )?)
+            };
             let shops = self.match_shops(ids);
-            let rows_per_shop = days(start, end, hours).count() as u64;
-            let shop_rows = rows_per_shop * shops.len() as u64;
+            let shop_rows = rows.count(start, end) * shops.len() as u64;
             let data = shops
                 .into_iter()
-                .map(|s| shop_json(s, start, end, hours, now, cfg.row_detail))
+                .map(|s| shop_json(cfg, s, start, end, rows, now))
                 .collect();
             Ok(Answer {
                 data: Value::Array(data),
                 shop_rows: Some(shop_rows),
+                daily,
             })
         } else {
             let mac = present("mac").ok_or_else(|| Refusal::system("mac must not be empty"))?;
@@ -452,8 +493,13 @@ impl Simulator {
                 .device_index
                 .get(&normalize_mac(mac))
                 .and_then(|i| cfg.devices.get(*i));
+            let rows = if daily {
+                Rows::Daily
+            } else {
+                Rows::Hourly(HourWindow::WHOLE_DAY)
+            };
             Ok(Answer::other(
-                cfg.device_shape.wrap(device_rows(device, start, end, now)),
+                cfg.device_shape.wrap(device_rows(cfg, device, start, end, rows, now)),
             ))
         }
     }
@@ -512,12 +558,18 @@ struct Answer {
     data: Value,
     /// For the shops method: the shop rows `data` holds.
     shop_rows: Option<u64>,
+    /// They are day rows (`timeType=2`).
+    daily: bool,
 }
 
 impl Answer {
     /// The `data` of a method other than the shops method.
     fn other(data: Value) -> Self {
-        Answer { data, shop_rows: None }
+        Answer {
+            data,
+            shop_rows: None,
+            daily: false,
+        }
     }
 }
 

@@ -1,19 +1,22 @@
 //! What the simulated gateway sends back, byte for byte: the envelope every answer shares
-//! (`stat` with `cid`, `code`, `codename` and `systime`; `result`; `data`), a shop's hourly rows
-//! with the field names and quirks of the live gateway (`outSidePassengerFlow` with a capital
-//! S, rates as percentages, numbers as strings for some shops, no `dressingRate` without a
-//! fitting room, the undocumented fields only under [`RowDetail::Full`]), and device rows in
-//! each [`DeviceShape`]. The request core decides *what* to answer; this module only writes it
-//! down.
+//! (`stat` with `cid`, `code`, `codename` and `systime` from the gateway's skewed clock;
+//! `result`; `data`), a shop's hourly or day rows ([`Rows`]) with the field names and quirks of
+//! the live gateway (`outSidePassengerFlow` with a capital S, rates as percentages, numbers as
+//! strings for some shops, no `dressingRate` without a fitting room, no `outFlowCount` from face
+//! devices, no passing, outside or walk-in rate without an outside counter, the undocumented
+//! fields only under [`super::RowDetail::Full`]), and device rows in each [`DeviceShape`]. The
+//! tenant's conventions are applied here: an hourly row's `time` names the start or the end of
+//! its hour ([`SimRowTime`]), a day row's its day's `00:00:00`, and fields are renamed last. The
+//! request core decides *what* to answer; this module only writes it down.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 use serde_json::{json, Map, Value};
 
 use super::codes::codename;
-use super::tenant::{DeviceShape, RowDetail, SimDevice, SimShop};
-use super::times::{days, HourWindow, TIME_FORMAT};
-use super::traffic::{device_hour_as_of, shop_hour_as_of};
-use crate::model::Clock;
+use super::day::{device_day_counts, shop_day_counts};
+use super::tenant::{DeviceShape, SimConfig, SimDevice, SimRowTime, SimShop};
+use super::times::{days, each_day, HourWindow, TIME_FORMAT};
+use super::traffic::{device_hour_as_of, shop_hour_as_of, SimDeviceHour, SimShopHour};
 
 /// Content type of every gateway answer (errors included), as the real gateway sends it.
 pub(crate) const JSON_CONTENT_TYPE: &str = "application/json;charset=UTF-8";
@@ -46,14 +49,14 @@ impl SimReply {
 }
 
 /// HTTP 200, the gateway envelope with `code` (and its codename), `result` and `data`; `systime`
-/// is `clock`'s now.
-pub(crate) fn envelope(clock: &Clock, code: i64, result: &str, data: Value) -> SimReply {
+/// is `now` (the gateway's, [`super::SimConfig::gateway_now`]) in milliseconds.
+pub(crate) fn envelope(now: DateTime<Utc>, code: i64, result: &str, data: Value) -> SimReply {
     let body = json!({
         "stat": {
             "cid": uuid::Uuid::new_v4().to_string(),
             "code": code,
             "codename": codename(code),
-            "systime": clock.now().timestamp_millis(),
+            "systime": now.timestamp_millis(),
         },
         "result": result,
         "data": data,
@@ -65,25 +68,76 @@ pub(crate) fn envelope(clock: &Clock, code: i64, result: &str, data: Value) -> S
     }
 }
 
-/// A shop of the shops method's `data`: its name, ids and one row per hour of `start..=end`
-/// within `hours`, as the gateway shows them at `now`, with the row fields of `detail`.
+/// Which rows a call asks for: one per hour of its days (`timeType=1`, the shops method within
+/// an hour window) or one per day (`timeType=2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rows {
+    Hourly(HourWindow),
+    Daily,
+}
+
+impl Rows {
+    /// How many rows one shop (or device) has for the days `start..=end`.
+    pub(crate) fn count(self, start: NaiveDate, end: NaiveDate) -> u64 {
+        match self {
+            Rows::Hourly(hours) => days(start, end, hours).count() as u64,
+            Rows::Daily => each_day(start, end).count() as u64,
+        }
+    }
+}
+
+/// The `time` of the hourly row of the hour starting at `hour`: its start, or its end under
+/// [`SimRowTime::End`].
+fn hour_label(hour: NaiveDateTime, row_time: SimRowTime) -> String {
+    let label = match row_time {
+        SimRowTime::Start => hour,
+        SimRowTime::End => hour.checked_add_signed(TimeDelta::hours(1)).unwrap_or(hour),
+    };
+    label.format(TIME_FORMAT).to_string()
+}
+
+/// The `time` of a day row: the day's `00:00:00`.
+fn day_label(date: NaiveDate) -> String {
+    date.and_time(NaiveTime::MIN).format(TIME_FORMAT).to_string()
+}
+
+/// `row` with its `time`, its fields renamed as `cfg` says.
+fn finish(mut row: Map<String, Value>, time: String, cfg: &SimConfig) -> Value {
+    row.insert("time".into(), Value::String(time));
+    for (from, to) in &cfg.renamed_fields {
+        if let Some(value) = row.remove(from) {
+            row.insert(to.clone(), value);
+        }
+    }
+    Value::Object(row)
+}
+
+/// A shop of the shops method's `data`: its name, ids and its `rows` for `start..=end` as the
+/// gateway of `cfg` shows them at `now` (gateway wall time).
 pub(crate) fn shop_json(
+    cfg: &SimConfig,
     shop: &SimShop,
     start: NaiveDate,
     end: NaiveDate,
-    hours: HourWindow,
+    rows: Rows,
     now: NaiveDateTime,
-    detail: RowDetail,
 ) -> Value {
-    let s = shop.numbers_as_strings;
-    let rows: Vec<Value> = days(start, end, hours)
-        .map(|hour| {
-            let mut row = Map::new();
-            row.insert("time".into(), Value::String(hour.format(TIME_FORMAT).to_string()));
-            shop_hour_as_of(shop, hour, now).write_fields(&mut row, s, detail);
-            Value::Object(row)
-        })
-        .collect();
+    let row = |counts: SimShopHour, time: String| {
+        let mut row = Map::new();
+        counts.write_fields(&mut row, shop, cfg.row_detail, cfg.rate_scale);
+        finish(row, time, cfg)
+    };
+    let rows: Vec<Value> = match rows {
+        Rows::Hourly(hours) => days(start, end, hours)
+            .map(|hour| {
+                let counts = shop_hour_as_of(shop, hour, now, cfg.late_upload);
+                row(counts, hour_label(hour, cfg.row_time))
+            })
+            .collect(),
+        Rows::Daily => each_day(start, end)
+            .map(|date| row(shop_day_counts(shop, date, now, cfg.late_upload), day_label(date)))
+            .collect(),
+    };
     json!({
         "name": shop.name,
         "depId": shop.dep_id,
@@ -92,20 +146,32 @@ pub(crate) fn shop_json(
     })
 }
 
-/// The device method's rows for `dev` (none for an unknown device): one per hour of
-/// `start..=end` as the gateway shows them at `now`.
-pub(crate) fn device_rows(dev: Option<&SimDevice>, start: NaiveDate, end: NaiveDate, now: NaiveDateTime) -> Vec<Value> {
+/// The device method's rows for `dev` (none for an unknown device): its `rows` for
+/// `start..=end` as the gateway of `cfg` shows them at `now`.
+pub(crate) fn device_rows(
+    cfg: &SimConfig,
+    dev: Option<&SimDevice>,
+    start: NaiveDate,
+    end: NaiveDate,
+    rows: Rows,
+    now: NaiveDateTime,
+) -> Vec<Value> {
     let Some(dev) = dev else {
         return Vec::new();
     };
-    days(start, end, HourWindow::WHOLE_DAY)
-        .map(|hour| {
-            let mut row = Map::new();
-            row.insert("time".into(), Value::String(hour.format(TIME_FORMAT).to_string()));
-            device_hour_as_of(dev, hour, now).write_fields(&mut row);
-            Value::Object(row)
-        })
-        .collect()
+    let row = |counts: SimDeviceHour, time: String| {
+        let mut row = Map::new();
+        counts.write_fields(&mut row, dev);
+        finish(row, time, cfg)
+    };
+    match rows {
+        Rows::Hourly(hours) => days(start, end, hours)
+            .map(|hour| row(device_hour_as_of(dev, hour, now), hour_label(hour, cfg.row_time)))
+            .collect(),
+        Rows::Daily => each_day(start, end)
+            .map(|date| row(device_day_counts(dev, date, now), day_label(date)))
+            .collect(),
+    }
 }
 
 impl DeviceShape {

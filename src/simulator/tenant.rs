@@ -1,7 +1,10 @@
 //! The simulated tenant: who the gateway knows (app key, secret, `_aid`, accounts), which
-//! organisations, shops and counting devices it holds, and how it behaves (device answer shape,
-//! which fields a shop row carries, clock, allowed skew, token requirement, rate limit, the
-//! longest `id` and the largest answer it accepts to send). It also builds the two ready-made
+//! organisations, shops and counting devices it holds (and what each shop's counters can count:
+//! face devices, an outside counter, a late uploader), and how it behaves (device answer shape,
+//! which fields a shop row carries, clock and its skew, allowed `_timestamp` skew, token
+//! requirement, rate limit, the longest `id` and the largest answer it accepts to send, and the
+//! conventions the vendor's pages leave open: row time labels, rate scale, field names, late
+//! uploads). It also builds the two ready-made
 //! tenants (`demo` for `opretail-exporter demo`, `large` for benchmarks, with organisations of
 //! any size) and the exporter configuration that polls a tenant, so that the wiring of `demo`
 //! need not know the tenant's insides. Nothing here answers requests; the request core reads
@@ -9,7 +12,7 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use reqwest::Url;
 
 use super::limits::RateRule;
@@ -30,8 +33,9 @@ pub struct SimConfig {
     pub devices: Vec<SimDevice>,
     /// How the device method wraps its rows.
     pub device_shape: DeviceShape,
-    /// The simulator's "now": decides which hours are complete, in progress or still to come,
-    /// and what `_timestamp` is fresh.
+    /// The simulator's "now". The gateway's own clock runs [`SimConfig::clock_skew`] ahead of it
+    /// ([`SimConfig::gateway_now`]), and that decides which hours are complete, in progress or
+    /// still to come, and what `_timestamp` is fresh.
     pub clock: Clock,
     /// Allowed `|_timestamp - now|`.
     pub max_skew: Duration,
@@ -62,6 +66,61 @@ pub struct SimConfig {
     /// stand-in code 400001 PARAM_TOO_LONG. The method's page gives `id` a maximum length of
     /// 100 without saying what happens beyond it. `None`: no limit.
     pub max_id_chars: Option<usize>,
+    /// Which moment of its hour an hourly row's `time` names (day rows always name their day's
+    /// `00:00:00`).
+    pub row_time: SimRowTime,
+    /// How `inShopRate` and `dressingRate` are written: percentages or ratios.
+    pub rate_scale: SimRateScale,
+    /// Row fields sent under another name than the documented one, in both methods' hourly and
+    /// day rows: (documented name, name sent), e.g. `("passPassengerFlow", "passFlow")`.
+    /// Applied in order, after the row is written; a field the row does not carry is not
+    /// added.
+    pub renamed_fields: Vec<(String, String)>,
+    /// Seconds the gateway's clock runs ahead (+) or behind (−) `clock`. `stat.systime`, the
+    /// `_timestamp` freshness check and which hours are complete or in progress all use
+    /// [`SimConfig::gateway_now`], `clock`'s now plus this.
+    pub clock_skew: i64,
+    /// For shops with [`SimShop::late_uploader`]: how long after an hour's end its full counts
+    /// arrive. Until then the complete hour shows half its counts (a second counter of the shop
+    /// uploads late, and the gateway revises the past hour when it does). `None`: every hour is
+    /// complete as soon as it ends, late uploaders included.
+    pub late_upload: Option<Duration>,
+}
+
+/// Which moment of its hour an hourly row's `time` names. FACTS.md infers the start (both
+/// public integrations read it so), but the page's only example, `2021-11-14 01:00:00`, does
+/// not rule out the end. `starthour`/`endhour` select the hours by their start either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SimRowTime {
+    /// The hour 13:00–14:00 is labelled `13:00:00`.
+    #[default]
+    Start,
+    /// The hour 13:00–14:00 is labelled `14:00:00`; the last hour of a day is labelled the next
+    /// day's `00:00:00`.
+    End,
+}
+
+/// How `inShopRate` (walk-in rate) and `dressingRate` (fitting rate) are written. FACTS.md
+/// saw percentages (`8.14`) in one live integration; the vendor's page gives a formula with
+/// `*100%` that reads either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SimRateScale {
+    /// A percentage rounded to 2 decimals: `8.16`.
+    #[default]
+    Percent,
+    /// A ratio from 0 to 1 rounded to 4 decimals: `0.0816`.
+    Fraction,
+}
+
+impl SimRateScale {
+    /// A rate given in percent (2 decimals, as [`super::SimShopHour::walk_in_rate_percent`]
+    /// gives it) as this scale writes it: unchanged, or divided by 100 (4 decimals).
+    pub fn of_percent(self, percent: f64) -> f64 {
+        match self {
+            SimRateScale::Percent => percent,
+            SimRateScale::Fraction => (percent * 100.0).round() / 10_000.0,
+        }
+    }
 }
 
 /// Which fields a row of the shops method carries.
@@ -106,6 +165,18 @@ pub struct SimShop {
     pub has_fitting_room: bool,
     /// Answer the numeric row fields as JSON strings (`"12"`, `"8.14"`).
     pub numbers_as_strings: bool,
+    /// The shop counts with face-counting devices: its rows (hourly and day) carry no
+    /// `outFlowCount` (face devices cannot count walk-outs), and a day row's walk-in is
+    /// de-duplicated (a person seen in several hours counts once), so it is below the sum of
+    /// the day's hours.
+    pub face_device: bool,
+    /// An outside (passing) counter is bound to the shop. Without one its rows carry no
+    /// `passPassengerFlow`, `outSidePassengerFlow` or `inShopRate`, and
+    /// `inCountHavingPassDevice` is 0.
+    pub outside_counter: bool,
+    /// The shop's complete hours show half their counts until [`SimConfig::late_upload`] after
+    /// the hour's end (no effect while that is `None`).
+    pub late_uploader: bool,
 }
 
 /// One counting device.
@@ -115,6 +186,8 @@ pub struct SimDevice {
     pub mac: String,
     pub dep_id: u64,
     pub name: String,
+    /// A face-counting device: its rows carry no `outFlowCount`.
+    pub face_device: bool,
 }
 
 /// How the device method's `data` holds its rows.
@@ -190,6 +263,9 @@ impl SimConfig {
                         code: (*code).to_owned(),
                         has_fitting_room: i % 4 != 3,
                         numbers_as_strings: i % 3 == 2,
+                        face_device: false,
+                        outside_counter: true,
+                        late_uploader: false,
                     }
                 })
                 .collect()
@@ -201,6 +277,7 @@ impl SimConfig {
                 mac: format!("d47c44906f{n:02x}"),
                 dep_id: 9601 + (n - 1) / 2,
                 name: format!("Entrance {}", if n % 2 == 1 { "A" } else { "B" }),
+                face_device: false,
             })
             .collect();
         SimConfig {
@@ -231,6 +308,11 @@ impl SimConfig {
             row_detail: RowDetail::Full,
             max_answer_bytes: None,
             max_id_chars: None,
+            row_time: SimRowTime::Start,
+            rate_scale: SimRateScale::Percent,
+            renamed_fields: Vec::new(),
+            clock_skew: 0,
+            late_upload: None,
         }
     }
 
@@ -252,6 +334,9 @@ impl SimConfig {
                         code: format!("L-{:05}", i + 1),
                         has_fitting_room: i % 4 != 3,
                         numbers_as_strings: i % 3 == 2,
+                        face_device: false,
+                        outside_counter: true,
+                        late_uploader: false,
                     })
                     .collect(),
             })
@@ -261,6 +346,7 @@ impl SimConfig {
                 mac: format!("0a{:010x}", i),
                 dep_id: 100_001 + if shops == 0 { 0 } else { i % shops },
                 name: format!("Counter {}", i + 1),
+                face_device: false,
             })
             .collect();
         cfg
@@ -282,9 +368,19 @@ impl SimConfig {
         self.devices.iter().find(|d| normalize_mac(&d.mac) == wanted)
     }
 
-    /// The simulator's now as gateway (Asia/Shanghai) wall time.
+    /// The gateway's now: `clock`'s now plus [`SimConfig::clock_skew`] (unchanged if the sum
+    /// is out of range).
+    pub fn gateway_now(&self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        TimeDelta::try_seconds(self.clock_skew)
+            .and_then(|skew| now.checked_add_signed(skew))
+            .unwrap_or(now)
+    }
+
+    /// The gateway's now ([`SimConfig::gateway_now`], clock skew included) as gateway
+    /// (Asia/Shanghai) wall time.
     pub fn now_local(&self) -> NaiveDateTime {
-        self.clock.now().with_timezone(&GATEWAY_TZ).naive_local()
+        self.gateway_now().with_timezone(&GATEWAY_TZ).naive_local()
     }
 
     /// The exporter configuration that polls this tenant at `url` (what `demo` runs with):

@@ -1,10 +1,11 @@
 //! Helpers the simulator's unit tests share: a fixed clock, the demo gateway, and requests
-//! signed with the simulator's own signature code, as a well-behaved client would send them.
+//! signed with the simulator's own signature code, as a well-behaved client on that clock would
+//! send them (its `_timestamp` knows nothing of the gateway's clock skew).
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
-use super::times::{TIMESTAMP_FORMAT, TIME_FORMAT};
+use super::times::{GATEWAY_TZ, TIMESTAMP_FORMAT, TIME_FORMAT};
 use super::verify::{signature, Algorithm};
 use super::{param, Outcome, SimConfig, SimReply, SimShop, Simulator, METHOD_DEVICES, METHOD_SHOPS};
 use crate::model::Clock;
@@ -24,10 +25,17 @@ pub(crate) fn at(s: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(s, TIME_FORMAT).unwrap()
 }
 
-/// The common parameters of a request for `mt`, with a fresh `_nonce`, not yet signed.
+/// The common parameters of a request for `mt`, with a fresh `_nonce`, not yet signed. The
+/// `_timestamp` is the client's: the clock's now in gateway time, without the gateway's
+/// [`SimConfig::clock_skew`].
 pub(crate) fn common(sim: &Simulator, mt: &str) -> Params {
     let cfg = sim.config();
-    let ts = cfg.now_local().format(TIMESTAMP_FORMAT).to_string();
+    let ts = cfg
+        .clock
+        .now()
+        .with_timezone(&GATEWAY_TZ)
+        .format(TIMESTAMP_FORMAT)
+        .to_string();
     [
         ("_aid", cfg.aid.as_str()),
         ("_akey", cfg.app_key.as_str()),

@@ -1,7 +1,9 @@
 //! The request core's tests: answers to well-formed requests (past, current and future hours,
 //! every device shape, multi-day windows, lean and full rows), the order of the validation
 //! codes, faults, the rate limit, large tenants in organisations of any size, the `id` and
-//! answer-size limits with their stand-in codes, and the count of answers by code, all through
+//! answer-size limits with their stand-in codes, the count of answers by code, and each
+//! convention switch (end-of-hour labels, fraction rates, renamed fields, a skewed gateway
+//! clock, late uploads, day rows, face devices, shops without an outside counter), all through
 //! [`Simulator::handle`] without a socket.
 
 use chrono::{TimeZone, Utc};
@@ -76,7 +78,7 @@ fn shops_request_answers_past_current_and_future_hours() {
     assert_eq!(r["inShopRate"].as_f64(), Some(half.walk_in_rate_percent()));
     assert_eq!(
         half,
-        shop_hour_as_of(&shop, at("2024-03-15 14:00:00"), at("2024-03-15 14:30:00"))
+        shop_hour_as_of(&shop, at("2024-03-15 14:00:00"), at("2024-03-15 14:30:00"), None)
     );
     assert!(half.walk_in < shop_hour(&shop, at("2024-03-15 14:00:00")).walk_in);
     // Future hour: zeros.
@@ -750,4 +752,488 @@ fn the_rate_limit_answers_are_counted() {
         call(&sim, &shops_request(&sim, "S_9601"));
     }
     assert_eq!((sim.answered(0), sim.answered(-100)), (1, 2));
+}
+
+/// The demo gateway after `edit` of its configuration.
+fn sim_where(edit: impl FnOnce(&mut SimConfig)) -> Simulator {
+    let mut cfg = SimConfig::demo(clock());
+    edit(&mut cfg);
+    Simulator::new(cfg)
+}
+
+/// The demo gateway with the shop `dep_id` changed by `edit`.
+fn sim_with_shop(dep_id: u64, edit: impl Fn(&mut SimShop)) -> Simulator {
+    sim_where(|cfg| {
+        cfg.orgs
+            .iter_mut()
+            .flat_map(|o| o.shops.iter_mut())
+            .filter(|s| s.dep_id == dep_id)
+            .for_each(edit)
+    })
+}
+
+/// The `dataList` of the first shop answered.
+fn first_rows(v: &Value) -> &Vec<Value> {
+    v["data"][0]["dataList"].as_array().unwrap()
+}
+
+/// A day-row (`timeType=2`) request for `id` over `start..=end` (whole days), with `more`.
+fn day_request(sim: &Simulator, id: &str, start: &str, end: &str, more: &[(&str, &str)]) -> Vec<(String, String)> {
+    let start = format!("{start} 00:00:00");
+    let end = format!("{end} 23:59:59");
+    let mut business = vec![
+        ("id", id),
+        ("startTime", start.as_str()),
+        ("endTime", end.as_str()),
+        ("timeType", "2"),
+    ];
+    business.extend_from_slice(more);
+    request(sim, METHOD_SHOPS, &business)
+}
+
+/// A device request for 2024-03-15 with `timeType` `time_type`.
+fn device_request_typed(sim: &Simulator, mac: &str, time_type: &str) -> Vec<(String, String)> {
+    request(
+        sim,
+        METHOD_DEVICES,
+        &[
+            ("mac", mac),
+            ("startTime", "2024-03-15 00:00:00"),
+            ("endTime", "2024-03-15 23:59:59"),
+            ("timeType", time_type),
+            ("isOnBusinessTime", "0"),
+        ],
+    )
+}
+
+/// The device rows of an answer in the demo's shape (`data.dataList`).
+fn device_rows_of(v: &Value) -> &Vec<Value> {
+    v["data"]["dataList"].as_array().unwrap()
+}
+
+#[test]
+fn end_labels_name_the_end_of_each_hour() {
+    assert_eq!(sim().config().row_time, SimRowTime::Start);
+    let sim = sim_where(|cfg| cfg.row_time = SimRowTime::End);
+    let v = call(&sim, &shops_request(&sim, "S_9601"));
+    assert_eq!(code_of(&v), 0);
+    let times = row_times(&v);
+    assert_eq!(times.len(), 24);
+    assert_eq!(times[0], "2024-03-15 01:00:00");
+    assert_eq!(times[12], "2024-03-15 13:00:00");
+    assert_eq!(times[23], "2024-03-16 00:00:00", "the last hour ends the next day");
+    // The row labelled 14:00 counts the hour 13:00–14:00.
+    let full = shop_hour(&demo_shop(9601), at("2024-03-15 13:00:00"));
+    assert_eq!(row(&v["data"][0], "2024-03-15 14:00:00")["passengerFlow"], full.walk_in);
+    // The hour in progress (14:30) is labelled 15:00; the hour 15 (to come) 16:00.
+    let half = shop_hour(&demo_shop(9601), at("2024-03-15 14:00:00")).scaled(1800, 3600);
+    assert_eq!(row(&v["data"][0], "2024-03-15 15:00:00")["passengerFlow"], half.walk_in);
+    assert_eq!(row(&v["data"][0], "2024-03-15 16:00:00")["passengerFlow"], 0);
+    assert!(!times.iter().any(|t| t == "2024-03-15 00:00:00"));
+
+    // starthour/endhour still select hours by their start.
+    let v = narrowed(&sim, "13", "14");
+    assert_eq!(row_times(&v), ["2024-03-15 14:00:00"]);
+    assert_eq!(first_rows(&v)[0]["passengerFlow"], full.walk_in);
+    assert_eq!(row_times(&narrowed(&sim, "23", "24")), ["2024-03-16 00:00:00"]);
+
+    // Device rows too; day rows keep their day's 00:00:00.
+    let v = call(&sim, &device_request(&sim, "d47c44906f01"));
+    let rows = device_rows_of(&v);
+    assert_eq!(rows[0]["time"], "2024-03-15 01:00:00");
+    assert_eq!(rows[23]["time"], "2024-03-16 00:00:00");
+    let dev = sim.config().devices[0].clone();
+    assert_eq!(
+        rows[12]["passengerFlow"],
+        device_hour(&dev, at("2024-03-15 12:00:00")).walk_in
+    );
+    let v = call(&sim, &day_request(&sim, "S_9601", "2024-03-14", "2024-03-15", &[]));
+    assert_eq!(row_times(&v), ["2024-03-14 00:00:00", "2024-03-15 00:00:00"]);
+}
+
+#[test]
+fn fraction_rates_are_ratios_with_four_decimals() {
+    assert_eq!(sim().config().rate_scale, SimRateScale::Percent);
+    let sim = sim_where(|cfg| cfg.rate_scale = SimRateScale::Fraction);
+    // 9601: numbers; 9603: numbers as strings.
+    let v = call(&sim, &one_hour(&sim, "S_9601,S_9603"));
+    for (i, dep) in [(0, 9601), (1, 9603)] {
+        let full = shop_hour(&demo_shop(dep), at("2024-03-15 13:00:00"));
+        let r = &v["data"][i]["dataList"][0];
+        let walk_in_rate = num(&r["inShopRate"]);
+        let percent = full.walk_in_rate_percent();
+        assert!(percent > 1.0, "{dep}: {percent}");
+        assert_eq!(walk_in_rate, (percent * 100.0).round() / 10_000.0, "{dep}");
+        assert_eq!(walk_in_rate, SimRateScale::Fraction.of_percent(percent));
+        assert!(walk_in_rate > 0.0 && walk_in_rate < 1.0);
+        let fitting = num(&r["dressingRate"]);
+        assert_eq!(
+            Some(fitting * 100.0).map(|f| (f * 100.0).round() / 100.0),
+            full.fitting_rate_percent()
+        );
+        // Exactly the ratio of the counts, to 4 decimals.
+        let ratio = full.walk_in as f64 / full.outside() as f64;
+        assert!(
+            (walk_in_rate - ratio).abs() <= 0.00005 + 1e-12,
+            "{walk_in_rate} {ratio}"
+        );
+    }
+    let strings = &v["data"][1]["dataList"][0];
+    let text = strings["inShopRate"].as_str().unwrap();
+    assert!(text.starts_with("0.") && text.len() == 6, "{text}");
+    // The default sends percentages.
+    let open = self::sim();
+    let v = call(&open, &one_hour(&open, "S_9601"));
+    let percent = shop_hour(&demo_shop(9601), at("2024-03-15 13:00:00")).walk_in_rate_percent();
+    assert_eq!(first_rows(&v)[0]["inShopRate"].as_f64(), Some(percent));
+    assert_eq!(SimRateScale::Percent.of_percent(percent), percent);
+}
+
+#[test]
+fn renamed_fields_are_sent_under_their_new_name_only() {
+    let sim = sim_where(|cfg| {
+        cfg.renamed_fields = vec![
+            ("passPassengerFlow".into(), "passFlow".into()),
+            ("outFlowCount".into(), "walkOut".into()),
+        ]
+    });
+    let full = shop_hour(&demo_shop(9601), at("2024-03-15 13:00:00"));
+    let v = call(&sim, &one_hour(&sim, "S_9601"));
+    let r = &first_rows(&v)[0];
+    assert!(r.get("passPassengerFlow").is_none(), "{r}");
+    assert_eq!(r["passFlow"], full.passing);
+    assert!(r.get("outFlowCount").is_none());
+    assert_eq!(r["walkOut"], full.walk_out);
+    assert_eq!(r["passengerFlow"], full.walk_in, "other fields keep their names");
+    // Day rows and device rows are renamed too.
+    let v = call(&sim, &day_request(&sim, "S_9601", "2024-03-14", "2024-03-14", &[]));
+    let r = &first_rows(&v)[0];
+    assert!(
+        r.get("passPassengerFlow").is_none() && r.get("passFlow").is_some(),
+        "{r}"
+    );
+    let v = call(&sim, &device_request(&sim, "d47c44906f01"));
+    let r = &device_rows_of(&v)[12];
+    assert!(r.get("outFlowCount").is_none(), "{r}");
+    let dev = sim.config().devices[0].clone();
+    assert_eq!(r["walkOut"], device_hour(&dev, at("2024-03-15 12:00:00")).walk_out);
+    // Without renames the documented names are sent.
+    let open = self::sim();
+    let v = call(&open, &one_hour(&open, "S_9601"));
+    assert_eq!(first_rows(&v)[0]["passPassengerFlow"], full.passing);
+}
+
+#[test]
+fn a_skewed_gateway_clock_moves_systime_freshness_and_hours() {
+    let ahead = |skew: i64| {
+        sim_where(|cfg| {
+            cfg.clock_skew = skew;
+            cfg.max_skew = std::time::Duration::from_secs(600);
+        })
+    };
+    // Five minutes ahead: fresh enough, and systime is the gateway's.
+    let sim = ahead(300);
+    let v = call(&sim, &shops_request(&sim, "S_9601"));
+    assert_eq!(code_of(&v), 0);
+    let expected = clock().now().timestamp_millis() + 300_000;
+    assert_eq!(v["stat"]["systime"], expected);
+    assert_eq!(
+        sim.config().gateway_now(),
+        clock().now() + chrono::TimeDelta::seconds(300)
+    );
+    // Beyond max_skew either way: code 16, with systime still the gateway's.
+    for skew in [601, -601, 3600] {
+        let sim = ahead(skew);
+        let v = call(&sim, &shops_request(&sim, "S_9601"));
+        assert_eq!(code_of(&v), 16, "{skew}");
+        assert_eq!(v["stat"]["systime"], clock().now().timestamp_millis() + skew * 1000);
+    }
+    // Which hours are complete follows the gateway's clock: at 14:30 (client), a gateway 40
+    // minutes ahead has completed the hour 14 and is 10 minutes into the hour 15.
+    let sim = sim_where(|cfg| {
+        cfg.clock_skew = 2400;
+        cfg.max_skew = std::time::Duration::from_secs(3600);
+    });
+    let v = call(&sim, &shops_request(&sim, "S_9601"));
+    assert_eq!(code_of(&v), 0);
+    let shop = demo_shop(9601);
+    let r = row(&v["data"][0], "2024-03-15 14:00:00");
+    assert_eq!(r["passengerFlow"], shop_hour(&shop, at("2024-03-15 14:00:00")).walk_in);
+    let r = row(&v["data"][0], "2024-03-15 15:00:00");
+    let share = shop_hour(&shop, at("2024-03-15 15:00:00")).scaled(600, 3600);
+    assert_eq!(r["passengerFlow"], share.walk_in);
+    // And behind: 40 minutes behind, the gateway is at 13:50.
+    let sim = sim_where(|cfg| {
+        cfg.clock_skew = -2400;
+        cfg.max_skew = std::time::Duration::from_secs(3600);
+    });
+    let v = call(&sim, &shops_request(&sim, "S_9601"));
+    let r = row(&v["data"][0], "2024-03-15 13:00:00");
+    let share = shop_hour(&shop, at("2024-03-15 13:00:00")).scaled(3000, 3600);
+    assert_eq!(r["passengerFlow"], share.walk_in);
+    assert_eq!(row(&v["data"][0], "2024-03-15 14:00:00")["passengerFlow"], 0);
+}
+
+#[test]
+fn a_late_uploaders_past_hour_shows_half_then_is_revised() {
+    let sim = sim_where(|cfg| {
+        cfg.late_upload = Some(std::time::Duration::from_secs(20 * 60));
+        cfg.orgs[0].shops[0].late_uploader = true; // 9601
+    });
+    let hour = at("2024-03-15 13:00:00");
+    let late = shop_hour(&demo_shop(9601), hour);
+    let on_time = shop_hour(&demo_shop(9602), hour);
+    let move_to = |h: u32, m: u32, s: u32| {
+        sim.config()
+            .clock
+            .set(Utc.with_ymd_and_hms(2024, 3, 15, h - 8, m, s).single().unwrap())
+    };
+    let walk_ins = |sim: &Simulator| -> Vec<Value> {
+        let v = call(sim, &one_hour(sim, "S_9601,S_9602"));
+        assert_eq!(code_of(&v), 0);
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["dataList"][0]["passengerFlow"].clone())
+            .collect()
+    };
+    assert!(late.walk_in > 1);
+    // 14:10: the hour 13 is complete, but 9601's upload is due at 14:20.
+    move_to(14, 10, 0);
+    assert_eq!(walk_ins(&sim), [late.walk_in / 2, on_time.walk_in]);
+    let v = call(&sim, &one_hour(&sim, "S_9601"));
+    let r = &first_rows(&v)[0];
+    let half = late.scaled(1, 2);
+    assert_eq!(r["passPassengerFlow"], half.passing);
+    assert_eq!(r["outFlowCount"], half.walk_out);
+    assert_eq!(r["inShopRate"].as_f64(), Some(half.walk_in_rate_percent()));
+    move_to(14, 19, 59);
+    assert_eq!(walk_ins(&sim)[0], late.walk_in / 2);
+    // 14:20: revised to the full counts.
+    move_to(14, 20, 0);
+    assert_eq!(walk_ins(&sim), [late.walk_in, on_time.walk_in]);
+    // Without a delay the late uploader is on time.
+    let sim = sim_with_shop(9601, |s| s.late_uploader = true);
+    sim.config()
+        .clock
+        .set(Utc.with_ymd_and_hms(2024, 3, 15, 6, 10, 0).single().unwrap());
+    assert_eq!(walk_ins(&sim)[0], late.walk_in);
+}
+
+/// The sums of the hourly rows' `key` in an answer's first shop.
+fn sum_of(v: &Value, key: &str) -> u64 {
+    first_rows(v).iter().map(|r| num(&r[key]) as u64).sum()
+}
+
+#[test]
+fn day_rows_are_the_sum_of_the_hours_as_shown_now() {
+    let sim = sim();
+    // Two days: yesterday complete, today in progress (14:30); starthour/endhour ignored.
+    let v = call(
+        &sim,
+        &day_request(
+            &sim,
+            "S_9601,S_9604",
+            "2024-03-14",
+            "2024-03-15",
+            &[("starthour", "13"), ("endhour", "14")],
+        ),
+    );
+    assert_eq!(code_of(&v), 0);
+    assert_eq!(row_times(&v), ["2024-03-14 00:00:00", "2024-03-15 00:00:00"]);
+    assert_eq!(
+        (sim.day_rows(), sim.shop_rows()),
+        (4, 0),
+        "one day row per shop and day, counted apart from hourly rows"
+    );
+    let day_rows = first_rows(&v).clone();
+    for (i, date) in ["2024-03-14", "2024-03-15"].into_iter().enumerate() {
+        let hourly = request(
+            &sim,
+            METHOD_SHOPS,
+            &[
+                ("id", "S_9601"),
+                ("startTime", &format!("{date} 00:00:00")),
+                ("endTime", &format!("{date} 23:59:59")),
+            ],
+        );
+        let hours = call(&sim, &hourly);
+        let d = &day_rows[i];
+        let walk_in = sum_of(&hours, "passengerFlow");
+        let passing = sum_of(&hours, "passPassengerFlow");
+        assert!(walk_in > 100, "{date}: {walk_in}");
+        assert_eq!(d["passengerFlow"], walk_in, "{date}");
+        assert_eq!(d["passPassengerFlow"], passing);
+        assert_eq!(d["outSidePassengerFlow"], sum_of(&hours, "outSidePassengerFlow"));
+        assert_eq!(d["outFlowCount"], sum_of(&hours, "outFlowCount"));
+        let rate = ((walk_in * 20_000 + (walk_in + passing)) / (2 * (walk_in + passing))) as f64 / 100.0;
+        assert_eq!(d["inShopRate"].as_f64(), Some(rate), "recomputed from the sums");
+        let expected = shop_day(
+            &demo_shop(9601),
+            at(&format!("{date} 00:00:00")).date(),
+            at("2024-03-15 14:30:00"),
+        );
+        assert_eq!(
+            (
+                expected.walk_in,
+                expected.passing,
+                expected.outside,
+                expected.walk_out,
+                expected.walk_in_rate_percent
+            ),
+            (
+                walk_in,
+                Some(passing),
+                Some(walk_in + passing),
+                Some(sum_of(&hours, "outFlowCount")),
+                Some(rate)
+            )
+        );
+    }
+    assert!(
+        day_rows[1]["passengerFlow"].as_u64() < day_rows[0]["passengerFlow"].as_u64(),
+        "today is in progress"
+    );
+    // No fitting room, no dressingRate in its day row either.
+    assert!(v["data"][1]["dataList"][0].get("dressingRate").is_none());
+    assert!(day_rows[0].get("dressingRate").is_some());
+    // Other time types are still refused.
+    for tt in ["3", "0", "x"] {
+        let p = shops_request_with(&sim, "S_9601", &[]);
+        let p: Vec<(String, String)> = p
+            .into_iter()
+            .filter(|(k, _)| k != "_sig" && k != "_nonce")
+            .map(|(k, v)| if k == "timeType" { (k, tt.to_owned()) } else { (k, v) })
+            .chain([("_nonce".to_owned(), uuid::Uuid::new_v4().to_string())])
+            .collect();
+        let v = call(&sim, &with_sig(&sim, p));
+        assert_eq!(code_of(&v), -500, "{tt}");
+    }
+}
+
+#[test]
+fn a_face_device_shop_sends_no_walk_outs_and_de_duplicates_its_day() {
+    let sim = sim_with_shop(9601, |s| s.face_device = true);
+    let hours = call(&sim, &shops_request(&sim, "S_9601,S_9602"));
+    for r in first_rows(&hours) {
+        assert!(r.get("outFlowCount").is_none(), "{r}");
+        assert!(r.get("passengerFlow").is_some());
+    }
+    assert!(
+        hours["data"][1]["dataList"][0].get("outFlowCount").is_some(),
+        "9602 counts walk-outs"
+    );
+    let v = call(
+        &sim,
+        &day_request(&sim, "S_9601,S_9602", "2024-03-15", "2024-03-15", &[]),
+    );
+    let face = &first_rows(&v)[0];
+    assert!(face.get("outFlowCount").is_none(), "{face}");
+    let sum = sum_of(&hours, "passengerFlow");
+    let walk_in = face["passengerFlow"].as_u64().unwrap();
+    assert!(sum >= 5);
+    assert!(walk_in < sum, "{walk_in} of {sum}");
+    assert!(walk_in >= sum * 80 / 100, "{walk_in} of {sum}");
+    let passing = face["passPassengerFlow"].as_u64().unwrap();
+    assert_eq!(
+        passing,
+        sum_of(&hours, "passPassengerFlow"),
+        "only walk-ins are de-duplicated"
+    );
+    assert_eq!(face["outSidePassengerFlow"], walk_in + passing);
+    let shop = sim.config().shop(9601).unwrap().clone();
+    let expected = shop_day(&shop, at("2024-03-15 00:00:00").date(), at("2024-03-15 14:30:00"));
+    assert_eq!((expected.walk_in, expected.walk_out), (walk_in, None));
+    // A shop without face devices: its day is exactly the sum.
+    let other = &v["data"][1]["dataList"][0];
+    let sum: u64 = hours["data"][1]["dataList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["passengerFlow"].as_u64().unwrap())
+        .sum();
+    assert_eq!(other["passengerFlow"], sum);
+}
+
+#[test]
+fn a_shop_without_an_outside_counter_sends_no_passing_outside_or_rate() {
+    assert!(sim()
+        .config()
+        .shops()
+        .all(|s| s.outside_counter && !s.face_device && !s.late_uploader));
+    let sim = sim_with_shop(9601, |s| s.outside_counter = false);
+    let missing = ["passPassengerFlow", "outSidePassengerFlow", "inShopRate"];
+    let full = shop_hour(&demo_shop(9601), at("2024-03-15 13:00:00"));
+    let hours = call(&sim, &shops_request(&sim, "S_9601,S_9602"));
+    let days = call(
+        &sim,
+        &day_request(&sim, "S_9601,S_9602", "2024-03-14", "2024-03-15", &[]),
+    );
+    for v in [&hours, &days] {
+        for r in first_rows(v) {
+            for key in missing {
+                assert!(r.get(key).is_none(), "{key}: {r}");
+            }
+            for key in ["passengerFlow", "outFlowCount", "dressingRate", "time"] {
+                assert!(r.get(key).is_some(), "{key}: {r}");
+            }
+            assert_eq!(r["inCountHavingPassDevice"], 0);
+        }
+        for r in v["data"][1]["dataList"].as_array().unwrap() {
+            for key in missing {
+                assert!(r.get(key).is_some(), "9602 {key}: {r}");
+            }
+        }
+    }
+    assert_eq!(
+        row(&hours["data"][0], "2024-03-15 13:00:00")["passengerFlow"],
+        full.walk_in
+    );
+    let shop = sim.config().shop(9601).unwrap().clone();
+    let day = shop_day(&shop, at("2024-03-14 00:00:00").date(), at("2024-03-15 14:30:00"));
+    assert_eq!((day.passing, day.outside, day.walk_in_rate_percent), (None, None, None));
+    assert_eq!(first_rows(&days)[0]["passengerFlow"], day.walk_in);
+}
+
+#[test]
+fn device_rows_of_a_face_device_carry_no_walk_outs_and_day_rows_sum_the_hours() {
+    let sim = sim_where(|cfg| cfg.devices[0].face_device = true);
+    let face = call(&sim, &device_request(&sim, "d47c44906f01"));
+    let rows = device_rows_of(&face);
+    assert_eq!(rows.len(), 24);
+    for r in rows {
+        assert!(r.get("outFlowCount").is_none(), "{r}");
+        assert!(r.get("passengerFlow").is_some());
+    }
+    let plain = call(&sim, &device_request(&sim, "d47c44906f02"));
+    assert!(device_rows_of(&plain).iter().all(|r| r.get("outFlowCount").is_some()));
+
+    // timeType=2: one row for the day, the sums of the hours as shown now (14:30).
+    for (mac, i, hourly) in [("d47c44906f01", 0, &face), ("d47c44906f02", 1, &plain)] {
+        let v = call(&sim, &device_request_typed(&sim, mac, "2"));
+        assert_eq!(code_of(&v), 0);
+        let rows = device_rows_of(&v);
+        assert_eq!(rows.len(), 1, "{mac}");
+        assert_eq!(rows[0]["time"], "2024-03-15 00:00:00");
+        let hours = device_rows_of(hourly);
+        let walk_in: u64 = hours.iter().map(|r| r["passengerFlow"].as_u64().unwrap()).sum();
+        assert!(walk_in > 0);
+        assert_eq!(rows[0]["passengerFlow"], walk_in, "{mac}");
+        let dev = sim.config().devices[i].clone();
+        let day = device_day(&dev, at("2024-03-15 00:00:00").date(), at("2024-03-15 14:30:00"));
+        assert_eq!(day.walk_in, walk_in);
+        if i == 0 {
+            assert!(rows[0].get("outFlowCount").is_none());
+            assert_eq!(day.walk_out, None);
+        } else {
+            let walk_out: u64 = hours.iter().map(|r| r["outFlowCount"].as_u64().unwrap()).sum();
+            assert_eq!(rows[0]["outFlowCount"], walk_out);
+            assert_eq!(day.walk_out, Some(walk_out));
+        }
+    }
+    assert_eq!(
+        code_of(&call(&sim, &device_request_typed(&sim, "d47c44906f01", "3"))),
+        -500
+    );
 }

@@ -1,7 +1,8 @@
 //! The gateway's time vocabulary, as the simulator reads it: the zone its wall clock runs in
 //! (Asia/Shanghai), the `_timestamp` format (`yyyyMMddHHmmss`, exactly 14 digits), and the
 //! business window `startTime`..`endTime`, which must be whole days (`yyyy-MM-dd 00:00:00` ..
-//! `yyyy-MM-dd 23:59:59`, at most [`MAX_DAYS`]) and is answered with one row per hour. Defined
+//! `yyyy-MM-dd 23:59:59`, at most [`MAX_DAYS`]) and is answered with one row per hour of the
+//! days within `starthour`/`endhour` ([`days`]), or one per day ([`each_day`]). Defined
 //! here, not borrowed from the client, so that a client that formats a time wrongly is refused.
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
@@ -102,4 +103,9 @@ pub(crate) fn days(start: NaiveDate, end: NaiveDate, window: HourWindow) -> impl
         .iter_days()
         .take_while(move |d| *d <= end)
         .flat_map(move |d| (window.first..=window.last).filter_map(move |h| d.and_hms_opt(h, 0, 0)))
+}
+
+/// Every date of `start..=end`.
+pub(crate) fn each_day(start: NaiveDate, end: NaiveDate) -> impl Iterator<Item = NaiveDate> {
+    start.iter_days().take_while(move |d| *d <= end)
 }

@@ -4,13 +4,18 @@
 //! the hour, so every run, test and benchmark sees the same numbers and a test can compute what
 //! the exporter must report. [`shop_hour_as_of`] and [`device_hour_as_of`] say what the gateway
 //! shows at a given moment: full counts for a complete hour, a share of them for the hour in
-//! progress, zeros for hours still to come. A simulated hour also writes its own fields of the
-//! gateway's rows, so that a new value is modelled and sent in one place.
+//! progress, zeros for hours still to come, and half the counts of a late uploader's hour until
+//! its late upload arrives. A simulated hour also writes its own fields of the gateway's rows
+//! (the fields the shop's counters can count, rates in the tenant's scale), so that a new value
+//! is modelled and sent in one place. The model also fixes how much of a face-device shop's day
+//! survives de-duplication ([`face_day_percent`]).
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Weekday};
 use serde_json::{Map, Value};
 
-use super::tenant::{normalize_mac, RowDetail, SimDevice, SimShop};
+use super::tenant::{normalize_mac, RowDetail, SimDevice, SimRateScale, SimShop};
 
 /// The counts of one shop hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,25 +44,38 @@ impl SimShopHour {
         self.fitting.map(|f| percent(f, self.walk_in))
     }
 
-    /// The hour's fields in a row of the shops method, as the gateway writes them (numbers,
-    /// or numeric strings with `as_strings`; rates in percent; no `dressingRate` without a
-    /// fitting room), with the fields `detail` asks for.
-    pub(crate) fn write_fields(&self, row: &mut Map<String, Value>, as_strings: bool, detail: RowDetail) {
-        let s = as_strings;
+    /// The hour's (or a day's) fields in a row of the shops method, as the gateway writes them
+    /// for `shop`: numbers, or numeric strings for a shop with `numbers_as_strings`; rates in
+    /// `scale`; no `dressingRate` without a fitting room; no `outFlowCount` from face devices;
+    /// no `passPassengerFlow`, `outSidePassengerFlow` or `inShopRate` without an outside
+    /// counter; and the fields `detail` asks for.
+    pub(crate) fn write_fields(
+        &self,
+        row: &mut Map<String, Value>,
+        shop: &SimShop,
+        detail: RowDetail,
+        scale: SimRateScale,
+    ) {
+        let s = shop.numbers_as_strings;
         row.insert("passengerFlow".into(), number(self.walk_in, s));
-        row.insert("passPassengerFlow".into(), number(self.passing, s));
-        row.insert("outSidePassengerFlow".into(), number(self.outside(), s));
-        row.insert("inShopRate".into(), rate(self.walk_in_rate_percent(), s));
-        row.insert("outFlowCount".into(), number(self.walk_out, s));
-        if let Some(fitting) = self.fitting_rate_percent() {
-            row.insert("dressingRate".into(), rate(fitting, s));
+        if shop.outside_counter {
+            row.insert("passPassengerFlow".into(), number(self.passing, s));
+            row.insert("outSidePassengerFlow".into(), number(self.outside(), s));
+            row.insert("inShopRate".into(), rate(self.walk_in, self.outside(), scale, s));
+        }
+        if !shop.face_device {
+            row.insert("outFlowCount".into(), number(self.walk_out, s));
+        }
+        if let Some(fitting) = self.fitting {
+            row.insert("dressingRate".into(), rate(fitting, self.walk_in, scale, s));
         }
         row.insert("duplicatedFlow".into(), number(0, s));
         match detail {
             RowDetail::Lean => {}
-            // Every simulated shop has a passing counter: all its walk-ins count here.
+            // Walk-ins of shops with a passing (outside) counter: all of them, or none.
             RowDetail::Full => {
-                row.insert("inCountHavingPassDevice".into(), number(self.walk_in, s));
+                let counted = if shop.outside_counter { self.walk_in } else { 0 };
+                row.insert("inCountHavingPassDevice".into(), number(counted, s));
             }
         }
     }
@@ -82,10 +100,13 @@ pub struct SimDeviceHour {
 }
 
 impl SimDeviceHour {
-    /// The hour's fields in a row of the device method, as the gateway writes them.
-    pub(crate) fn write_fields(&self, row: &mut Map<String, Value>) {
+    /// The hour's (or a day's) fields in a row of the device method, as the gateway writes
+    /// them for `dev` (no `outFlowCount` from a face device).
+    pub(crate) fn write_fields(&self, row: &mut Map<String, Value>, dev: &SimDevice) {
         row.insert("passengerFlow".into(), Value::from(self.walk_in));
-        row.insert("outFlowCount".into(), Value::from(self.walk_out));
+        if !dev.face_device {
+            row.insert("outFlowCount".into(), Value::from(self.walk_out));
+        }
     }
 
     /// Both counts multiplied by `num / den`, rounded down.
@@ -105,9 +126,15 @@ fn number(v: u64, as_string: bool) -> Value {
     }
 }
 
-fn rate(v: f64, as_string: bool) -> Value {
+/// `part / whole` as `scale` writes it (0 when `whole` is 0).
+fn rate(part: u64, whole: u64, scale: SimRateScale, as_string: bool) -> Value {
+    let bp = basis_points(part, whole) as f64;
+    let (v, text) = match scale {
+        SimRateScale::Percent => (bp / 100.0, format!("{:.2}", bp / 100.0)),
+        SimRateScale::Fraction => (bp / 10_000.0, format!("{:.4}", bp / 10_000.0)),
+    };
     if as_string {
-        Value::String(format!("{v:.2}"))
+        Value::String(text)
     } else {
         Value::from(v)
     }
@@ -124,11 +151,15 @@ fn scale(v: u64, num: u64, den: u64) -> u64 {
 /// `part / whole × 100` rounded half-up to 2 decimals, computed in integers (basis points)
 /// and divided once, so it is exactly reproducible.
 fn percent(part: u64, whole: u64) -> f64 {
+    basis_points(part, whole) as f64 / 100.0
+}
+
+/// `part / whole × 10,000` rounded half-up; 0 when `whole` is 0.
+fn basis_points(part: u64, whole: u64) -> u128 {
     if whole == 0 {
-        return 0.0;
+        return 0;
     }
-    let bp = (part as u128 * 20_000 + whole as u128) / (2 * whole as u128);
-    bp as f64 / 100.0
+    (part as u128 * 20_000 + whole as u128) / (2 * whole as u128)
 }
 
 /// Relative traffic per hour of the day, in percent of the peak (12:00 and 19:00).
@@ -234,12 +265,44 @@ fn elapsed_in(hour: NaiveDateTime, now: NaiveDateTime) -> Option<u64> {
 /// What the gateway answers for the shop hour starting at `hour` when asked at `now` (gateway
 /// wall time): the full [`shop_hour`] for a complete hour, the counts scaled by the elapsed
 /// fraction (whole seconds / 3600, floored) for the hour in progress, zeros for a future hour.
-pub(crate) fn shop_hour_as_of(shop: &SimShop, hour: NaiveDateTime, now: NaiveDateTime) -> SimShopHour {
+///
+/// A [`SimShop::late_uploader`] under a `late_upload` delay shows half of that (half the full
+/// counts, and of the half the elapsed share in the hour in progress) until `late_upload` after
+/// the hour's end, then the full counts: the gateway revises the past hour once the late
+/// counter's upload arrives, and no count ever goes down.
+pub(crate) fn shop_hour_as_of(
+    shop: &SimShop,
+    hour: NaiveDateTime,
+    now: NaiveDateTime,
+    late_upload: Option<Duration>,
+) -> SimShopHour {
     let full = shop_hour(shop, hour);
+    let uploaded = match late_upload {
+        Some(delay) if shop.late_uploader => is_uploaded(hour, delay, now),
+        _ => true,
+    };
+    let shown = if uploaded { full } else { full.scaled(1, 2) };
     match elapsed_in(hour, now) {
-        None => full,
-        Some(secs) => full.scaled(secs, 3600),
+        None => shown,
+        Some(secs) => shown.scaled(secs, 3600),
     }
+}
+
+/// Whether `delay` after the end of the hour starting at `hour` is past at `now` (never, for a
+/// delay beyond the calendar).
+fn is_uploaded(hour: NaiveDateTime, delay: Duration, now: NaiveDateTime) -> bool {
+    let start = hour.date().and_time(NaiveTime::MIN) + TimeDelta::hours(hour.hour() as i64);
+    TimeDelta::from_std(delay)
+        .ok()
+        .and_then(|delay| start.checked_add_signed(TimeDelta::hours(1) + delay))
+        .is_some_and(|due| now >= due)
+}
+
+/// How much of a face-device shop's walk-in its day row keeps after de-duplication (a person
+/// counted in several hours of the day counts once): 80–90 percent, deterministic in (dep id,
+/// date) only.
+pub(crate) fn face_day_percent(dep_id: u64, date: NaiveDate) -> u64 {
+    pick(hash(&[dep_id, date_key(date), 6]), 80, 90)
 }
 
 /// The device counterpart of [`shop_hour_as_of`].
