@@ -13,7 +13,7 @@ use std::process::Command;
 use common::LOOPBACK;
 use opretail_exporter::cmd::doctor::MAX_CALLS;
 use opretail_exporter::model::Clock;
-use opretail_exporter::simulator::{RunningSimulator, SimConfig, Simulator};
+use opretail_exporter::simulator::{RunningSimulator, SimConfig, SimRateScale, SimRowTime, Simulator};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_opretail-exporter");
@@ -363,4 +363,146 @@ async fn bad_arguments_and_configurations_exit_2() {
     let out = run(vec!["doctor".into(), "--config".into(), path]).await.expect("join");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid configuration"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_labelled_rows_and_fraction_rates_are_found() {
+    let sim = sim(|cfg| {
+        cfg.row_time = SimRowTime::End;
+        cfg.rate_scale = SimRateScale::Fraction;
+    })
+    .await;
+    let config = Setup::demo().write("end-fraction", &sim.url());
+    let (text, json_run, json) = both(&sim, &config).await;
+
+    assert_eq!(text.code, Some(0), "auto finds both:\n{}\n{}", text.stdout, text.stderr);
+    let out = &text.stdout;
+    assert!(
+        line(out, "row time").starts_with("ok    row time          end: "),
+        "{out}"
+    );
+    assert!(
+        line(out, "rate scale").starts_with("ok    rate scale        fraction: "),
+        "{out}"
+    );
+    assert!(out.contains("\n  row_time: end\n  rate_scale: fraction\n"), "{out}");
+
+    assert_eq!(json_run.code, Some(0));
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["row_time"], "end");
+    assert_eq!(json["rate_scale"], "fraction");
+    assert_eq!(json["recommended"]["row_time"], "end");
+    assert_eq!(json["recommended"]["rate_scale"], "fraction");
+
+    // Against fixed settings that say otherwise: both are problems with their fix.
+    let mut setup = Setup::demo();
+    setup.gateway = "  row_time: start\n  rate_scale: percent\n";
+    let fixed = setup.write("end-fraction-fixed", &sim.url());
+    let (text, _, json) = both(&sim, &fixed).await;
+    assert_eq!(text.code, Some(1));
+    assert!(line(&text.stdout, "rate scale").starts_with("FAIL  rate scale        fraction: "));
+    assert_eq!(fixes(&json), ["gateway.row_time: end", "gateway.rate_scale: fraction"]);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_field_is_missing_and_extra() {
+    let sim = sim(|cfg| cfg.renamed_fields = vec![("passPassengerFlow".into(), "passFlow".into())]).await;
+    let config = Setup::demo().write("renamed", &sim.url());
+    let (text, json_run, json) = both(&sim, &config).await;
+
+    assert_eq!(text.code, Some(1), "{}\n{}", text.stdout, text.stderr);
+    let out = &text.stdout;
+    assert!(
+        line(out, "fields").starts_with("FAIL  fields            shops: passPassengerFlow missing from all "),
+        "{out}"
+    );
+    assert!(line(out, "fields").contains("(unknown fields: passFlow)"), "{out}");
+    assert!(out.contains("the gateway may have renamed it (fields it sends that the exporter does not read: passFlow)"));
+
+    assert_eq!(json_run.code, Some(1));
+    assert_eq!(json["ok"], false);
+    let shops = &json["fields"]["open.passengerflow.getManyShopsPassengerIndicatorData"];
+    assert_eq!(shops["missing"], serde_json::json!(["passPassengerFlow"]));
+    assert_eq!(shops["extra"], serde_json::json!(["passFlow"]));
+    assert_eq!(json["problems"].as_array().expect("problems").len(), 1);
+    assert!(json["problems"][0]["problem"]
+        .as_str()
+        .expect("problem")
+        .contains("passPassengerFlow"));
+    // The other checks still run: the rates are still there to tell their scale.
+    assert_eq!(json["rate_scale"], "percent");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_clock_300_s_ahead_is_a_problem() {
+    let sim = sim(|cfg| cfg.clock_skew = 300).await;
+    let config = Setup::demo().write("skew", &sim.url());
+    let (text, json_run, json) = both(&sim, &config).await;
+
+    assert_eq!(text.code, Some(1), "{}\n{}", text.stdout, text.stderr);
+    let out = &text.stdout;
+    assert!(line(out, "clock").starts_with("FAIL  clock             -30"), "{out}");
+    assert!(out.contains("this host's clock is 300 s behind the gateway's"), "{out}");
+    assert!(out.contains("     fix: synchronise this host's clock (NTP)\n"), "{out}");
+
+    assert_eq!(json_run.code, Some(1));
+    let skew = json["clock_skew_seconds"].as_f64().expect("skew");
+    assert!((skew + 300.0).abs() < 5.0, "{skew}");
+    assert_eq!(fixes(&json), ["synchronise this host's clock (NTP)"]);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn face_device_and_no_outside_counter_shops_are_listed() {
+    let sim = sim(|cfg| {
+        for shop in cfg.orgs.iter_mut().flat_map(|o| o.shops.iter_mut()) {
+            shop.face_device = (9601..=9603).contains(&shop.dep_id);
+            shop.outside_counter = shop.dep_id < 9619;
+        }
+        for device in &mut cfg.devices {
+            device.face_device = (9601..=9603).contains(&device.dep_id);
+        }
+    })
+    .await;
+    // The configured devices belong to shop 9602: face devices too.
+    let config = Setup::demo().write("face", &sim.url());
+    let (text, json_run, json) = both(&sim, &config).await;
+
+    assert_eq!(
+        text.code,
+        Some(0),
+        "findings, not problems:\n{}\n{}",
+        text.stdout,
+        text.stderr
+    );
+    let out = &text.stdout;
+    assert!(
+        line(out, "walk-outs").starts_with(
+            "warn  walk-outs         no walk-outs (face-counting devices) in 3 of 20 shops: 9601, 9602, 9603; "
+        ),
+        "{out}"
+    );
+    assert!(
+        line(out, "outside counters").starts_with("warn  outside counters  no outside counter (no outside traffic, or 0 beside walk-ins) in 2 of 20 shops: 9619, 9620; "),
+        "{out}"
+    );
+    assert!(
+        line(out, "fields").starts_with("warn  fields"),
+        "walk-outs no device sends: {out}"
+    );
+    assert!(
+        out.contains("verdict: ok, the exporter can run as configured (3 warnings above)"),
+        "{out}"
+    );
+
+    assert_eq!(json_run.code, Some(0));
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["face_device_shops"], serde_json::json!(["9601", "9602", "9603"]));
+    assert_eq!(json["no_outside_counter_shops"], serde_json::json!(["9619", "9620"]));
+    let devices = &json["fields"]["open.shopwebpassengerflow.customerflow.listDevicePassengerIndicator"];
+    assert_eq!(devices["missing"], serde_json::json!(["outFlowCount"]));
+    assert_eq!(json["rate_scale"], "percent", "the shops with an outside counter tell");
+    sim.shutdown().await;
 }

@@ -846,14 +846,16 @@ fn judge(
         &face_device_shops,
         shops.len(),
         "every shop seen counts walk-outs",
-        "count with face devices (their rows never carry walk-outs): opretail_shop_walk_out has no sample for them, and face devices count a person once per hour",
+        "no walk-outs (face-counting devices)",
+        "no opretail_shop_walk_out for them",
     ));
     checks.push(shop_list_check(
         "outside counters",
         &no_outside_counter_shops,
         shops.len(),
         "every shop seen counts outside traffic",
-        "have no outside counter (no outside traffic, or 0 beside walk-ins): no passing, outside or walk-in rate for them; the vendor's chain walk-in rate leaves them out, and so does sum(opretail_shop_walk_in and opretail_shop_outside) / sum(opretail_shop_outside)",
+        "no outside counter (no outside traffic, or 0 beside walk-ins)",
+        "no passing, outside or walk-in rate for them; a chain walk-in rate leaves them out",
     ));
 
     // Devices.
@@ -1162,8 +1164,9 @@ fn organisations_check(
     }
 }
 
-/// The check of a list of shops (face devices, no outside counter): a warning naming them.
-fn shop_list_check(name: &'static str, listed: &[String], seen: usize, none: &str, what: &str) -> Check {
+/// The check of a list of shops (face devices, no outside counter): a warning naming them, and
+/// what that means for the metrics.
+fn shop_list_check(name: &'static str, listed: &[String], seen: usize, none: &str, what: &str, meaning: &str) -> Check {
     if listed.is_empty() {
         return Check {
             name,
@@ -1174,7 +1177,11 @@ fn shop_list_check(name: &'static str, listed: &[String], seen: usize, none: &st
     Check {
         name,
         status: Status::Warn,
-        finding: format!("{} of {seen} shops {what}: {}", listed.len(), shortened(listed)),
+        finding: format!(
+            "{what} in {} of {seen} shops: {}; {meaning}",
+            listed.len(),
+            shortened(listed)
+        ),
     }
 }
 
@@ -1484,7 +1491,7 @@ mod tests {
         assert_eq!(check(&report, "walk-outs").status, Status::Warn);
         assert!(check(&report, "outside counters")
             .finding
-            .starts_with("2 of 5 shops have no outside counter"));
+            .starts_with("no outside counter (no outside traffic, or 0 beside walk-ins) in 2 of 5 shops: 3, 4;"));
         assert!(report.ok(), "findings, not problems: {:?}", report.problems);
     }
 
