@@ -464,10 +464,10 @@ async fn the_refresh_asks_for_one_hour_under_either_reading_of_endhour() {
 async fn the_refresh_budget_is_published() {
     let h = harness().await;
     let m = h.scrape().await;
-    // The organisation alone, a batch of the three shop ids and three devices, at the
-    // configured rate.
+    // The organisation alone and a batch of the three shop ids, each for the hour and for the
+    // day figures, and three devices, at the configured rate.
     let rate = h.exporter.poller.config().gateway.requests_per_second;
-    assert_eq!(m.value("opretail_refresh_budget_seconds", &[]), 5.0 / rate);
-    assert_eq!(m.value("opretail_refresh_requests", &[]), 5.0);
+    assert_eq!(m.value("opretail_refresh_budget_seconds", &[]), 7.0 / rate);
+    assert_eq!(m.value("opretail_refresh_requests", &[]), 7.0);
     h.stop().await;
 }

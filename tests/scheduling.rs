@@ -37,8 +37,8 @@ async fn a_new_hour_is_a_priority_refresh_then_re_polls_follow() {
     let m = h.scrape().await;
     assert_eq!(
         m.value("opretail_refresh_requests", &[]),
-        4.0,
-        "one shop batch and three devices"
+        5.0,
+        "one shop batch, for the hour and the day figures, and three devices"
     );
     assert!(m.value("opretail_refresh_duration_seconds", &[]) > 0.0);
 

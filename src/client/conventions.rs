@@ -515,6 +515,66 @@ mod tests {
         assert_eq!(RateVotes::default().decided(), None);
     }
 
+    /// Log lines written while `f` runs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_renamed_field_is_counted_and_warned_about_once() {
+        let store = crate::metrics::MetricsStore::new("t", "t").unwrap();
+        let conventions = Conventions::new(Convention::Auto, Convention::Auto, store.api().clone(), None);
+        let data = json!([{"depId": 1, "dataList": [
+            {"time": "2024-05-01 10:00:00", "passengerFlow": 3, "passFlow": 5, "outSidePassengerFlow": 8, "inShopRate": 37.5},
+            {"time": "2024-05-01 11:00:00", "passengerFlow": 2, "passFlow": 4, "outSidePassengerFlow": 6, "inShopRate": 33.33}
+        ]}]);
+        let log = logged(|| {
+            conventions.observe(METHOD_SHOPS, &data, None);
+            conventions.observe(METHOD_SHOPS, &data, None);
+        });
+        let warnings: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
+        let about = |field: &str| {
+            warnings
+                .iter()
+                .filter(|l| l.contains(&format!("field=\"{field}\"")))
+                .count()
+        };
+        assert_eq!(about("passPassengerFlow"), 1, "warned once: {log}");
+        assert!(
+            warnings.iter().any(|l| l.contains("passFlow")),
+            "the unknown field is named: {log}"
+        );
+        let text = String::from_utf8(store.exposition(false).concat()).unwrap();
+        let line =
+            format!("opretail_gateway_fields_missing{{field=\"passPassengerFlow\",method=\"{METHOD_SHOPS}\"}} 2");
+        assert!(text.contains(&line), "{text}");
+        assert!(
+            text.contains(
+                "opretail_gateway_convention{setting=\"rate_scale\",source=\"detected\",value=\"percent\"} 1"
+            ),
+            "{text}"
+        );
+    }
+
     #[test]
     fn skew_is_host_minus_gateway() {
         let now = DateTime::from_timestamp(1_700_000_100, 0).unwrap();

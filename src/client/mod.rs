@@ -7,12 +7,16 @@
 //! `opretail_api_errors_total`; no error text ever carries the secret, the token or `_sig`.
 //!
 //! [`Client::fetch`] is the one entry point for data: a [`Call`] in, an [`Answer`] out
-//! (`doctor` alone asks [`Client::call`] for the raw answer of a call's parameters, to report
-//! on the answer itself). Inside:
-//! `call` (what a call asks, and packing ids into calls), `split` (asking in parts what the
-//! gateway refused whole), `transport` (one signed request, retries, limits),
-//! `auth` (the user token), `sign` (`_sig`), `decode` (answers into our types), `error` and
-//! `codes` (what failed, by gateway code), `limiter` (the request rate).
+//! (`doctor` alone asks [`Client::call`] for the raw answer of a call's parameters,
+//! `Client::business`, to report on the answer itself). Before an answer is decoded,
+//! [`conventions`] looks at it: the fields it carries, and the evidence for what the vendor
+//! leaves open (row time, rate scale); the clock skew is read from every answer's
+//! `stat.systime`. Inside: `call` (what a call asks, hourly or day figures, and packing ids into
+//! calls), `split` (asking in parts what the gateway refused whole), `transport` (one signed
+//! request, retries, limits), `auth` (the user token), `sign` (`_sig`), `decode` (answers into
+//! our types, under the conventions in force), `conventions` (the checks, shared with
+//! `doctor`), `error` and `codes` (what failed, by gateway code; a refusal carries the
+//! gateway's `stat.cid`), `limiter` (the request rate).
 
 mod auth;
 mod call;

@@ -101,7 +101,7 @@ impl MetricsStore {
         let refresh_calls = gauge(
             &registry,
             "opretail_refresh_requests",
-            "Gateway calls the last full refresh of the hourly data needed (shop batches plus devices of this shard).",
+            "Gateway calls the last full refresh of the hourly data needed (shop batches, each for the hour and the day figures, plus devices of this shard).",
         )?;
         let refresh_budget = gauge(
             &registry,

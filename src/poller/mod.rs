@@ -5,8 +5,12 @@
 //! `starthour`/`endhour`, see `plan`; one call per device, for the hour's day; at most
 //! `max_in_flight` at once; a shops call the gateway refuses for what it asked is split), picks
 //! from every answer the row whose `time` is that hour, and publishes a new [`Snapshot`]. A target whose call failed keeps its last good values and is
-//! marked down; the failure is counted by the client. [`Poller::run`] repeats this every
-//! `poll_interval` until cancelled; [`Poller::poll_once`] is one round.
+//! marked down; the failure is counted by the client. The first round for a new hour also
+//! asks each shop batch for the vendor's figures of the local day so far (`timeType=2`, one
+//! more call per batch); while the row-time convention is `auto` and undecided, a device's
+//! whole-day call goes first (or one whole-day call for one shop) so the answers are read
+//! right. [`Poller::run`] repeats this every `poll_interval` until cancelled;
+//! [`Poller::poll_once`] is one round.
 
 mod plan;
 mod round;
@@ -280,9 +284,9 @@ impl Poller {
             tracing::error!(error = %e, "publishing the snapshot failed");
         }
         if priority {
-            self.store.refreshed(took, report.calls);
+            self.store.refreshed(took, report.calls + report.day_calls);
             self.store
-                .refresh_budget(calls as f64 / setup.config.gateway.requests_per_second);
+                .refresh_budget((calls + round_plan.shops.len()) as f64 / setup.config.gateway.requests_per_second);
             state.refreshed_hour = Some(hour_start);
         }
         state.snapshot = next;

@@ -40,8 +40,9 @@ pub(crate) fn next_poll_in(
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RefreshCost {
     /// Shop batches (as the first refresh asks them: each organisation alone, its size not
-    /// yet known) plus the devices due in an hour (a `device_poll_interval`-th of them); the
-    /// poller publishes the cost of each later refresh.
+    /// yet known) twice, for the hour and for the day figures, plus the devices due in an hour
+    /// (a `device_poll_interval`-th of them); the poller publishes the cost of each later
+    /// refresh.
     pub calls: usize,
     /// `calls ÷ requests_per_second`: no refresh can be faster.
     pub seconds: f64,
@@ -53,7 +54,7 @@ impl RefreshCost {
         let (shops, devices) = owned_targets(config);
         let shop_calls = batch(&shops, [], Packing::of(&config.gateway), 1).len();
         let every = (config.device_poll_interval.as_secs() / 3600).max(1) as usize;
-        let calls = shop_calls + devices.len().div_ceil(every);
+        let calls = 2 * shop_calls + devices.len().div_ceil(every);
         RefreshCost {
             calls,
             seconds: calls as f64 / config.gateway.requests_per_second,
@@ -204,7 +205,7 @@ pub(super) mod tests {
     fn sharded_replicas_split_the_calls() {
         let mut c = with_targets(config(300, 60), 100, (0..30u64).map(|i| format!("d47c449060{i:02x}")));
         c.gateway.max_ids_per_request = 10;
-        assert_eq!(RefreshCost::of(&c).calls, 10 + 30);
+        assert_eq!(RefreshCost::of(&c).calls, 2 * 10 + 30, "hours and day figures, devices");
         let mut shops = 0;
         let mut devices = 0;
         for index in 0..3 {
@@ -220,12 +221,13 @@ pub(super) mod tests {
     fn a_refresh_costs_its_calls_at_the_configured_rate() {
         let mut c = with_targets(config(300, 60), 120, (0..20_000u64).map(|i| format!("0a{i:010x}")));
         let cost = RefreshCost::of(&c);
-        // 120 shop ids in batches of 50: 3 calls; 20,000 devices: one call each; at 5/s.
-        assert_eq!(cost.calls, 3 + 20_000);
-        assert!((cost.seconds - 20_003.0 / 5.0).abs() < 1e-9);
+        // 120 shop ids in batches of 50: 3 calls, and 3 for the day figures; 20,000 devices:
+        // one call each; at 5/s.
+        assert_eq!(cost.calls, 6 + 20_000);
+        assert!((cost.seconds - 20_006.0 / 5.0).abs() < 1e-9);
         assert!(cost.exceeds_the_hour());
         c.device_poll_interval = std::time::Duration::from_secs(2 * 3600);
-        assert_eq!(RefreshCost::of(&c).calls, 3 + 10_000, "half the devices each hour");
+        assert_eq!(RefreshCost::of(&c).calls, 6 + 10_000, "half the devices each hour");
         c.device_poll_interval = std::time::Duration::from_secs(3600);
         c.gateway.requests_per_second = 10.0;
         c.sharding = Some(crate::config::Shard::new(0, 2).unwrap());
