@@ -506,3 +506,45 @@ async fn face_device_and_no_outside_counter_shops_are_listed() {
     assert_eq!(json["rate_scale"], "percent", "the shops with an outside counter tell");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_s_ids_the_first_call_is_an_organisation_or_a_device() {
+    let sim = sim(|_| {}).await;
+    // Organisations only (as `demo` polls): the lists come from the shops they named.
+    let mut setup = Setup::demo();
+    setup.shops = vec!["O_1001".into(), "O_1002".into()];
+    let config = setup.write("orgs-only", &sim.url());
+    let run = doctor(&sim, &config, true).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let json: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert!(
+        json["first_call"].as_str().expect("first").starts_with("O_1001 "),
+        "{json}"
+    );
+    assert_eq!(json["row_time"], "start", "from the list of one, a whole day");
+    assert_eq!(json["id_lists"]["max_ids_ok"], 10);
+    assert_eq!(json["organisations"][0]["shops"], 12);
+    // The first organisation's answer is the first call's: two organisations, lists of 1, 2
+    // and 10, two devices.
+    assert_eq!((json["calls"].as_u64(), run.requests), (Some(7), 7));
+
+    // Devices only.
+    let mut setup = Setup::demo();
+    setup.shops.clear();
+    let config = setup.write("devices-only", &sim.url());
+    let run = doctor(&sim, &config, false).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        line(&run.stdout, "signature").contains("accepted (device d47c44906f03 "),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line(&run.stdout, "row time").starts_with("ok    row time          start"),
+        "{}",
+        run.stdout
+    );
+    assert!(line(&run.stdout, "id lists").contains("not tried"), "{}", run.stdout);
+    assert_eq!(run.requests, 2);
+    sim.shutdown().await;
+}
