@@ -409,3 +409,43 @@ async fn late_uploads_are_published_and_counted() {
     );
     h.stop().await;
 }
+
+/// Organisations only, no devices, an end-labelled gateway: no whole-day call is made for an
+/// organisation (it may be megabytes), so the first round publishes nothing of the hour (its
+/// rows read as start-labelled name the next hour), never a wrong value; the next round asks
+/// one of the shops it named for a whole day, and publishes the right values.
+#[tokio::test]
+async fn organisations_alone_learn_the_row_time_from_one_of_their_shops() {
+    let reference = Harness::start_manual(utc(NOW), |url| config(url, &["O_1002"], &[])).await;
+    reference.poll().await;
+    let expected = values(&reference.scrape().await);
+    reference.stop().await;
+
+    let h = Harness::start_manual_with(
+        utc(NOW),
+        |s| s.row_time = SimRowTime::End,
+        |url| config(url, &["O_1002"], &[]),
+    )
+    .await;
+    let m = h.scrape().await;
+    assert!(m.find("opretail_shop_walk_in", &[]).is_empty());
+    assert_eq!(convention(&m, "row_time"), ("start".into(), "assumed".into()));
+    let asked = h.sim.sim.shops_asked();
+    assert!(
+        asked
+            .iter()
+            .all(|a| a.id == "O_1002" && a.starthour.is_some() || a.time_type.as_deref() == Some("2")),
+        "{asked:?}"
+    );
+    h.poll().await;
+    let m = h.scrape().await;
+    assert_eq!(convention(&m, "row_time"), ("end".into(), "detected".into()));
+    let hourly = |v: &BTreeMap<String, f64>| -> BTreeMap<String, f64> {
+        v.iter()
+            .filter(|(k, _)| !k.contains("_today"))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    };
+    assert_eq!(hourly(&values(&m)), hourly(&expected));
+    h.stop().await;
+}

@@ -125,7 +125,7 @@ struct Plan {
 /// While the row-time convention is `auto` and not yet decided and no device is due, one
 /// whole-day call for one target (yesterday, a complete day) tells it before the round's
 /// answers are read: a shop configured by its `S_` id, else a shop an organisation's answer
-/// named, else a device, else an organisation. The answer itself is not published.
+/// named, else a device. The answer itself is not published.
 async fn probe_row_time(setup: &Setup, shops_of: &ShopsOf, hour: NaiveDateTime) {
     use crate::model::TargetId;
     let config = &setup.config;
@@ -141,13 +141,14 @@ async fn probe_row_time(setup: &Setup, shops_of: &ShopsOf, hour: NaiveDateTime) 
                 .flatten()
                 .find_map(|dep| dep.parse().ok().map(TargetId::Shop))
         });
+    // An organisation's whole day may be megabytes: before one has named its shops, the
+    // round goes without (its end-labelled rows, read as start-labelled, would name the hour
+    // after the one asked and be left out, not published wrong), and the next round asks one
+    // of its shops.
     let target = match (shop, config.devices.first()) {
         (Some(id), _) => Target::Shops(vec![id]),
         (None, Some(device)) => Target::Device(device.clone()),
-        (None, None) => match config.shops.first() {
-            Some(org) => Target::Shops(vec![org.id.clone()]),
-            None => return,
-        },
+        (None, None) => return,
     };
     let Some(yesterday) = hour.date().pred_opt() else {
         return;
