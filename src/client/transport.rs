@@ -153,10 +153,11 @@ impl Client {
         {
             return Err(too_large());
         }
+        let day_figures = business.iter().any(|(k, v)| *k == "timeType" && v == "2");
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
             // Counted as it arrives: an answer refused for its size was downloaded too.
-            inner.metrics.downloaded(method, chunk.len());
+            inner.metrics.downloaded(method, chunk.len(), day_figures);
             if bytes.len() + chunk.len() > inner.config.max_response_bytes {
                 return Err(too_large());
             }

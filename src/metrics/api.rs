@@ -15,6 +15,7 @@ pub struct ApiMetrics {
     errors: IntCounterVec,
     retries: IntCounterVec,
     response_bytes: IntCounterVec,
+    day_figure_bytes: IntCounterVec,
     batch_splits: IntCounterVec,
     duration: HistogramVec,
     rate_limit: Gauge,
@@ -65,6 +66,12 @@ impl ApiMetrics {
             "Bytes of gateway answers downloaded while polling hourly data, by gateway method.",
             &["method"],
         )?;
+        let day_figure_bytes = counters(
+            registry,
+            "opretail_api_day_figures_response_bytes_total",
+            "Bytes of gateway answers to day-figure calls (timeType=2, one per shop batch and refresh of the hourly data), by gateway method; included in opretail_api_response_bytes_total.",
+            &["method"],
+        )?;
         let batch_splits = counters(
             registry,
             "opretail_api_batch_splits_total",
@@ -109,15 +116,20 @@ impl ApiMetrics {
             errors,
             retries,
             response_bytes,
+            day_figure_bytes,
             batch_splits,
             duration,
             rate_limit,
         })
     }
 
-    /// Counts `bytes` of an answer from `method` as downloaded.
-    pub(crate) fn downloaded(&self, method: &str, bytes: usize) {
+    /// Counts `bytes` of an answer from `method` as downloaded (`day_figures`: an answer of
+    /// day rows, counted apart too).
+    pub(crate) fn downloaded(&self, method: &str, bytes: usize, day_figures: bool) {
         self.response_bytes.with_label_values(&[method]).inc_by(bytes as u64);
+        if day_figures {
+            self.day_figure_bytes.with_label_values(&[method]).inc_by(bytes as u64);
+        }
     }
 
     /// Records one finished call; `error_code` is `None` on success.
