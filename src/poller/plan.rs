@@ -252,6 +252,17 @@ mod tests {
     }
 
     /// `n` shops of organisation `org`, dep ids from `first`.
+    /// `n` devices, macs `0a0000000000` + index.
+    fn devices(n: u64) -> Vec<DeviceTarget> {
+        (0..n)
+            .map(|i| DeviceTarget {
+                mac: format!("0a{i:010x}"),
+                name: None,
+                shop_id: None,
+            })
+            .collect()
+    }
+
     fn members(first: u64, n: u64) -> BTreeSet<String> {
         (first..first + n).map(|d| d.to_string()).collect()
     }
@@ -456,13 +467,7 @@ mod tests {
         let mut c = with_orgs(config(300, 60), []);
         c.timezone = chrono_tz::Europe::Berlin;
         c.shops = vec![crate::config::ShopTarget { id: TargetId::Shop(1) }];
-        c.devices = (0..300u64)
-            .map(|i| DeviceTarget {
-                mac: format!("0a{i:010x}"),
-                name: None,
-                shop_id: None,
-            })
-            .collect();
+        c.devices = devices(300);
         c.device_poll_interval = std::time::Duration::from_secs(3 * 3600);
         for (from, to, hours) in [
             // 2026-03-29: 02:00 CET becomes 03:00 CEST; 22:00 to 07:00, no 02:00.
@@ -508,13 +513,7 @@ mod tests {
     #[test]
     fn devices_not_due_rest_and_the_due_ones_ask_since_their_last_answer() {
         let mut c = with_orgs(config(300, 60), []);
-        c.devices = (0..30u64)
-            .map(|i| DeviceTarget {
-                mac: format!("0a{i:010x}"),
-                name: None,
-                shop_id: None,
-            })
-            .collect();
+        c.devices = devices(30);
         c.device_poll_interval = std::time::Duration::from_secs(3 * 3600);
         let answered = Answered {
             devices: c

@@ -84,6 +84,11 @@ pub(crate) fn shops_request_with(sim: &Simulator, id: &str, more: &[(&str, &str)
 }
 
 pub(crate) fn device_request(sim: &Simulator, mac: &str) -> Params {
+    device_request_typed(sim, mac, "1")
+}
+
+/// A device request for 2024-03-15 with `timeType` `time_type`.
+pub(crate) fn device_request_typed(sim: &Simulator, mac: &str, time_type: &str) -> Params {
     request(
         sim,
         METHOD_DEVICES,
@@ -91,7 +96,7 @@ pub(crate) fn device_request(sim: &Simulator, mac: &str) -> Params {
             ("mac", mac),
             ("startTime", "2024-03-15 00:00:00"),
             ("endTime", "2024-03-15 23:59:59"),
-            ("timeType", "1"),
+            ("timeType", time_type),
             ("isOnBusinessTime", "0"),
         ],
     )

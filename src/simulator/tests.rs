@@ -791,21 +791,6 @@ fn day_request(sim: &Simulator, id: &str, start: &str, end: &str, more: &[(&str,
     request(sim, METHOD_SHOPS, &business)
 }
 
-/// A device request for 2024-03-15 with `timeType` `time_type`.
-fn device_request_typed(sim: &Simulator, mac: &str, time_type: &str) -> Vec<(String, String)> {
-    request(
-        sim,
-        METHOD_DEVICES,
-        &[
-            ("mac", mac),
-            ("startTime", "2024-03-15 00:00:00"),
-            ("endTime", "2024-03-15 23:59:59"),
-            ("timeType", time_type),
-            ("isOnBusinessTime", "0"),
-        ],
-    )
-}
-
 /// The device rows of an answer in the demo's shape (`data.dataList`).
 fn device_rows_of(v: &Value) -> &Vec<Value> {
     v["data"]["dataList"].as_array().unwrap()
