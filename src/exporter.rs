@@ -226,6 +226,7 @@ impl Reloader {
         // The new client goes on from the old one's request rate.
         let client = self.poller.client().renewed(&config.gateway)?;
         self.poller.replace(Arc::new(config), client);
+        crate::metrics::release_free_memory();
         Ok(())
     }
 }

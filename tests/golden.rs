@@ -111,26 +111,26 @@ fn snapshot() -> Snapshot {
     ] {
         assert!(today.set(key, Some(value)), "the schema has no shop day value {key}");
     }
-    let shop_days = [DaySample {
-        // A face-device shop: no walk-outs.
-        id: "9642".into(),
-        name: "Test store".into(),
-        code: "55247".into(),
-        day_start: day,
-        values: today,
-    }];
+    // A face-device shop: no walk-outs.
+    let shop_days = [(
+        "9642",
+        DaySample {
+            day_start: day,
+            values: today,
+        },
+    )];
     let mut device_today = DeviceDayValues::default();
     assert!(device_today.set("walk_in_today", Some(87.0)));
-    let device_days = [DaySample {
-        id: "d47c44906f14".into(),
-        name: "Main entrance".into(),
-        code: "9642".into(),
-        day_start: day,
-        values: device_today,
-    }];
+    let device_days = [(
+        "d47c44906f14",
+        DaySample {
+            day_start: day,
+            values: device_today,
+        },
+    )];
     Snapshot {
-        shop_days: shop_days.into_iter().map(|d| (d.id.clone(), d)).collect(),
-        device_days: device_days.into_iter().map(|d| (d.id.clone(), d)).collect(),
+        shop_days: shop_days.into_iter().map(|(k, d)| (k.to_string(), d)).collect(),
+        device_days: device_days.into_iter().map(|(k, d)| (k.to_string(), d)).collect(),
         shops: shops.into_iter().map(|s| (s.dep_id.clone(), s)).collect(),
         devices: devices.into_iter().map(|d| (d.mac.clone(), d)).collect(),
         targets: targets

@@ -9,7 +9,7 @@ mod tls_listener;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -110,10 +110,8 @@ pub const EXPOSITION_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let gzip = accepts_gzip(&headers);
     let parts = state.store.exposition(gzip);
-    let length: usize = parts.iter().map(Bytes::len).sum();
-    let body = Body::from_stream(futures_util::stream::iter(
-        parts.into_iter().map(Ok::<_, std::convert::Infallible>),
-    ));
+    let length = parts.len();
+    let body = Body::from_stream(futures_util::stream::iter(parts.map(Ok::<_, std::convert::Infallible>)));
     let mut response = (
         [
             (header::CONTENT_TYPE, EXPOSITION_CONTENT_TYPE),

@@ -4,10 +4,14 @@
 //! same gauges. This is also the one place that escapes label values and HELP
 //! texts; backfill's OpenMetrics writer uses it too.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::model::Snapshot;
-use crate::schema::{self, AnyFamily, Context, Family, DEVICE_LABELS, SHOP_LABELS, TARGET_LABELS};
+use crate::model::{DaySample, Snapshot};
+use crate::schema::{
+    self, AnyFamily, Context, DeviceDayValues, DeviceValues, Family, ShopDayValues, ShopValues, TargetStatus,
+    DEVICE_LABELS, SHOP_LABELS, TARGET_LABELS,
+};
 
 /// How the live exposition ends the HELP texts of the value families.
 pub(crate) const LIVE: Context = Context {
@@ -20,57 +24,105 @@ pub(crate) const LIVE: Context = Context {
 /// `TYPE`, labels sorted by name, series sorted by their label values. A family without a
 /// single value is left out.
 ///
-/// The text is the largest thing the exporter holds (15 MiB at 10,000 shops and 20,000
-/// devices), and a poll renders the new one while the old one is still served: it is written
-/// into one allocation sized from an upper bound of its length and trimmed to its length
-/// (shrinking in place), never grown by doubling and copying.
+/// The text is written into one allocation of exactly its length. (The live exporter does not
+/// hold it: see [`render_chunks`].)
 pub fn render_snapshot(snapshot: &Snapshot) -> String {
-    let shops = Series::new(&SHOP_LABELS, snapshot.shops.values(), |s| {
-        ([s.dep_id.as_str(), &s.name, &s.code], &s.values, Some(s.hour_start))
-    });
-    let devices = Series::new(&DEVICE_LABELS, snapshot.devices.values(), |d| {
-        ([d.mac.as_str(), &d.name, &d.shop_id], &d.values, Some(d.hour_start))
-    });
-    let targets = Series::new(&TARGET_LABELS, snapshot.targets.iter(), |(target, status)| {
-        ([target.as_str()], status, None)
-    });
-    let shop_days = Series::new(&SHOP_LABELS, snapshot.shop_days.values(), |d| {
-        ([d.id.as_str(), &d.name, &d.code], &d.values, Some(d.day_start))
-    });
-    let device_days = Series::new(&DEVICE_LABELS, snapshot.device_days.values(), |d| {
-        ([d.id.as_str(), &d.name, &d.code], &d.values, Some(d.day_start))
-    });
-    let mut bound = 0;
-    for family in schema::all() {
-        bound += match family {
-            AnyFamily::Shop(f) => family_bound(f, &shops),
-            AnyFamily::ShopDay(f) => family_bound(f, &shop_days),
-            AnyFamily::Device(f) => family_bound(f, &devices),
-            AnyFamily::DeviceDay(f) => family_bound(f, &device_days),
-            AnyFamily::Target(f) => family_bound(f, &targets),
-        };
-    }
-    let mut out = String::with_capacity(bound);
-    for family in schema::all() {
-        match family {
-            AnyFamily::Shop(f) => write_family(&mut out, f, &shops),
-            AnyFamily::ShopDay(f) => write_family(&mut out, f, &shop_days),
-            AnyFamily::Device(f) => write_family(&mut out, f, &devices),
-            AnyFamily::DeviceDay(f) => write_family(&mut out, f, &device_days),
-            AnyFamily::Target(f) => write_family(&mut out, f, &targets),
-        }
-    }
-    out.shrink_to_fit();
+    let subjects = Subjects::new(snapshot);
+    let mut out = String::with_capacity(subjects.len());
+    subjects.write(&mut out, &mut |_| {});
     out
 }
 
-/// The longest sample value [`push_value`] usually writes: 17 significant digits, a sign, a
-/// point and a few zeros (`-0.00012345678901234567`). Only a huge or tiny value writes more,
-/// and then the text grows.
-const VALUE_CHARS: usize = 24;
+/// The same text as [`render_snapshot`], handed to `sink` in pieces of about `chunk` bytes
+/// (whole lines), never whole: at 10,000 shops and 20,000 devices with their day figures the
+/// text is about 27 MiB, and the exporter keeps only its compressed form.
+pub(crate) fn render_chunks(snapshot: &Snapshot, chunk: usize, mut sink: impl FnMut(&str)) {
+    let subjects = Subjects::new(snapshot);
+    let mut out = String::with_capacity(chunk + 4096);
+    subjects.write(&mut out, &mut |out: &mut String| {
+        if out.len() >= chunk {
+            sink(out);
+            out.clear();
+        }
+    });
+    if !out.is_empty() {
+        sink(&out);
+    }
+}
+
+/// The series of a snapshot, ready to write: shops, devices and targets, each with its label
+/// blocks written once; a shop's or device's day figures carry the labels of its hourly
+/// sample.
+struct Subjects<'a> {
+    shops: Series<'a, ShopValues>,
+    devices: Series<'a, DeviceValues>,
+    targets: Series<'a, TargetStatus>,
+    shop_days: Vec<Row<'a, ShopDayValues>>,
+    device_days: Vec<Row<'a, DeviceDayValues>>,
+}
+
+impl<'a> Subjects<'a> {
+    fn new(snapshot: &'a Snapshot) -> Self {
+        let shops = Series::new(&SHOP_LABELS, snapshot.shops.iter(), |(key, s)| {
+            (
+                key.as_str(),
+                [s.dep_id.as_str(), &s.name, &s.code],
+                &s.values,
+                Some(s.hour_start),
+            )
+        });
+        let devices = Series::new(&DEVICE_LABELS, snapshot.devices.iter(), |(key, d)| {
+            (
+                key.as_str(),
+                [d.mac.as_str(), &d.name, &d.shop_id],
+                &d.values,
+                Some(d.hour_start),
+            )
+        });
+        let targets = Series::new(&TARGET_LABELS, snapshot.targets.iter(), |(target, status)| {
+            (target.as_str(), [target.as_str()], status, None)
+        });
+        let shop_days = shops.days(&snapshot.shop_days);
+        let device_days = devices.days(&snapshot.device_days);
+        Subjects {
+            shops,
+            devices,
+            targets,
+            shop_days,
+            device_days,
+        }
+    }
+
+    /// The length of the text, to the byte.
+    fn len(&self) -> usize {
+        schema::all()
+            .into_iter()
+            .map(|family| match family {
+                AnyFamily::Shop(f) => family_len(f, &self.shops.rows),
+                AnyFamily::ShopDay(f) => family_len(f, &self.shop_days),
+                AnyFamily::Device(f) => family_len(f, &self.devices.rows),
+                AnyFamily::DeviceDay(f) => family_len(f, &self.device_days),
+                AnyFamily::Target(f) => family_len(f, &self.targets.rows),
+            })
+            .sum()
+    }
+
+    /// Writes the text into `out`, calling `line_done` after each line.
+    fn write(&self, out: &mut String, line_done: &mut dyn FnMut(&mut String)) {
+        for family in schema::all() {
+            match family {
+                AnyFamily::Shop(f) => write_family(out, f, &self.shops.labels, &self.shops.rows, line_done),
+                AnyFamily::ShopDay(f) => write_family(out, f, &self.shops.labels, &self.shop_days, line_done),
+                AnyFamily::Device(f) => write_family(out, f, &self.devices.labels, &self.devices.rows, line_done),
+                AnyFamily::DeviceDay(f) => write_family(out, f, &self.devices.labels, &self.device_days, line_done),
+                AnyFamily::Target(f) => write_family(out, f, &self.targets.labels, &self.targets.rows, line_done),
+            }
+        }
+    }
+}
 
 /// The series of one subject (shops, devices or targets), in exposition order, each with its
-/// label block written once for all its families.
+/// label block written once for all its families (and its day figures' families).
 struct Series<'a, S> {
     /// Every series' label block, `{name="value",…}` with the labels sorted by name, one after
     /// the other (one allocation, not one per series).
@@ -79,6 +131,8 @@ struct Series<'a, S> {
 }
 
 struct Row<'a, S> {
+    /// The sample's key in the snapshot.
+    key: &'a str,
     /// Where its label block is in [`Series::labels`].
     labels: std::ops::Range<usize>,
     values: &'a S,
@@ -86,34 +140,35 @@ struct Row<'a, S> {
 }
 
 impl<'a, S> Series<'a, S> {
-    /// `read` gives a sample's label values in the order of `names` (the schema's), what its
-    /// families read, and the start of its hour.
+    /// `read` gives a sample's key, its label values in the order of `names` (the schema's),
+    /// what its families read, and the start of its hour.
     fn new<T, const N: usize>(
         names: &[&str; N],
         samples: impl Iterator<Item = T>,
-        read: impl Fn(T) -> ([&'a str; N], &'a S, Option<i64>),
+        read: impl Fn(T) -> (&'a str, [&'a str; N], &'a S, Option<i64>),
     ) -> Self {
         let mut order: [usize; N] = std::array::from_fn(|i| i);
         order.sort_by_key(|&i| names[i]);
-        let mut sorted: Vec<([&'a str; N], &'a S, Option<i64>)> = samples
+        let mut sorted: Vec<(&'a str, [&'a str; N], &'a S, Option<i64>)> = samples
             .map(|sample| {
-                let (values, of, hour_start) = read(sample);
-                (order.map(|i| values[i]), of, hour_start)
+                let (key, values, of, hour_start) = read(sample);
+                (key, order.map(|i| values[i]), of, hour_start)
             })
             .collect();
         // Stable: samples with equal labels keep the snapshot's order.
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        sorted.sort_by(|a, b| a.1.cmp(&b.1));
         let names = order.map(|i| names[i]);
         // `{`, `}`, and per label `name="value"` and a comma; escaping may add a little.
         let fixed: usize = 2 + names.iter().map(|n| n.len() + 4).sum::<usize>();
-        let values: usize = sorted.iter().flat_map(|(v, _, _)| v.iter()).map(|v| v.len()).sum();
+        let values: usize = sorted.iter().flat_map(|(_, v, _, _)| v.iter()).map(|v| v.len()).sum();
         let mut labels = String::with_capacity(fixed * sorted.len() + values);
         let rows = sorted
             .into_iter()
-            .map(|(values, of, hour_start)| {
+            .map(|(key, values, of, hour_start)| {
                 let start = labels.len();
                 push_labels(&mut labels, names.iter().copied().zip(values));
                 Row {
+                    key,
                     labels: start..labels.len(),
                     values: of,
                     hour_start,
@@ -123,52 +178,80 @@ impl<'a, S> Series<'a, S> {
         Series { labels, rows }
     }
 
-    fn labels(&self, row: &Row<'_, S>) -> &str {
-        self.labels.get(row.labels.clone()).unwrap_or_default()
+    /// The rows of the day figures in `days` (by the same keys), in this series' order and
+    /// with its label blocks; keys without a row here are left out.
+    fn days<V>(&self, days: &'a BTreeMap<String, DaySample<V>>) -> Vec<Row<'a, V>> {
+        self.rows
+            .iter()
+            .filter_map(|row| {
+                let day = days.get(row.key)?;
+                Some(Row {
+                    key: row.key,
+                    labels: row.labels.clone(),
+                    values: &day.values,
+                    hour_start: Some(day.day_start),
+                })
+            })
+            .collect()
     }
 }
 
-/// An upper bound of what [`write_family`] writes for `family` (unless a value is longer than
-/// [`VALUE_CHARS`]).
-fn family_bound<S>(family: &Family<S>, series: &Series<'_, S>) -> usize {
-    let lines: usize = series
-        .rows
+/// Exactly what [`write_family`] writes for `family`.
+fn family_len<S>(family: &Family<S>, rows: &[Row<'_, S>]) -> usize {
+    let mut scratch = String::with_capacity(32);
+    let lines: usize = rows
         .iter()
-        .filter(|row| family.value(row.values, row.hour_start).is_some())
-        .map(|row| family.name.len() + row.labels.len() + 2 + VALUE_CHARS)
+        .filter_map(|row| family.value(row.values, row.hour_start).map(|v| (row, v)))
+        .map(|(row, v)| {
+            scratch.clear();
+            push_value(&mut scratch, v);
+            family.name.len() + row.labels.len() + scratch.len() + 2
+        })
         .sum();
     if lines == 0 {
         return 0;
     }
-    // `# HELP name help` (escaping at most doubles it) and `# TYPE name kind`.
-    let help = family.help(&LIVE).len();
-    lines + 2 * family.name.len() + 2 * help + family.kind.as_str().len() + 20
+    let mut header = String::new();
+    write_header(&mut header, family);
+    lines + header.len()
+}
+
+/// `# HELP name help` and `# TYPE name kind`.
+fn write_header<S>(out: &mut String, family: &Family<S>) {
+    out.push_str("# HELP ");
+    out.push_str(family.name);
+    out.push(' ');
+    escape_help(out, &family.help(&LIVE));
+    out.push_str("\n# TYPE ");
+    out.push_str(family.name);
+    out.push(' ');
+    out.push_str(family.kind.as_str());
+    out.push('\n');
 }
 
 /// Writes `# HELP`, `# TYPE` and one line per series with a value; nothing if none has one.
-fn write_family<S>(out: &mut String, family: &Family<S>, series: &Series<'_, S>) {
+fn write_family<S>(
+    out: &mut String,
+    family: &Family<S>,
+    labels: &str,
+    rows: &[Row<'_, S>],
+    line_done: &mut dyn FnMut(&mut String),
+) {
     let mut header = false;
-    for row in &series.rows {
+    for row in rows {
         let Some(value) = family.value(row.values, row.hour_start) else {
             continue;
         };
         if !header {
-            out.push_str("# HELP ");
-            out.push_str(family.name);
-            out.push(' ');
-            escape_help(out, &family.help(&LIVE));
-            out.push_str("\n# TYPE ");
-            out.push_str(family.name);
-            out.push(' ');
-            out.push_str(family.kind.as_str());
-            out.push('\n');
+            write_header(out, family);
             header = true;
         }
         out.push_str(family.name);
-        out.push_str(series.labels(row));
+        out.push_str(labels.get(row.labels.clone()).unwrap_or_default());
         out.push(' ');
         push_value(out, value);
         out.push('\n');
+        line_done(out);
     }
 }
 
@@ -299,25 +382,32 @@ mod tests {
                 assert!(day.set(f.key, n(k + 3)));
             }
             let sample = DaySample {
-                id: format!("{}", 9600 + (i * 29) % 50),
-                name: names[(i + 1) % names.len()].to_string(),
-                code: names[(i / 2) % names.len()].to_string(),
                 day_start: 1_714_492_800 + i as i64,
                 values: day,
             };
-            snapshot.shop_days.insert(format!("{i}"), sample);
+            // Some shops without day figures, and day figures of no shop (not published).
+            let key = if i % 6 == 0 {
+                format!("gone {i}")
+            } else {
+                format!("{i}")
+            };
+            if i % 5 != 1 {
+                snapshot.shop_days.insert(key, sample);
+            }
             let mut day = DeviceDayValues::default();
             for (k, f) in schema::DEVICE_DAY_FAMILIES.iter().filter(|f| f.is_value()).enumerate() {
                 assert!(day.set(f.key, n(k + 5)));
             }
             let sample = DaySample {
-                id: format!("d47c44906f{:02x}", (i * 11) % 64),
-                name: names[(i + 4) % names.len()].to_string(),
-                code: format!("{}", i % 3),
                 day_start: 1_714_492_800,
                 values: day,
             };
-            snapshot.device_days.insert(format!("{i}"), sample);
+            let key = if i % 7 == 0 {
+                format!("gone {i}")
+            } else {
+                format!("{i}")
+            };
+            snapshot.device_days.insert(key, sample);
             snapshot.targets.insert(
                 format!("S_{}", i * 11 % 17),
                 TargetStatus {
@@ -345,21 +435,27 @@ mod tests {
                 AnyFamily::ShopDay(f) => gauge(
                     &registry,
                     f,
-                    snapshot.shop_days.values().map(|s| {
+                    snapshot.shop_days.iter().filter_map(|(key, day)| {
+                        let s = snapshot.shops.get(key)?;
                         let labels = [
-                            ("shop_id", s.id.as_str()),
+                            ("shop_id", s.dep_id.as_str()),
                             ("shop_name", &s.name),
                             ("shop_code", &s.code),
                         ];
-                        (HashMap::from(labels), &s.values, Some(s.day_start))
+                        Some((HashMap::from(labels), &day.values, Some(day.day_start)))
                     }),
                 ),
                 AnyFamily::DeviceDay(f) => gauge(
                     &registry,
                     f,
-                    snapshot.device_days.values().map(|d| {
-                        let labels = [("mac", d.id.as_str()), ("device_name", &d.name), ("shop_id", &d.code)];
-                        (HashMap::from(labels), &d.values, Some(d.day_start))
+                    snapshot.device_days.iter().filter_map(|(key, day)| {
+                        let d = snapshot.devices.get(key)?;
+                        let labels = [
+                            ("mac", d.mac.as_str()),
+                            ("device_name", &d.name),
+                            ("shop_id", &d.shop_id),
+                        ];
+                        Some((HashMap::from(labels), &day.values, Some(day.day_start)))
                     }),
                 ),
                 AnyFamily::Device(f) => gauge(
@@ -385,6 +481,10 @@ mod tests {
             }
         }
         let expected = TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
-        assert_eq!(render_snapshot(&snapshot), expected);
+        let rendered = render_snapshot(&snapshot);
+        assert_eq!(rendered, expected);
+        assert!(rendered.contains("_today{"), "day figures rendered");
+        // Sized to the byte: one allocation, nothing to trim.
+        assert_eq!(rendered.capacity(), rendered.len());
     }
 }

@@ -30,16 +30,12 @@ pub use api::ApiMetrics;
 pub use encode::render_snapshot;
 pub(crate) use encode::{push_escaped, push_labels, push_value};
 
-/// Gives the allocator's free pages back to the system (glibc's `malloc_trim`), around
-/// rendering a snapshot: before, what the poll's answers and merge left free; after, the
-/// previous rendering and what rendering needed meanwhile. Otherwise those pages stay resident
-/// and the new text (15 MiB at 10,000 shops and 20,000 devices) lands beside them. Measured
-/// with the scale bench's `S_` tenant (10,000 shops, 20,000 devices; release build, one malloc
-/// arena as `main` sets it): peak RSS after the first refresh 73.7 MiB without, 61.6 MiB with;
-/// after a second refresh triggered by a reload, 112.4 and 101.8 MiB (most of what remains
-/// is the configuration parsed again while the first refresh's data is held). A trim takes
-/// about 1-3 ms, once a poll.
-fn release_free_memory() {
+/// Gives the allocator's free pages back to the system (glibc's `malloc_trim`): before
+/// rendering a snapshot, what the poll's answers and merge left free; after, the previous
+/// rendering and what rendering needed meanwhile; after a reload, what parsing the file
+/// needed (about 36 MiB for 10,000 shop ids and 20,000 devices). Otherwise those pages stay
+/// resident, and what comes next lands beside them. A trim takes about 1-3 ms.
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the system; it is safe to call at any
     // time from any thread.
@@ -173,8 +169,7 @@ impl MetricsStore {
     /// before and after (see [`release_free_memory`]).
     pub(crate) fn publish(&self, snapshot: &Snapshot, poll_took: Duration) {
         release_free_memory();
-        let text = render_snapshot(snapshot);
-        let rendered = match Rendered::new(text) {
+        let rendered = match Rendered::new(snapshot) {
             Ok(rendered) => rendered,
             Err(e) => {
                 tracing::error!(error = %e, "could not compress the snapshot; keeping the previous one");
@@ -232,20 +227,68 @@ impl MetricsStore {
 
     /// The exposition in parts, to be sent one after the other: the health series, encoded
     /// now (a few dozen series, so counters and process figures are current), then the value
-    /// series as rendered by the last poll (shared bytes, never re-encoded or re-compressed).
-    /// With `gzip` the parts together are one gzip member: header and the health series as
-    /// non-final deflate blocks, the cached deflate stream of the value series, and a trailer
-    /// whose CRC-32 combines both.
-    pub fn exposition(&self, gzip: bool) -> Vec<Bytes> {
+    /// series as rendered by the last poll (never re-encoded). With `gzip` the parts together
+    /// are one gzip member: header and the health series as non-final deflate blocks, the
+    /// cached deflate stream of the value series (shared bytes, never re-compressed), and a
+    /// trailer whose CRC-32 combines both. Without, the value series are inflated from that
+    /// stream a piece at a time as the parts are taken.
+    pub fn exposition(&self, gzip: bool) -> Exposition {
         let values = Arc::clone(&self.values.read().unwrap_or_else(PoisonError::into_inner));
         let mut health = Vec::with_capacity(8 * 1024);
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut health) {
             tracing::error!(error = %e, "could not encode the health metrics");
         }
-        if !gzip {
-            return vec![Bytes::from(health), values.plain()];
+        if gzip {
+            let parts = values.gzip_after(&health);
+            let len = parts.iter().map(Bytes::len).sum();
+            return Exposition {
+                len,
+                head: parts.into_iter(),
+                text: None,
+            };
         }
-        values.gzip_after(&health)
+        Exposition {
+            len: health.len() + values.len(),
+            head: vec![Bytes::from(health)].into_iter(),
+            text: Some(values.plain()),
+        }
+    }
+}
+
+/// One scrape's answer body, in parts to send one after the other (an iterator of shared or
+/// freshly made bytes), and its length.
+pub struct Exposition {
+    len: usize,
+    head: std::vec::IntoIter<Bytes>,
+    text: Option<gzip::Inflate>,
+}
+
+impl Exposition {
+    /// The length of the whole body (its `Content-Length`).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if the body is empty (it never is: the health series are always there).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The whole body in one piece (for tests and the bench).
+    pub fn concat(self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.len);
+        for part in self {
+            body.extend_from_slice(&part);
+        }
+        body
+    }
+}
+
+impl Iterator for Exposition {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        self.head.next().or_else(|| self.text.as_mut()?.next())
     }
 }
 
@@ -269,7 +312,7 @@ mod tests {
     #[test]
     fn gzip_before_the_first_poll_and_after() {
         let store = MetricsStore::new("1.2.3", "abc").expect("store");
-        let text = gunzip(&store.exposition(true));
+        let text = gunzip(&store.exposition(true).collect::<Vec<_>>());
         assert!(text.contains("opretail_exporter_build_info{revision=\"abc\",version=\"1.2.3\"} 1"));
         let own = |t: &str| {
             t.lines()
@@ -293,7 +336,7 @@ mod tests {
         snapshot.shops = (0..2000).map(|i| (i.to_string(), sample(i))).collect();
         store.publish(&snapshot, Duration::from_millis(5));
         let plain = store.render();
-        let gz = store.exposition(true);
+        let gz: Vec<Bytes> = store.exposition(true).collect();
         assert!(gz.iter().map(Bytes::len).sum::<usize>() * 5 < plain.len(), "compresses");
         let text = gunzip(&gz);
         let values = |t: &str| t.lines().filter(|l| l.starts_with("opretail_shop_walk_in{")).count();
@@ -302,22 +345,40 @@ mod tests {
     }
 
     #[test]
-    fn the_value_bytes_are_shared_not_re_rendered() {
+    fn the_value_series_are_rendered_once_and_inflated_in_pieces() {
         let store = MetricsStore::new("1", "r").expect("store");
         let mut snapshot = Snapshot::default();
-        snapshot.targets.insert(
-            "S_1".into(),
-            crate::model::TargetStatus {
-                up: true,
-                last_success: Some(1.0),
-            },
-        );
+        for i in 0..20_000 {
+            snapshot.targets.insert(
+                format!("S_{i}"),
+                crate::model::TargetStatus {
+                    up: i % 3 > 0,
+                    last_success: Some(f64::from(i)),
+                },
+            );
+        }
         store.publish(&snapshot, Duration::ZERO);
-        let a = store.exposition(false);
-        let b = store.exposition(false);
-        assert_eq!(a[1].as_ptr(), b[1].as_ptr(), "two scrapes serve the same cached buffer");
-        let a = store.exposition(true);
-        let b = store.exposition(true);
-        assert_eq!(a[1].as_ptr(), b[1].as_ptr(), "and the same compressed one");
+        let a: Vec<Bytes> = store.exposition(true).collect();
+        let b: Vec<Bytes> = store.exposition(true).collect();
+        assert_eq!(
+            a[1].as_ptr(),
+            b[1].as_ptr(),
+            "two gzip scrapes send the same cached stream"
+        );
+
+        let text = render_snapshot(&snapshot);
+        assert!(text.len() > 3 * gzip::PIECE, "several pieces: {}", text.len());
+        let plain = store.exposition(false);
+        let declared = plain.len();
+        let parts: Vec<Bytes> = plain.collect();
+        assert!(
+            parts.iter().all(|p| p.len() <= gzip::PIECE),
+            "never the whole text at once"
+        );
+        let body = parts.concat();
+        assert_eq!(body.len(), declared, "Content-Length is the body's");
+        let body = String::from_utf8(body).expect("utf-8");
+        assert!(body.ends_with(&text), "the cached text, inflated");
+        assert!(body.contains("opretail_exporter_build_info"), "after the health series");
     }
 }

@@ -15,21 +15,18 @@ pub struct Snapshot {
     pub devices: BTreeMap<String, DeviceSample>,
     /// By configured target (`S_…`, `O_…` or a mac).
     pub targets: BTreeMap<String, TargetStatus>,
-    /// The vendor's figures of each shop's local day so far, by `depId`.
+    /// The vendor's figures of each shop's local day so far, by `depId`: only for shops in
+    /// `shops`, whose labels they are published with.
     pub shop_days: BTreeMap<String, DaySample<ShopDayValues>>,
-    /// Each device's local day so far, by normalised mac.
+    /// Each device's local day so far, by normalised mac: only for devices in `devices`,
+    /// whose labels they are published with.
     pub device_days: BTreeMap<String, DaySample<DeviceDayValues>>,
 }
 
-/// The figures of one shop's or device's local day so far.
+/// The figures of one shop's or device's local day so far. Its name and code are those of
+/// its hourly sample (not held twice: at 30,000 targets that would be megabytes a snapshot).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaySample<V> {
-    /// The shop's `depId`, or the device's mac.
-    pub id: String,
-    /// The shop's or device's name.
-    pub name: String,
-    /// The shop's store code, or the device's shop id.
-    pub code: String,
     /// Unix time of the start of the local day.
     pub day_start: i64,
     pub values: V,

@@ -276,11 +276,15 @@ impl Poller {
             }
         }
         self.store.revised(report.shop_revisions, report.device_revisions);
-        let (next, shops_of) = (Arc::new(merged.snapshot), merged.shops_of);
+        let next = Arc::new(merged.snapshot);
+        // The previous snapshot is no longer needed: let it go before the new one is rendered
+        // (at 30,000 targets, megabytes).
+        state.snapshot = Arc::clone(&next);
+        state.shops_of = merged.shops_of;
         let took = started.elapsed();
         // Encoding and compressing thousands of series is CPU work: keep it off the runtime
         // threads that serve /metrics.
-        let (store, published) = (Arc::clone(&self.store), Arc::clone(&next));
+        let (store, published) = (Arc::clone(&self.store), next);
         if let Err(e) = tokio::task::spawn_blocking(move || store.publish(&published, took)).await {
             tracing::error!(error = %e, "publishing the snapshot failed");
         }
@@ -290,8 +294,6 @@ impl Poller {
                 .refresh_budget((calls + round_plan.shops.len()) as f64 / setup.config.gateway.requests_per_second);
             state.refreshed_hour = Some(hour_start);
         }
-        state.snapshot = next;
-        state.shops_of = shops_of;
         tracing::info!(
             hour = %hour,
             priority,

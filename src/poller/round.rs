@@ -168,9 +168,6 @@ impl Round<'_> {
                     }
                     if let Some(values) = today {
                         let day = DaySample {
-                            id: dev.mac.clone(),
-                            name: dev.name.clone().unwrap_or_default(),
-                            code: dev.shop_id.clone().unwrap_or_default(),
                             day_start: self.today_start,
                             values,
                         };
@@ -226,9 +223,6 @@ impl Round<'_> {
                 walk_in_rate_today: v.walk_in_rate,
             };
             let day = DaySample {
-                id: series.dep_id.clone(),
-                name: series.name,
-                code: series.code,
                 day_start: self.today_start,
                 values,
             };
