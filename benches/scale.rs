@@ -1074,7 +1074,13 @@ impl Live {
         let launched = Instant::now();
         let (exporter, addr) = spawn_logged(
             "exporter",
-            &["--config", &config_arg, "--web.listen-address", "127.0.0.1:0"],
+            &[
+                "--config",
+                &config_arg,
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--web.enable-lifecycle",
+            ],
             &log,
         )?;
         let pid = exporter.pid();

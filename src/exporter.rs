@@ -75,6 +75,10 @@ pub struct Options {
     /// Start no poll loop: rounds happen only when the caller runs them
     /// ([`Poller::poll_once`], [`Poller::poll_scheduled`]), as tests of the schedule do.
     pub manual_polling: bool,
+    /// `--web.enable-lifecycle`: `POST /-/reload` reloads (SIGHUP always does).
+    pub lifecycle: bool,
+    /// The HTTP server's connection cap and deadlines.
+    pub http: http::Limits,
 }
 
 /// Starts polling and serving a configuration given in code (no reload, plain HTTP). The
@@ -121,8 +125,15 @@ pub async fn start_with(
     let state = AppState {
         store: Arc::clone(&store),
         reload: reloader.clone().map(|r| r as Arc<dyn Reload>),
+        lifecycle: options.lifecycle,
     };
-    let server = tokio::spawn(http::serve_with(listener, state, web, cancel.clone().cancelled_owned()));
+    let server = tokio::spawn(http::serve_with(
+        listener,
+        state,
+        web,
+        options.http,
+        cancel.clone().cancelled_owned(),
+    ));
     let polling = (!options.manual_polling).then(|| tokio::spawn(Arc::clone(&poller).run(cancel.clone())));
     tracing::info!(%addr, tls, basic_auth, "serving /metrics");
     Ok(RunningExporter {

@@ -29,6 +29,8 @@ struct Cli {
     /// web-config.example.yml.
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config: Option<PathBuf>,
+    #[command(flatten)]
+    web_limits: WebLimitArgs,
     /// This replica's share of the targets, INDEX/TOTAL (INDEX may be a StatefulSet pod name
     /// such as opretail-exporter-2): overrides the configuration's `sharding`.
     #[arg(long, value_name = "INDEX/TOTAL")]
@@ -50,6 +52,18 @@ enum Command {
     },
     /// Run the simulated Opretail gateway alone (key `demo`, secret `demo-secret`).
     Simulate(SimulateArgs),
+    /// Ask the exporter running on this machine whether it is alive (or, with --ready, ready):
+    /// exit 0 or 1. For container HEALTHCHECKs and exec probes: finds out whether the port
+    /// speaks TLS, counts a 401 as alive, and sends OPRETAIL_HEALTHCHECK_USER and
+    /// OPRETAIL_HEALTHCHECK_PASSWORD when set.
+    Healthcheck {
+        /// The exporter's listen address (`:9863` means this machine's loopback).
+        #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
+        listen: SocketAddr,
+        /// Ask /-/ready instead of /-/healthy.
+        #[arg(long)]
+        ready: bool,
+    },
     /// Run the simulated gateway on loopback and the exporter against it: no configuration.
     Demo {
         #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
@@ -57,6 +71,8 @@ enum Command {
         /// Web configuration file: TLS and basic auth.
         #[arg(long = "web.config.file", value_name = "FILE")]
         web_config: Option<PathBuf>,
+        #[command(flatten)]
+        web_limits: WebLimitArgs,
     },
     /// Fetch past hourly data and write it as OpenMetrics with timestamps, for
     /// `promtool tsdb create-blocks-from openmetrics`. Exit 1 if any call failed (what the
@@ -267,6 +283,61 @@ enum RateScaleArg {
     Fraction,
 }
 
+/// How the HTTP server holds up against many or slow clients, and whether it serves the
+/// lifecycle endpoint (the exporter's and `demo`'s).
+#[derive(clap::Args, Debug, Clone)]
+struct WebLimitArgs {
+    /// Connections served at once; at the cap, the connection idle longest is closed to make
+    /// room (lowered to what the open-files limit allows).
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 512, value_parser = parse_max_connections)]
+    max_connections: usize,
+    /// How long a client may take to send a request's headers, counted from when it connects
+    /// or the previous answer was sent: also how long an idle kept-alive connection stays open,
+    /// and how long a TLS handshake may take.
+    #[arg(long = "web.read-header-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    read_header_timeout: std::time::Duration,
+    /// Serve `POST /-/reload` (SIGHUP always reloads). Off by default, as in Prometheus.
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
+}
+
+impl WebLimitArgs {
+    fn limits(&self) -> opretail_exporter::http::Limits {
+        opretail_exporter::http::Limits {
+            max_connections: self.max_connections,
+            read_header_timeout: self.read_header_timeout,
+        }
+    }
+}
+
+/// `--web.max-connections`: at least 1.
+fn parse_max_connections(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a number of connections (1 or more)")),
+    }
+}
+
+/// A duration with a unit, above zero (`10s`, `1m`).
+fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be above zero".to_string()),
+        Err(e) => Err(format!("{s:?}: {e} (expected e.g. 10s, 1m)")),
+    }
+}
+
+/// Raises the open-files limit to the hard limit, and says so.
+fn raise_open_files_limit() {
+    match opretail_exporter::http::raise_open_files_limit() {
+        Ok((before, after)) if after > before => {
+            tracing::info!(from = before, to = after, "open-files limit raised");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum LogFormat {
     Text,
@@ -295,9 +366,14 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::CheckConfig { config }) => check_config(&config),
+        Some(Command::Healthcheck { listen, ready }) => healthcheck(listen, ready),
         Some(Command::Simulate(args)) => run(simulate(args.listen, args.config(Clock::system()))),
-        Some(Command::Demo { listen, web_config }) => match load_web_config(web_config.as_deref()) {
-            Ok(web) => run(demo(listen, web)),
+        Some(Command::Demo {
+            listen,
+            web_config,
+            web_limits,
+        }) => match load_web_config(web_config.as_deref()) {
+            Ok(web) => run(demo(listen, web, web_limits)),
             Err(code) => code,
         },
         Some(Command::Backfill {
@@ -346,6 +422,8 @@ fn main() -> ExitCode {
                             web,
                             shard: cli.shard,
                             manual_polling: false,
+                            lifecycle: cli.web_limits.enable_lifecycle,
+                            http: cli.web_limits.limits(),
                         };
                         run(serve(config, cli.listen, options))
                     }
@@ -453,6 +531,24 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     }
 }
 
+fn healthcheck(listen: SocketAddr, ready: bool) -> ExitCode {
+    use opretail_exporter::cmd::healthcheck::{check, credentials_from_env, Health};
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match runtime.block_on(check(listen, ready, credentials_from_env())) {
+        Health::Good(how) => {
+            println!("ok: {how}");
+            ExitCode::SUCCESS
+        }
+        Health::Bad(why) => {
+            println!("unhealthy: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -472,6 +568,7 @@ async fn serve(config: Config, listen: SocketAddr, options: exporter::Options) -
     // Signal handlers first: a signal that arrives while the exporter starts is handled, not
     // left to its default action (which ends the process).
     let shutdown = shutdown_signal()?;
+    raise_open_files_limit();
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let running = exporter::start_with(config, listen, Clock::system(), options).await?;
@@ -534,8 +631,9 @@ fn simulator_caps(config: &SimConfig) -> String {
     caps.join(", ")
 }
 
-async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result<()> {
+async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>, limits: WebLimitArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
+    raise_open_files_limit();
     let sim = Simulator::new(SimConfig::demo(Clock::system()))
         .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await?;
@@ -543,6 +641,8 @@ async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>) -> anyhow::Result
     tracing::info!(gateway = %config.gateway.url, "demo: simulated gateway started");
     let options = exporter::Options {
         web,
+        lifecycle: limits.enable_lifecycle,
+        http: limits.limits(),
         ..exporter::Options::default()
     };
     let running = exporter::start_with(config, listen, Clock::system(), options).await?;

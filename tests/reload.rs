@@ -45,6 +45,7 @@ async fn start(first: impl FnOnce(&str) -> String) -> (Harness, PathBuf) {
     let config = Config::load(&path).expect("valid first config");
     let options = opretail_exporter::exporter::Options {
         config_file: Some(path.clone()),
+        lifecycle: true,
         ..Default::default()
     };
     let exporter = opretail_exporter::exporter::start_with(config, SocketAddr::from(LOOPBACK), clock.clone(), options)

@@ -1,28 +1,31 @@
 //! The HTTP face of the exporter: `/metrics`, a landing page, and the health, readiness and
-//! reload endpoints, served by axum with graceful shutdown. This module owns the routes, their
-//! handlers and the serving; handlers only read the metrics store, and none of them waits on a
-//! poll. With a [`WebConfig`], every path requires basic authentication and/or the server
-//! speaks TLS (rustls); the TLS handshakes are `tls_listener`'s business.
+//! reload endpoints, served by axum with graceful shutdown. This module owns the routes and
+//! their handlers; handlers only read the metrics store, and none of them waits on a poll.
+//! With a [`WebConfig`], every path requires basic authentication and/or the server speaks TLS
+//! (rustls). `POST /-/reload` answers only when started with `--web.enable-lifecycle`, never
+//! to a cross-site request, and tells an anonymous caller no detail of a rejected file.
+//! Accepting and serving connections within bounds (HTTP/1.1 only, header deadlines, a
+//! connection cap, TLS handshakes) is `conn`'s business.
 
-mod tls_listener;
+mod conn;
+
+pub use conn::{raise_open_files_limit, Limits};
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::MetricsStore;
 use crate::web_config::{BasicAuth, WebConfig, REALM};
-use tls_listener::TlsListener;
 
 /// Applies the configuration file again (`POST /-/reload`).
 pub(crate) trait Reload: Send + Sync {
@@ -36,6 +39,8 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<MetricsStore>,
     /// `None` when the exporter was not started from a configuration file.
     pub(crate) reload: Option<Arc<dyn Reload>>,
+    /// `--web.enable-lifecycle`: whether `POST /-/reload` may reload.
+    pub(crate) lifecycle: bool,
 }
 
 /// The exporter's routes.
@@ -49,49 +54,44 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` completes, then finishes the
-/// requests in flight.
-async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// Like [`serve`], with the TLS and basic authentication of `web` (plain [`serve`] if `None`).
+/// Serves the routes on `listener` within `limits` until `shutdown` completes, then finishes
+/// the requests in flight; with the TLS and basic authentication of `web`, if any.
 pub(crate) async fn serve_with(
     listener: TcpListener,
     state: AppState,
     web: Option<Arc<WebConfig>>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let Some(web) = web else {
-        return serve(listener, state, shutdown).await;
-    };
     let mut app = router(state);
-    if let Some(auth) = &web.basic_auth {
-        app = app.layer(axum::middleware::from_fn_with_state(
-            Arc::clone(auth),
-            require_basic_auth,
-        ));
-    }
-    match &web.tls {
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
-        Some(tls) => {
-            let listener = TlsListener::new(listener, TlsAcceptor::from(Arc::clone(&tls.server_config)))?;
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let mut tls = None;
+    if let Some(web) = web {
+        if let Some(auth) = &web.basic_auth {
+            app = app.layer(axum::middleware::from_fn_with_state(
+                Arc::clone(auth),
+                require_basic_auth,
+            ));
+        }
+        if let Some(config) = web.tls.as_ref().map(|t| Arc::clone(&t.server_config)) {
+            let source: conn::TlsSource = Arc::new(move || Some(Arc::clone(&config)));
+            tls = Some(source);
         }
     }
+    conn::serve(listener, app, tls, limits, shutdown).await
 }
+
+/// Marks a request whose caller basic authentication let in (rejected reloads tell such a
+/// caller why).
+#[derive(Clone, Copy)]
+struct Authenticated;
 
 /// Answers `401` with a `WWW-Authenticate` challenge unless the request carries a configured
 /// user and password.
 async fn require_basic_auth(State(auth): State<Arc<BasicAuth>>, request: Request, next: Next) -> Response {
     let header = request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
     if auth.check_header(header).await {
+        let mut request = request;
+        request.extensions_mut().insert(Authenticated);
         next.run(request).await
     } else {
         tracing::debug!(path = %request.uri().path(), "request without valid basic auth credentials refused");
@@ -161,7 +161,25 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
+/// `POST /-/reload`: only with `--web.enable-lifecycle` (SIGHUP always reloads), never for a
+/// cross-site request (a web page's form must not reload the exporter), and with the problems
+/// of a rejected file only for a caller basic authentication let in (they name fields and may
+/// quote values; the log has them too).
+async fn reload(State(state): State<AppState>, request: Request) -> (StatusCode, String) {
+    if !state.lifecycle {
+        return (
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled (start with --web.enable-lifecycle, or send SIGHUP).\n".to_string(),
+        );
+    }
+    if is_cross_site(request.method(), request.headers()) {
+        tracing::warn!("cross-site reload request refused");
+        return (
+            StatusCode::FORBIDDEN,
+            "Cross-site reload requests are refused.\n".to_string(),
+        );
+    }
+    let authenticated = request.extensions().get::<Authenticated>().is_some();
     match &state.reload {
         None => (
             StatusCode::BAD_REQUEST,
@@ -169,11 +187,42 @@ async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
         ),
         Some(r) => match r.reload().await {
             Ok(()) => (StatusCode::OK, "Reloaded\n".to_string()),
-            Err(e) => (
+            Err(e) if authenticated => (
                 StatusCode::BAD_REQUEST,
                 format!("Configuration rejected; the previous one stays in force:\n{e}\n"),
             ),
+            Err(_) => (
+                StatusCode::BAD_REQUEST,
+                "Configuration rejected; the previous one stays in force. The exporter's log says why.\n".to_string(),
+            ),
         },
+    }
+}
+
+/// Whether a request comes from another site's page: a browser says so in `Sec-Fetch-Site`,
+/// or sends an `Origin` whose host is not the one asked.
+fn is_cross_site(method: &Method, headers: &HeaderMap) -> bool {
+    if method != Method::POST {
+        return false;
+    }
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return true;
+        }
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+        // `Origin: null` (a sandboxed page, a file) or no Host: not this site.
+        _ => true,
     }
 }
 
