@@ -290,8 +290,14 @@ mod tests {
             cid: "c\r\x1b[2J".into(),
         };
         for shown in [e.to_string(), e.summary()] {
-            assert!(!shown.contains('\n') && !shown.contains('\r') && !shown.contains('\x1b'), "{shown:?}");
-            assert!(shown.contains(r"bad sig\n2026-01-01T00:00:00Z  INFO forged\u{1b}[31m"), "{shown}");
+            assert!(
+                !shown.contains('\n') && !shown.contains('\r') && !shown.contains('\x1b'),
+                "{shown:?}"
+            );
+            assert!(
+                shown.contains(r"bad sig\n2026-01-01T00:00:00Z  INFO forged\u{1b}[31m"),
+                "{shown}"
+            );
             assert!(shown.contains(r"[cid c\r\u{1b}[2J]"), "{shown}");
         }
         for e in [
@@ -316,7 +322,11 @@ mod tests {
         let target = |s: &str| redirect_target(&base, Some(&header(s)));
         assert_eq!(target("http://127.0.0.1:8080/steal?pw=1"), "http://127.0.0.1:8080");
         assert_eq!(target("http://evil.example/x"), "http://evil.example:80");
-        assert_eq!(target("/elsewhere?q=1"), "https://gw.example:443", "relative to the request");
+        assert_eq!(
+            target("/elsewhere?q=1"),
+            "https://gw.example:443",
+            "relative to the request"
+        );
         assert_eq!(target("https://user:pw@[::1]:8443/p"), "https://[::1]:8443");
         assert_eq!(redirect_target(&base, None), "no Location");
         assert_eq!(target("http://[bad"), "an unreadable Location");

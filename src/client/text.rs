@@ -74,12 +74,18 @@ mod tests {
     #[test]
     fn bidi_overrides_and_isolates_are_escaped() {
         assert_eq!(sanitize("abc\u{202e}fed"), r"abc\u{202e}fed");
-        for c in ['\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}'] {
+        for c in [
+            '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ] {
             let shown = sanitize(&c.to_string()).into_owned();
             assert_eq!(shown, format!("\\u{{{:x}}}", u32::from(c)));
         }
         assert_eq!(sanitize("a\u{2028}b\u{2029}"), r"a\u{2028}b\u{2029}", "line separators");
-        assert_eq!(sanitize("\u{2027}\u{2065}\u{206a}"), "\u{2027}\u{2065}\u{206a}", "neighbours stay");
+        assert_eq!(
+            sanitize("\u{2027}\u{2065}\u{206a}"),
+            "\u{2027}\u{2065}\u{206a}",
+            "neighbours stay"
+        );
     }
 
     #[test]

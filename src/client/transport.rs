@@ -145,10 +145,7 @@ impl Client {
             return Err(ApiError::Redirect {
                 method: method.into(),
                 status: status.as_u16(),
-                location: redirect_target(
-                    &inner.config.url,
-                    response.headers().get(reqwest::header::LOCATION),
-                ),
+                location: redirect_target(&inner.config.url, response.headers().get(reqwest::header::LOCATION)),
             });
         }
         if !status.is_success() {
