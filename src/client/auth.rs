@@ -63,7 +63,9 @@ impl Client {
                         method: METHOD_LOGIN.into(),
                         detail: "no token in the login answer".into(),
                     })?;
-                tracing::info!(user = %username, "logged in to the gateway");
+                // The user name is not logged: it may come from the environment, like the
+                // password.
+                tracing::info!("logged in to the gateway");
                 let fresh = SecretString::from(fresh.to_string());
                 *cached = Some(fresh.clone());
                 Ok(Some(fresh))

@@ -319,14 +319,14 @@ impl Conventions {
                     method,
                     field,
                     rows = fields.rows,
-                    extra = ?fields.extra,
+                    extra = %fields.extra.iter().map(|f| super::sanitize(f)).collect::<Vec<_>>().join(", "),
                     "every row of a gateway answer lacks a field the exporter reads, so its metric is absent for them (normal for shops without such a counter; if no shop ever has it, the gateway may have renamed it: run `opretail-exporter doctor`)"
                 );
             }
         }
         for field in &fields.extra {
             if state.warned.insert(format!("extra {method} {field}")) {
-                tracing::info!(method, field = %field, "the gateway's answer carries a field the exporter does not know");
+                tracing::info!(method, field = %super::sanitize(field), "the gateway's answer carries a field the exporter does not know");
             }
         }
         let before = (state.row_time, state.rate_scale);

@@ -1,16 +1,22 @@
 //! Why a gateway call failed, as one typed error whose `code` is the label of
 //! `opretail_api_errors_total`; and which failures are worth a retry. No error text ever
-//! carries the secret, the token or `_sig`.
+//! carries the secret, the token or `_sig`, and the gateway's own text in it (`codename`,
+//! `result`, `cid`, transport and decode details) is shown through [`sanitize`], so that it
+//! can neither forge a log line nor drive a terminal.
 
 use std::time::Duration;
 
+use reqwest::{StatusCode, Url};
+
 use super::codes::{code_description, codename, TOKEN_NOT_EXIST};
+use super::text::sanitize;
 
 /// Why a gateway call failed. [`ApiError::code`] is the `code` label of
-/// `opretail_api_errors_total`. Display texts never contain the secret, a token or `_sig`.
+/// `opretail_api_errors_total`. Display texts never contain the secret, a token or `_sig`,
+/// nor a raw control character from the gateway's answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{method}: gateway answered code {code} ({codename}){}{}", detail_suffix(.message), cid_suffix(.cid))]
+    #[error("{method}: gateway answered code {code} ({}){}{}", sanitize(.codename), detail_suffix(.message), cid_suffix(.cid))]
     Gateway {
         method: String,
         code: i64,
@@ -21,11 +27,21 @@ pub enum ApiError {
     },
     #[error("{method}: gateway answered HTTP {status}")]
     Http { method: String, status: u16 },
+    /// A 3xx answer. Redirects are never followed: the request would carry `_sig`, the login
+    /// password or the user token to wherever the answer points. Counted as `http_<status>`.
+    #[error("{method}: the gateway answered {} to {location}; redirects are not followed: set gateway.url to the final address", status_text(*.status))]
+    Redirect {
+        method: String,
+        status: u16,
+        /// Where the answer pointed: `scheme://host:port` only (no path, query or user), or
+        /// `no Location` / `an unreadable Location`.
+        location: String,
+    },
     #[error("{method}: no complete answer within {timeout:?}")]
     Timeout { method: String, timeout: Duration },
-    #[error("{method}: transport error: {detail}")]
+    #[error("{method}: transport error: {}", sanitize(.detail))]
     Transport { method: String, detail: String },
-    #[error("{method}: undecodable answer: {detail}")]
+    #[error("{method}: undecodable answer: {}", sanitize(.detail))]
     Decode { method: String, detail: String },
     #[error("{method}: answer larger than {limit} bytes (gateway.max_response_bytes)")]
     TooLarge { method: String, limit: usize },
@@ -35,7 +51,7 @@ fn cid_suffix(cid: &str) -> String {
     if cid.is_empty() {
         String::new()
     } else {
-        format!(" [cid {cid}]")
+        format!(" [cid {}]", sanitize(cid))
     }
 }
 
@@ -43,7 +59,41 @@ fn detail_suffix(message: &str) -> String {
     if message.is_empty() {
         String::new()
     } else {
-        format!(": {message}")
+        format!(": {}", sanitize(message))
+    }
+}
+
+/// `307 Temporary Redirect`, or the bare number for a status without a standard reason.
+fn status_text(status: u16) -> String {
+    match StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()) {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+/// Where a redirect points, for an error text: the `Location` header resolved against the
+/// request's URL, reduced to `scheme://host:port` (its path and query may carry anything).
+pub(super) fn redirect_target(base: &Url, location: Option<&reqwest::header::HeaderValue>) -> String {
+    let Some(location) = location else {
+        return "no Location".to_string();
+    };
+    let target = location
+        .to_str()
+        .ok()
+        .and_then(|l| base.join(l.trim()).ok())
+        .and_then(|url| {
+            let host = url.host_str()?.to_string();
+            let port = url.port_or_known_default()?;
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            Some(format!("{}://{host}:{port}", url.scheme()))
+        });
+    match target {
+        Some(t) => sanitize(&t).into_owned(),
+        None => "an unreadable Location".to_string(),
     }
 }
 
@@ -60,14 +110,14 @@ impl ApiError {
                 ..
             } => {
                 let name = if given.is_empty() {
-                    codename(*code)
+                    codename(*code).into()
                 } else {
-                    given.as_str()
+                    sanitize(given)
                 };
                 let message = if message.is_empty() {
-                    code_description(*code)
+                    code_description(*code).into()
                 } else {
-                    message.as_str()
+                    sanitize(message)
                 };
                 format!("gateway error {code} {name}: {message}{}", cid_suffix(cid))
             }
@@ -105,7 +155,7 @@ impl ApiError {
             ApiError::Gateway { code, .. } => matches!(code, -100 | -500 | -999 | 16),
             ApiError::Http { status, .. } => *status >= 500 || *status == 429,
             ApiError::Timeout { .. } | ApiError::Transport { .. } => true,
-            ApiError::Decode { .. } | ApiError::TooLarge { .. } => false,
+            ApiError::Redirect { .. } | ApiError::Decode { .. } | ApiError::TooLarge { .. } => false,
         }
     }
 
@@ -118,7 +168,10 @@ impl ApiError {
             ApiError::TooLarge { .. } => true,
             ApiError::Gateway { .. } => !self.is_transient() && !self.is_refusal(),
             ApiError::Http { status, .. } => matches!(status, 400 | 413 | 414 | 431),
-            ApiError::Timeout { .. } | ApiError::Transport { .. } | ApiError::Decode { .. } => false,
+            ApiError::Redirect { .. }
+            | ApiError::Timeout { .. }
+            | ApiError::Transport { .. }
+            | ApiError::Decode { .. } => false,
         }
     }
 
@@ -141,12 +194,12 @@ impl ApiError {
         )
     }
 
-    /// The metric label: the gateway's `stat.code`, or `http_<status>`, `timeout`,
-    /// `transport`, `decode`, `too_large`.
+    /// The metric label: the gateway's `stat.code`, or `http_<status>` (redirects included),
+    /// `timeout`, `transport`, `decode`, `too_large`.
     pub fn code(&self) -> String {
         match self {
             ApiError::Gateway { code, .. } => code.to_string(),
-            ApiError::Http { status, .. } => format!("http_{status}"),
+            ApiError::Http { status, .. } | ApiError::Redirect { status, .. } => format!("http_{status}"),
             ApiError::Timeout { .. } => "timeout".to_string(),
             ApiError::Transport { .. } => "transport".to_string(),
             ApiError::Decode { .. } => "decode".to_string(),
@@ -155,7 +208,15 @@ impl ApiError {
     }
 }
 
-pub(super) fn classify(method: &str, timeout: Duration, e: reqwest::Error) -> ApiError {
+pub(super) fn classify(method: &str, timeout: Duration, mut e: reqwest::Error) -> ApiError {
+    // reqwest names the URL in its text: without a user, password or query, which
+    // `gateway.url` may carry from the environment.
+    if let Some(url) = e.url_mut() {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_query(None);
+        url.set_fragment(None);
+    }
     if e.is_timeout() {
         ApiError::Timeout {
             method: method.into(),
@@ -216,6 +277,79 @@ mod tests {
             "gateway error 16 TIMESTAMP_OVERTIME: _timestamp has expired"
         );
         assert!(e.hint().unwrap().contains("clock"));
+    }
+
+    #[test]
+    fn the_gateways_text_is_shown_escaped() {
+        let hostile = "bad sig\n2026-01-01T00:00:00Z  INFO forged\x1b[31m";
+        let e = ApiError::Gateway {
+            method: "m".into(),
+            code: 7,
+            codename: hostile.into(),
+            message: hostile.into(),
+            cid: "c\r\x1b[2J".into(),
+        };
+        for shown in [e.to_string(), e.summary()] {
+            assert!(
+                !shown.contains('\n') && !shown.contains('\r') && !shown.contains('\x1b'),
+                "{shown:?}"
+            );
+            assert!(
+                shown.contains(r"bad sig\n2026-01-01T00:00:00Z  INFO forged\u{1b}[31m"),
+                "{shown}"
+            );
+            assert!(shown.contains(r"[cid c\r\u{1b}[2J]"), "{shown}");
+        }
+        for e in [
+            ApiError::Transport {
+                method: "m".into(),
+                detail: hostile.into(),
+            },
+            ApiError::Decode {
+                method: "m".into(),
+                detail: hostile.into(),
+            },
+        ] {
+            let shown = e.to_string();
+            assert!(!shown.contains('\n') && !shown.contains('\x1b'), "{shown:?}");
+        }
+    }
+
+    #[test]
+    fn a_redirect_names_its_status_and_where_it_pointed_but_no_path() {
+        let base = Url::parse("https://gw.example/m.api").unwrap();
+        let header = |s: &str| reqwest::header::HeaderValue::from_str(s).unwrap();
+        let target = |s: &str| redirect_target(&base, Some(&header(s)));
+        assert_eq!(target("http://127.0.0.1:8080/steal?pw=1"), "http://127.0.0.1:8080");
+        assert_eq!(target("http://evil.example/x"), "http://evil.example:80");
+        assert_eq!(
+            target("/elsewhere?q=1"),
+            "https://gw.example:443",
+            "relative to the request"
+        );
+        assert_eq!(target("https://user:pw@[::1]:8443/p"), "https://[::1]:8443");
+        assert_eq!(redirect_target(&base, None), "no Location");
+        assert_eq!(target("http://[bad"), "an unreadable Location");
+        let bytes = reqwest::header::HeaderValue::from_bytes(b"http://h\xff/").unwrap();
+        assert_eq!(redirect_target(&base, Some(&bytes)), "an unreadable Location");
+        let e = ApiError::Redirect {
+            method: "m".into(),
+            status: 307,
+            location: target("http://127.0.0.1:8080/steal?pw=1"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "m: the gateway answered 307 Temporary Redirect to http://127.0.0.1:8080; redirects are not followed: set gateway.url to the final address"
+        );
+        assert_eq!(e.code(), "http_307");
+        assert!(!e.is_transient() && !e.is_worth_splitting() && !e.is_refusal());
+        assert_eq!(e.summary(), e.to_string());
+        let odd = ApiError::Redirect {
+            method: "m".into(),
+            status: 399,
+            location: "no Location".into(),
+        };
+        assert!(odd.to_string().contains("answered 399 to no Location"), "{odd}");
     }
 
     #[test]

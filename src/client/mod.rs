@@ -13,10 +13,12 @@
 //! leaves open (row time, rate scale); the clock skew is read from every answer's
 //! `stat.systime`. Inside: `call` (what a call asks, hourly or day figures, and packing ids into
 //! calls), `split` (asking in parts what the gateway refused whole), `transport` (one signed
-//! request, retries, limits), `auth` (the user token), `sign` (`_sig`), `decode` (answers into
-//! our types, under the conventions in force), `conventions` (the checks, shared with
-//! `doctor`), `error` and `codes` (what failed, by gateway code; a refusal carries the
-//! gateway's `stat.cid`), `limiter` (the request rate).
+//! request, retries, limits; no redirect is ever followed), `auth` (the user token), `sign`
+//! (`_sig`), `decode` (answers into our types, under the conventions in force), `conventions`
+//! (the checks, shared with `doctor`), `error` and `codes` (what failed, by gateway code; a
+//! refusal carries the gateway's `stat.cid`), `limiter` (the request rate), `text`
+//! ([`sanitize`]: the gateway's text made safe for logs, error texts and terminals; never
+//! applied to `/metrics`).
 
 mod auth;
 mod call;
@@ -27,6 +29,7 @@ mod error;
 mod limiter;
 mod sign;
 mod split;
+mod text;
 mod transport;
 
 use std::fmt;
@@ -45,6 +48,7 @@ pub use self::decode::{parse_devices_answer, parse_shops_answer, Envelope};
 pub use self::error::ApiError;
 use self::limiter::RateLimiter;
 pub use self::split::{Leaf, Members, Split};
+pub use self::text::sanitize;
 use crate::config::GatewayConfig;
 use crate::metrics::ApiMetrics;
 use crate::model::{Clock, RowTime};
@@ -108,7 +112,10 @@ impl Client {
         limiter: RateLimiter,
         before: Option<&Conventions>,
     ) -> Result<Self, reqwest::Error> {
+        // No redirect is followed: a 3xx answer fails the call (see `transport`), so that
+        // nothing signed, no password and no token is ever sent where the gateway points.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("opretail-exporter/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(cfg.timeout)
             .timeout(cfg.timeout)

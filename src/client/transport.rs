@@ -1,13 +1,15 @@
 //! One logical request to the gateway: signed form POSTs under the in-flight bound and the
 //! rate limit, with timeouts, a size limit on answers, retries with backoff and jitter on
-//! transient failures, and every attempt counted in the API metrics.
+//! transient failures, and every attempt counted in the API metrics. A redirect is never
+//! followed (the request carries `_sig`, and the password or the token): a 3xx answer is a
+//! failed call, [`ApiError::Redirect`].
 
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::decode::{decode_envelope, Envelope};
-use super::error::classify;
+use super::error::{classify, redirect_target};
 use super::sign::sign;
 use super::{ApiError, Client, GATEWAY_TZ, TIMESTAMP_FORMAT, TOKEN_HEADERS};
 
@@ -137,6 +139,15 @@ impl Client {
         }
         let mut response = request.body(body).send().await.map_err(transport)?;
         let status = response.status();
+        if status.is_redirection() {
+            // The client follows no redirect (it would carry `_sig`, the password or the token
+            // to wherever the answer points): the call fails, saying where it pointed.
+            return Err(ApiError::Redirect {
+                method: method.into(),
+                status: status.as_u16(),
+                location: redirect_target(&inner.config.url, response.headers().get(reqwest::header::LOCATION)),
+            });
+        }
         if !status.is_success() {
             return Err(ApiError::Http {
                 method: method.into(),

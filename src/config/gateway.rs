@@ -5,7 +5,10 @@
 //! enforces).
 //!
 //! Secrets (`app_secret`, `token`, `login.password`) are never echoed in an error and are
-//! redacted in `Debug`.
+//! redacted in `Debug`; `app_key` and `login.username`, which may come from the environment
+//! like them, are never echoed either. These and `url` are the fields whose `${VAR}` are
+//! expanded ([`super::EXPANDED_FIELDS`]). [`GatewayConfig::cleartext_warning`] says when the
+//! URL sends all that in clear.
 
 use std::time::Duration;
 
@@ -26,8 +29,8 @@ section! {
     pub struct GatewayConfig, constructor with_defaults {
         /// Gateway endpoint, http or https.
         url: Url = required(read_url),
-        /// Sent as `_akey`.
-        app_key: String = required(Walker::text),
+        /// Sent as `_akey`. Read as a secret (never echoed), since it may come from one.
+        app_key: String = required(Walker::secret_text),
         /// Signs every request; never logged (its `Debug` is redacted). Given inline as
         /// `app_secret` or read from the file named by `app_secret_file`.
         app_secret: SecretString = custom(["app_secret", "app_secret_file"], |w, f, parent| {
@@ -100,19 +103,49 @@ impl GatewayConfig {
     }
 }
 
+impl GatewayConfig {
+    /// A warning when `url` is `http://` to a host that is not this machine (127.0.0.0/8,
+    /// ::1, `localhost`): every request's `_sig`, the user token and the login password then
+    /// travel in clear. It names the scheme, host and port only.
+    pub fn cleartext_warning(&self) -> Option<String> {
+        let url = &self.url;
+        if url.scheme() != "http" || is_loopback(url) {
+            return None;
+        }
+        let host = url.host_str().unwrap_or("");
+        let port = url.port_or_known_default().unwrap_or(80);
+        Some(format!(
+            "gateway.url is http://{host}:{port}, not this machine: every request's signature (_sig), the user token and the login password travel in clear; use https:// (the known gateways answer on https)"
+        ))
+    }
+}
+
+/// Whether `url` names this machine: a loopback address (127.0.0.0/8, ::1, or an IPv4 one
+/// mapped into IPv6) or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        Err(_) => host.strip_suffix('.').unwrap_or(host).eq_ignore_ascii_case("localhost"),
+    }
+}
+
 fn read_url(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<Url> {
+    // Errors echo the URL as written, not as expanded: a variable may hold a secret.
+    let written = value.as_str().unwrap_or_default().trim().to_string();
     let text = w.text(path, value)?;
     match Url::parse(text.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
-        Ok(url) => {
-            w.error(
-                path,
-                format!("URL scheme must be http or https, found {:?}", url.scheme()),
-            );
+        Ok(_) => {
+            w.error(path, format!("the URL's scheme must be http or https: {written:?}"));
             None
         }
         Err(e) => {
-            w.error(path, format!("invalid URL {text:?}: {e}"));
+            w.error(path, format!("invalid URL {written:?}: {e}"));
             None
         }
     }
@@ -191,7 +224,7 @@ fn read_auth(w: &mut Walker<'_>, f: &Fields<'_>, parent: &str) -> Option<Gateway
         (Some(v), None) => {
             let path = join(parent, "login");
             let login = w.mapping(&path, v, LOGIN_KEYS)?;
-            let username = w.required(&login, &path, "username", Walker::text);
+            let username = w.required(&login, &path, "username", Walker::secret_text);
             let password = secret_or_file(w, &login, &path, "password", "password_file");
             Some(GatewayAuth::Login {
                 username: username?,

@@ -5,6 +5,12 @@
 //! [`ConfigError`] naming the dotted field path (`gateway.timeout`, `shops[1].id`,
 //! `devices[0].mac`). The app secret is never echoed in an error or in `Debug` output.
 //!
+//! `${VAR}` is expanded only in [`EXPANDED_FIELDS`]: the credentials (never echoed, logged or
+//! published) and the gateway's URL. Anywhere else it is an error, so that whoever edits the
+//! file cannot copy a secret of the environment into a label on `/metrics` or a log line.
+//! [`Config::warnings`] lists what is valid but unsafe (an `http://` gateway that is not this
+//! machine); [`Config::load`] logs each once, at start-up and on every reload.
+//!
 //! Each key is declared once, with `section!` (`declare.rs`): this file holds the top level,
 //! `gateway.rs` the gateway section, `targets.rs` the shop and device lists, `shard.rs`
 //! sharding, and `walk.rs` the generic walk (mappings, `${VAR}`, strings, durations, numbers).
@@ -39,6 +45,18 @@ pub(crate) const DEFAULT_HOUR_DELAY: Duration = Duration::from_secs(60);
 
 /// The path used for problems of the document as a whole (syntax errors, empty document).
 const ROOT_PATH: &str = "<yaml>";
+
+/// The fields in which `${VAR}` is replaced from the environment: the gateway's URL and the
+/// credentials, which are read as secrets (never echoed in an error, never logged or
+/// published). In any other field `${` is an error (`$$` writes a literal `$`).
+pub const EXPANDED_FIELDS: &[&str] = &[
+    "gateway.url",
+    "gateway.app_key",
+    "gateway.app_secret",
+    "gateway.token",
+    "gateway.login.username",
+    "gateway.login.password",
+];
 
 section! {
     /// The validated configuration.
@@ -149,7 +167,7 @@ impl Config {
         if doc.is_null() {
             return Err(ConfigErrors::one(ROOT_PATH, "the document is empty"));
         }
-        let mut walker = Walker::new(env);
+        let mut walker = Walker::new(env, EXPANDED_FIELDS);
         let config = Config::read(&mut walker, "", &doc);
         let mut errors = walker.into_errors();
         match config {
@@ -164,10 +182,28 @@ impl Config {
     }
 
     /// Read a file and call [`Config::from_yaml_str`] with the process environment. A read
-    /// error is one [`ConfigError`] whose path is the file path.
+    /// error is one [`ConfigError`] whose path is the file path. Each of a valid
+    /// configuration's [`Config::warnings`] is logged once (at start-up, and on each reload).
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigErrors::one(path.display().to_string(), e.to_string()))?;
-        Config::from_yaml_str(&text, &|name| std::env::var(name).ok())
+        let config = Config::from_yaml_str(&text, &|name| std::env::var(name).ok())?;
+        for warning in config.warnings() {
+            tracing::warn!(file = %path.display(), "{warning}");
+        }
+        Ok(config)
+    }
+
+    /// What is valid but unsafe in this configuration, one line each (naming the field, never
+    /// a credential or a URL's query): today, a `gateway.url` of `http://` to a host that is
+    /// not this machine, over which every request's signature and the user token (and the
+    /// login password) travel in clear. Pure: `check-config` and `doctor` show them, and
+    /// [`Config::load`] logs them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(warning) = self.gateway.cleartext_warning() {
+            warnings.push(warning);
+        }
+        warnings
     }
 }

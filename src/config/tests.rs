@@ -724,3 +724,218 @@ fn the_example_sets_every_key_it_shows_to_its_default() {
     assert_eq!(c.hour_delay, DEFAULT_HOUR_DELAY);
     assert_eq!(c.sharding, None);
 }
+
+/// MINIMAL with one device (`lines` under `- mac: d47c44906f14`).
+fn with_device(lines: &str) -> String {
+    format!("{MINIMAL}devices:\n  - mac: d47c44906f14\n{lines}")
+}
+
+#[test]
+fn a_label_with_a_variable_is_refused_naming_the_field_and_where_variables_work() {
+    // On /metrics, a label would publish the secret to every scraper.
+    let errs = errors(&with_device("    name: \"Entrance ${OPRETAIL_APP_SECRET}\"\n"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_error(&errs, "devices[0].name", "not expanded here");
+    let shown = errs[0].to_string();
+    for field in EXPANDED_FIELDS {
+        assert!(shown.contains(field), "{field} not listed in {shown}");
+    }
+    assert!(!shown.contains("s3cr3t-value"), "{shown}");
+    // Unterminated, or an invalid name: refused the same.
+    for name in ["\"Entrance ${OPRETAIL_APP_SECRET\"", "\"Entrance ${}\""] {
+        let errs = errors(&with_device(&format!("    name: {name}\n")));
+        assert_error(&errs, "devices[0].name", "not expanded here");
+    }
+}
+
+#[test]
+fn settings_refuse_variables_too() {
+    let env = env_of(&[
+        ("OPRETAIL_APP_SECRET", "s3cr3t-value"),
+        ("X", "5"),
+        ("TZ_NAME", "Asia/Shanghai"),
+    ]);
+    let cases: [(String, &str); 16] = [
+        (format!("{MINIMAL}poll_interval: ${{X}}m\n"), "poll_interval"),
+        (format!("{MINIMAL}stale_after: \"${{X}}h\"\n"), "stale_after"),
+        (format!("{MINIMAL}timezone: ${{TZ_NAME}}\n"), "timezone"),
+        (
+            format!("{MINIMAL}max_catch_up_hours: \"${{X}}\"\n"),
+            "max_catch_up_hours",
+        ),
+        (
+            format!("{MINIMAL}sharding:\n  index: \"${{X}}\"\n  total: 9\n"),
+            "sharding.index",
+        ),
+        (
+            minimal_with("app_key: key", "app_key: key\n  timeout: ${X}s"),
+            "gateway.timeout",
+        ),
+        (
+            minimal_with("app_key: key", "app_key: key\n  max_retries: \"${X}\""),
+            "gateway.max_retries",
+        ),
+        (
+            minimal_with("app_key: key", "app_key: key\n  requests_per_second: \"${X}\""),
+            "gateway.requests_per_second",
+        ),
+        (
+            minimal_with("app_key: key", "app_key: key\n  max_response_bytes: ${X}MiB"),
+            "gateway.max_response_bytes",
+        ),
+        (
+            minimal_with("app_key: key", "app_key: key\n  aid: S${X}"),
+            "gateway.aid",
+        ),
+        (
+            minimal_with("app_key: key", "app_key: key\n  sign_method: ${X}"),
+            "gateway.sign_method",
+        ),
+        (
+            minimal_with("app_key: key", "app_key: key\n  row_time: ${X}"),
+            "gateway.row_time",
+        ),
+        (
+            minimal_with("  app_secret: hunter2-secret\n", "  app_secret_file: /run/${X}\n"),
+            "gateway.app_secret_file",
+        ),
+        (minimal_with("- id: S_1", "- id: S_${X}"), "shops[0].id"),
+        (
+            format!("{MINIMAL}devices:\n  - mac: d47c4490${{X}}\n"),
+            "devices[0].mac",
+        ),
+        (with_device("    shop_id: \"${X}\"\n"), "devices[0].shop_id"),
+    ];
+    for (text, path) in cases {
+        let errs = Config::from_yaml_str(&text, &env).unwrap_err().0;
+        assert_error(&errs, path, "not expanded here");
+        assert!(errs.iter().all(|e| !e.to_string().contains("s3cr3t-value")), "{errs:?}");
+    }
+}
+
+#[test]
+fn the_credentials_and_the_url_still_expand() {
+    let env = env_of(&[
+        ("HOST", "gw.example"),
+        ("KEY", "key-1"),
+        ("SECRET", "secret-1"),
+        ("TOK", "token-1"),
+        ("USER", "ops"),
+        ("PASS", "pass-1"),
+    ]);
+    let text = "gateway:\n  url: https://${HOST}/m.api\n  app_key: ${KEY}\n  app_secret: ${SECRET}\n  token: ${TOK}\nshops:\n  - id: S_1\n";
+    let c = Config::from_yaml_str(text, &env).unwrap();
+    assert_eq!(c.gateway.url.as_str(), "https://gw.example/m.api");
+    assert_eq!(c.gateway.app_key, "key-1");
+    assert_eq!(c.gateway.app_secret.expose_secret(), "secret-1");
+    assert!(matches!(&c.gateway.auth, GatewayAuth::Token(t) if t.expose_secret() == "token-1"));
+    let text = text.replace(
+        "  token: ${TOK}\n",
+        "  login:\n    username: ${USER}\n    password: pre-${PASS}\n",
+    );
+    let c = Config::from_yaml_str(&text, &env).unwrap();
+    assert!(matches!(&c.gateway.auth, GatewayAuth::Login { username, password }
+        if username == "ops" && password.expose_secret() == "pre-pass-1"));
+    // The fields read as secrets are the fields that expand, and only they (with the URL).
+    assert_eq!(
+        EXPANDED_FIELDS,
+        [
+            "gateway.url",
+            "gateway.app_key",
+            "gateway.app_secret",
+            "gateway.token",
+            "gateway.login.username",
+            "gateway.login.password"
+        ]
+    );
+}
+
+#[test]
+fn an_expanded_url_is_echoed_as_written() {
+    let env = env_of(&[("OPRETAIL_APP_SECRET", "s3cr3t-value")]);
+    let text = minimal_with("http://gw.example/m.api", "${OPRETAIL_APP_SECRET}");
+    let errs = Config::from_yaml_str(&text, &env).unwrap_err().0;
+    assert_error(&errs, "gateway.url", "invalid URL \"${OPRETAIL_APP_SECRET}\"");
+    assert!(!errs[0].to_string().contains("s3cr3t-value"), "{errs:?}");
+}
+
+#[test]
+fn dollar_dollar_is_a_literal_dollar_everywhere() {
+    let c = parse(&with_device("    name: \"Price $$5, $${X}\"\n")).unwrap();
+    assert_eq!(c.devices[0].name.as_deref(), Some("Price $5, ${X}"));
+    let c = parse(&minimal_with("app_key: key", "app_key: key\n  aid: A$")).unwrap();
+    assert_eq!(c.gateway.aid, "A$", "a lone $ is kept");
+}
+
+#[test]
+fn an_http_gateway_elsewhere_is_warned_about() {
+    let warnings = |url: &str| parse(&minimal_with("http://gw.example/m.api", url)).unwrap().warnings();
+    let w = warnings("http://user:pw@gw.example/m.api?k=v");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("gateway.url is http://gw.example:80"), "{}", w[0]);
+    assert!(w[0].contains("in clear") && w[0].contains("https://"), "{}", w[0]);
+    assert!(
+        !w[0].contains("user:") && !w[0].contains("pw@") && !w[0].contains("k=v"),
+        "{}",
+        w[0]
+    );
+    assert_eq!(warnings("http://10.0.0.5:8080/m.api").len(), 1);
+    assert_eq!(
+        warnings("http://127.0.0.2.example/m.api").len(),
+        1,
+        "a name is not an address"
+    );
+    for quiet in [
+        "https://gw.example/m.api",
+        "http://127.0.0.1:9/m.api",
+        "http://127.1.2.3/m.api",
+        "http://[::1]:8080/m.api",
+        "http://[::ffff:127.0.0.1]/m.api",
+        "http://localhost:8080/m.api",
+        "http://LOCALHOST./m.api",
+    ] {
+        assert_eq!(warnings(quiet), Vec::<String>::new(), "{quiet}");
+    }
+}
+
+#[test]
+fn load_logs_each_warning_once() {
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("opretail-config-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.yaml");
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        std::fs::write(
+            &path,
+            minimal_with("http://gw.example/m.api", "http://gw.example/m.api?q=1"),
+        )
+        .unwrap();
+        Config::load(&path).unwrap();
+        std::fs::write(&path, MINIMAL.replace("http://gw.example", "http://127.0.0.1:9")).unwrap();
+        Config::load(&path).unwrap();
+    });
+    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let warned: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warned.len(), 1, "{log}");
+    assert!(
+        warned[0].contains("gateway.url is http://gw.example:80, not this machine"),
+        "{log}"
+    );
+    assert!(!log.contains("q=1"), "{log}");
+}

@@ -1,7 +1,10 @@
 //! The generic walk over a YAML document: mappings with a fixed set of keys, `${VAR}` expansion,
 //! and the scalar kinds every section shares (strings, durations, whole numbers, byte sizes,
 //! rates, lists). It knows no key of the exporter: the sections ([`super::Config`],
-//! [`super::GatewayConfig`], the target lists) say which keys exist and which reader each uses.
+//! [`super::GatewayConfig`], the target lists) say which keys exist and which reader each uses,
+//! and [`Walker::new`] is told the fields where `${VAR}` is expanded. In every other field a
+//! `${` is an error naming them: a label or a setting must not be able to copy an environment
+//! variable (a secret) to where it is shown. `$$` is a literal `$` everywhere.
 //!
 //! A [`Walker`] never stops at the first problem: each reader records a [`ConfigError`] at the
 //! dotted path it was given and answers `None`, so that one pass reports everything at once.
@@ -62,14 +65,18 @@ impl<'v> Fields<'v> {
 /// Walks the document, collecting every problem.
 pub(super) struct Walker<'e> {
     env: &'e dyn Fn(&str) -> Option<String>,
+    /// The dotted paths whose `${VAR}` are expanded.
+    expanded: &'e [&'e str],
     errors: Vec<ConfigError>,
 }
 
 impl<'e> Walker<'e> {
-    /// A walker that looks variables up with `env`.
-    pub(super) fn new(env: &'e dyn Fn(&str) -> Option<String>) -> Self {
+    /// A walker that expands `${VAR}` with `env` in the fields at the paths `expanded`, and
+    /// refuses it everywhere else.
+    pub(super) fn new(env: &'e dyn Fn(&str) -> Option<String>, expanded: &'e [&'e str]) -> Self {
         Walker {
             env,
+            expanded,
             errors: Vec::new(),
         }
     }
@@ -105,9 +112,11 @@ impl<'e> Walker<'e> {
         Some(Fields { entries })
     }
 
-    /// Replaces `${VAR}` from the environment; `$$` is a literal `$`; any other `$` is kept.
-    /// With `secret`, no part of the text other than a variable's name is ever echoed.
+    /// Replaces `${VAR}` from the environment in the fields the walker expands, and refuses
+    /// `${` in every other; `$$` is a literal `$`; any other `$` is kept. With `secret`, no
+    /// part of the text other than a variable's name is ever echoed.
     pub(super) fn expand(&mut self, path: &str, raw: &str, secret: bool) -> Option<String> {
+        let expands = self.expanded.contains(&path);
         let mut out = String::with_capacity(raw.len());
         let mut rest = raw;
         let mut ok = true;
@@ -117,6 +126,13 @@ impl<'e> Walker<'e> {
             if let Some(r) = after.strip_prefix('$') {
                 out.push('$');
                 rest = r;
+            } else if after.starts_with('{') && !expands {
+                let message = format!(
+                    "${{...}} is not expanded here: environment variables are read only in {} (write $${{ for a literal ${{)",
+                    self.expanded.join(", ")
+                );
+                self.error(path, message);
+                return None;
             } else if let Some(r) = after.strip_prefix('{') {
                 let Some(end) = r.find('}') else {
                     self.error(
@@ -182,6 +198,11 @@ impl<'e> Walker<'e> {
     /// A non-empty string that is not a secret (it may be echoed in errors).
     pub(super) fn text(&mut self, path: &str, value: &Value) -> Option<String> {
         self.non_empty_string(path, value, false)
+    }
+
+    /// A non-empty string that may be a secret, or come from one: never echoed in errors.
+    pub(super) fn secret_text(&mut self, path: &str, value: &Value) -> Option<String> {
+        self.non_empty_string(path, value, true)
     }
 
     /// A non-empty string, trimmed and turned into a `T` by `convert`; its error is the message.

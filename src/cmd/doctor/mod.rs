@@ -46,8 +46,13 @@
 //! with its fix, most of them a setting; the recommended settings gather them. The command
 //! exits 0 without a problem (warnings allowed), 1 with one.
 //!
+//! What is unsafe in the configuration itself ([`Config::warnings`]: an `http://` gateway
+//! that is not this machine, over which the signature and the token travel in clear) is a
+//! warning, a `configuration` line before the checks.
+//!
 //! `render` writes the [`Report`] as text (a line per check: `ok`, `warn` or `FAIL`) or JSON.
-//! Nothing here prints the secret, the password, the token or `_sig`.
+//! Nothing here prints the secret, the password, the token or `_sig`; the text shows the
+//! gateway's own words (error texts, shop ids, field names) escaped.
 
 mod render;
 
@@ -386,8 +391,21 @@ struct Evidence {
 }
 
 /// Runs the checks against the gateway of `config` with `client` (see the module doc for the
-/// calls) and judges them.
+/// calls) and judges them; the configuration's own warnings ([`Config::warnings`], such as an
+/// `http://` gateway) come first, as `configuration` checks.
 pub async fn run(client: &Client, config: &Config, clock: &Clock) -> Report {
+    let mut report = run_calls(client, config, clock).await;
+    let warnings = config.warnings().into_iter().map(|finding| Check {
+        name: "configuration",
+        status: Status::Warn,
+        finding,
+    });
+    report.checks.splice(0..0, warnings);
+    report
+}
+
+/// The calls and their judgement.
+async fn run_calls(client: &Client, config: &Config, clock: &Clock) -> Report {
     let started = Instant::now();
     let today = clock.now().with_timezone(&config.timezone).date_naive();
     let day = today.pred_opt().unwrap_or(today);
@@ -1610,5 +1628,44 @@ mod tests {
         assert_eq!(json["clock_skew_seconds"], 300.0);
         assert_eq!(json["problems"][0]["fix"], "synchronise this host's clock (NTP)");
         assert_eq!(json["fields"][METHOD_SHOPS]["missing"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn an_http_gateway_elsewhere_is_a_warning_before_the_checks() {
+        // The calls go to a closed loopback port; the configuration judged names another host.
+        let local = config(
+            "  max_retries: 0
+",
+        );
+        let store = crate::metrics::MetricsStore::new("test", "test").unwrap();
+        let client = Client::new(&local.gateway, Clock::system(), store.api().clone()).unwrap();
+        let mut elsewhere = local.clone();
+        elsewhere.gateway.url = "http://gw.example/m.api?k=v".parse().unwrap();
+        let report = run(&client, &elsewhere, &Clock::system()).await;
+        let first = &report.checks[0];
+        assert_eq!((first.name, first.status), ("configuration", Status::Warn));
+        assert!(
+            first.finding.starts_with("gateway.url is http://gw.example:80"),
+            "{}",
+            first.finding
+        );
+        assert_eq!(report.checks[1].name, "signature");
+        let text = render_text(&report);
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("warn  configuration     gateway.url is http://gw.example:80, not this machine"),
+            "{text}"
+        );
+        assert!(!text.contains("k=v"), "{text}");
+        let json = render_json(&report);
+        assert_eq!(json["checks"][0]["check"], "configuration");
+        assert_eq!(json["checks"][0]["status"], "warn");
+        let report = run(&client, &local, &Clock::system()).await;
+        assert!(
+            report.checks.iter().all(|c| c.name != "configuration"),
+            "loopback: no warning"
+        );
     }
 }

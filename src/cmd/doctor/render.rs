@@ -1,13 +1,17 @@
 //! How `doctor` shows its [`Report`]: one screen of text (a heading, a line per check with
 //! `ok`, `warn` or `FAIL` and the finding, the recommended settings as YAML to paste under
 //! `gateway:`, then every problem with its fix and the verdict), or one JSON object with the
-//! same content. Neither holds a secret: the report never had one.
+//! same content. Neither holds a secret: the report never had one. The text shows every
+//! finding, problem and fix through [`sanitize`] (they quote the gateway: its error texts,
+//! shop ids, field names), so that nothing in them breaks a line or drives the terminal; the
+//! JSON keeps them exact (JSON escapes control characters itself).
 
 use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
 use super::{size_setting, Report, Status};
+use crate::client::sanitize;
 use crate::model::Named as _;
 
 /// The width of the check names in the text report.
@@ -19,7 +23,9 @@ pub fn render_text(report: &Report) -> String {
     let _ = writeln!(
         out,
         "opretail-exporter doctor: {} ({}, day {})",
-        report.gateway, report.timezone, report.day
+        sanitize(&report.gateway),
+        report.timezone,
+        report.day
     );
     for check in &report.checks {
         let _ = writeln!(
@@ -27,7 +33,7 @@ pub fn render_text(report: &Report) -> String {
             "{:<4}  {:<NAME_WIDTH$}  {}",
             check.status.as_str(),
             check.name,
-            check.finding
+            sanitize(&check.finding)
         );
     }
     if let Some(r) = &report.recommended {
@@ -52,8 +58,8 @@ pub fn render_text(report: &Report) -> String {
         let n = report.problems.len();
         let _ = writeln!(out, "{n} problem{}:", if n == 1 { "" } else { "s" });
         for (i, p) in report.problems.iter().enumerate() {
-            let _ = writeln!(out, "  {}. {}", i + 1, p.problem);
-            let _ = writeln!(out, "     fix: {}", p.fix);
+            let _ = writeln!(out, "  {}. {}", i + 1, sanitize(&p.problem));
+            let _ = writeln!(out, "     fix: {}", sanitize(&p.fix));
         }
         let _ = writeln!(out, "verdict: FAIL, fix the problems above and run doctor again");
     }

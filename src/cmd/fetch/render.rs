@@ -1,13 +1,16 @@
 //! How `fetch` shows an answer: an aligned table (rates as percentages, absent values `-`,
 //! hours in progress or to come marked) or JSON in the exporter's units. The columns and JSON
-//! keys are the schema's values, in its order, each under its short name.
+//! keys are the schema's values, in its order, each under its short name. The gateway's text
+//! (shop ids, names and codes) is shown through [`sanitize`] in the table, so that a control
+//! character in it can neither break a line nor drive the terminal; the JSON keeps it exact
+//! (JSON escapes control characters itself).
 
 use std::fmt::Write as _;
 
 use chrono::{NaiveDateTime, Timelike};
 use serde_json::{json, Map, Value};
 
-use crate::client::{Answer, Call, TIME_FORMAT};
+use crate::client::{sanitize, Answer, Call, TIME_FORMAT};
 use crate::schema::{Family, Unit, DEVICE_FAMILIES, SHOP_FAMILIES};
 
 /// Where a row's hour stands at `now_local` (the same zone as the row).
@@ -115,12 +118,22 @@ pub(crate) fn render_table(call: &Call, answer: &Answer, now_local: NaiveDateTim
                 if i > 0 {
                     out.push('\n');
                 }
-                let code = if shop.code.is_empty() { "-" } else { &shop.code };
+                // The gateway's text, shown escaped: it can neither break the line nor drive
+                // the terminal.
+                let code = if shop.code.is_empty() {
+                    "-".into()
+                } else {
+                    sanitize(&shop.code)
+                };
+                let name = if shop.name.is_empty() {
+                    "-".into()
+                } else {
+                    sanitize(&shop.name)
+                };
                 let _ = writeln!(
                     out,
-                    "S_{}  {}  (shop_code {code})  {date}  {} rows",
-                    shop.dep_id,
-                    if shop.name.is_empty() { "-" } else { &shop.name },
+                    "S_{}  {name}  (shop_code {code})  {date}  {} rows",
+                    sanitize(&shop.dep_id),
                     shop.rows.len()
                 );
                 let mut rows = vec![header(SHOP_FAMILIES)];
