@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::MetricsStore;
-use crate::web_config::{BasicAuth, WebConfig, REALM};
+use crate::web_config::{AuthOutcome, BasicAuth, WebConfig, REALM};
 use tls_listener::TlsListener;
 
 /// Applies the configuration file again (`POST /-/reload`).
@@ -87,20 +87,31 @@ pub(crate) async fn serve_with(
     }
 }
 
-/// Answers `401` with a `WWW-Authenticate` challenge unless the request carries a configured
-/// user and password.
+/// Runs the request if it carries a configured user and password; answers `401` with a
+/// `WWW-Authenticate` challenge if not, and `503` with `Retry-After: 1` when too many checks
+/// are waiting for bcrypt to tell (the password may well be right).
 async fn require_basic_auth(State(auth): State<Arc<BasicAuth>>, request: Request, next: Next) -> Response {
     let header = request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    if auth.check_header(header).await {
-        next.run(request).await
-    } else {
-        tracing::debug!(path = %request.uri().path(), "request without valid basic auth credentials refused");
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\""))],
-            "Unauthorized\n",
-        )
-            .into_response()
+    match auth.check_header(header).await {
+        AuthOutcome::Allowed => next.run(request).await,
+        AuthOutcome::Refused => {
+            tracing::debug!(path = %request.uri().path(), "request without valid basic auth credentials refused");
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\""))],
+                "Unauthorized\n",
+            )
+                .into_response()
+        }
+        AuthOutcome::Busy => {
+            tracing::debug!(path = %request.uri().path(), "too many basic auth checks waiting; request refused as busy");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                "Too many authentication attempts in progress; retry shortly\n",
+            )
+                .into_response()
+        }
     }
 }
 
