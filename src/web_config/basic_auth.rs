@@ -14,8 +14,10 @@
 //!
 //! Timing does not tell which user names exist: an unknown user is verified against a decoy
 //! hash of the highest configured cost, and every refusal after a verification or a cached
-//! refusal is padded, with an async sleep, to the time one verification at that cost took when
-//! the section was loaded. Loading also notes which users still have the example password.
+//! refusal is padded, with an async sleep (no CPU, no permit held), to half as much again as one
+//! verification at that cost takes (the margin covers a machine busier than when measured): as measured when the section was loaded, or as observed
+//! since (a moving average, so that a busier machine does not make the slowest users stand
+//! out), whichever is longer. Loading also notes which users still have the example password.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
@@ -39,6 +41,10 @@ const FAILURE_CACHE_SIZE: usize = 1024;
 pub const MAX_WAITING: usize = 32;
 /// The highest bcrypt cost accepted: at 13 and above, each failed login costs seconds of CPU.
 pub const MAX_COST: u32 = 12;
+/// A refusal is padded to this many halves of one verification at the highest cost.
+const PADDING_HALVES: u32 = 3;
+/// The weight of a new observation in the moving average of verification times (1/4).
+const AVERAGE_SHIFT: u32 = 2;
 /// The password of the README's and the example file's hash.
 const EXAMPLE_PASSWORD: &str = "change-me";
 
@@ -87,6 +93,8 @@ pub struct BasicAuth {
     verifications: AtomicU64,
     running: AtomicUsize,
     max_running: AtomicUsize,
+    /// Moving average of the verifications at the highest cost, in nanoseconds.
+    observed_nanos: AtomicU64,
 }
 
 /// A hash of a random password at the highest configured cost, and the time one verification
@@ -95,7 +103,7 @@ pub struct BasicAuth {
 struct Decoy {
     hash: String,
     cost: u32,
-    refusal_time: Duration,
+    verify_time: Duration,
 }
 
 impl fmt::Debug for BasicAuth {
@@ -138,7 +146,6 @@ impl BasicAuth {
             .map_err(|_| field_error("basic_auth_users", "no randomness for the credential cache"))?;
         Ok(BasicAuth {
             users,
-            decoy,
             example_password,
             key,
             successes: TagCache::new(SUCCESS_CACHE_SIZE),
@@ -148,6 +155,8 @@ impl BasicAuth {
             verifications: AtomicU64::new(0),
             running: AtomicUsize::new(0),
             max_running: AtomicUsize::new(0),
+            observed_nanos: AtomicU64::new(nanos(decoy.verify_time)),
+            decoy,
         })
     }
 
@@ -191,7 +200,7 @@ impl BasicAuth {
                 Some(false) => {}
             }
         }
-        tokio::time::sleep_until(started + self.decoy.refusal_time).await;
+        tokio::time::sleep_until(started + self.refusal_time()).await;
         AuthOutcome::Refused
     }
 
@@ -222,7 +231,9 @@ impl BasicAuth {
     /// A place in the queue for the permit, given back when dropped; `None` when full.
     fn queue_place(&self) -> Option<QueuePlace<'_>> {
         self.waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_WAITING).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_WAITING).then_some(n + 1)
+            })
             .ok()
             .map(|_| QueuePlace(&self.waiting))
     }
@@ -235,8 +246,13 @@ impl BasicAuth {
         self.verifications.fetch_add(1, Ordering::SeqCst);
         let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(running, Ordering::SeqCst);
+        let started = Instant::now();
         let ok = bcrypt::verify(password, hash).unwrap_or(false) && known.is_some();
+        let took = started.elapsed();
         self.running.fetch_sub(1, Ordering::SeqCst);
+        if known.is_none() || cost_of(hash) == Some(self.decoy.cost) {
+            self.observe(took);
+        }
         if ok {
             self.successes.remember(tag);
         } else {
@@ -258,10 +274,22 @@ impl BasicAuth {
         tag
     }
 
-    /// How long a refusal takes at least: one verification at the highest configured cost, as
-    /// measured when the section was loaded.
+    /// Adds the time of a verification at the highest cost to the moving average.
+    fn observe(&self, took: Duration) {
+        let sample = nanos(took);
+        let _ = self
+            .observed_nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |average| {
+                Some(average - (average >> AVERAGE_SHIFT) + (sample >> AVERAGE_SHIFT))
+            });
+    }
+
+    /// How long a refusal takes at least: half as much again as one verification at the
+    /// highest configured cost, as measured when the section was loaded or as observed since,
+    /// whichever is longer.
     pub fn refusal_time(&self) -> Duration {
-        self.decoy.refusal_time
+        let observed = Duration::from_nanos(self.observed_nanos.load(Ordering::Acquire));
+        self.decoy.verify_time.max(observed) * PADDING_HALVES / 2
     }
 
     /// How many successful checks are remembered (for tests).
@@ -297,8 +325,8 @@ impl Drop for QueuePlace<'_> {
 }
 
 impl Decoy {
-    /// Hashes a random password at `cost`; the time that takes (or a verification against the
-    /// result, if longer) is the time a refusal takes.
+    /// Hashes a random password at `cost`, and times that and a verification against the
+    /// result: the longer is the time one verification at `cost` takes.
     fn new(cost: u32) -> Result<Decoy, WebConfigError> {
         let mut secret = [0u8; 18];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
@@ -314,9 +342,19 @@ impl Decoy {
         Ok(Decoy {
             hash,
             cost,
-            refusal_time: hashing.max(verifying),
+            verify_time: hashing.max(verifying),
         })
     }
+}
+
+/// The cost of a bcrypt hash.
+fn cost_of(hash: &str) -> Option<u32> {
+    hash.parse::<bcrypt::HashParts>().ok().map(|p| p.get_cost())
+}
+
+/// Nanoseconds of `d`, saturating.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A user name fit for the header and a bcrypt hash of a cost from 4 to [`MAX_COST`]; returns
@@ -536,8 +574,14 @@ mod tests {
     fn costs_above_the_ceiling_are_refused_with_the_field_and_a_remedy() {
         let hash = forged(13);
         let e = check_user("alice", &hash).expect_err("cost 13").to_string();
-        assert!(e.starts_with("basic_auth_users.alice: bcrypt cost 13 is above the ceiling of 12"), "{e}");
-        assert!(e.contains("seconds of CPU") && e.contains("htpasswd -nBC 10 alice"), "{e}");
+        assert!(
+            e.starts_with("basic_auth_users.alice: bcrypt cost 13 is above the ceiling of 12"),
+            "{e}"
+        );
+        assert!(
+            e.contains("seconds of CPU") && e.contains("htpasswd -nBC 10 alice"),
+            "{e}"
+        );
         assert!(!e.contains(&hash[7..]), "hash echoed: {e}");
         assert_eq!(check_user("alice", &forged(12)).expect("cost 12"), 12);
         let users = BTreeMap::from([("bob".to_string(), forged(31))]);

@@ -29,7 +29,10 @@ impl Sources {
     /// The bytes of `path`, recorded with their digest (or the error's absence of one).
     pub(crate) fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
         let read = std::fs::read(path);
-        let digest = read.as_ref().ok().map(|b| ring::digest::digest(&ring::digest::SHA256, b));
+        let digest = read
+            .as_ref()
+            .ok()
+            .map(|b| ring::digest::digest(&ring::digest::SHA256, b));
         self.files.push((path.to_path_buf(), digest));
         read
     }
@@ -254,7 +257,10 @@ mod tests {
     }
 
     fn users(password: &str) -> String {
-        format!("basic_auth_users:\n  alice: {}\n", bcrypt::hash(password, 4).expect("hash"))
+        format!(
+            "basic_auth_users:\n  alice: {}\n",
+            bcrypt::hash(password, 4).expect("hash")
+        )
     }
 
     #[test]

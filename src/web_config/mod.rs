@@ -25,8 +25,8 @@ use serde::Deserialize;
 
 #[doc(hidden)]
 pub use basic_auth::AuthStats;
-pub use basic_auth::{AuthOutcome, BasicAuth, MAX_COST, MAX_WAITING};
 pub(crate) use basic_auth::REALM;
+pub use basic_auth::{AuthOutcome, BasicAuth, MAX_COST, MAX_WAITING};
 pub use live::LiveWebConfig;
 use live::Sources;
 use tls::{ClientAuth, TlsConfig};
@@ -322,8 +322,9 @@ mod tests {
         let auth = c.basic_auth.as_ref().expect("basic auth");
         assert_eq!(auth.users().collect::<Vec<_>>(), ["prometheus"]);
         assert!(
-            c.warnings().iter().any(|w| w.starts_with("basic_auth_users.prometheus: ")
-                && w.contains("example password")),
+            c.warnings()
+                .iter()
+                .any(|w| w.starts_with("basic_auth_users.prometheus: ") && w.contains("example password")),
             "the example hash is of change-me: {:?}",
             c.warnings()
         );
@@ -350,7 +351,10 @@ mod tests {
         let c = WebConfig::from_yaml(yaml, &dir).expect("valid");
         assert_eq!(c.warnings().len(), 1, "{:?}", c.warnings());
         let w = &c.warnings()[0];
-        assert!(w.starts_with("tls_server_config.key_file: ") && w.contains("server.key"), "{w}");
+        assert!(
+            w.starts_with("tls_server_config.key_file: ") && w.contains("server.key"),
+            "{w}"
+        );
         assert!(w.contains("mode 640"), "{w}");
         assert!(!w.contains("PRIVATE KEY"), "{w}");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
@@ -373,7 +377,8 @@ mod tests {
         let c = WebConfig::from_yaml(tls, &dir).expect("valid");
         assert_eq!(c.warnings().len(), 1, "{:?}", c.warnings());
         assert!(
-            c.warnings()[0].starts_with("tls_server_config.client_auth_type: VerifyClientCertIfGiven without basic_auth_users"),
+            c.warnings()[0]
+                .starts_with("tls_server_config.client_auth_type: VerifyClientCertIfGiven without basic_auth_users"),
             "{:?}",
             c.warnings()
         );
@@ -396,7 +401,10 @@ mod tests {
         .expect("valid");
         assert_eq!(c.warnings().len(), 1, "{:?}", c.warnings());
         let w = &c.warnings()[0];
-        assert!(w.starts_with("basic_auth_users.alice: the hash is of the example password"), "{w}");
+        assert!(
+            w.starts_with("basic_auth_users.alice: the hash is of the example password"),
+            "{w}"
+        );
         assert!(!w.contains(&hash[7..]), "{w}");
     }
 
@@ -404,7 +412,10 @@ mod tests {
     fn a_bcrypt_cost_above_12_is_refused_with_the_field() {
         let hash = bcrypt::hash("pw", 4).expect("hash");
         let e = err(&format!("basic_auth_users:\n  alice: $2b$13{}\n", &hash[6..]));
-        assert!(e.starts_with("basic_auth_users.alice: bcrypt cost 13 is above the ceiling of 12"), "{e}");
+        assert!(
+            e.starts_with("basic_auth_users.alice: bcrypt cost 13 is above the ceiling of 12"),
+            "{e}"
+        );
         assert!(e.contains("htpasswd -nBC 10 alice"), "{e}");
     }
 

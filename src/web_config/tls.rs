@@ -251,11 +251,7 @@ fn load_roots(field: &str, path: &Path, sources: &mut Sources) -> Result<rustls:
 }
 
 /// Every PEM certificate in `path` (at least one).
-fn load_certs(
-    field: &str,
-    path: &Path,
-    sources: &mut Sources,
-) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
+fn load_certs(field: &str, path: &Path, sources: &mut Sources) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
     let bytes = read_file(field, path, sources)?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
