@@ -17,7 +17,7 @@ use prometheus::{Gauge, Registry};
 use super::{field_error, WebConfig, WebConfigError};
 
 /// How often, at most, the files are looked at.
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The files a load read, each with a digest of what was read (`None`: could not be read).
 #[derive(Default)]
