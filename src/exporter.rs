@@ -16,7 +16,6 @@ use crate::http::{self, AppState, Reload};
 use crate::metrics::MetricsStore;
 use crate::model::Clock;
 use crate::poller::{Poller, RefreshCost};
-use crate::web_config::WebConfig;
 
 /// Why the exporter could not start, or did not stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +67,9 @@ pub struct RunningExporter {
 pub struct Options {
     /// The file SIGHUP and `POST /-/reload` re-read; without one the exporter cannot reload.
     pub config_file: Option<PathBuf>,
-    /// TLS and basic authentication for the HTTP server.
-    pub web: Option<Arc<WebConfig>>,
+    /// TLS and basic authentication for the HTTP server (`--web.config.file`, re-read when
+    /// it changes, or a configuration fixed in code).
+    pub web: Option<http::WebSource>,
     /// This replica's shard, overriding the configuration's `sharding` (also after reloads).
     pub shard: Option<Shard>,
     /// Start no poll loop: rounds happen only when the caller runs them
@@ -120,8 +120,11 @@ pub async fn start_with(
     let addr = listener.local_addr()?;
     let cancel = CancellationToken::new();
     let web = options.web;
-    let tls = web.as_ref().is_some_and(|w| w.tls.is_some());
-    let basic_auth = web.as_ref().is_some_and(|w| w.basic_auth.is_some());
+    if let Some(http::WebSource::Live(live)) = &web {
+        live.register(store.registry())?;
+    }
+    let tls = web.as_ref().is_some_and(|w| w.current().tls.is_some());
+    let basic_auth = web.as_ref().is_some_and(|w| w.current().basic_auth.is_some());
     let state = AppState {
         store: Arc::clone(&store),
         reload: reloader.clone().map(|r| r as Arc<dyn Reload>),

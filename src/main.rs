@@ -11,7 +11,8 @@ use opretail_exporter::config::Config;
 use opretail_exporter::exporter;
 use opretail_exporter::model::Clock;
 use opretail_exporter::simulator::{RateRule, RowDetail, SimConfig, Simulator};
-use opretail_exporter::web_config::WebConfig;
+use opretail_exporter::http::WebSource;
+use opretail_exporter::web_config::LiveWebConfig;
 
 /// Prometheus exporter for the Opretail (Ovopark) open platform's hourly people-counting data.
 #[derive(Parser, Debug)]
@@ -465,13 +466,14 @@ fn one_malloc_arena() {
     }
 }
 
-/// Reads `--web.config.file` if given; on a problem prints it and gives exit code 2.
-fn load_web_config(path: Option<&std::path::Path>) -> Result<Option<Arc<WebConfig>>, ExitCode> {
+/// Reads `--web.config.file` if given (re-read from then on when it changes); on a problem
+/// prints it and gives exit code 2.
+fn load_web_config(path: Option<&std::path::Path>) -> Result<Option<WebSource>, ExitCode> {
     let Some(path) = path else {
         return Ok(None);
     };
-    match WebConfig::load(path) {
-        Ok(web) => Ok(Some(Arc::new(web))),
+    match LiveWebConfig::load(path) {
+        Ok(web) => Ok(Some(WebSource::Live(Arc::new(web)))),
         Err(e) => {
             eprintln!("error: invalid web config {}: {e}", path.display());
             Err(ExitCode::from(2))
@@ -631,7 +633,7 @@ fn simulator_caps(config: &SimConfig) -> String {
     caps.join(", ")
 }
 
-async fn demo(listen: SocketAddr, web: Option<Arc<WebConfig>>, limits: WebLimitArgs) -> anyhow::Result<()> {
+async fn demo(listen: SocketAddr, web: Option<WebSource>, limits: WebLimitArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     raise_open_files_limit();
     let sim = Simulator::new(SimConfig::demo(Clock::system()))

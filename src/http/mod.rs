@@ -25,7 +25,7 @@ use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 
 use crate::metrics::MetricsStore;
-use crate::web_config::{BasicAuth, WebConfig, REALM};
+use crate::web_config::{AuthOutcome, LiveWebConfig, WebConfig, REALM};
 
 /// Applies the configuration file again (`POST /-/reload`).
 pub(crate) trait Reload: Send + Sync {
@@ -54,28 +54,55 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Where the server's TLS and basic authentication come from: a web configuration fixed at
+/// start, or the web config file, re-read when it changes.
+#[derive(Clone)]
+pub enum WebSource {
+    Fixed(Arc<WebConfig>),
+    Live(Arc<LiveWebConfig>),
+}
+
+impl WebSource {
+    /// The web configuration in force now.
+    pub fn current(&self) -> Arc<WebConfig> {
+        match self {
+            WebSource::Fixed(web) => Arc::clone(web),
+            WebSource::Live(live) => live.current(),
+        }
+    }
+}
+
+impl From<Arc<WebConfig>> for WebSource {
+    fn from(web: Arc<WebConfig>) -> Self {
+        WebSource::Fixed(web)
+    }
+}
+
+impl From<Arc<LiveWebConfig>> for WebSource {
+    fn from(live: Arc<LiveWebConfig>) -> Self {
+        WebSource::Live(live)
+    }
+}
+
 /// Serves the routes on `listener` within `limits` until `shutdown` completes, then finishes
-/// the requests in flight; with the TLS and basic authentication of `web`, if any.
+/// the requests in flight; with the TLS and basic authentication of `web`, if any, as they
+/// are at each handshake and request. Whether the port speaks TLS is decided at start.
 pub(crate) async fn serve_with(
     listener: TcpListener,
     state: AppState,
-    web: Option<Arc<WebConfig>>,
+    web: Option<WebSource>,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut app = router(state);
     let mut tls = None;
     if let Some(web) = web {
-        if let Some(auth) = &web.basic_auth {
-            app = app.layer(axum::middleware::from_fn_with_state(
-                Arc::clone(auth),
-                require_basic_auth,
-            ));
+        if web.current().tls.is_some() {
+            let source = web.clone();
+            let tls_source: conn::TlsSource = Arc::new(move || source.current().tls_server_config());
+            tls = Some(tls_source);
         }
-        if let Some(config) = web.tls.as_ref().map(|t| Arc::clone(&t.server_config)) {
-            let source: conn::TlsSource = Arc::new(move || Some(Arc::clone(&config)));
-            tls = Some(source);
-        }
+        app = app.layer(axum::middleware::from_fn_with_state(web, require_basic_auth));
     }
     conn::serve(listener, app, tls, limits, shutdown).await
 }
@@ -85,22 +112,39 @@ pub(crate) async fn serve_with(
 #[derive(Clone, Copy)]
 struct Authenticated;
 
-/// Answers `401` with a `WWW-Authenticate` challenge unless the request carries a configured
-/// user and password.
-async fn require_basic_auth(State(auth): State<Arc<BasicAuth>>, request: Request, next: Next) -> Response {
+/// Runs the request if no basic authentication is configured, or if it carries a configured
+/// user and password; answers `401` with a `WWW-Authenticate` challenge if not, and `503` with
+/// `Retry-After: 1` when too many checks are waiting for bcrypt to tell (the password may well
+/// be right). The users are those of the web config in force for this request.
+async fn require_basic_auth(State(web): State<WebSource>, request: Request, next: Next) -> Response {
+    let Some(auth) = web.current().basic_auth.clone() else {
+        return next.run(request).await;
+    };
     let header = request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    if auth.check_header(header).await {
-        let mut request = request;
-        request.extensions_mut().insert(Authenticated);
-        next.run(request).await
-    } else {
-        tracing::debug!(path = %request.uri().path(), "request without valid basic auth credentials refused");
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\""))],
-            "Unauthorized\n",
-        )
-            .into_response()
+    match auth.check_header(header).await {
+        AuthOutcome::Allowed => {
+            let mut request = request;
+            request.extensions_mut().insert(Authenticated);
+            next.run(request).await
+        }
+        AuthOutcome::Refused => {
+            tracing::debug!(path = %request.uri().path(), "request without valid basic auth credentials refused");
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\""))],
+                "Unauthorized\n",
+            )
+                .into_response()
+        }
+        AuthOutcome::Busy => {
+            tracing::debug!(path = %request.uri().path(), "too many basic auth checks waiting; request refused as busy");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                "Too many authentication attempts in progress; retry shortly\n",
+            )
+                .into_response()
+        }
     }
 }
 

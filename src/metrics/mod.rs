@@ -161,6 +161,12 @@ impl MetricsStore {
         &self.api
     }
 
+    /// The registry of the health series, for other owners of series to register into (the
+    /// web config's reload gauges).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Replaces the value series with those of `snapshot` and records the poll's duration.
     /// Marks the store ready: a poll has completed.
     /// CPU-heavy for large snapshots (encoding and compressing): call it from a blocking

@@ -1,14 +1,19 @@
 //! The web configuration file (`--web.config.file`): TLS and basic authentication for the
 //! exporter's own HTTP server, in the YAML shape of the Prometheus exporter-toolkit
 //! (`tls_server_config`, `basic_auth_users`). This module owns the document: its raw serde
-//! shape, reading it, and turning it into a validated [`WebConfig`] once at start-up. Every key
-//! the toolkit knows is part of the raw shape, so that the ones this exporter does not implement
-//! are refused as "not supported" rather than called unknown or silently ignored. Errors name
-//! the field (`tls_server_config.key_file`, `basic_auth_users.alice`) and never echo a hash or a
-//! key; neither does `Debug`. The sections are built next door: `tls` loads certificates and
-//! keys into a rustls server configuration, `basic_auth` checks `Authorization` headers.
+//! shape, reading it, turning it into a validated [`WebConfig`], and the guard-rail warnings
+//! about a valid but risky one (a key file others may read, optional client certificates
+//! without basic auth, the example password), logged at every load and kept in
+//! [`WebConfig::warnings`]. Every key the toolkit knows is part of the raw shape, so that the
+//! ones this exporter does not implement are refused as "not supported" rather than called
+//! unknown or silently ignored. Errors and warnings name the field (`tls_server_config.key_file`,
+//! `basic_auth_users.alice`) and never echo a hash or a key; neither does `Debug`. The sections
+//! are built next door: `tls` loads certificates and keys into a rustls server configuration,
+//! `basic_auth` checks `Authorization` headers; `live` keeps a [`LiveWebConfig`] that re-reads
+//! the file, and the files it names, when they change.
 
 mod basic_auth;
+mod live;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -18,9 +23,13 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-pub use basic_auth::BasicAuth;
+#[doc(hidden)]
+pub use basic_auth::AuthStats;
 pub(crate) use basic_auth::REALM;
-use tls::TlsConfig;
+pub use basic_auth::{AuthOutcome, BasicAuth, MAX_COST, MAX_WAITING};
+pub use live::LiveWebConfig;
+use live::Sources;
+use tls::{ClientAuth, TlsConfig};
 
 /// A problem with the web configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +64,8 @@ pub struct WebConfig {
     pub(crate) tls: Option<TlsConfig>,
     /// Require these users on every path, or nobody if `None`.
     pub basic_auth: Option<Arc<BasicAuth>>,
+    /// What is valid but risky in this configuration, one sentence each.
+    warnings: Vec<String>,
 }
 
 impl fmt::Debug for WebConfig {
@@ -62,6 +73,7 @@ impl fmt::Debug for WebConfig {
         f.debug_struct("WebConfig")
             .field("tls", &self.tls)
             .field("basic_auth", &self.basic_auth)
+            .field("warnings", &self.warnings)
             .finish()
     }
 }
@@ -97,30 +109,102 @@ struct RawTls {
 }
 
 impl WebConfig {
-    /// Reads and validates the file at `path`; relative file names in it are taken from the
-    /// file's directory.
+    /// Reads and validates the file at `path`, and logs its warnings; relative file names in
+    /// it are taken from the file's directory.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
+        let config = Self::read(path, None, &mut Sources::default())?;
+        config.log_warnings(path);
+        Ok(config)
+    }
+
+    /// Reads and validates the file at `path`, recording every file read in `sources`; the
+    /// basic auth of `previous` is kept if its users and hashes are unchanged (its caches
+    /// stay valid), and otherwise lends what it knows (see [`BasicAuth::new`]).
+    fn read(path: &Path, previous: Option<&WebConfig>, sources: &mut Sources) -> Result<WebConfig, WebConfigError> {
+        let bytes = sources.read(path).map_err(|source| WebConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| WebConfigError::Syntax(format!("{}: not UTF-8 text", path.display())))?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        Self::from_yaml(&text, dir)
+        Self::build(&text, dir, previous, sources)
     }
 
     /// Validates the document `text`, resolving relative file names against `dir`.
+    #[cfg(test)]
     pub(crate) fn from_yaml(text: &str, dir: &Path) -> Result<WebConfig, WebConfigError> {
+        Self::build(text, dir, None, &mut Sources::default())
+    }
+
+    fn build(
+        text: &str,
+        dir: &Path,
+        previous: Option<&WebConfig>,
+        sources: &mut Sources,
+    ) -> Result<WebConfig, WebConfigError> {
         let raw = parse(text)?;
         if raw.http_server_config.is_some() {
             return Err(not_supported("http_server_config"));
         }
-        let tls = raw.tls_server_config.map(|t| TlsConfig::from_raw(t, dir)).transpose()?;
+        let tls = raw
+            .tls_server_config
+            .map(|t| TlsConfig::from_raw(t, dir, sources))
+            .transpose()?;
+        let previous_auth = previous.and_then(|p| p.basic_auth.as_ref());
         let basic_auth = match raw.basic_auth_users {
-            Some(users) if !users.is_empty() => Some(Arc::new(BasicAuth::new(users)?)),
+            Some(users) if !users.is_empty() => match previous_auth {
+                Some(old) if old.same_users(&users) => Some(Arc::clone(old)),
+                _ => Some(Arc::new(BasicAuth::new(users, previous_auth.map(|a| &**a))?)),
+            },
             _ => None,
         };
-        Ok(WebConfig { tls, basic_auth })
+        let warnings = guard_rails(tls.as_ref(), basic_auth.as_deref());
+        Ok(WebConfig {
+            tls,
+            basic_auth,
+            warnings,
+        })
     }
+
+    /// What is valid but risky in this configuration: a private key file others may read,
+    /// optional client certificates without basic auth, users with the example password.
+    /// Each names the field and never quotes a secret.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The rustls configuration for the next handshake, when serving TLS.
+    pub fn tls_server_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.as_ref().map(|t| Arc::clone(&t.server_config))
+    }
+
+    /// Logs each warning, naming the file.
+    fn log_warnings(&self, path: &Path) {
+        for warning in &self.warnings {
+            tracing::warn!(file = %path.display(), "web config: {warning}");
+        }
+    }
+}
+
+/// The guard-rail warnings of a valid configuration.
+fn guard_rails(tls: Option<&TlsConfig>, basic_auth: Option<&BasicAuth>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(tls) = tls {
+        warnings.extend(tls::key_file_warning(&tls.key_file));
+        if matches!(tls.client_auth, ClientAuth::VerifyIfGiven { .. }) && basic_auth.is_none() {
+            warnings.push(
+                "tls_server_config.client_auth_type: VerifyClientCertIfGiven without basic_auth_users \
+                 lets a client without a certificate in unauthenticated: use RequireAndVerifyClientCert, \
+                 or add basic_auth_users"
+                    .to_string(),
+            );
+        }
+    }
+    if let Some(auth) = basic_auth {
+        warnings.extend(auth.warnings());
+    }
+    warnings
 }
 
 /// The raw document of `text`; an empty file (or a bare `---`) is an empty document.
@@ -229,17 +313,20 @@ mod tests {
         std::fs::write(dir.join("server.key"), cert.key_pair.serialize_pem()).expect("write");
         let text = include_str!("../../web-config.example.yml");
         let c = WebConfig::from_yaml(text, &dir).expect("example is valid");
-        let tls = c.tls.expect("tls");
+        let tls = c.tls.as_ref().expect("tls");
         assert_eq!(tls.cert_file, dir.join("server.crt"));
         assert_eq!(
-            (tls.client_auth, tls.min_version),
+            (tls.client_auth.clone(), tls.min_version),
             (ClientAuth::None, TlsVersion::Tls12)
         );
-        let auth = c.basic_auth.expect("basic auth");
+        let auth = c.basic_auth.as_ref().expect("basic auth");
         assert_eq!(auth.users().collect::<Vec<_>>(), ["prometheus"]);
         assert!(
-            auth.check("prometheus", "change-me"),
-            "the example hash is of change-me"
+            c.warnings()
+                .iter()
+                .any(|w| w.starts_with("basic_auth_users.prometheus: ") && w.contains("example password")),
+            "the example hash is of change-me: {:?}",
+            c.warnings()
         );
     }
 
@@ -248,6 +335,88 @@ mod tests {
         let e = err("basic_auth_users:\n  alice: plaintext-password\n");
         assert!(e.starts_with("basic_auth_users.alice: not a bcrypt hash"), "{e}");
         assert!(!e.contains("plaintext-password"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_may_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tmp_dir("key-mode");
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+        std::fs::write(dir.join("server.crt"), cert.cert.pem()).expect("write");
+        let key = dir.join("server.key");
+        std::fs::write(&key, cert.key_pair.serialize_pem()).expect("write");
+        let yaml = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let c = WebConfig::from_yaml(yaml, &dir).expect("valid");
+        assert_eq!(c.warnings().len(), 1, "{:?}", c.warnings());
+        let w = &c.warnings()[0];
+        assert!(
+            w.starts_with("tls_server_config.key_file: ") && w.contains("server.key"),
+            "{w}"
+        );
+        assert!(w.contains("mode 640"), "{w}");
+        assert!(!w.contains("PRIVATE KEY"), "{w}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let c = WebConfig::from_yaml(yaml, &dir).expect("valid");
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn optional_client_certificates_without_basic_auth_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tmp_dir("if-given");
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+        std::fs::write(dir.join("server.crt"), cert.cert.pem()).expect("write");
+        std::fs::write(dir.join("ca.crt"), cert.cert.pem()).expect("write");
+        std::fs::write(dir.join("server.key"), cert.key_pair.serialize_pem()).expect("write");
+        std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let tls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+                   client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n";
+        let c = WebConfig::from_yaml(tls, &dir).expect("valid");
+        assert_eq!(c.warnings().len(), 1, "{:?}", c.warnings());
+        assert!(
+            c.warnings()[0]
+                .starts_with("tls_server_config.client_auth_type: VerifyClientCertIfGiven without basic_auth_users"),
+            "{:?}",
+            c.warnings()
+        );
+        let hash = bcrypt::hash("own password", 4).expect("hash");
+        let c = WebConfig::from_yaml(&format!("{tls}basic_auth_users:\n  alice: {hash}\n"), &dir).expect("valid");
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        let required = tls.replace("VerifyClientCertIfGiven", "RequireAndVerifyClientCert");
+        let c = WebConfig::from_yaml(&required, &dir).expect("valid");
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    }
+
+    #[test]
+    fn the_example_password_is_warned_about_without_the_hash() {
+        let hash = bcrypt::hash("change-me", 4).expect("hash");
+        let own = bcrypt::hash("own password", 4).expect("hash");
+        let c = WebConfig::from_yaml(
+            &format!("basic_auth_users:\n  alice: {hash}\n  bob: {own}\n"),
+            Path::new("."),
+        )
+        .expect("valid");
+        assert_eq!(c.warnings().len(), 1, "{:?}", c.warnings());
+        let w = &c.warnings()[0];
+        assert!(
+            w.starts_with("basic_auth_users.alice: the hash is of the example password"),
+            "{w}"
+        );
+        assert!(!w.contains(&hash[7..]), "{w}");
+    }
+
+    #[test]
+    fn a_bcrypt_cost_above_12_is_refused_with_the_field() {
+        let hash = bcrypt::hash("pw", 4).expect("hash");
+        let e = err(&format!("basic_auth_users:\n  alice: $2b$13{}\n", &hash[6..]));
+        assert!(
+            e.starts_with("basic_auth_users.alice: bcrypt cost 13 is above the ceiling of 12"),
+            "{e}"
+        );
+        assert!(e.contains("htpasswd -nBC 10 alice"), "{e}");
     }
 
     #[test]

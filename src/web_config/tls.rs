@@ -1,9 +1,11 @@
 //! The `tls_server_config` section: checks its settings, loads the certificate chain, the
 //! private key and the client CA from PEM files (relative names taken from the web config
 //! file's directory), and builds the rustls server configuration (ring provider, HTTP/1.1 by
-//! ALPN) that the listener hands to every handshake. Everything is done once at start-up, so a
-//! bad file stops the exporter before it serves. Each step is a function of its own and reports
-//! the field it concerns; PEM problems are described in words, never by echoing the file.
+//! ALPN) that the listener hands to every handshake. It is built whenever the web config is
+//! loaded, at start-up and again when `live` sees one of the files change; every file is read
+//! through [`Sources`], so that what was parsed is what is watched. Each step is a function of
+//! its own and reports the field it concerns; PEM problems are described in words, never by
+//! echoing the file. It also notices a private key file that others may read.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::SupportedProtocolVersion;
 
+use super::live::Sources;
 use super::{field_error, not_supported, RawTls, WebConfigError};
 
 /// The section's name, the prefix of its fields in errors.
@@ -66,14 +69,14 @@ pub(crate) enum TlsVersion {
 
 impl TlsConfig {
     /// Validates the section and loads its files; relative names are taken from `dir`.
-    pub(super) fn from_raw(raw: RawTls, dir: &Path) -> Result<TlsConfig, WebConfigError> {
+    pub(super) fn from_raw(raw: RawTls, dir: &Path, sources: &mut Sources) -> Result<TlsConfig, WebConfigError> {
         refuse_unsupported(&raw)?;
         let cert_file = required_file(dir, raw.cert_file.as_deref(), "cert_file")?;
         let key_file = required_file(dir, raw.key_file.as_deref(), "key_file")?;
         let min_version = parse_min_version(raw.min_version.as_deref())?;
         let ca_file = optional_file(dir, raw.client_ca_file.as_deref());
         let client_auth = parse_client_auth(raw.client_auth_type.as_deref(), ca_file)?;
-        let server_config = server_config(&cert_file, &key_file, &client_auth, min_version)?;
+        let server_config = server_config(&cert_file, &key_file, &client_auth, min_version, sources)?;
         Ok(TlsConfig {
             cert_file,
             key_file,
@@ -176,14 +179,15 @@ fn server_config(
     key_file: &Path,
     client_auth: &ClientAuth,
     min_version: TlsVersion,
+    sources: &mut Sources,
 ) -> Result<Arc<rustls::ServerConfig>, WebConfigError> {
-    let certs = load_certs(&field("cert_file"), cert_file)?;
-    let key = load_key(&field("key_file"), key_file)?;
+    let certs = load_certs(&field("cert_file"), cert_file, sources)?;
+    let key = load_key(&field("key_file"), key_file, sources)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(protocol_versions(min_version))
         .map_err(|e| field_error(field("min_version"), e.to_string()))?;
-    let builder = match client_verifier(client_auth, provider)? {
+    let builder = match client_verifier(client_auth, provider, sources)? {
         None => builder.with_no_client_auth(),
         Some(verifier) => builder.with_client_cert_verifier(verifier),
     };
@@ -214,6 +218,7 @@ fn protocol_versions(min_version: TlsVersion) -> &'static [&'static SupportedPro
 fn client_verifier(
     client_auth: &ClientAuth,
     provider: Arc<CryptoProvider>,
+    sources: &mut Sources,
 ) -> Result<Option<Arc<dyn ClientCertVerifier>>, WebConfigError> {
     let (ca_file, optional) = match client_auth {
         ClientAuth::None => return Ok(None),
@@ -221,7 +226,7 @@ fn client_verifier(
         ClientAuth::RequireAndVerify { ca_file } => (ca_file, false),
     };
     let field = field("client_ca_file");
-    let roots = load_roots(&field, ca_file)?;
+    let roots = load_roots(&field, ca_file, sources)?;
     let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
     let builder = if optional {
         builder.allow_unauthenticated()
@@ -235,9 +240,9 @@ fn client_verifier(
 }
 
 /// The CA certificates in `path`, as trust roots.
-fn load_roots(field: &str, path: &Path) -> Result<rustls::RootCertStore, WebConfigError> {
+fn load_roots(field: &str, path: &Path, sources: &mut Sources) -> Result<rustls::RootCertStore, WebConfigError> {
     let mut roots = rustls::RootCertStore::empty();
-    for ca in load_certs(field, path)? {
+    for ca in load_certs(field, path, sources)? {
         roots
             .add(ca)
             .map_err(|e| field_error(field, format!("{}: {e}", path.display())))?;
@@ -246,8 +251,8 @@ fn load_roots(field: &str, path: &Path) -> Result<rustls::RootCertStore, WebConf
 }
 
 /// Every PEM certificate in `path` (at least one).
-fn load_certs(field: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
-    let bytes = read_file(field, path)?;
+fn load_certs(field: &str, path: &Path, sources: &mut Sources) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
+    let bytes = read_file(field, path, sources)?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| field_error(field, format!("{}: {}", path.display(), pem_problem(&e))))?;
@@ -261,8 +266,8 @@ fn load_certs(field: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, 
 }
 
 /// The first PEM private key in `path`.
-fn load_key(field: &str, path: &Path) -> Result<PrivateKeyDer<'static>, WebConfigError> {
-    let bytes = read_file(field, path)?;
+fn load_key(field: &str, path: &Path, sources: &mut Sources) -> Result<PrivateKeyDer<'static>, WebConfigError> {
+    let bytes = read_file(field, path, sources)?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
         field_error(
             field,
@@ -275,9 +280,32 @@ fn load_key(field: &str, path: &Path) -> Result<PrivateKeyDer<'static>, WebConfi
     })
 }
 
-/// The bytes of `path`, or an error naming `field` and the file.
-fn read_file(field: &str, path: &Path) -> Result<Vec<u8>, WebConfigError> {
-    std::fs::read(path).map_err(|e| field_error(field, format!("cannot read {}: {e}", path.display())))
+/// The bytes of `path` (watched from now on), or an error naming `field` and the file.
+fn read_file(field: &str, path: &Path, sources: &mut Sources) -> Result<Vec<u8>, WebConfigError> {
+    sources
+        .read(path)
+        .map_err(|e| field_error(field, format!("cannot read {}: {e}", path.display())))
+}
+
+/// A warning when the private key file may be read by its group or by others.
+pub(super) fn key_file_warning(key_file: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(key_file).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "{}: {} is readable by group or others (mode {mode:03o}): restrict it, e.g. chmod 600",
+                field("key_file"),
+                key_file.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = key_file;
+        None
+    }
 }
 
 /// A PEM problem in words, without echoing any of the file's content.

@@ -131,7 +131,7 @@ impl Harness {
         web: Option<Arc<WebConfig>>,
     ) -> Harness {
         let options = exporter::Options {
-            web,
+            web: web.map(Into::into),
             ..exporter::Options::default()
         };
         Self::start_full_with(now, adjust_sim, make_config, options).await
