@@ -9,9 +9,9 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use opretail_exporter::config::Config;
 use opretail_exporter::exporter;
+use opretail_exporter::http::WebSource;
 use opretail_exporter::model::Clock;
 use opretail_exporter::simulator::{RateRule, RowDetail, SimConfig, Simulator};
-use opretail_exporter::http::WebSource;
 use opretail_exporter::web_config::LiveWebConfig;
 
 /// Prometheus exporter for the Opretail (Ovopark) open platform's hourly people-counting data.

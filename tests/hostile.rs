@@ -5,6 +5,7 @@
 //! cross-site and anonymous reloads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
+#![allow(clippy::unnecessary_cast)] // rlim_t is u64 here, not on every platform
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

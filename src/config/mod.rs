@@ -160,7 +160,14 @@ impl ConfigErrors {
 
 impl Config {
     /// Parse and validate. `env` looks up environment variables (tests pass a closure over a map).
+    #[cfg(test)]
     pub(crate) fn from_yaml_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+        Config::parse(text, env).map(|(config, _)| config)
+    }
+
+    /// [`Config::from_yaml_str`], and the secret fields written out in the text (not taken
+    /// from the environment).
+    fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(Config, Vec<String>), ConfigErrors> {
         let mut doc: Value = serde_yaml::from_str(text).map_err(|e| ConfigErrors::one(ROOT_PATH, e.to_string()))?;
         doc.apply_merge()
             .map_err(|e| ConfigErrors::one(ROOT_PATH, e.to_string()))?;
@@ -169,9 +176,9 @@ impl Config {
         }
         let mut walker = Walker::new(env, EXPANDED_FIELDS);
         let config = Config::read(&mut walker, "", &doc);
-        let mut errors = walker.into_errors();
+        let (mut errors, literal_secrets) = walker.into_parts();
         match config {
-            Some(config) if errors.is_empty() => Ok(config),
+            Some(config) if errors.is_empty() => Ok((config, literal_secrets)),
             _ => {
                 if errors.is_empty() {
                     errors.push(ConfigError::new(ROOT_PATH, "invalid configuration"));
@@ -187,8 +194,11 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigErrors::one(path.display().to_string(), e.to_string()))?;
-        let config = Config::from_yaml_str(&text, &|name| std::env::var(name).ok())?;
+        let (config, literal_secrets) = Config::parse(&text, &|name| std::env::var(name).ok())?;
         for warning in config.warnings() {
+            tracing::warn!(file = %path.display(), "{warning}");
+        }
+        if let Some(warning) = file_mode(path).and_then(|mode| readable_secrets(mode, &literal_secrets)) {
             tracing::warn!(file = %path.display(), "{warning}");
         }
         Ok(config)
@@ -206,4 +216,30 @@ impl Config {
         }
         warnings
     }
+}
+
+/// The permission bits of the file at `path`, where the platform has them.
+fn file_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).ok().map(|m| m.permissions().mode())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// The warning for a file of permission bits `mode` that other users may read while it holds
+/// the secret fields `literal` written out (none when it holds none, or only its owner reads).
+fn readable_secrets(mode: u32, literal: &[String]) -> Option<String> {
+    (mode & 0o044 != 0 && !literal.is_empty()).then(|| {
+        format!(
+            "the file is readable by group or others (mode {:o}) and holds {} as written: chmod 600 it, or take them from the environment (${{VAR}})",
+            mode & 0o777,
+            literal.join(", ")
+        )
+    })
 }

@@ -926,6 +926,9 @@ fn load_logs_each_warning_once() {
             minimal_with("http://gw.example/m.api", "http://gw.example/m.api?q=1"),
         )
         .unwrap();
+        // Only its owner reads it (its secret is written out): that warning is not this one.
+        #[cfg(unix)]
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         Config::load(&path).unwrap();
         std::fs::write(&path, MINIMAL.replace("http://gw.example", "http://127.0.0.1:9")).unwrap();
         Config::load(&path).unwrap();
@@ -938,4 +941,34 @@ fn load_logs_each_warning_once() {
         "{log}"
     );
     assert!(!log.contains("q=1"), "{log}");
+}
+
+#[test]
+fn a_file_others_can_read_is_warned_about_only_when_it_holds_a_secret_as_written() {
+    let env = |name: &str| (name == "SECRET").then(|| "s3cret".to_string());
+    let text = |secret: &str| {
+        format!(
+            "gateway:\n  url: https://gw.example/m.api\n  app_key: k\n  app_secret: {secret}\nshops:\n  - id: S_1\n"
+        )
+    };
+    let (_, literal) = Config::parse(&text("written-out"), &env).expect("valid");
+    assert_eq!(literal, ["gateway.app_secret"]);
+    let warning = super::readable_secrets(0o100644, &literal).expect("a warning");
+    assert!(
+        warning.contains("gateway.app_secret") && warning.contains("644"),
+        "{warning}"
+    );
+    assert!(!warning.contains("written-out"), "the secret itself: {warning}");
+    assert_eq!(
+        super::readable_secrets(0o100600, &literal),
+        None,
+        "only the owner reads it"
+    );
+    let (_, literal) = Config::parse(&text("${SECRET}"), &env).expect("valid");
+    assert!(literal.is_empty(), "{literal:?}");
+    assert_eq!(
+        super::readable_secrets(0o100644, &literal),
+        None,
+        "nothing secret in the file"
+    );
 }

@@ -68,6 +68,8 @@ pub(super) struct Walker<'e> {
     /// The dotted paths whose `${VAR}` are expanded.
     expanded: &'e [&'e str],
     errors: Vec<ConfigError>,
+    /// Secret fields written out in the file rather than taken from the environment.
+    literal_secrets: Vec<String>,
 }
 
 impl<'e> Walker<'e> {
@@ -78,12 +80,14 @@ impl<'e> Walker<'e> {
             env,
             expanded,
             errors: Vec::new(),
+            literal_secrets: Vec::new(),
         }
     }
 
-    /// Every problem recorded, in the order found.
-    pub(super) fn into_errors(self) -> Vec<ConfigError> {
-        self.errors
+    /// Every problem recorded, in the order found, and the secret fields (app secret, token,
+    /// password) whose value is written in the file itself.
+    pub(super) fn into_parts(self) -> (Vec<ConfigError>, Vec<String>) {
+        (self.errors, self.literal_secrets)
     }
 
     /// Records a problem at `path` (the empty path is the document itself).
@@ -117,6 +121,10 @@ impl<'e> Walker<'e> {
     /// part of the text other than a variable's name is ever echoed.
     pub(super) fn expand(&mut self, path: &str, raw: &str, secret: bool) -> Option<String> {
         let expands = self.expanded.contains(&path);
+        let credential = ["app_secret", "token", "password"].iter().any(|f| path.ends_with(f));
+        if secret && credential && !raw.contains("${") {
+            self.literal_secrets.push(path.to_string());
+        }
         let mut out = String::with_capacity(raw.len());
         let mut rest = raw;
         let mut ok = true;

@@ -4,9 +4,11 @@
 //! answer `400` when that byte starts plain HTTP, and the handshake under its own cap and
 //! deadline; then HTTP/1.1 only (hyper's HTTP/1 server, whatever ALPN or a preface asks), with
 //! a deadline on each request's headers that also ends an idle kept-alive connection, and a
-//! bound on their size. Connections are capped: at the cap, the connection that has waited
-//! longest for a request is closed to make room (a legitimate scrape is never locked out by
-//! idle sockets), and accept errors (such as running out of file descriptors) are logged at
+//! bound on their size. Connections are capped: at the cap, a connection is closed to make
+//! room, first one that never had a successful answer (idle, then busy: a client waiting for a
+//! refused password, a handshake or its own slow head), then the proven one idle longest, never
+//! a proven one answering a request (so neither idle sockets nor a flood of bad passwords lock
+//! out a scrape), and accept errors (such as running out of file descriptors) are logged at
 //! most every few seconds. Graceful shutdown stops accepting, lets requests in flight finish
 //! and closes the rest after a grace period.
 
@@ -161,6 +163,7 @@ fn connection_cap(wanted: usize) -> usize {
 }
 
 /// The soft limit of open files, if known.
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 here, not on every platform
 fn open_files_limit() -> Option<u64> {
     #[cfg(unix)]
     {
@@ -181,6 +184,7 @@ fn open_files_limit() -> Option<u64> {
 /// Raises the soft limit of open files to the hard limit (at most the kernel's 1,048,576), as
 /// Go programs do at start-up: the default soft limit (1,024 under systemd) is easily run out
 /// of by connections. Returns the soft limit before and after.
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 here, not on every platform
 pub fn raise_open_files_limit() -> std::io::Result<(u64, u64)> {
     #[cfg(unix)]
     {
@@ -314,6 +318,9 @@ where
         let app = app.clone();
         async move {
             let response = app.oneshot(request).await;
+            if response.as_ref().is_ok_and(|r| r.status().is_success()) {
+                busy.0.conns.set_proven(busy.0.id);
+            }
             response.map(|r| r.map(|body| Tracked { body, _busy: busy }))
         }
     });
@@ -372,7 +379,26 @@ struct Table {
 struct Slot {
     /// `None` while a request is being answered.
     idle_since: Option<Instant>,
+    /// When it was accepted.
+    opened: Instant,
+    /// It has had a successful answer (a client that knows its way in, such as Prometheus).
+    proven: bool,
     evict: CancellationToken,
+}
+
+impl Slot {
+    /// Which connection makes room first (the least): idle ones that never had a successful
+    /// answer, then busy ones that never had (waiting for a refusal, a handshake, a slow head),
+    /// then idle proven ones, each the longest-waiting first; a proven connection answering a
+    /// request never.
+    fn eviction_rank(&self) -> Option<(u8, Instant)> {
+        match (self.proven, self.idle_since) {
+            (false, Some(since)) => Some((0, since)),
+            (false, None) => Some((1, self.opened)),
+            (true, Some(since)) => Some((2, since)),
+            (true, None) => None,
+        }
+    }
 }
 
 impl Conns {
@@ -390,10 +416,13 @@ impl Conns {
         let id = table.next;
         table.next += 1;
         let evict = CancellationToken::new();
+        let now = Instant::now();
         table.open.insert(
             id,
             Slot {
-                idle_since: Some(Instant::now()),
+                idle_since: Some(now),
+                opened: now,
+                proven: false,
                 evict: evict.clone(),
             },
         );
@@ -424,16 +453,24 @@ impl Conns {
             slot.idle_since = idle.then(Instant::now);
         }
     }
+
+    fn set_proven(&self, id: u64) {
+        if let Some(slot) = self.table().open.get_mut(&id) {
+            slot.proven = true;
+        }
+    }
 }
 
 impl Table {
+    /// Closes the connection first in line to make room (see [`Slot::eviction_rank`]); false
+    /// if none may be closed.
     fn evict_idlest(&mut self) -> bool {
-        let idlest = self
+        let first = self
             .open
             .iter()
-            .filter_map(|(id, slot)| slot.idle_since.map(|since| (since, *id)))
+            .filter_map(|(id, slot)| slot.eviction_rank().map(|rank| (rank, *id)))
             .min();
-        match idlest.and_then(|(_, id)| self.open.remove(&id)) {
+        match first.and_then(|(_, id)| self.open.remove(&id)) {
             Some(slot) => {
                 slot.evict.cancel();
                 true
@@ -513,22 +550,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn at_the_cap_the_connection_idle_longest_makes_room() {
+    fn at_the_cap_unproven_connections_make_room_first() {
         let conns = Conns::default();
-        let a = conns.admit(2).expect("room");
+        let proven = conns.admit(3).expect("room");
+        conns.set_proven(proven.id);
         std::thread::sleep(Duration::from_millis(2));
-        let b = conns.admit(2).expect("room");
-        let busy = b.state().busy();
-        let c = conns.admit(2).expect("a is idle: evicted");
-        assert!(a.evict.is_cancelled(), "the idle one goes");
-        assert!(!b.evict.is_cancelled());
-        assert_eq!(conns.len(), 2);
+        let idle = conns.admit(3).expect("room");
+        let waiting = conns.admit(3).expect("room");
+        let waiting_busy = waiting.state().busy();
+        let a = conns.admit(3).expect("an unproven idle one makes room");
+        assert!(idle.evict.is_cancelled(), "the unproven idle one goes first");
+        assert!(!proven.evict.is_cancelled(), "before the proven one, idle longer");
+        let a_busy = a.state().busy();
+        let b = conns.admit(3).expect("then an unproven busy one, the oldest");
+        assert!(waiting.evict.is_cancelled());
+        assert!(!a.evict.is_cancelled());
+        let b_busy = b.state().busy();
+        conns.set_proven(a.id);
+        conns.set_proven(b.id);
+        let c = conns.admit(3).expect("then the proven idle one");
+        assert!(proven.evict.is_cancelled());
         let _c_busy = c.state().busy();
-        assert!(conns.admit(2).is_none(), "every connection busy: refused");
-        drop(busy);
-        let d = conns.admit(2).expect("b is idle again");
-        assert!(b.evict.is_cancelled());
-        drop((c, d));
+        conns.set_proven(c.id);
+        assert!(conns.admit(3).is_none(), "every connection proven and busy: refused");
+        assert_eq!(conns.len(), 3);
+        drop((waiting_busy, a_busy, b_busy));
+        drop((proven, idle, waiting, a, b, c));
         assert_eq!(conns.len(), 0, "dropped connections unregister");
     }
 

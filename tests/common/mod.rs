@@ -137,7 +137,7 @@ impl Harness {
         Self::start_full_with(now, adjust_sim, make_config, options).await
     }
 
-    async fn start_full_with(
+    pub async fn start_full_with(
         now: DateTime<Utc>,
         adjust_sim: impl FnOnce(&mut SimConfig),
         make_config: impl FnOnce(&RunningSimulator) -> Config,
