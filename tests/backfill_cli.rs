@@ -31,6 +31,8 @@ fn write_config(dir: &std::path::Path, url: &str, secret: &str) -> PathBuf {
          devices:\n  - mac: d47c44906f03\n    name: Door\n    shop_id: \"9602\"\n"
     );
     std::fs::write(&path, text).expect("write config");
+    // It holds the secret written out: only its owner may read it (else a warning is logged).
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
     path
 }
 

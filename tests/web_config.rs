@@ -147,7 +147,7 @@ async fn tls_and_basic_auth_together() {
         );
     }
 
-    // Plain HTTP to the TLS port gets no HTTP answer.
+    // Plain HTTP to the TLS port is told so, and served nothing.
     let plain = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -156,8 +156,11 @@ async fn tls_and_basic_auth_together() {
         .get(http(&h, "/metrics"))
         .basic_auth(USER, Some(PASSWORD))
         .send()
-        .await;
-    assert!(r.is_err(), "plain HTTP was answered: {r:?}");
+        .await
+        .expect("an answer");
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.expect("body");
+    assert_eq!(body, "Client sent an HTTP request to an HTTPS server.\n");
     // A client that does not trust the certificate fails the handshake.
     let untrusting = reqwest::Client::builder()
         .resolve("localhost", h.exporter.addr)
