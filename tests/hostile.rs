@@ -198,6 +198,20 @@ fn tls_web_config(dir: &Path) -> (PathBuf, String) {
     (path, pem)
 }
 
+/// `demo` on a free loopback port with the web config at `web`.
+fn demo_with_web_config(web: &Path) -> Exporter {
+    Exporter::spawn(
+        &[
+            "demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.config.file",
+            web.to_str().unwrap(),
+        ],
+        None,
+    )
+}
+
 /// `GET path` over HTTPS trusting `cert_pem`: the status, or the error.
 fn https_get(addr: &str, path: &str, cert_pem: &str, timeout: Duration) -> Result<u16, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -281,16 +295,7 @@ fn silent_sockets_do_not_block_tls_handshakes() {
     enough_files_for_the_attacker();
     let dir = temp_dir("silent");
     let (web, pem) = tls_web_config(&dir);
-    let exporter = Exporter::spawn(
-        &[
-            "demo",
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--web.config.file",
-            web.to_str().unwrap(),
-        ],
-        None,
-    );
+    let exporter = demo_with_web_config(&web);
     let silent: Vec<TcpStream> = (0..400)
         .filter_map(|_| TcpStream::connect(&exporter.addr).ok())
         .collect();
@@ -324,16 +329,7 @@ fn open_sockets(pid: u32) -> usize {
 fn plain_http_to_the_tls_port_gets_400() {
     let dir = temp_dir("plain-to-tls");
     let (web, _) = tls_web_config(&dir);
-    let exporter = Exporter::spawn(
-        &[
-            "demo",
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--web.config.file",
-            web.to_str().unwrap(),
-        ],
-        None,
-    );
+    let exporter = demo_with_web_config(&web);
     let answer = get(&exporter.addr, "/metrics").expect("an answer");
     assert!(answer.starts_with("HTTP/1.0 400 Bad Request"), "{answer:?}");
     assert!(answer.contains("HTTP request to an HTTPS server"), "{answer:?}");
@@ -535,16 +531,7 @@ fn the_healthcheck_works_with_tls_and_basic_auth_on() {
     let hash = bcrypt::hash("probe-pass", 4).unwrap();
     let yaml = std::fs::read_to_string(&web).unwrap();
     std::fs::write(&web, format!("{yaml}basic_auth_users:\n  probe: {hash}\n")).unwrap();
-    let exporter = Exporter::spawn(
-        &[
-            "demo",
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--web.config.file",
-            web.to_str().unwrap(),
-        ],
-        None,
-    );
+    let exporter = demo_with_web_config(&web);
     assert_eq!(
         https_get(&exporter.addr, "/-/healthy", &pem, Duration::from_secs(5)),
         Ok(401)

@@ -287,3 +287,45 @@ async fn client_certificates_are_required_and_verified() {
     assert!(tls12.get(&url).send().await.is_err(), "TLS 1.2 accepted");
     h.stop().await;
 }
+
+/// The exporter serves the web config in force: a password changed in the file works, and the
+/// old one stops working, without a restart; the reload gauges are on `/metrics`.
+#[tokio::test]
+async fn the_exporter_takes_a_changed_password_from_the_file_without_a_restart() {
+    use opretail_exporter::http::WebSource;
+    use opretail_exporter::web_config::LiveWebConfig;
+    let dir = temp_dir("live");
+    let path = dir.join("web.yml");
+    std::fs::write(&path, users_yaml()).expect("write web config");
+    let live = LiveWebConfig::load_checking_every(&path, Duration::from_millis(50)).expect("valid");
+    let options = opretail_exporter::exporter::Options {
+        web: Some(WebSource::Live(Arc::new(live))),
+        ..Default::default()
+    };
+    let h = Harness::start_full_with(utc(NOW), |_| {}, |sim| config(&sim.url(), &["S_9603"], &[]), options).await;
+    let get = |password: &'static str| h.http.get(http(&h, "/-/healthy")).basic_auth(USER, Some(password));
+    assert_eq!(status(get(PASSWORD)).await, 200);
+    let hash = bcrypt::hash("rotated password", 4).expect("bcrypt");
+    std::fs::write(&path, format!("basic_auth_users:\n  {USER}: {hash}\n")).expect("rewrite");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while status(get("rotated password")).await != 200 {
+        assert!(std::time::Instant::now() < deadline, "the new password never worked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status(get(PASSWORD)).await, 401, "the old password still works");
+    let metrics = h
+        .http
+        .get(http(&h, "/metrics"))
+        .basic_auth(USER, Some("rotated password"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        metrics.contains("opretail_web_config_last_reload_successful 1"),
+        "{metrics}"
+    );
+    h.stop().await;
+}

@@ -900,27 +900,10 @@ fn an_http_gateway_elsewhere_is_warned_about() {
 
 #[test]
 fn load_logs_each_warning_once() {
-    #[derive(Clone, Default)]
-    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let dir = std::env::temp_dir().join(format!("opretail-config-warn-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("config.yaml");
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    let log = crate::test_log::logged(|| {
         std::fs::write(
             &path,
             minimal_with("http://gw.example/m.api", "http://gw.example/m.api?q=1"),
@@ -933,7 +916,6 @@ fn load_logs_each_warning_once() {
         std::fs::write(&path, MINIMAL.replace("http://gw.example", "http://127.0.0.1:9")).unwrap();
         Config::load(&path).unwrap();
     });
-    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let warned: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warned.len(), 1, "{log}");
     assert!(
