@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{temp_dir, write_server_cert};
+
 const BIN: &str = env!("CARGO_BIN_EXE_opretail-exporter");
 
 /// The binary, started with `args`, its JSON log read for its listening address.
@@ -175,20 +179,10 @@ fn closed_within(tcp: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("opretail-hostile-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// A web config serving TLS with a fresh self-signed certificate; returns its path and the
 /// certificate PEM.
 fn tls_web_config(dir: &Path) -> (PathBuf, String) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("self-signed certificate");
-    let pem = cert.cert.pem();
-    std::fs::write(dir.join("server.crt"), &pem).unwrap();
-    std::fs::write(dir.join("server.key"), cert.key_pair.serialize_pem()).unwrap();
+    let pem = write_server_cert(dir);
     let path = dir.join("web.yml");
     std::fs::write(
         &path,

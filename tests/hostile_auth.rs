@@ -9,25 +9,19 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{config, utc, Harness};
+use common::{config, temp_dir, utc, write_server_cert, Harness};
 use opretail_exporter::web_config::{AuthOutcome, BasicAuth, LiveWebConfig, WebConfig, MAX_WAITING};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const NOW: &str = "2024-05-01T06:30:00Z";
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("opretail-hostile-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 fn load(dir: &Path, yaml: &str) -> Arc<WebConfig> {
     let path = dir.join("web.yml");
@@ -446,19 +440,6 @@ async fn a_changed_password_hash_applies_without_restart_and_a_broken_file_keeps
     h.stop().await;
 }
 
-/// A self-signed certificate for localhost and 127.0.0.1 written over `server.crt` and
-/// `server.key` in `dir`; returns the certificate PEM.
-fn write_cert(dir: &Path) -> String {
-    use std::os::unix::fs::PermissionsExt as _;
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("certificate");
-    std::fs::write(dir.join("server.crt"), cert.cert.pem()).expect("write cert");
-    let key = dir.join("server.key");
-    std::fs::write(&key, cert.key_pair.serialize_pem()).expect("write key");
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    cert.cert.pem()
-}
-
 /// Serves on `listener` as the exporter's listener does: every handshake with the TLS
 /// configuration current at that moment; answers each connection with a fixed 200.
 async fn serve_tls(listener: tokio::net::TcpListener, live: Arc<LiveWebConfig>) {
@@ -494,7 +475,7 @@ async fn trusted(addr: SocketAddr, cert_pem: &str) -> bool {
 #[tokio::test]
 async fn rotated_certificate_files_apply_to_new_connections() {
     let dir = temp_dir("live-tls");
-    let first = write_cert(&dir);
+    let first = write_server_cert(&dir);
     let path = dir.join("web.yml");
     std::fs::write(
         &path,
@@ -511,7 +492,7 @@ async fn rotated_certificate_files_apply_to_new_connections() {
     let server = tokio::spawn(serve_tls(listener, Arc::clone(&live)));
     assert!(trusted(addr, &first).await, "the first certificate is served");
 
-    let second = write_cert(&dir);
+    let second = write_server_cert(&dir);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !trusted(addr, &second).await {
         assert!(Instant::now() < deadline, "the new certificate was not served");

@@ -7,33 +7,15 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{config, utc, Harness};
+use common::{config, temp_dir, utc, write_server_cert, Harness};
 use opretail_exporter::web_config::WebConfig;
 
 const NOW: &str = "2024-05-01T06:30:00Z";
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("opretail-web-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// A self-signed server certificate for localhost and 127.0.0.1, written as PEM into `dir`;
-/// returns the certificate PEM.
-fn write_server_cert(dir: &std::path::Path) -> String {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("self-signed certificate");
-    let pem = cert.cert.pem();
-    std::fs::write(dir.join("server.crt"), &pem).expect("write cert");
-    std::fs::write(dir.join("server.key"), cert.key_pair.serialize_pem()).expect("write key");
-    pem
-}
 
 fn users_yaml() -> String {
     let hash = bcrypt::hash(PASSWORD, 4).expect("bcrypt");

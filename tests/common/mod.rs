@@ -296,3 +296,25 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
     }
     out
 }
+
+/// A fresh directory for one test's files, under the system's temporary directory.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("opretail-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A self-signed server certificate for localhost and 127.0.0.1, written (over any before it)
+/// as `server.crt` and `server.key` in `dir`, the key readable by its owner only; returns the
+/// certificate PEM.
+pub fn write_server_cert(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("self-signed certificate");
+    let pem = cert.cert.pem();
+    std::fs::write(dir.join("server.crt"), &pem).expect("write cert");
+    let key = dir.join("server.key");
+    std::fs::write(&key, cert.key_pair.serialize_pem()).expect("write key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    pem
+}
