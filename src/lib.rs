@@ -29,6 +29,18 @@ pub mod schema;
 pub mod simulator;
 pub mod web_config;
 
+/// A fresh, empty directory for one unit test's files: unique within the process, and cleared of
+/// whatever an earlier process with the same id left there.
+#[cfg(test)]
+pub(crate) fn test_dir(name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("opretail-unit-{}-{n}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
 /// What tests of several modules share.
 #[cfg(test)]
 pub(crate) mod test_log {

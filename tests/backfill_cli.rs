@@ -18,9 +18,7 @@ use opretail_exporter::simulator::{device_hour, shop_hour, RunningSimulator, Sim
 const BIN: &str = env!("CARGO_BIN_EXE_opretail-exporter");
 
 fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("opretail-backfill-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    common::temp_dir(name)
 }
 
 fn write_config(dir: &std::path::Path, url: &str, secret: &str) -> PathBuf {

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -10,8 +12,7 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_opretail-exporter");
 
 fn write_config(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("opretail-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = common::temp_dir(name);
     let path = dir.join("config.yaml");
     std::fs::write(&path, text).expect("write config");
     path

@@ -40,8 +40,7 @@ impl<'a> Setup<'a> {
     }
 
     fn write(&self, name: &str, url: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("opretail-doctor-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = common::temp_dir(name);
         let path = dir.join("config.yaml");
         let mut text = format!(
             "gateway:\n  url: {url}\n  app_key: demo\n  app_secret: {}\n  timeout: 5s\n  requests_per_second: 100\n{}",
@@ -355,8 +354,7 @@ async fn bad_arguments_and_configurations_exit_2() {
     };
     let out = run(vec!["doctor".into()]).await.expect("join");
     assert_eq!(out.status.code(), Some(2), "--config is required");
-    let dir = std::env::temp_dir().join(format!("opretail-doctor-{}-invalid", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = common::temp_dir("invalid");
     let path = dir.join("config.yaml");
     std::fs::write(&path, "gateway:\n  url: http://127.0.0.1:9/m.api\nshops: []\n").expect("write");
     let path = path.to_str().expect("utf-8 path").to_string();

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -213,8 +215,7 @@ fn assert_clean(what: &str, text: &str) {
 
 /// A configuration file for the gateway at `addr`, one shop.
 fn config_file(name: &str, addr: SocketAddr) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("opretail-hostile-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir(name);
     let path = dir.join("config.yaml");
     std::fs::write(
         &path,

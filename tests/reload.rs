@@ -38,8 +38,7 @@ async fn start(first: impl FnOnce(&str) -> String) -> (Harness, PathBuf) {
         .spawn(SocketAddr::from(LOOPBACK))
         .await
         .expect("sim");
-    let dir = std::env::temp_dir().join(format!("opretail-reload-{}-{}", std::process::id(), sim.addr.port()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::temp_dir("reload");
     let path = dir.join("config.yaml");
     std::fs::write(&path, first(&sim.url())).expect("write");
     let config = Config::load(&path).expect("valid first config");

@@ -140,8 +140,7 @@ fn reliability_keys_reject_bad_values() {
 
 #[test]
 fn login_with_password_or_password_file() {
-    let dir = std::env::temp_dir().join(format!("opretail-config-login-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::test_dir("config-login");
     let file = dir.join("password");
     std::fs::write(&file, "pa55-from-file\n").unwrap();
     let inline = minimal_with(
@@ -188,8 +187,7 @@ fn login_with_password_or_password_file() {
 
 #[test]
 fn app_secret_from_a_file() {
-    let dir = std::env::temp_dir().join(format!("opretail-config-secret-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::test_dir("config-secret");
     let file = dir.join("secret");
     std::fs::write(&file, "file-secret-value\r\n").unwrap();
     let text = MINIMAL.replace(
@@ -900,8 +898,7 @@ fn an_http_gateway_elsewhere_is_warned_about() {
 
 #[test]
 fn load_logs_each_warning_once() {
-    let dir = std::env::temp_dir().join(format!("opretail-config-warn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::test_dir("config-warn");
     let path = dir.join("config.yaml");
     let log = crate::test_log::logged(|| {
         std::fs::write(

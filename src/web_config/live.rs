@@ -250,12 +250,6 @@ fn metric_error(e: prometheus::Error) -> WebConfigError {
 mod tests {
     use super::*;
 
-    fn tmp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("opretail-live-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
-
     fn users(password: &str) -> String {
         format!(
             "basic_auth_users:\n  alice: {}\n",
@@ -265,7 +259,7 @@ mod tests {
 
     #[test]
     fn sources_notice_changed_bytes_of_the_same_length_and_vanished_files() {
-        let dir = tmp_dir("sources");
+        let dir = crate::test_dir("sources");
         let path = dir.join("a.pem");
         std::fs::write(&path, "aaaa").expect("write");
         let mut sources = Sources::default();
@@ -283,7 +277,7 @@ mod tests {
 
     #[test]
     fn keeps_the_basic_auth_of_unchanged_users_and_refuses_turning_tls_on() {
-        let dir = tmp_dir("keep");
+        let dir = crate::test_dir("keep");
         let path = dir.join("web.yml");
         let yaml = users("pw");
         std::fs::write(&path, &yaml).expect("write");
@@ -326,7 +320,7 @@ mod tests {
 
     #[test]
     fn current_looks_at_the_files_once_the_interval_has_passed() {
-        let dir = tmp_dir("interval");
+        let dir = crate::test_dir("interval");
         let path = dir.join("web.yml");
         std::fs::write(&path, users("pw")).expect("write");
         let live = LiveWebConfig::load_checking_every(&path, Duration::from_millis(20)).expect("valid");

@@ -297,9 +297,14 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// A fresh directory for one test's files, under the system's temporary directory.
+/// A fresh, empty directory for one test's files, under the system's temporary directory: its
+/// name is unique within the process, and whatever an earlier process with the same id left
+/// there is removed first.
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("opretail-test-{}-{name}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("opretail-test-{}-{n}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
