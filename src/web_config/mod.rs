@@ -13,6 +13,7 @@
 //! the file, and the files it names, when they change.
 
 mod basic_auth;
+mod idle_thread;
 mod live;
 mod tls;
 
@@ -222,14 +223,8 @@ mod tests {
     use super::tls::{ClientAuth, TlsVersion};
     use super::*;
 
-    fn tmp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("opretail-webcfg-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
-
     fn err(text: &str) -> String {
-        WebConfig::from_yaml(text, &tmp_dir("err"))
+        WebConfig::from_yaml(text, &crate::test_dir("err"))
             .expect_err("should be refused")
             .to_string()
     }
@@ -282,7 +277,7 @@ mod tests {
 
     #[test]
     fn bad_pem_is_named_without_echoing_the_key() {
-        let dir = tmp_dir("pem");
+        let dir = crate::test_dir("pem");
         std::fs::write(dir.join("bad.crt"), "not a certificate\n").expect("write");
         std::fs::write(
             dir.join("bad.key"),
@@ -307,7 +302,7 @@ mod tests {
 
     #[test]
     fn the_example_file_is_valid() {
-        let dir = tmp_dir("example");
+        let dir = crate::test_dir("example");
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
         std::fs::write(dir.join("server.crt"), cert.cert.pem()).expect("write");
         std::fs::write(dir.join("server.key"), cert.key_pair.serialize_pem()).expect("write");
@@ -341,7 +336,7 @@ mod tests {
     #[test]
     fn a_key_file_others_may_read_is_warned_about() {
         use std::os::unix::fs::PermissionsExt as _;
-        let dir = tmp_dir("key-mode");
+        let dir = crate::test_dir("key-mode");
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
         std::fs::write(dir.join("server.crt"), cert.cert.pem()).expect("write");
         let key = dir.join("server.key");
@@ -366,7 +361,7 @@ mod tests {
     #[test]
     fn optional_client_certificates_without_basic_auth_are_warned_about() {
         use std::os::unix::fs::PermissionsExt as _;
-        let dir = tmp_dir("if-given");
+        let dir = crate::test_dir("if-given");
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
         std::fs::write(dir.join("server.crt"), cert.cert.pem()).expect("write");
         std::fs::write(dir.join("ca.crt"), cert.cert.pem()).expect("write");
