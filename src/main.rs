@@ -505,8 +505,11 @@ fn log_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) ->
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {
-    match Config::load(path) {
-        Ok(c) => {
+    match Config::load_quietly(path) {
+        Ok((c, warnings)) => {
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
             let cost = opretail_exporter::poller::RefreshCost::of(&c);
             println!(
                 "{}: valid ({} shop ids, {} devices, poll every {}); a refresh needs {} gateway calls, at least {} at {} requests/s",

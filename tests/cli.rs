@@ -34,10 +34,40 @@ fn check_config_accepts_the_example() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
 }
 
+/// `check-config` prints the configuration's warnings (valid but unsafe), and still exits 0.
+#[test]
+fn check_config_prints_the_warnings() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = write_config(
+        "warnings",
+        "gateway:\n  url: http://gw.example/m.api\n  app_key: k\n  app_secret: written-out\nshops:\n  - id: S_1\n",
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: gateway.url"),
+        "the cleartext gateway: {stderr}"
+    );
+    assert!(
+        stderr.contains("warning: the file is readable by group or others (mode 644) and holds gateway.app_secret"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("written-out"),
+        "the secret itself is never shown: {stderr}"
+    );
+}
+
 /// `check-config` says what a refresh costs, and warns when it needs longer than the hour.
 #[test]
 fn check_config_states_the_refresh_cost() {
-    let head = "gateway:\n  url: http://gw.example/m.api\n  app_key: k\n  app_secret: s\n";
+    let head = "gateway:\n  url: https://gw.example/m.api\n  app_key: k\n  app_secret: s\n";
     let small = write_config("cost-small", &format!("{head}shops:\n  - id: O_1\n"));
     let devices: String = (0..20_000u64).map(|i| format!("  - mac: 0a{i:010x}\n")).collect();
     let large = write_config("cost-large", &format!("{head}shops:\n  - id: O_1\ndevices:\n{devices}"));
@@ -58,7 +88,7 @@ fn check_config_states_the_refresh_cost() {
         stdout.contains("a refresh needs 2 gateway calls, at least 1s at 5 requests/s"),
         "{stdout}"
     );
-    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(!stderr.contains("warning: a refresh needs"), "{stderr}");
     let (stdout, stderr) = run(&large);
     // 1 shop batch (for the hour and the day figures) and 20,000 devices at 5 requests/s:
     // 4,000.4 s.

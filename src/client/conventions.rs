@@ -267,7 +267,13 @@ pub(super) struct State {
     rate_scale: Option<RateScale>,
     /// Findings already warned about.
     warned: HashSet<String>,
+    /// Unknown fields logged so far; at most [`MAX_EXTRA_FIELDS_NOTED`], so that a gateway
+    /// inventing field names cannot grow `warned` without end.
+    extra_fields_noted: usize,
 }
+
+/// Unknown answer fields logged (and remembered) at most.
+const MAX_EXTRA_FIELDS_NOTED: usize = 64;
 
 impl Conventions {
     /// The record for these settings, going on from `before` (what a previous client of the
@@ -325,7 +331,15 @@ impl Conventions {
             }
         }
         for field in &fields.extra {
-            if state.warned.insert(format!("extra {method} {field}")) {
+            let key = format!("extra {method} {field}");
+            if state.warned.contains(&key) || state.extra_fields_noted >= MAX_EXTRA_FIELDS_NOTED {
+                continue;
+            }
+            state.extra_fields_noted += 1;
+            state.warned.insert(key);
+            if state.extra_fields_noted == MAX_EXTRA_FIELDS_NOTED {
+                tracing::info!(method, field = %super::sanitize(field), "the gateway's answer carries a field the exporter does not know; further unknown fields are not logged");
+            } else {
                 tracing::info!(method, field = %super::sanitize(field), "the gateway's answer carries a field the exporter does not know");
             }
         }
@@ -551,6 +565,27 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn invented_field_names_are_noted_up_to_a_bound() {
+        let store = crate::metrics::MetricsStore::new("t", "t").unwrap();
+        let conventions = Conventions::new(Convention::Auto, Convention::Auto, store.api().clone(), None);
+        let log = logged(|| {
+            for round in 0..20 {
+                let mut row = serde_json::Map::new();
+                row.insert("time".into(), json!("2024-05-01 10:00:00"));
+                row.insert("passengerFlow".into(), json!(1));
+                for i in 0..50 {
+                    row.insert(format!("invented{round}x{i}"), json!(0));
+                }
+                conventions.observe(METHOD_SHOPS, &json!([{"depId": 1, "dataList": [row]}]), None);
+            }
+        });
+        let noted = log.lines().filter(|l| l.contains("does not know")).count();
+        assert_eq!(noted, MAX_EXTRA_FIELDS_NOTED, "{log}");
+        assert!(log.contains("further unknown fields are not logged"), "{log}");
+        assert!(conventions.lock().warned.len() <= MAX_EXTRA_FIELDS_NOTED + 16);
     }
 
     #[test]

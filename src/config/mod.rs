@@ -192,16 +192,23 @@ impl Config {
     /// error is one [`ConfigError`] whose path is the file path. Each of a valid
     /// configuration's [`Config::warnings`] is logged once (at start-up, and on each reload).
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ConfigErrors::one(path.display().to_string(), e.to_string()))?;
-        let (config, literal_secrets) = Config::parse(&text, &|name| std::env::var(name).ok())?;
-        for warning in config.warnings() {
-            tracing::warn!(file = %path.display(), "{warning}");
-        }
-        if let Some(warning) = file_mode(path).and_then(|mode| readable_secrets(mode, &literal_secrets)) {
+        let (config, warnings) = Config::load_quietly(path)?;
+        for warning in warnings {
             tracing::warn!(file = %path.display(), "{warning}");
         }
         Ok(config)
+    }
+
+    /// Reads and validates the file at `path`, like [`Config::load`], and returns its warnings
+    /// instead of logging them: [`Config::warnings`], and one when the file may be read by
+    /// other users while it holds a secret written out. `check-config` prints them.
+    pub fn load_quietly(path: &Path) -> Result<(Config, Vec<String>), ConfigErrors> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigErrors::one(path.display().to_string(), e.to_string()))?;
+        let (config, literal_secrets) = Config::parse(&text, &|name| std::env::var(name).ok())?;
+        let mut warnings = config.warnings();
+        warnings.extend(file_mode(path).and_then(|mode| readable_secrets(mode, &literal_secrets)));
+        Ok((config, warnings))
     }
 
     /// What is valid but unsafe in this configuration, one line each (naming the field, never
@@ -218,8 +225,9 @@ impl Config {
     }
 }
 
-/// The permission bits of the file at `path`, where the platform has them.
-fn file_mode(path: &Path) -> Option<u32> {
+/// The permission bits of the file at `path`, where the platform has them (also used for the
+/// web config's key file).
+pub(crate) fn file_mode(path: &Path) -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

@@ -19,32 +19,49 @@ use super::{field_error, WebConfig, WebConfigError};
 /// How often, at most, the files are looked at.
 pub(crate) const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The files a load read, each with a digest of what was read (`None`: could not be read).
+/// The files a load read, each with a digest of what was read and its permission bits (`None`:
+/// could not be read). A changed mode counts as a change, so that a `chmod 600` of the key file
+/// takes its warning away without waiting for other edits.
 #[derive(Default)]
 pub(crate) struct Sources {
-    files: Vec<(PathBuf, Option<ring::digest::Digest>)>,
+    files: Vec<(PathBuf, Option<Fingerprint>)>,
+}
+
+/// What a file read as: a digest of its bytes, and its mode where the platform has one.
+struct Fingerprint {
+    digest: ring::digest::Digest,
+    mode: Option<u32>,
+}
+
+impl Fingerprint {
+    fn of(path: &Path, bytes: &[u8]) -> Fingerprint {
+        Fingerprint {
+            digest: ring::digest::digest(&ring::digest::SHA256, bytes),
+            mode: crate::config::file_mode(path),
+        }
+    }
+
+    fn same(&self, other: &Fingerprint) -> bool {
+        self.digest.as_ref() == other.digest.as_ref() && self.mode == other.mode
+    }
 }
 
 impl Sources {
-    /// The bytes of `path`, recorded with their digest (or the error's absence of one).
+    /// The bytes of `path`, recorded with their fingerprint (or the error's absence of one).
     pub(crate) fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
         let read = std::fs::read(path);
-        let digest = read
-            .as_ref()
-            .ok()
-            .map(|b| ring::digest::digest(&ring::digest::SHA256, b));
-        self.files.push((path.to_path_buf(), digest));
+        let fingerprint = read.as_ref().ok().map(|b| Fingerprint::of(path, b));
+        self.files.push((path.to_path_buf(), fingerprint));
         read
     }
 
-    /// Whether any recorded file now reads differently (or now reads, or no longer does).
+    /// Whether any recorded file now reads differently (or now reads, or no longer does), or
+    /// has another mode.
     fn changed(&self) -> bool {
         self.files.iter().any(|(path, then)| {
-            let now = std::fs::read(path)
-                .ok()
-                .map(|b| ring::digest::digest(&ring::digest::SHA256, &b));
+            let now = std::fs::read(path).ok().map(|b| Fingerprint::of(path, &b));
             match (then, &now) {
-                (Some(a), Some(b)) => a.as_ref() != b.as_ref(),
+                (Some(a), Some(b)) => !a.same(b),
                 (None, None) => false,
                 _ => true,
             }
@@ -273,6 +290,21 @@ mod tests {
         std::fs::write(&path, "aaaa").expect("write");
         std::fs::write(dir.join("missing.pem"), "now here").expect("write");
         assert!(sources.changed(), "a file that could not be read now can");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sources_notice_a_changed_mode() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = crate::test_dir("mode");
+        let path = dir.join("key.pem");
+        std::fs::write(&path, "key").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let mut sources = Sources::default();
+        sources.read(&path).expect("read");
+        assert!(!sources.changed());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(sources.changed(), "chmod 600 alone is a change");
     }
 
     #[test]

@@ -289,23 +289,14 @@ fn read_file(field: &str, path: &Path, sources: &mut Sources) -> Result<Vec<u8>,
 
 /// A warning when the private key file may be read by its group or by others.
 pub(super) fn key_file_warning(key_file: &Path) -> Option<String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(key_file).ok()?.permissions().mode() & 0o777;
-        (mode & 0o077 != 0).then(|| {
-            format!(
-                "{}: {} is readable by group or others (mode {mode:03o}): restrict it, e.g. chmod 600",
-                field("key_file"),
-                key_file.display()
-            )
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = key_file;
-        None
-    }
+    let mode = crate::config::file_mode(key_file)? & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{}: {} is readable by group or others (mode {mode:03o}): restrict it, e.g. chmod 600",
+            field("key_file"),
+            key_file.display()
+        )
+    })
 }
 
 /// A PEM problem in words, without echoing any of the file's content.
