@@ -120,6 +120,35 @@ impl GatewayConfig {
     }
 }
 
+/// The environment variable that, when set, lists the only gateway hosts `gateway.url` may
+/// name (comma- or space-separated). Set it where the configuration's editors cannot (the
+/// container's environment, not its ConfigMap), so that editing the file cannot send the login
+/// password, the token and signed requests to another host.
+pub(crate) const ALLOWED_HOSTS_ENV: &str = "OPRETAIL_ALLOWED_GATEWAY_HOSTS";
+
+impl GatewayConfig {
+    /// The error when `allowed` (the value of [`ALLOWED_HOSTS_ENV`]) does not list the host of
+    /// `gateway.url` (compared without case); `None` when it does.
+    pub(crate) fn disallowed_host(&self, allowed: &str) -> Option<String> {
+        let host = self
+            .url
+            .host_str()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let list: Vec<&str> = allowed
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|h| !h.is_empty())
+            .collect();
+        (!list.iter().any(|h| h.eq_ignore_ascii_case(host))).then(|| {
+            format!(
+                "the host {host} is not one {ALLOWED_HOSTS_ENV} allows ({}): the gateway address is pinned by the environment",
+                list.join(", ")
+            )
+        })
+    }
+}
+
 /// Whether `url` names this machine: a loopback address (127.0.0.0/8, ::1, or an IPv4 one
 /// mapped into IPv6) or `localhost`.
 fn is_loopback(url: &Url) -> bool {

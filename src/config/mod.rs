@@ -177,6 +177,14 @@ impl Config {
         let mut walker = Walker::new(env, EXPANDED_FIELDS);
         let config = Config::read(&mut walker, "", &doc);
         let (mut errors, literal_secrets) = walker.into_parts();
+        if let (Some(config), Some(allowed)) = (&config, env(gateway::ALLOWED_HOSTS_ENV)) {
+            errors.extend(
+                config
+                    .gateway
+                    .disallowed_host(&allowed)
+                    .map(|message| ConfigError::new("gateway.url", message)),
+            );
+        }
         match config {
             Some(config) if errors.is_empty() => Ok((config, literal_secrets)),
             _ => {

@@ -951,3 +951,22 @@ fn a_file_others_can_read_is_warned_about_only_when_it_holds_a_secret_as_written
         "nothing secret in the file"
     );
 }
+
+#[test]
+fn the_environment_can_pin_the_gateway_host() {
+    let pinned = |hosts: &str| env_of(&[("OPRETAIL_ALLOWED_GATEWAY_HOSTS", hosts)]);
+    let config = Config::from_yaml_str(MINIMAL, &pinned("openapi.opretail.com, GW.example"));
+    assert!(config.is_ok(), "the host is listed (without case): {config:?}");
+    let refused = Config::from_yaml_str(MINIMAL, &pinned("openapi.opretail.com,openapi.ovopark.com"))
+        .expect_err("another host is refused");
+    assert_eq!(refused.0.len(), 1, "{refused}");
+    assert_eq!(refused.0[0].path, "gateway.url");
+    assert!(
+        refused.0[0]
+            .message
+            .contains("gw.example is not one OPRETAIL_ALLOWED_GATEWAY_HOSTS allows"),
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains("hunter2"), "{refused}");
+    assert!(Config::from_yaml_str(MINIMAL, &env_of(&[])).is_ok(), "unset: any host");
+}
