@@ -7,8 +7,13 @@
 #   deploy/kubernetes/*.yaml      kubernetes-validate --strict (core kinds), the PrometheusRule
 #                                 regenerated and compared, its groups through promtool check
 #                                 rules, and the references between the manifests
+#   deploy/alertmanager/*.yml     amtool check-config, the routes by team and region with
+#                                 amtool config routes test, and scripts/check-alerts.py (every
+#                                 alert's labels, runbook anchor, dashboard, tests, inhibit rules)
 #   deploy/systemd/*.service      systemd-analyze verify (with the built binary's path)
-# Tools come from PyPI into a virtualenv under target/. Usage: scripts/validate-deploy.sh [BINARY]
+# Tools come from PyPI into a virtualenv under target/; amtool from the Debian package
+# prometheus-alertmanager (installed when missing; CI runs as root). Usage:
+# scripts/validate-deploy.sh [BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/debug/opretail-exporter}
@@ -19,6 +24,10 @@ if [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -f "$venv/.pins" ] || [ "$(ca
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
   echo "${pins[*]}" >"$venv/.pins"
+fi
+if ! command -v amtool >/dev/null 2>&1; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus-alertmanager
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -77,6 +86,24 @@ assert sorted(kust["resources"]) == sorted(["secret.yaml", "configmap.yaml", "st
 print(f"{len(groups)} rule groups, {sum(len(g['rules']) for g in groups)} rules; references consistent")
 PY
 promtool check rules "$tmp/rules.yml"
+
+echo "-- amtool check-config deploy/alertmanager/alertmanager.yml, routes by team and region"
+am=deploy/alertmanager/alertmanager.yml
+amtool check-config "$am"
+route() { # expected receiver, then the alert's labels
+  local want=$1; shift
+  amtool config routes test --config.file="$am" --verify.receivers="$want" "$@" >/dev/null 2>&1 \
+    || { echo "route of {$*}: expected $want, got $(amtool config routes test --config.file="$am" "$@" 2>/dev/null)" >&2; return 1; }
+  echo "route {$*} -> $want"
+}
+route sre-pager alertname=OpretailGatewayDown team=sre severity=critical job=opretail
+route sre-chat alertname=OpretailTargetDown team=sre severity=warning job=opretail
+route store-ops-east alertname=OpretailTrafficDrop team=store-ops severity=warning region=east
+route store-ops-west alertname=OpretailShopNoWalkIns team=store-ops severity=warning region=west
+route store-ops-head-office alertname=OpretailTrafficDrop team=store-ops severity=warning
+
+echo "-- alerts: labels, runbook anchors, dashboards, tests, inhibit rules (scripts/check-alerts.py)"
+"$venv/bin/python" scripts/check-alerts.py
 
 echo "-- the ConfigMap's config.yaml passes check-config"
 "$venv/bin/python" -c 'import sys, yaml; sys.stdout.write(yaml.safe_load(open("deploy/kubernetes/configmap.yaml"))["data"]["config.yaml"])' >"$tmp/config.yaml"
