@@ -174,6 +174,8 @@ async fn api_call_repeat_slows_the_request_rate() {
         slowed < 10_000.0 / 8.0,
         "6 repeats halve the rate down to its floor: {slowed}"
     );
+    let configured = |m: &Exposition| m.value("opretail_api_rate_limit_configured_requests_per_second", &[]);
+    assert_eq!(configured(&h.scrape().await), 10_000.0, "the configured rate stays");
     h.sim.sim.set_fault(None);
     for _ in 0..40 {
         h.poll().await;

@@ -122,6 +122,7 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
         metrics.set_rate_limit(limiter.current_rate());
+        metrics.set_rate_limit_configured(cfg.requests_per_second);
         let conventions = Conventions::new(cfg.row_time, cfg.rate_scale, metrics.clone(), before);
         Ok(Self {
             inner: Arc::new(Inner {

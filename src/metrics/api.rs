@@ -19,6 +19,7 @@ pub struct ApiMetrics {
     batch_splits: IntCounterVec,
     duration: HistogramVec,
     rate_limit: Gauge,
+    rate_limit_configured: Gauge,
     fields_missing: GaugeVec,
     clock_skew: Gauge,
     convention: GaugeVec,
@@ -83,6 +84,11 @@ impl ApiMetrics {
             "opretail_api_rate_limit_requests_per_second",
             "Gateway requests per second allowed now while polling hourly data (lowered after -100 API_CALL_REPEAT answers).",
         )?;
+        let rate_limit_configured = gauge(
+            registry,
+            "opretail_api_rate_limit_configured_requests_per_second",
+            "Gateway requests per second configured (gateway.requests_per_second): the rate in force returns to it after -100 answers stop.",
+        )?;
         let fields_missing = register(
             registry,
             GaugeVec::new(
@@ -120,6 +126,7 @@ impl ApiMetrics {
             batch_splits,
             duration,
             rate_limit,
+            rate_limit_configured,
         })
     }
 
@@ -177,5 +184,10 @@ impl ApiMetrics {
     /// Publishes the request rate in force.
     pub(crate) fn set_rate_limit(&self, per_second: f64) {
         self.rate_limit.set(per_second);
+    }
+
+    /// Publishes the configured request rate.
+    pub(crate) fn set_rate_limit_configured(&self, per_second: f64) {
+        self.rate_limit_configured.set(per_second);
     }
 }
