@@ -259,14 +259,10 @@ fn full_example_parses_with_every_value() {
     assert_eq!(c.timezone, chrono_tz::Asia::Shanghai);
     assert_eq!(c.poll_interval, Duration::from_secs(300));
     assert_eq!(
-        c.shops,
+        c.shops.to_vec(),
         vec![
-            ShopTarget {
-                id: TargetId::Shop(9642)
-            },
-            ShopTarget {
-                id: TargetId::Org(1834)
-            }
+            ShopTarget::new(TargetId::Shop(9642)),
+            ShopTarget::new(TargetId::Org(1834))
         ]
     );
     assert_eq!(
@@ -622,12 +618,14 @@ fn documents(example: &str, key: &str) -> bool {
 #[test]
 fn every_declared_key_is_documented_in_the_example() {
     let example = include_str!("../../config.example.yaml");
-    let sections: [(&str, Vec<&str>); 6] = [
+    let sections: [(&str, Vec<&str>); 8] = [
         ("top level", Config::keys()),
         ("gateway", GatewayConfig::keys()),
         ("gateway.login", gateway::LOGIN_KEYS.to_vec()),
         ("sharding", shard::SHARDING_KEYS.to_vec()),
         ("shops[]", targets::SHOP_KEYS.to_vec()),
+        ("shop_overrides[]", targets::OVERRIDE_KEYS.to_vec()),
+        ("calendar", calendar::CALENDAR_KEYS.to_vec()),
         ("devices[]", targets::DEVICE_KEYS.to_vec()),
     ];
     for (section, keys) in sections {
