@@ -276,6 +276,7 @@ fn full_snapshot() -> Snapshot {
             code: "c".into(),
             hour_start: 0,
             values: ShopValues::every(1.0),
+            meta: Default::default(),
         },
     );
     s.devices.insert(

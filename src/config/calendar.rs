@@ -73,9 +73,8 @@ pub struct CalendarLevel {
     pub closed_dates: Arc<[DateSpan]>,
 }
 
-/// One level's static labels, sorted by name. Shared, not copied, by every shop that takes
-/// them as they are.
-pub type Labels = Arc<[(String, String)]>;
+/// One level's static labels, sorted by name (the schema's [`crate::model::StaticLabels`]).
+pub type Labels = crate::model::StaticLabels;
 
 /// One shop's business calendar, resolved from its levels: cheap to clone (the closed dates
 /// are shared with the configuration).

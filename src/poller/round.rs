@@ -30,10 +30,11 @@ use chrono_tz::Tz;
 use super::plan::RoundPlan;
 use super::PollReport;
 use crate::client::{Answer, ApiError, Leaf, Split, Target};
+use crate::config::Config;
 use crate::hours;
 use crate::model::{
-    DaySample, DeviceDayValues, DeviceRow, DeviceSample, DeviceTarget, ShopDayValues, ShopSample, ShopSeries, Snapshot,
-    TargetId, TargetStatus,
+    DaySample, DeviceDayValues, DeviceRow, DeviceSample, DeviceTarget, ShopDayValues, ShopMeta, ShopSample,
+    ShopSeries, Snapshot, TargetId, TargetStatus,
 };
 
 /// The shops each organisation (`O_`) produced: its members as last answered. (An `S_` id's
@@ -57,6 +58,8 @@ pub(super) enum Outcome {
 
 /// What one round knows besides the answers: the previous snapshot, the hour asked for, now.
 pub(super) struct Round<'a> {
+    /// The configuration in force: the shops' calendars and static labels.
+    pub(super) config: &'a Config,
     pub(super) previous: &'a Snapshot,
     pub(super) shops_of: &'a ShopsOf,
     pub(super) plan: &'a RoundPlan,
@@ -199,6 +202,7 @@ impl Round<'_> {
             }
         }
         self.carry_days(&mut next.snapshot);
+        self.describe_shops(&mut next);
         report.shops = next.snapshot.shops.len();
         report.devices = next.snapshot.devices.len();
         (next, report)
@@ -227,6 +231,37 @@ impl Round<'_> {
                 values,
             };
             next.snapshot.shop_days.insert(series.dep_id, day);
+        }
+    }
+
+    /// Sets what the configuration in force says of every published shop, kept values
+    /// included (so that a reload applies at once): the configured organisation that returned
+    /// it, whether its hour was an opening hour, its static labels. A shop listed by its own
+    /// `S_` id has no organisation, even when one also returns it; any other shop has the first
+    /// configured organisation (in the file's order) whose members hold it.
+    fn describe_shops(&self, next: &mut Next) {
+        let mut org_of: HashMap<&str, u64> = HashMap::new();
+        for id in &self.plan.configured {
+            if let (TargetId::Org(n), Some(members)) = (id, next.shops_of.get(id)) {
+                for dep in members {
+                    org_of.entry(dep.as_str()).or_insert(*n);
+                }
+            }
+        }
+        for (dep, sample) in next.snapshot.shops.iter_mut() {
+            let number = dep.parse::<u64>().ok();
+            let org_id = match number {
+                Some(n) if self.config.lists_shop(n) => None,
+                _ => org_of.get(dep.as_str()).copied(),
+            };
+            let hour = chrono::DateTime::from_timestamp(sample.hour_start, 0)
+                .map(|t| t.with_timezone(&self.tz).naive_local());
+            let open = hour.is_some_and(|h| self.config.calendar_of(number, org_id).is_open(h));
+            sample.meta = ShopMeta {
+                open,
+                org_id,
+                labels: self.config.labels_of(number, org_id),
+            };
         }
     }
 
@@ -297,6 +332,7 @@ impl Round<'_> {
                     code: shop.code,
                     hour_start,
                     values: row.values,
+                    meta: ShopMeta::default(),
                 }),
                 // No newer row yet: keep what we had.
                 None => previous.cloned(),
@@ -529,6 +565,7 @@ mod tests {
                 code: String::new(),
                 hour_start,
                 values: ShopValues::every(-1.0),
+                meta: ShopMeta::default(),
             };
             before.shops.insert("1".into(), sample);
         }
@@ -536,7 +573,9 @@ mod tests {
             configured: vec![TargetId::Shop(1)],
             ..RoundPlan::default()
         };
+        let config = crate::poller::schedule::tests::config(300, 60);
         let round = Round {
+            config: &config,
             previous: &before,
             shops_of: &ShopsOf::new(),
             plan: &plan,
