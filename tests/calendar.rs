@@ -144,10 +144,16 @@ async fn shops_carry_their_organisation_labels_and_opening_hours() {
     );
     assert_eq!(open(&m, "9602"), Some(1.0));
     // A shop of O_1002: closed at 13:00 on Wednesdays.
-    assert_eq!(info(&m, "9613").unwrap(), ["city=", "manager=", "org_id=O_1002", "region=west"]);
+    assert_eq!(
+        info(&m, "9613").unwrap(),
+        ["city=", "manager=", "org_id=O_1002", "region=west"]
+    );
     assert_eq!(open(&m, "9613"), Some(0.0));
     // Shop 9601, listed by its own id: no organisation, only its own labels, closed today.
-    assert_eq!(info(&m, "9601").unwrap(), ["city=", "manager=", "org_id=", "region=north"]);
+    assert_eq!(
+        info(&m, "9601").unwrap(),
+        ["city=", "manager=", "org_id=", "region=north"]
+    );
     assert_eq!(open(&m, "9601"), Some(0.0));
 
     // An hour later (the 14:00 hour): O_1002 has opened, 9602's Wednesday range has ended, 9601
@@ -176,7 +182,10 @@ async fn shops_carry_their_organisation_labels_and_opening_hours() {
             "  - id: O_1002\n    labels: {region: west}\n    calendar:\n      hours: {wed: \"14:00-22:00\"}\n",
             "",
         );
-    assert!(!text.contains("O_1002") && text.contains("2024-04-30/2024-05-02"), "{text}");
+    assert!(
+        !text.contains("O_1002") && text.contains("2024-04-30/2024-05-02"),
+        "{text}"
+    );
     std::fs::write(&path, text).expect("write config");
     let reloader = h.exporter.reloader.clone().expect("started from a file");
     reloader.reload().await.expect("the new configuration is valid");

@@ -76,7 +76,11 @@ fn snapshot() -> Snapshot {
             meta: ShopMeta {
                 open: false,
                 org_id: Some(1834),
-                labels: vec![("city".to_string(), "Shanghai".to_string()), ("region".to_string(), "east".to_string())].into(),
+                labels: vec![
+                    ("city".to_string(), "Shanghai".to_string()),
+                    ("region".to_string(), "east".to_string()),
+                ]
+                .into(),
             },
         },
     ];

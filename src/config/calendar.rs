@@ -103,7 +103,10 @@ impl ShopCalendar {
             }
         }
         let mut closed: [Arc<[DateSpan]>; 3] = Default::default();
-        for (slot, level) in closed.iter_mut().zip(levels.iter().filter(|l| !l.closed_dates.is_empty())) {
+        for (slot, level) in closed
+            .iter_mut()
+            .zip(levels.iter().filter(|l| !l.closed_dates.is_empty()))
+        {
             *slot = Arc::clone(&level.closed_dates);
         }
         ShopCalendar { week, closed }
@@ -160,7 +163,10 @@ pub(crate) fn merge_labels(levels: &[&Labels]) -> Labels {
             for level in levels {
                 merged.extend(level.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             }
-            merged.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            merged
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         }
     }
 }
@@ -230,7 +236,10 @@ fn read_hours(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<[Option<D
                 Some((_, r, other)) if *r == rank => {
                     w.error(
                         &key_path,
-                        format!("{} is also named by {other}: keys of the same kind may not name the same day", DAYS[day]),
+                        format!(
+                            "{} is also named by {other}: keys of the same kind may not name the same day",
+                            DAYS[day]
+                        ),
                     );
                     ok = false;
                     break;
@@ -250,7 +259,12 @@ fn read_day_hours(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<DayHo
     let text = w.text(path, value)?;
     let text = text.trim();
     match text {
-        "24h" => return Some(DayHours::Open { start: 0, end: DAY_MINUTES }),
+        "24h" => {
+            return Some(DayHours::Open {
+                start: 0,
+                end: DAY_MINUTES,
+            })
+        }
         "closed" => return Some(DayHours::Closed),
         _ => {}
     }
@@ -259,7 +273,10 @@ fn read_day_hours(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<DayHo
         .and_then(|(a, b)| Some((read_time(a.trim())?, read_time(b.trim())?)));
     match times {
         Some((start, _)) if start == DAY_MINUTES => {
-            w.error(path, format!("invalid opening hours {text:?}: only an end may be 24:00"));
+            w.error(
+                path,
+                format!("invalid opening hours {text:?}: only an end may be 24:00"),
+            );
             None
         }
         Some((start, end)) if start == end => {
@@ -411,9 +428,7 @@ mod tests {
 
     /// The opening hours of `day` (2026-11-23 is a Monday) as the hours of the day open.
     fn open_hours(c: &ShopCalendar, day: &str) -> Vec<u32> {
-        (0..24)
-            .filter(|h| c.is_open(at(&format!("{day} {h:02}:00"))))
-            .collect()
+        (0..24).filter(|h| c.is_open(at(&format!("{day} {h:02}:00")))).collect()
     }
 
     fn errors_of(yaml: &str) -> Vec<String> {
@@ -421,7 +436,9 @@ mod tests {
     }
 
     fn has(errors: &[String], path: &str, word: &str) -> bool {
-        errors.iter().any(|e| e.starts_with(&format!("{path}: ")) && e.contains(word))
+        errors
+            .iter()
+            .any(|e| e.starts_with(&format!("{path}: ")) && e.contains(word))
     }
 
     #[test]
@@ -452,7 +469,11 @@ mod tests {
             "the tail on Saturday, before Saturday's own range"
         );
         assert_eq!(open_hours(&c, "2026-11-26"), Vec::<u32>::new(), "Thursday is closed");
-        assert_eq!(open_hours(&c, "2026-11-29"), Vec::<u32>::new(), "no tail after Saturday");
+        assert_eq!(
+            open_hours(&c, "2026-11-29"),
+            Vec::<u32>::new(),
+            "no tail after Saturday"
+        );
     }
 
     #[test]
@@ -465,7 +486,8 @@ mod tests {
 
     #[test]
     fn a_day_beats_a_range_and_a_range_beats_all() {
-        let c = cal(&["hours: {sun: \"11:00-20:00\", all: \"10:00-22:00\", sat-sun: \"09:00-23:00\", mon-wed: closed}"]);
+        let c =
+            cal(&["hours: {sun: \"11:00-20:00\", all: \"10:00-22:00\", sat-sun: \"09:00-23:00\", mon-wed: closed}"]);
         assert_eq!(c.hours(chrono::Weekday::Sun), DayHours::Open { start: 660, end: 1200 });
         assert_eq!(c.hours(chrono::Weekday::Sat), DayHours::Open { start: 540, end: 1380 });
         assert_eq!(c.hours(chrono::Weekday::Tue), DayHours::Closed);
@@ -484,7 +506,11 @@ mod tests {
     fn closed_dates_close_their_day_but_not_the_tail_of_the_day_before() {
         let c = cal(&["hours: {all: \"20:00-02:00\"}\nclosed_dates: [\"2026-11-24\", \"2026-12-01/2026-12-03\"]"]);
         assert_eq!(open_hours(&c, "2026-11-24"), vec![0, 1], "only Monday's tail");
-        assert_eq!(open_hours(&c, "2026-11-25"), vec![20, 21, 22, 23], "no tail of the closed day");
+        assert_eq!(
+            open_hours(&c, "2026-11-25"),
+            vec![20, 21, 22, 23],
+            "no tail of the closed day"
+        );
         for day in ["2026-12-01", "2026-12-02", "2026-12-03"] {
             assert!(c.is_closed_date(NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap()));
         }
@@ -523,7 +549,10 @@ mod tests {
     #[test]
     fn bad_calendars_name_the_field() {
         let e = errors_of("hours: {mon: \"25:00-22:00\"}");
-        assert!(has(&e, "calendar.hours.mon", "invalid opening hours \"25:00-22:00\""), "{e:?}");
+        assert!(
+            has(&e, "calendar.hours.mon", "invalid opening hours \"25:00-22:00\""),
+            "{e:?}"
+        );
         let e = errors_of("hours: {mon: \"10:00-10:00\"}");
         assert!(has(&e, "calendar.hours.mon", "the end equals the start"), "{e:?}");
         let e = errors_of("hours: {mon: \"24:00-10:00\"}");
@@ -536,9 +565,15 @@ mod tests {
             assert!(has(&e, &format!("calendar.hours.{key}"), "unknown key"), "{e:?}");
         }
         let e = errors_of("hours: {mon-fri: 24h, fri-sun: closed}");
-        assert!(has(&e, "calendar.hours.fri-sun", "fri is also named by mon-fri"), "{e:?}");
+        assert!(
+            has(&e, "calendar.hours.fri-sun", "fri is also named by mon-fri"),
+            "{e:?}"
+        );
         let e = errors_of("closed_dates: [\"2026-02-30\", \"2026-10-07/2026-10-01\", \"tomorrow\"]");
-        assert!(has(&e, "calendar.closed_dates[0]", "invalid date \"2026-02-30\""), "{e:?}");
+        assert!(
+            has(&e, "calendar.closed_dates[0]", "invalid date \"2026-02-30\""),
+            "{e:?}"
+        );
         assert!(has(&e, "calendar.closed_dates[1]", "ends before it starts"), "{e:?}");
         assert!(has(&e, "calendar.closed_dates[2]", "invalid date"), "{e:?}");
         let e = errors_of("hours: {mon: closed}\nweekends: closed");

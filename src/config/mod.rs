@@ -33,11 +33,11 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde_yaml::Value;
 
+pub use self::calendar::{CalendarLevel, DateSpan, DayHours, Labels, ShopCalendar};
 use self::declare::section;
 pub use self::gateway::{GatewayAuth, GatewayConfig};
 pub(crate) use self::shard::stable_hash;
 pub use self::shard::{Shard, ShardError};
-pub use self::calendar::{CalendarLevel, DateSpan, DayHours, Labels, ShopCalendar};
 pub use self::targets::{Indexed, Keyed, ShopOverride, ShopTarget};
 use self::walk::Walker;
 use crate::model::{DeviceTarget, TargetId};

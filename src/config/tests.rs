@@ -1001,7 +1001,11 @@ fn a_shop_takes_the_top_level_then_its_organisation_then_its_own() {
     assert!(overridden.is_closed_date(day(26)));
     assert_eq!(
         labels(c.labels_for("9700", Some("O_1834"))),
-        [pair("city", "Shanghai"), pair("manager", "Zhang"), pair("region", "south")]
+        [
+            pair("city", "Shanghai"),
+            pair("manager", "Zhang"),
+            pair("region", "south")
+        ]
     );
 
     // A shop listed by its own id: the top level, then its entry.
@@ -1043,8 +1047,16 @@ fn calendar_and_label_problems_are_reported_at_once_with_their_paths() {
     assert_error(&errs, "shops[0].calendar.hours.sunday", "unknown key");
     assert_error(&errs, "shops[0].labels.job", "reserved label name");
     assert_error(&errs, "shops[1].labels.__manager", "reserved for Prometheus");
-    assert_error(&errs, "shop_overrides[0].calendar.hours.fri-sun", "fri is also named by mon-fri");
-    assert_error(&errs, "shop_overrides[0].calendar.closed_dates[0]", "ends before it starts");
+    assert_error(
+        &errs,
+        "shop_overrides[0].calendar.hours.fri-sun",
+        "fri is also named by mon-fri",
+    );
+    assert_error(
+        &errs,
+        "shop_overrides[0].calendar.closed_dates[0]",
+        "ends before it starts",
+    );
     assert_error(&errs, "shop_overrides[1].labels.floor", "expected a string");
     assert_eq!(errs.len(), 8, "{}", ConfigErrors(errs.clone()));
 
@@ -1058,13 +1070,25 @@ fn calendar_and_label_problems_are_reported_at_once_with_their_paths() {
 
     // An override for a shop listed by its own id.
     let errs = errors(&(CALENDARS.to_string() + "  - shop_id: 9642\n"));
-    assert_error(&errs, "shop_overrides[1].shop_id", "shop 9642 is listed by its own id at shops[1]");
+    assert_error(
+        &errs,
+        "shop_overrides[1].shop_id",
+        "shop 9642 is listed by its own id at shops[1]",
+    );
     // Unknown keys of an entry and of an override; a label listed twice.
-    let errs = errors(&CALENDARS.replace("    labels: {manager: Zhang", "    tags: {}\n    labels: {manager: Zhang"));
-    assert_error(&errs, "shop_overrides[0].tags", "unknown key (expected one of shop_id, labels, calendar)");
+    let errs = errors(&CALENDARS.replace(
+        "    labels: {manager: Zhang",
+        "    tags: {}\n    labels: {manager: Zhang",
+    ));
+    assert_error(
+        &errs,
+        "shop_overrides[0].tags",
+        "unknown key (expected one of shop_id, labels, calendar)",
+    );
     let errs = errors(&CALENDARS.replace("city: Shanghai}", "city: Shanghai, region: west}"));
     assert!(
-        errs.iter().any(|e| e.message.contains("duplicate") && e.message.contains("region")),
+        errs.iter()
+            .any(|e| e.message.contains("duplicate") && e.message.contains("region")),
         "{}",
         ConfigErrors(errs.clone())
     );

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 
 use crate::model::{DaySample, Snapshot, TargetId};
 use crate::schema::{
-    self, AnyFamily, Context, DeviceDayValues, DeviceValues, Family, ShopDayValues, ShopMeta, ShopValues,
-    TargetStatus, DEVICE_LABELS, SHOP_INFO_LABELS, SHOP_LABELS, TARGET_LABELS,
+    self, AnyFamily, Context, DeviceDayValues, DeviceValues, Family, ShopDayValues, ShopMeta, ShopValues, TargetStatus,
+    DEVICE_LABELS, SHOP_INFO_LABELS, SHOP_LABELS, TARGET_LABELS,
 };
 
 /// How the live exposition ends the HELP texts of the value families.
@@ -124,9 +124,7 @@ impl<'a> Subjects<'a> {
                 AnyFamily::Shop(f) => write_family(out, f, &self.shops.labels, &self.shops.rows, line_done),
                 AnyFamily::ShopDay(f) => write_family(out, f, &self.shops.labels, &self.shop_days, line_done),
                 AnyFamily::ShopMeta(f) => write_family(out, f, &self.shops.labels, &self.shop_meta, line_done),
-                AnyFamily::ShopInfo(f) => {
-                    write_family(out, f, &self.shop_info.labels, &self.shop_info.rows, line_done)
-                }
+                AnyFamily::ShopInfo(f) => write_family(out, f, &self.shop_info.labels, &self.shop_info.rows, line_done),
                 AnyFamily::Device(f) => write_family(out, f, &self.devices.labels, &self.devices.rows, line_done),
                 AnyFamily::DeviceDay(f) => write_family(out, f, &self.devices.labels, &self.device_days, line_done),
                 AnyFamily::Target(f) => write_family(out, f, &self.targets.labels, &self.targets.rows, line_done),
@@ -175,7 +173,10 @@ impl<'a, S> Series<'a, S> {
 
     /// The series of `samples` (key, label values in the order of `names`, sorted by name,
     /// what the families read, the start of the hour), sorted by their label values.
-    fn sorted<L: AsRef<str>, V: AsRef<[L]> + Ord>(names: &[&str], mut samples: Vec<(&'a str, V, &'a S, Option<i64>)>) -> Self {
+    fn sorted<L: AsRef<str>, V: AsRef<[L]> + Ord>(
+        names: &[&str],
+        mut samples: Vec<(&'a str, V, &'a S, Option<i64>)>,
+    ) -> Self {
         // Stable: samples with equal labels keep the snapshot's order.
         samples.sort_by(|a, b| a.1.cmp(&b.1));
         // `{`, `}`, and per label `name="value"` and a comma; escaping may add a little.
@@ -190,7 +191,10 @@ impl<'a, S> Series<'a, S> {
             .into_iter()
             .map(|(key, values, of, hour_start)| {
                 let start = labels.len();
-                push_labels(&mut labels, names.iter().copied().zip(values.as_ref().iter().map(AsRef::as_ref)));
+                push_labels(
+                    &mut labels,
+                    names.iter().copied().zip(values.as_ref().iter().map(AsRef::as_ref)),
+                );
                 Row {
                     key,
                     labels: start..labels.len(),
@@ -613,7 +617,10 @@ mod tests {
         assert!(rendered.contains("_today{"), "day figures rendered");
         assert!(rendered.contains("opretail_shop_open{"), "opening hours rendered");
         assert!(rendered.contains(",org_id=\"O_1001\","), "organisations rendered");
-        assert!(rendered.contains("manager=\"\","), "a static label a shop lacks is empty");
+        assert!(
+            rendered.contains("manager=\"\","),
+            "a static label a shop lacks is empty"
+        );
         // Sized to the byte: one allocation, nothing to trim.
         assert_eq!(rendered.capacity(), rendered.len());
     }

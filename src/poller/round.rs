@@ -33,8 +33,8 @@ use crate::client::{Answer, ApiError, Leaf, Split, Target};
 use crate::config::Config;
 use crate::hours;
 use crate::model::{
-    DaySample, DeviceDayValues, DeviceRow, DeviceSample, DeviceTarget, ShopDayValues, ShopMeta, ShopSample,
-    ShopSeries, Snapshot, TargetId, TargetStatus,
+    DaySample, DeviceDayValues, DeviceRow, DeviceSample, DeviceTarget, ShopDayValues, ShopMeta, ShopSample, ShopSeries,
+    Snapshot, TargetId, TargetStatus,
 };
 
 /// The shops each organisation (`O_`) produced: its members as last answered. (An `S_` id's
@@ -254,8 +254,8 @@ impl Round<'_> {
                 Some(n) if self.config.lists_shop(n) => None,
                 _ => org_of.get(dep.as_str()).copied(),
             };
-            let hour = chrono::DateTime::from_timestamp(sample.hour_start, 0)
-                .map(|t| t.with_timezone(&self.tz).naive_local());
+            let hour =
+                chrono::DateTime::from_timestamp(sample.hour_start, 0).map(|t| t.with_timezone(&self.tz).naive_local());
             let open = hour.is_some_and(|h| self.config.calendar_of(number, org_id).is_open(h));
             sample.meta = ShopMeta {
                 open,
