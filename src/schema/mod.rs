@@ -1,7 +1,8 @@
 //! The metric schema: every value family the exporter publishes, declared once. A family's
 //! name, HELP text, type, label names, unit and the way it reads its value live in
 //! `families.rs`, and so do the structs holding the values ([`ShopValues`], [`DeviceValues`],
-//! [`TargetStatus`]). The shop and device structs are generated from the same declaration as
+//! [`TargetStatus`], and [`ShopMeta`], what the configuration says of a shop: its opening hour
+//! and its metadata). The shop and device structs are generated from the same declaration as
 //! their families, so a value cannot exist without its family or the other way round.
 //!
 //! Everything that shows values reads this table: the live encoder (`metrics`), backfill's
