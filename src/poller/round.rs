@@ -663,3 +663,96 @@ mod tests {
         assert_eq!(later, Some((unix("2026-10-25T01:00:00Z"), -1.0)));
     }
 }
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+    use crate::model::{ShopRow, ShopValues};
+
+    /// Shops 10 and 11 of O_1, 11 and 12 of O_2, and S_3 (also returned by nobody else).
+    #[test]
+    fn a_shop_takes_the_first_organisation_that_holds_it_and_a_listed_shop_none() {
+        let yaml = r#"
+gateway: {url: "http://127.0.0.1:1/m.api", app_key: k, app_secret: s}
+shops:
+  - id: O_1
+    labels: {region: a}
+  - id: O_2
+    labels: {region: b, city: c}
+    calendar: {hours: {all: closed}}
+  - id: S_3
+    labels: {manager: m}
+"#;
+        let config = Config::from_yaml_str(yaml, &|_| None).unwrap();
+        let hour = NaiveDateTime::parse_from_str("2024-05-01 13:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        let hour_start = chrono::DateTime::parse_from_rfc3339("2024-05-01T05:00:00Z")
+            .unwrap()
+            .timestamp();
+        let ids = vec![TargetId::Org(1), TargetId::Org(2), TargetId::Shop(3)];
+        let plan = RoundPlan {
+            configured: ids.clone(),
+            ..RoundPlan::default()
+        };
+        let shops_of: ShopsOf = [
+            (TargetId::Org(1), ["10", "11"].map(String::from).into()),
+            (TargetId::Org(2), ["11", "12"].map(String::from).into()),
+        ]
+        .into();
+        let previous = Snapshot::default();
+        let round = Round {
+            config: &config,
+            previous: &previous,
+            shops_of: &shops_of,
+            plan: &plan,
+            hour,
+            hour_start,
+            tz: chrono_tz::Asia::Shanghai,
+            now: hour_start as f64 + 3900.0,
+            stale_after: 7200.0,
+            today: hour.date(),
+            today_start: 0,
+        };
+        let series = ["10", "11", "12", "3"]
+            .map(|dep| ShopSeries {
+                dep_id: dep.into(),
+                name: String::new(),
+                code: String::new(),
+                rows: vec![ShopRow {
+                    hour,
+                    values: ShopValues::every(1.0),
+                }],
+            })
+            .to_vec();
+        let split = Split {
+            leaves: vec![Leaf {
+                ids: ids.clone(),
+                result: Ok(series),
+            }],
+            splits: 0,
+        };
+        let (next, _) = round.merge(vec![Outcome::Shops {
+            batch: ids,
+            split,
+            days: None,
+        }]);
+        let meta = |dep: &str| next.snapshot.shops.get(dep).map(|s| s.meta.clone()).unwrap();
+        let labels = |dep: &str| {
+            meta(dep)
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!((meta("10").org_id, meta("10").open), (Some(1), true));
+        assert_eq!(
+            (meta("11").org_id, meta("11").open),
+            (Some(1), true),
+            "the first organisation"
+        );
+        assert_eq!(labels("11"), ["region=a"]);
+        assert_eq!((meta("12").org_id, meta("12").open), (Some(2), false), "O_2 is closed");
+        assert_eq!(labels("12"), ["city=c", "region=b"]);
+        assert_eq!((meta("3").org_id, meta("3").open), (None, true));
+        assert_eq!(labels("3"), ["manager=m"]);
+    }
+}
