@@ -7,10 +7,12 @@
 //!   declared once in `schema` (the model, the metrics, backfill and `fetch` read it); `model`
 //!   is the exporter's vocabulary (targets, hourly rows, the snapshot, the clock); `hours`
 //!   decides which hour is complete and when local hours and days begin.
-//! - `config`: the YAML file, every key declared once, validated once into typed values.
+//! - `config`: the YAML file, every key declared once, validated once into typed values; it
+//!   also resolves each shop's business calendar and static labels over its levels.
 //! - `client`: the only code that talks to the gateway; one entry point, `Client::fetch`, takes
 //!   a `Call` and gives an `Answer`.
-//! - `poller`: when to call and what to keep; `metrics`: the registry and the cached exposition;
+//! - `poller`: when to call and what to keep (and what the configuration says of each shop
+//!   kept); `metrics`: the registry and the cached exposition;
 //!   `http` and `web_config`: the front door.
 //! - `exporter`: the wiring `main` and the tests start; `cmd`: the one-off commands beside it
 //!   (`fetch`, `doctor`, `backfill`).

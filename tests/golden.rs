@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use opretail_exporter::metrics::render_snapshot;
 use opretail_exporter::model::{
-    DaySample, DeviceDayValues, DeviceSample, DeviceValues, ShopDayValues, ShopSample, ShopValues, Snapshot,
+    DaySample, DeviceDayValues, DeviceSample, DeviceValues, ShopDayValues, ShopMeta, ShopSample, ShopValues, Snapshot,
     TargetStatus,
 };
 use opretail_exporter::schema;
@@ -48,6 +48,16 @@ fn snapshot() -> Snapshot {
                 ("walk_out", 11.0),
                 ("fitting_rate", 0.25),
             ]),
+            // Configured by its own S_ id, open that hour, with static labels.
+            meta: ShopMeta {
+                open: true,
+                org_id: None,
+                labels: vec![
+                    ("manager".to_string(), "Li \"Wei\"".to_string()),
+                    ("region".to_string(), "north".to_string()),
+                ]
+                .into(),
+            },
         },
         ShopSample {
             // No fitting room, no store code, a name that needs escaping.
@@ -62,6 +72,16 @@ fn snapshot() -> Snapshot {
                 ("walk_in_rate", 0.0),
                 ("walk_out", 0.0),
             ]),
+            // Returned by O_1834, closed that hour, without a manager.
+            meta: ShopMeta {
+                open: false,
+                org_id: Some(1834),
+                labels: vec![
+                    ("city".to_string(), "Shanghai".to_string()),
+                    ("region".to_string(), "east".to_string()),
+                ]
+                .into(),
+            },
         },
     ];
     let devices = [DeviceSample {

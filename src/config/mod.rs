@@ -12,9 +12,12 @@
 //! machine); [`Config::load`] logs each once, at start-up and on every reload.
 //!
 //! Each key is declared once, with `section!` (`declare.rs`): this file holds the top level,
-//! `gateway.rs` the gateway section, `targets.rs` the shop and device lists, `shard.rs`
-//! sharding, and `walk.rs` the generic walk (mappings, `${VAR}`, strings, durations, numbers).
+//! `gateway.rs` the gateway section, `targets.rs` the shop, override and device lists,
+//! `calendar.rs` business calendars and static labels (and how a shop's levels resolve),
+//! `shard.rs` sharding, and `walk.rs` the generic walk (mappings, `${VAR}`, strings, durations,
+//! numbers).
 
+mod calendar;
 mod declare;
 mod gateway;
 mod shard;
@@ -30,13 +33,14 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde_yaml::Value;
 
+pub use self::calendar::{CalendarLevel, DateSpan, DayHours, Labels, ShopCalendar};
 use self::declare::section;
 pub use self::gateway::{GatewayAuth, GatewayConfig};
 pub(crate) use self::shard::stable_hash;
 pub use self::shard::{Shard, ShardError};
-pub use self::targets::ShopTarget;
+pub use self::targets::{Indexed, Keyed, ShopOverride, ShopTarget};
 use self::walk::Walker;
-use crate::model::DeviceTarget;
+use crate::model::{DeviceTarget, TargetId};
 
 /// Default `stale_after`: how long a failing target keeps its last good values.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(2 * 3600);
@@ -81,12 +85,82 @@ section! {
         max_catch_up_hours: usize = default(6, |w, path, v| w.integer(path, v, 0..=23)),
         /// This replica's share of the targets, when several exporters split a large chain.
         sharding: Option<Shard> = optional(shard::read_sharding),
-        /// Shops and organisation nodes polled with the many-shops method.
-        shops: Vec<ShopTarget> = default(Vec::new(), targets::read_shops),
+        /// The business calendar of every shop, unless its organisation's or its own level
+        /// says otherwise (without one: 10:00-22:00 every day).
+        calendar: CalendarLevel = default(CalendarLevel::default(), calendar::read_calendar),
+        /// Shops and organisation nodes polled with the many-shops method, with their levels'
+        /// labels and calendars.
+        shops: Indexed<ShopTarget> = default(Indexed::default(), targets::read_shops),
+        /// The own level (labels, calendar) of shops reached through an organisation, by depId.
+        shop_overrides: Indexed<ShopOverride> = default(Indexed::default(), targets::read_shop_overrides),
         /// Counting devices polled with the per-device method.
         devices: Vec<DeviceTarget> = default(Vec::new(), targets::read_devices),
     }
-    check(shops, devices) with targets::something_to_poll;
+    check(shops, devices, shop_overrides) with targets::check_lists;
+}
+
+impl Config {
+    /// The business calendar of the shop `shop_id` (its depId, `9642`), reached through the
+    /// configured organisation `org_id` (`O_1834`) or, with `None`, configured by its own
+    /// `S_` id: the top level, then the organisation's entry, then the shop's own level (its
+    /// `S_` entry or its `shop_overrides` entry). An id that is not configured adds nothing.
+    pub fn calendar_for(&self, shop_id: &str, org_id: Option<&str>) -> ShopCalendar {
+        let (dep, org) = parse_ids(shop_id, org_id);
+        self.calendar_of(dep, org)
+    }
+
+    /// The static labels of the shop `shop_id` reached through `org_id` (as for
+    /// [`Config::calendar_for`]): the organisation's, then the shop's own level's, by name.
+    pub fn labels_for(&self, shop_id: &str, org_id: Option<&str>) -> Labels {
+        let (dep, org) = parse_ids(shop_id, org_id);
+        self.labels_of(dep, org)
+    }
+
+    /// [`Config::calendar_for`] by numbers: the depId and the organisation's id.
+    pub(crate) fn calendar_of(&self, dep: Option<u64>, org: Option<u64>) -> ShopCalendar {
+        let (org, own) = self.levels(dep, org);
+        let mut levels = vec![&self.calendar];
+        levels.extend(org.map(|o| &o.calendar));
+        levels.extend(own.map(|(_, calendar)| calendar));
+        ShopCalendar::resolve(&levels)
+    }
+
+    /// [`Config::labels_for`] by numbers.
+    pub(crate) fn labels_of(&self, dep: Option<u64>, org: Option<u64>) -> Labels {
+        let (org, own) = self.levels(dep, org);
+        let empty = Labels::default();
+        calendar::merge_labels(&[
+            org.map_or(&empty, |o| &o.labels),
+            own.map_or(&empty, |(labels, _)| labels),
+        ])
+    }
+
+    /// Whether the shop `dep` is listed by its own `S_` id.
+    pub(crate) fn lists_shop(&self, dep: u64) -> bool {
+        self.shops.get(&TargetId::Shop(dep)).is_some()
+    }
+
+    /// The organisation entry of `org` and the shop's own level (labels and calendar) of `dep`.
+    fn levels(&self, dep: Option<u64>, org: Option<u64>) -> (Option<&ShopTarget>, Option<(&Labels, &CalendarLevel)>) {
+        let org = org.and_then(|o| self.shops.get(&TargetId::Org(o))).map(|(_, t)| t);
+        let own = dep.and_then(|d| match self.shops.get(&TargetId::Shop(d)) {
+            Some((_, t)) => Some((&t.labels, &t.calendar)),
+            None => self.shop_overrides.get(&d).map(|(_, o)| (&o.labels, &o.calendar)),
+        });
+        (org, own)
+    }
+}
+
+/// A depId (`9642`, or `S_9642`) and an organisation id (`O_1834`) as numbers; what does not
+/// read as one is `None`.
+fn parse_ids(shop_id: &str, org_id: Option<&str>) -> (Option<u64>, Option<u64>) {
+    let shop_id = shop_id.trim();
+    let dep = shop_id.strip_prefix("S_").unwrap_or(shop_id).parse().ok();
+    let org = org_id.and_then(|o| match o.trim().parse::<TargetId>() {
+        Ok(TargetId::Org(n)) => Some(n),
+        _ => None,
+    });
+    (dep, org)
 }
 
 /// An IANA time zone name.

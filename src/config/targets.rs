@@ -1,35 +1,160 @@
-//! The `shops` and `devices` lists: what the exporter polls. Each item is checked on its own
-//! (a shop id is `S_<depId>` or `O_<orgId>`, a MAC address has 12 hex digits) and against the
-//! others (no id or MAC listed twice, with the first listing named), and the two lists together
-//! must not be empty. Ids and MACs are parsed by [`crate::model`], so that the command line
-//! reads them the same way.
+//! The `shops` and `devices` lists: what the exporter polls; and `shop_overrides`, the own
+//! level of shops reached through an organisation. Each item is checked on its own (a shop id
+//! is `S_<depId>` or `O_<orgId>`, a MAC address has 12 hex digits, labels and calendars as
+//! `calendar.rs` reads them) and against the others (no id, MAC or override listed twice, with
+//! the first listing named; no override for a shop listed by its own `S_` id), and the shop and
+//! device lists together must not be empty. Ids and MACs are parsed by [`crate::model`], so
+//! that the command line reads them the same way. The shop lists are indexed by id
+//! ([`Indexed`]), since a shop's settings are looked up every round for every shop.
 
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::hash::Hash;
+use std::ops::Deref;
 
 use serde_yaml::Value;
 
+use super::calendar::{read_calendar, read_labels, CalendarLevel, Labels};
 use super::walk::{describe, join, Fields, Walker};
 use crate::model::{normalize_mac, DeviceTarget, TargetId};
 
 /// The keys of one `shops` item.
-pub(super) const SHOP_KEYS: &[&str] = &["id"];
+pub(super) const SHOP_KEYS: &[&str] = &["id", "labels", "calendar"];
+/// The keys of one `shop_overrides` item.
+pub(super) const OVERRIDE_KEYS: &[&str] = &["shop_id", "labels", "calendar"];
 /// The keys of one `devices` item.
 pub(super) const DEVICE_KEYS: &[&str] = &["mac", "name", "shop_id"];
 
-/// A shop or organisation to poll with the many-shops method.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A shop or organisation to poll with the many-shops method, with the static labels and the
+/// calendar of its level (an organisation's apply to all its shops).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShopTarget {
     pub id: TargetId,
+    pub labels: Labels,
+    pub calendar: CalendarLevel,
 }
 
-/// The `shops` list: unique `S_`/`O_` ids.
-pub(super) fn read_shops(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<Vec<ShopTarget>> {
+impl ShopTarget {
+    /// A target without labels or calendar of its own.
+    pub fn new(id: TargetId) -> Self {
+        ShopTarget {
+            id,
+            labels: Labels::default(),
+            calendar: CalendarLevel::default(),
+        }
+    }
+}
+
+/// The own level of a shop reached through an organisation: its static labels and calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopOverride {
+    /// The shop's depId.
+    pub shop_id: u64,
+    pub labels: Labels,
+    pub calendar: CalendarLevel,
+}
+
+/// What a list is indexed by.
+pub trait Keyed {
+    type Key: Eq + Hash + Clone;
+    fn key(&self) -> Self::Key;
+}
+
+impl Keyed for ShopTarget {
+    type Key = TargetId;
+    fn key(&self) -> TargetId {
+        self.id.clone()
+    }
+}
+
+impl Keyed for ShopOverride {
+    type Key = u64;
+    fn key(&self) -> u64 {
+        self.shop_id
+    }
+}
+
+/// A list in its configured order, indexed by its items' keys (the first item of a key wins;
+/// the configuration refuses duplicates). Read as a slice; built from a `Vec` or an iterator,
+/// so that the index cannot go stale.
+#[derive(Debug, Clone)]
+pub struct Indexed<T: Keyed> {
+    items: Vec<T>,
+    index: HashMap<T::Key, usize>,
+}
+
+impl<T: Keyed> Indexed<T> {
+    /// The item of `key`, and its position in the list.
+    pub fn get(&self, key: &T::Key) -> Option<(usize, &T)> {
+        let i = *self.index.get(key)?;
+        self.items.get(i).map(|item| (i, item))
+    }
+}
+
+impl<T: Keyed> Default for Indexed<T> {
+    fn default() -> Self {
+        Vec::new().into()
+    }
+}
+
+impl<T: Keyed> From<Vec<T>> for Indexed<T> {
+    fn from(items: Vec<T>) -> Self {
+        let mut index = HashMap::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            index.entry(item.key()).or_insert(i);
+        }
+        Indexed { items, index }
+    }
+}
+
+impl<T: Keyed> FromIterator<T> for Indexed<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        iter.into_iter().collect::<Vec<T>>().into()
+    }
+}
+
+impl<T: Keyed> Deref for Indexed<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.items
+    }
+}
+
+impl<'a, T: Keyed> IntoIterator for &'a Indexed<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+/// The `shops` list: unique `S_`/`O_` ids, each with optional labels and calendar.
+pub(super) fn read_shops(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<Indexed<ShopTarget>> {
     unique_items(w, path, value, SHOP_KEYS, "id", |w, f, item_path| {
-        let id = w.required(f, item_path, "id", |w, p, v| w.converted(p, v, str::parse::<TargetId>))?;
-        Some((id.clone(), join(item_path, "id"), ShopTarget { id }))
+        let id = w.required(f, item_path, "id", |w, p, v| w.converted(p, v, str::parse::<TargetId>));
+        let labels = w.optional(f, item_path, "labels", Labels::default(), read_labels);
+        let calendar = w.optional(f, item_path, "calendar", CalendarLevel::default(), read_calendar);
+        let (id, labels, calendar) = (id?, labels?, calendar?);
+        Some((id.clone(), join(item_path, "id"), ShopTarget { id, labels, calendar }))
     })
+    .map(Indexed::from)
+}
+
+/// The `shop_overrides` list: unique depIds, each with optional labels and calendar.
+pub(super) fn read_shop_overrides(w: &mut Walker<'_>, path: &str, value: &Value) -> Option<Indexed<ShopOverride>> {
+    unique_items(w, path, value, OVERRIDE_KEYS, "shop_id", |w, f, item_path| {
+        let shop_id = w.required(f, item_path, "shop_id", read_shop_id);
+        let labels = w.optional(f, item_path, "labels", Labels::default(), read_labels);
+        let calendar = w.optional(f, item_path, "calendar", CalendarLevel::default(), read_calendar);
+        let shop_id: u64 = shop_id?.parse().ok()?;
+        let item = ShopOverride {
+            shop_id,
+            labels: labels?,
+            calendar: calendar?,
+        };
+        Some((shop_id, join(item_path, "shop_id"), item))
+    })
+    .map(Indexed::from)
 }
 
 /// The `devices` list: unique MAC addresses, each with optional labels.
@@ -76,22 +201,39 @@ fn unique_items<K: Eq + Hash + Display, T>(
     ok.then_some(out)
 }
 
-/// At least one shop or device overall (checked only when both lists are valid).
-pub(super) fn something_to_poll(
+/// The lists together (each checked only when valid): at least one shop or device overall,
+/// and no override for a shop listed by its own `S_` id (whose entry is its own level).
+pub(super) fn check_lists(
     w: &mut Walker<'_>,
-    shops: &Option<Vec<ShopTarget>>,
+    shops: &Option<Indexed<ShopTarget>>,
     devices: &Option<Vec<DeviceTarget>>,
+    overrides: &Option<Indexed<ShopOverride>>,
 ) -> bool {
+    let mut ok = true;
     if let (Some(shops), Some(devices)) = (shops, devices) {
         if shops.is_empty() && devices.is_empty() {
             w.error(
                 "shops",
                 "nothing to poll: list at least one shop under shops or one device under devices",
             );
-            return false;
+            ok = false;
         }
     }
-    true
+    if let (Some(shops), Some(overrides)) = (shops, overrides) {
+        for (i, o) in overrides.iter().enumerate() {
+            if let Some((at, _)) = shops.get(&TargetId::Shop(o.shop_id)) {
+                w.error(
+                    &format!("shop_overrides[{i}].shop_id"),
+                    format!(
+                        "shop {} is listed by its own id at shops[{at}]: give its labels and calendar there",
+                        o.shop_id
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok
 }
 
 /// A depId label, given as a YAML number or a string of decimal digits.

@@ -259,14 +259,10 @@ fn full_example_parses_with_every_value() {
     assert_eq!(c.timezone, chrono_tz::Asia::Shanghai);
     assert_eq!(c.poll_interval, Duration::from_secs(300));
     assert_eq!(
-        c.shops,
+        c.shops.to_vec(),
         vec![
-            ShopTarget {
-                id: TargetId::Shop(9642)
-            },
-            ShopTarget {
-                id: TargetId::Org(1834)
-            }
+            ShopTarget::new(TargetId::Shop(9642)),
+            ShopTarget::new(TargetId::Org(1834))
         ]
     );
     assert_eq!(
@@ -622,12 +618,14 @@ fn documents(example: &str, key: &str) -> bool {
 #[test]
 fn every_declared_key_is_documented_in_the_example() {
     let example = include_str!("../../config.example.yaml");
-    let sections: [(&str, Vec<&str>); 6] = [
+    let sections: [(&str, Vec<&str>); 8] = [
         ("top level", Config::keys()),
         ("gateway", GatewayConfig::keys()),
         ("gateway.login", gateway::LOGIN_KEYS.to_vec()),
         ("sharding", shard::SHARDING_KEYS.to_vec()),
         ("shops[]", targets::SHOP_KEYS.to_vec()),
+        ("shop_overrides[]", targets::OVERRIDE_KEYS.to_vec()),
+        ("calendar", calendar::CALENDAR_KEYS.to_vec()),
         ("devices[]", targets::DEVICE_KEYS.to_vec()),
     ];
     for (section, keys) in sections {
@@ -969,4 +967,148 @@ fn the_environment_can_pin_the_gateway_host() {
     );
     assert!(!refused.to_string().contains("hunter2"), "{refused}");
     assert!(Config::from_yaml_str(MINIMAL, &env_of(&[])).is_ok(), "unset: any host");
+}
+
+const CALENDARS: &str = r#"
+gateway:
+  url: http://gw.example/m.api
+  app_key: key
+  app_secret: s
+calendar:
+  hours: {all: "10:00-22:00", sun: "11:00-20:00"}
+  closed_dates: ["2026-12-25"]
+shops:
+  - id: O_1834
+    labels: {region: east, city: Shanghai}
+    calendar:
+      hours: {sun: closed}
+      closed_dates: ["2026-12-26"]
+  - id: S_9642
+    labels: {region: north, manager: "Li Wei"}
+    calendar: {hours: {all: 24h}}
+shop_overrides:
+  - shop_id: "9700"
+    labels: {manager: Zhang, region: south}
+    calendar: {hours: {mon-fri: "08:00-20:00"}, closed_dates: ["2026-11-20/2026-12-05"]}
+"#;
+
+#[test]
+fn a_shop_takes_the_top_level_then_its_organisation_then_its_own() {
+    use chrono::{NaiveDate, Weekday};
+    let c = parse(CALENDARS).unwrap();
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    let labels = |l: Labels| -> Vec<(String, String)> { l.to_vec() };
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+
+    // A shop of O_1834 without an override: the organisation's Sunday and dates, the top
+    // level's other days and dates.
+    let org_shop = c.calendar_for("9601", Some("O_1834"));
+    assert_eq!(org_shop.hours(Weekday::Sun), DayHours::Closed);
+    assert_eq!(org_shop.hours(Weekday::Mon), DayHours::Open { start: 600, end: 1320 });
+    assert!(org_shop.is_closed_date(day(25)) && org_shop.is_closed_date(day(26)));
+    assert_eq!(
+        labels(c.labels_for("9601", Some("O_1834"))),
+        [pair("city", "Shanghai"), pair("region", "east")]
+    );
+
+    // Its override: weekdays replaced, dates added, labels merged (the shop's value wins).
+    let overridden = c.calendar_for("9700", Some("O_1834"));
+    assert_eq!(overridden.hours(Weekday::Fri), DayHours::Open { start: 480, end: 1200 });
+    assert_eq!(overridden.hours(Weekday::Sat), DayHours::Open { start: 600, end: 1320 });
+    assert_eq!(overridden.hours(Weekday::Sun), DayHours::Closed);
+    assert!(overridden.is_closed_date(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()));
+    assert!(overridden.is_closed_date(day(26)));
+    assert_eq!(
+        labels(c.labels_for("9700", Some("O_1834"))),
+        [
+            pair("city", "Shanghai"),
+            pair("manager", "Zhang"),
+            pair("region", "south")
+        ]
+    );
+
+    // A shop listed by its own id: the top level, then its entry.
+    let own = c.calendar_for("9642", None);
+    assert_eq!(own.hours(Weekday::Sun), DayHours::Open { start: 0, end: 1440 });
+    assert!(own.is_closed_date(day(25)) && !own.is_closed_date(day(26)));
+    assert_eq!(
+        labels(c.labels_for("S_9642", None)),
+        [pair("manager", "Li Wei"), pair("region", "north")]
+    );
+
+    // A shop nobody configured: the top level only.
+    let other = c.calendar_for("1", None);
+    assert_eq!(other.hours(Weekday::Sun), DayHours::Open { start: 660, end: 1200 });
+    assert!(c.labels_for("1", None).is_empty());
+    // Without any calendar: 10:00-22:00.
+    let minimal = parse(MINIMAL).unwrap();
+    assert_eq!(minimal.calendar_for("1", None), ShopCalendar::default());
+    assert_eq!(
+        minimal.calendar_for("1", None).hours(Weekday::Sun),
+        DayHours::Open { start: 600, end: 1320 }
+    );
+}
+
+#[test]
+fn calendar_and_label_problems_are_reported_at_once_with_their_paths() {
+    let text = CALENDARS
+        .replace("sun: \"11:00-20:00\"", "sun: \"11:00-11:00\"")
+        .replace("{sun: closed}", "{sunday: closed}")
+        .replace("city: Shanghai", "job: Shanghai")
+        .replace("manager: \"Li Wei\"", "__manager: \"Li Wei\"")
+        .replace("mon-fri: \"08:00-20:00\"", "mon-fri: \"08:00-20:00\", fri-sun: closed")
+        .replace("2026-11-20/2026-12-05", "2026-12-05/2026-11-20")
+        .replace("closed_dates: [\"2026-12-25\"]", "closed_dates: [\"2026-13-25\"]")
+        + "  - shop_id: \"9642\"\n    labels: {floor: 3}\n";
+    let errs = errors(&text);
+    assert_error(&errs, "calendar.hours.sun", "the end equals the start");
+    assert_error(&errs, "calendar.closed_dates[0]", "invalid date \"2026-13-25\"");
+    assert_error(&errs, "shops[0].calendar.hours.sunday", "unknown key");
+    assert_error(&errs, "shops[0].labels.job", "reserved label name");
+    assert_error(&errs, "shops[1].labels.__manager", "reserved for Prometheus");
+    assert_error(
+        &errs,
+        "shop_overrides[0].calendar.hours.fri-sun",
+        "fri is also named by mon-fri",
+    );
+    assert_error(
+        &errs,
+        "shop_overrides[0].calendar.closed_dates[0]",
+        "ends before it starts",
+    );
+    assert_error(&errs, "shop_overrides[1].labels.floor", "expected a string");
+    assert_eq!(errs.len(), 8, "{}", ConfigErrors(errs.clone()));
+
+    // An override listed twice.
+    let errs = errors(&(CALENDARS.to_string() + "  - shop_id: 9700\n"));
+    assert_error(
+        &errs,
+        "shop_overrides[1].shop_id",
+        "duplicate shop_id 9700 (first listed at shop_overrides[0].shop_id)",
+    );
+
+    // An override for a shop listed by its own id.
+    let errs = errors(&(CALENDARS.to_string() + "  - shop_id: 9642\n"));
+    assert_error(
+        &errs,
+        "shop_overrides[1].shop_id",
+        "shop 9642 is listed by its own id at shops[1]",
+    );
+    // Unknown keys of an entry and of an override; a label listed twice.
+    let errs = errors(&CALENDARS.replace(
+        "    labels: {manager: Zhang",
+        "    tags: {}\n    labels: {manager: Zhang",
+    ));
+    assert_error(
+        &errs,
+        "shop_overrides[0].tags",
+        "unknown key (expected one of shop_id, labels, calendar)",
+    );
+    let errs = errors(&CALENDARS.replace("city: Shanghai}", "city: Shanghai, region: west}"));
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("duplicate") && e.message.contains("region")),
+        "{}",
+        ConfigErrors(errs.clone())
+    );
 }

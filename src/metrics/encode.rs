@@ -4,13 +4,14 @@
 //! same gauges. This is also the one place that escapes label values and HELP
 //! texts; backfill's OpenMetrics writer uses it too.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::model::{DaySample, Snapshot};
+use crate::model::{DaySample, Snapshot, TargetId};
 use crate::schema::{
-    self, AnyFamily, Context, DeviceDayValues, DeviceValues, Family, ShopDayValues, ShopValues, TargetStatus,
-    DEVICE_LABELS, SHOP_LABELS, TARGET_LABELS,
+    self, AnyFamily, Context, DeviceDayValues, DeviceValues, Family, ShopDayValues, ShopMeta, ShopValues, TargetStatus,
+    DEVICE_LABELS, SHOP_INFO_LABELS, SHOP_LABELS, TARGET_LABELS,
 };
 
 /// How the live exposition ends the HELP texts of the value families.
@@ -51,14 +52,17 @@ pub(crate) fn render_chunks(snapshot: &Snapshot, chunk: usize, mut sink: impl Fn
 }
 
 /// The series of a snapshot, ready to write: shops, devices and targets, each with its label
-/// blocks written once; a shop's or device's day figures carry the labels of its hourly
-/// sample.
+/// blocks written once; a shop's or device's day figures, and a shop's opening hour, carry the
+/// labels of its hourly sample. A shop's info series has label blocks of its own (with the
+/// static labels).
 struct Subjects<'a> {
     shops: Series<'a, ShopValues>,
     devices: Series<'a, DeviceValues>,
     targets: Series<'a, TargetStatus>,
     shop_days: Vec<Row<'a, ShopDayValues>>,
     device_days: Vec<Row<'a, DeviceDayValues>>,
+    shop_meta: Vec<Row<'a, ShopMeta>>,
+    shop_info: Series<'a, ShopMeta>,
 }
 
 impl<'a> Subjects<'a> {
@@ -84,12 +88,16 @@ impl<'a> Subjects<'a> {
         });
         let shop_days = shops.days(&snapshot.shop_days);
         let device_days = devices.days(&snapshot.device_days);
+        let shop_meta = shops.beside(|key| snapshot.shops.get(key).map(|s| (&s.meta, None)));
+        let shop_info = shop_info(snapshot);
         Subjects {
             shops,
             devices,
             targets,
             shop_days,
             device_days,
+            shop_meta,
+            shop_info,
         }
     }
 
@@ -100,6 +108,8 @@ impl<'a> Subjects<'a> {
             .map(|family| match family {
                 AnyFamily::Shop(f) => family_len(f, &self.shops.rows),
                 AnyFamily::ShopDay(f) => family_len(f, &self.shop_days),
+                AnyFamily::ShopMeta(f) => family_len(f, &self.shop_meta),
+                AnyFamily::ShopInfo(f) => family_len(f, &self.shop_info.rows),
                 AnyFamily::Device(f) => family_len(f, &self.devices.rows),
                 AnyFamily::DeviceDay(f) => family_len(f, &self.device_days),
                 AnyFamily::Target(f) => family_len(f, &self.targets.rows),
@@ -113,6 +123,8 @@ impl<'a> Subjects<'a> {
             match family {
                 AnyFamily::Shop(f) => write_family(out, f, &self.shops.labels, &self.shops.rows, line_done),
                 AnyFamily::ShopDay(f) => write_family(out, f, &self.shops.labels, &self.shop_days, line_done),
+                AnyFamily::ShopMeta(f) => write_family(out, f, &self.shops.labels, &self.shop_meta, line_done),
+                AnyFamily::ShopInfo(f) => write_family(out, f, &self.shop_info.labels, &self.shop_info.rows, line_done),
                 AnyFamily::Device(f) => write_family(out, f, &self.devices.labels, &self.devices.rows, line_done),
                 AnyFamily::DeviceDay(f) => write_family(out, f, &self.devices.labels, &self.device_days, line_done),
                 AnyFamily::Target(f) => write_family(out, f, &self.targets.labels, &self.targets.rows, line_done),
@@ -149,24 +161,40 @@ impl<'a, S> Series<'a, S> {
     ) -> Self {
         let mut order: [usize; N] = std::array::from_fn(|i| i);
         order.sort_by_key(|&i| names[i]);
-        let mut sorted: Vec<(&'a str, [&'a str; N], &'a S, Option<i64>)> = samples
+        let sorted: Vec<(&'a str, [&'a str; N], &'a S, Option<i64>)> = samples
             .map(|sample| {
                 let (key, values, of, hour_start) = read(sample);
                 (key, order.map(|i| values[i]), of, hour_start)
             })
             .collect();
-        // Stable: samples with equal labels keep the snapshot's order.
-        sorted.sort_by(|a, b| a.1.cmp(&b.1));
         let names = order.map(|i| names[i]);
+        Self::sorted(&names, sorted)
+    }
+
+    /// The series of `samples` (key, label values in the order of `names`, sorted by name,
+    /// what the families read, the start of the hour), sorted by their label values.
+    fn sorted<L: AsRef<str>, V: AsRef<[L]> + Ord>(
+        names: &[&str],
+        mut samples: Vec<(&'a str, V, &'a S, Option<i64>)>,
+    ) -> Self {
+        // Stable: samples with equal labels keep the snapshot's order.
+        samples.sort_by(|a, b| a.1.cmp(&b.1));
         // `{`, `}`, and per label `name="value"` and a comma; escaping may add a little.
         let fixed: usize = 2 + names.iter().map(|n| n.len() + 4).sum::<usize>();
-        let values: usize = sorted.iter().flat_map(|(_, v, _, _)| v.iter()).map(|v| v.len()).sum();
-        let mut labels = String::with_capacity(fixed * sorted.len() + values);
-        let rows = sorted
+        let values: usize = samples
+            .iter()
+            .flat_map(|(_, v, _, _)| v.as_ref().iter())
+            .map(|v| v.as_ref().len())
+            .sum();
+        let mut labels = String::with_capacity(fixed * samples.len() + values);
+        let rows = samples
             .into_iter()
             .map(|(key, values, of, hour_start)| {
                 let start = labels.len();
-                push_labels(&mut labels, names.iter().copied().zip(values));
+                push_labels(
+                    &mut labels,
+                    names.iter().copied().zip(values.as_ref().iter().map(AsRef::as_ref)),
+                );
                 Row {
                     key,
                     labels: start..labels.len(),
@@ -181,19 +209,67 @@ impl<'a, S> Series<'a, S> {
     /// The rows of the day figures in `days` (by the same keys), in this series' order and
     /// with its label blocks; keys without a row here are left out.
     fn days<V>(&self, days: &'a BTreeMap<String, DaySample<V>>) -> Vec<Row<'a, V>> {
+        self.beside(|key| days.get(key).map(|day| (&day.values, Some(day.day_start))))
+    }
+
+    /// Rows of other values of the same subjects, found by key by `of` (with the start of
+    /// their hour or day), in this series' order and with its label blocks; keys `of` does not
+    /// find are left out.
+    fn beside<V>(&self, of: impl Fn(&str) -> Option<(&'a V, Option<i64>)>) -> Vec<Row<'a, V>> {
         self.rows
             .iter()
             .filter_map(|row| {
-                let day = days.get(row.key)?;
+                let (values, hour_start) = of(row.key)?;
                 Some(Row {
                     key: row.key,
                     labels: row.labels.clone(),
-                    values: &day.values,
-                    hour_start: Some(day.day_start),
+                    values,
+                    hour_start,
                 })
             })
             .collect()
     }
+}
+
+/// The series of `opretail_shop_info`: one per shop, labelled by [`SHOP_INFO_LABELS`] and
+/// every static label of any shop (sorted by name; empty where a shop has none), so that every
+/// series of the family has the same label names.
+fn shop_info(snapshot: &Snapshot) -> Series<'_, ShopMeta> {
+    let statics: BTreeSet<&str> = snapshot
+        .shops
+        .values()
+        .flat_map(|s| s.meta.labels.iter().map(|(name, _)| name.as_str()))
+        .filter(|name| !SHOP_INFO_LABELS.contains(name))
+        .collect();
+    let mut names: Vec<&str> = SHOP_INFO_LABELS.iter().copied().chain(statics).collect();
+    names.sort_unstable();
+    let samples = snapshot
+        .shops
+        .iter()
+        .map(|(key, s)| {
+            let values: Vec<Cow<'_, str>> = names
+                .iter()
+                .map(|name| match *name {
+                    "shop_id" => Cow::Borrowed(s.dep_id.as_str()),
+                    "shop_name" => Cow::Borrowed(s.name.as_str()),
+                    "shop_code" => Cow::Borrowed(s.code.as_str()),
+                    "org_id" => s
+                        .meta
+                        .org_id
+                        .map_or(Cow::Borrowed(""), |n| Cow::Owned(TargetId::Org(n).to_string())),
+                    other => Cow::Borrowed(
+                        s.meta
+                            .labels
+                            .iter()
+                            .find(|(name, _)| name == other)
+                            .map_or("", |(_, value)| value.as_str()),
+                    ),
+                })
+                .collect();
+            (key.as_str(), values, &s.meta, None)
+        })
+        .collect();
+    Series::sorted(&names, samples)
 }
 
 /// Exactly what [`write_family`] writes for `family`.
@@ -314,7 +390,8 @@ pub(crate) fn push_value(out: &mut String, v: f64) {
 mod tests {
     use super::*;
     use crate::model::{
-        DaySample, DeviceDayValues, DeviceSample, DeviceValues, ShopDayValues, ShopSample, ShopValues, TargetStatus,
+        DaySample, DeviceDayValues, DeviceSample, DeviceValues, ShopDayValues, ShopMeta, ShopSample, ShopValues,
+        TargetStatus,
     };
     use prometheus::{GaugeVec, Opts, Registry, TextEncoder};
     use std::collections::HashMap;
@@ -331,6 +408,23 @@ mod tests {
             if let Some(x) = family.value(values, hour_start) {
                 g.with(&labels).set(x);
             }
+        }
+    }
+
+    /// Shop `i`'s metadata: open or not, an organisation or none, and some of three static
+    /// labels (tricky values included).
+    fn meta(i: usize) -> ShopMeta {
+        let all = [("city", "上海"), ("manager", "Li \"Wei\"\n"), ("region", "east")];
+        let labels: Vec<(String, String)> = all
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| (i + k) % 3 != 0)
+            .map(|(_, (n, v))| (n.to_string(), v.to_string()))
+            .collect();
+        ShopMeta {
+            open: i % 2 == 0,
+            org_id: (i % 4 != 0).then_some(1000 + (i % 3) as u64),
+            labels: labels.into(),
         }
     }
 
@@ -363,6 +457,7 @@ mod tests {
                 code: names[(i / 3) % names.len()].to_string(),
                 hour_start: 1_714_539_600 + i as i64,
                 values,
+                meta: meta(i),
             };
             snapshot.shops.insert(format!("{i}"), s);
             let mut values = DeviceValues::default();
@@ -432,6 +527,42 @@ mod tests {
                         (HashMap::from(labels), &s.values, Some(s.hour_start))
                     }),
                 ),
+                AnyFamily::ShopMeta(f) => gauge(
+                    &registry,
+                    f,
+                    snapshot.shops.values().map(|s| {
+                        let labels = [
+                            ("shop_id", s.dep_id.as_str()),
+                            ("shop_name", &s.name),
+                            ("shop_code", &s.code),
+                        ];
+                        (HashMap::from(labels), &s.meta, None)
+                    }),
+                ),
+                AnyFamily::ShopInfo(f) => {
+                    // Every static label name of any shop, the same for every series.
+                    let statics = ["city", "manager", "region"];
+                    let g = GaugeVec::new(
+                        Opts::new(f.name, f.help(&LIVE)),
+                        &f.labels.iter().chain(statics.iter()).copied().collect::<Vec<_>>(),
+                    )
+                    .unwrap();
+                    registry.register(Box::new(g.clone())).unwrap();
+                    for s in snapshot.shops.values() {
+                        let org = s.meta.org_id.map(|n| format!("O_{n}")).unwrap_or_default();
+                        let mut labels = HashMap::from([
+                            ("shop_id", s.dep_id.as_str()),
+                            ("shop_name", &s.name),
+                            ("shop_code", &s.code),
+                            ("org_id", &org),
+                        ]);
+                        for name in statics {
+                            let value = s.meta.labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v);
+                            labels.insert(name, value);
+                        }
+                        g.with(&labels).set(f.value(&s.meta, None).unwrap());
+                    }
+                }
                 AnyFamily::ShopDay(f) => gauge(
                     &registry,
                     f,
@@ -484,6 +615,12 @@ mod tests {
         let rendered = render_snapshot(&snapshot);
         assert_eq!(rendered, expected);
         assert!(rendered.contains("_today{"), "day figures rendered");
+        assert!(rendered.contains("opretail_shop_open{"), "opening hours rendered");
+        assert!(rendered.contains(",org_id=\"O_1001\","), "organisations rendered");
+        assert!(
+            rendered.contains("manager=\"\","),
+            "a static label a shop lacks is empty"
+        );
         // Sized to the byte: one allocation, nothing to trim.
         assert_eq!(rendered.capacity(), rendered.len());
     }

@@ -338,6 +338,7 @@ mod tests {
                 walk_in: Some(f64::from(i)),
                 ..ShopValues::default()
             },
+            meta: crate::model::ShopMeta::default(),
         };
         snapshot.shops = (0..2000).map(|i| (i.to_string(), sample(i))).collect();
         store.publish(&snapshot, Duration::from_millis(5));

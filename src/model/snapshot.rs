@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::schema::{DeviceDayValues, DeviceValues, ShopDayValues, ShopValues, TargetStatus};
+use crate::schema::{DeviceDayValues, DeviceValues, ShopDayValues, ShopMeta, ShopValues, TargetStatus};
 
 /// Everything the value gauges show, as of the newest poll. Targets and shops absent from it
 /// are absent from `/metrics`.
@@ -41,6 +41,9 @@ pub struct ShopSample {
     /// Unix time of the start of the hour the values describe.
     pub hour_start: i64,
     pub values: ShopValues,
+    /// What the configuration says of the shop and of that hour (`opretail_shop_open`,
+    /// `opretail_shop_info`), set anew by every round.
+    pub meta: ShopMeta,
 }
 
 /// The newest known hour of one device.

@@ -256,6 +256,7 @@ impl Poller {
         remember_answers(&mut state.answered, &outcomes, (hour, hour_start));
 
         let round = Round {
+            config: &setup.config,
             previous: &state.snapshot,
             shops_of: &state.shops_of,
             plan: &round_plan,

@@ -336,7 +336,7 @@ mod tests {
     fn a_remembered_split_is_asked_in_its_parts_until_it_expires() {
         let mut c = config(300, 60);
         c.shops = (1..=4)
-            .map(|i| crate::config::ShopTarget { id: TargetId::Shop(i) })
+            .map(|i| crate::config::ShopTarget::new(TargetId::Shop(i)))
             .collect();
         let mut learned = Learned::default();
         let now = at("2024-05-01T06:30:00Z");
@@ -403,7 +403,7 @@ mod tests {
         assert_eq!(window_start(Some(local("2024-05-01 09:00:00")), hour(), 0), hour());
         // A shop call stays within the hour's day.
         let mut c = config(300, 60);
-        c.shops = vec![crate::config::ShopTarget { id: TargetId::Shop(1) }];
+        c.shops = vec![crate::config::ShopTarget::new(TargetId::Shop(1))].into();
         let answered = Answered {
             shops: [(TargetId::Shop(1), local("2024-04-30 22:00:00"))].into(),
             ..Answered::default()
@@ -466,7 +466,7 @@ mod tests {
     fn across_daylight_saving_changes_windows_count_local_hours_and_devices_real_ones() {
         let mut c = with_orgs(config(300, 60), []);
         c.timezone = chrono_tz::Europe::Berlin;
-        c.shops = vec![crate::config::ShopTarget { id: TargetId::Shop(1) }];
+        c.shops = vec![crate::config::ShopTarget::new(TargetId::Shop(1))].into();
         c.devices = devices(300);
         c.device_poll_interval = std::time::Duration::from_secs(3 * 3600);
         for (from, to, hours) in [

@@ -30,10 +30,11 @@ use chrono_tz::Tz;
 use super::plan::RoundPlan;
 use super::PollReport;
 use crate::client::{Answer, ApiError, Leaf, Split, Target};
+use crate::config::Config;
 use crate::hours;
 use crate::model::{
-    DaySample, DeviceDayValues, DeviceRow, DeviceSample, DeviceTarget, ShopDayValues, ShopSample, ShopSeries, Snapshot,
-    TargetId, TargetStatus,
+    DaySample, DeviceDayValues, DeviceRow, DeviceSample, DeviceTarget, ShopDayValues, ShopMeta, ShopSample, ShopSeries,
+    Snapshot, TargetId, TargetStatus,
 };
 
 /// The shops each organisation (`O_`) produced: its members as last answered. (An `S_` id's
@@ -57,6 +58,8 @@ pub(super) enum Outcome {
 
 /// What one round knows besides the answers: the previous snapshot, the hour asked for, now.
 pub(super) struct Round<'a> {
+    /// The configuration in force: the shops' calendars and static labels.
+    pub(super) config: &'a Config,
     pub(super) previous: &'a Snapshot,
     pub(super) shops_of: &'a ShopsOf,
     pub(super) plan: &'a RoundPlan,
@@ -199,6 +202,7 @@ impl Round<'_> {
             }
         }
         self.carry_days(&mut next.snapshot);
+        self.describe_shops(&mut next);
         report.shops = next.snapshot.shops.len();
         report.devices = next.snapshot.devices.len();
         (next, report)
@@ -227,6 +231,37 @@ impl Round<'_> {
                 values,
             };
             next.snapshot.shop_days.insert(series.dep_id, day);
+        }
+    }
+
+    /// Sets what the configuration in force says of every published shop, kept values
+    /// included (so that a reload applies at once): the configured organisation that returned
+    /// it, whether its hour was an opening hour, its static labels. A shop listed by its own
+    /// `S_` id has no organisation, even when one also returns it; any other shop has the first
+    /// configured organisation (in the file's order) whose members hold it.
+    fn describe_shops(&self, next: &mut Next) {
+        let mut org_of: HashMap<&str, u64> = HashMap::new();
+        for id in &self.plan.configured {
+            if let (TargetId::Org(n), Some(members)) = (id, next.shops_of.get(id)) {
+                for dep in members {
+                    org_of.entry(dep.as_str()).or_insert(*n);
+                }
+            }
+        }
+        for (dep, sample) in next.snapshot.shops.iter_mut() {
+            let number = dep.parse::<u64>().ok();
+            let org_id = match number {
+                Some(n) if self.config.lists_shop(n) => None,
+                _ => org_of.get(dep.as_str()).copied(),
+            };
+            let hour =
+                chrono::DateTime::from_timestamp(sample.hour_start, 0).map(|t| t.with_timezone(&self.tz).naive_local());
+            let open = hour.is_some_and(|h| self.config.calendar_of(number, org_id).is_open(h));
+            sample.meta = ShopMeta {
+                open,
+                org_id,
+                labels: self.config.labels_of(number, org_id),
+            };
         }
     }
 
@@ -297,6 +332,7 @@ impl Round<'_> {
                     code: shop.code,
                     hour_start,
                     values: row.values,
+                    meta: ShopMeta::default(),
                 }),
                 // No newer row yet: keep what we had.
                 None => previous.cloned(),
@@ -529,6 +565,7 @@ mod tests {
                 code: String::new(),
                 hour_start,
                 values: ShopValues::every(-1.0),
+                meta: ShopMeta::default(),
             };
             before.shops.insert("1".into(), sample);
         }
@@ -536,7 +573,9 @@ mod tests {
             configured: vec![TargetId::Shop(1)],
             ..RoundPlan::default()
         };
+        let config = crate::poller::schedule::tests::config(300, 60);
         let round = Round {
+            config: &config,
             previous: &before,
             shops_of: &ShopsOf::new(),
             plan: &plan,
@@ -622,5 +661,98 @@ mod tests {
             second.map(|s| s.0),
         );
         assert_eq!(later, Some((unix("2026-10-25T01:00:00Z"), -1.0)));
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+    use crate::model::{ShopRow, ShopValues};
+
+    /// Shops 10 and 11 of O_1, 11 and 12 of O_2, and S_3 (also returned by nobody else).
+    #[test]
+    fn a_shop_takes_the_first_organisation_that_holds_it_and_a_listed_shop_none() {
+        let yaml = r#"
+gateway: {url: "http://127.0.0.1:1/m.api", app_key: k, app_secret: s}
+shops:
+  - id: O_1
+    labels: {region: a}
+  - id: O_2
+    labels: {region: b, city: c}
+    calendar: {hours: {all: closed}}
+  - id: S_3
+    labels: {manager: m}
+"#;
+        let config = Config::from_yaml_str(yaml, &|_| None).unwrap();
+        let hour = NaiveDateTime::parse_from_str("2024-05-01 13:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        let hour_start = chrono::DateTime::parse_from_rfc3339("2024-05-01T05:00:00Z")
+            .unwrap()
+            .timestamp();
+        let ids = vec![TargetId::Org(1), TargetId::Org(2), TargetId::Shop(3)];
+        let plan = RoundPlan {
+            configured: ids.clone(),
+            ..RoundPlan::default()
+        };
+        let shops_of: ShopsOf = [
+            (TargetId::Org(1), ["10", "11"].map(String::from).into()),
+            (TargetId::Org(2), ["11", "12"].map(String::from).into()),
+        ]
+        .into();
+        let previous = Snapshot::default();
+        let round = Round {
+            config: &config,
+            previous: &previous,
+            shops_of: &shops_of,
+            plan: &plan,
+            hour,
+            hour_start,
+            tz: chrono_tz::Asia::Shanghai,
+            now: hour_start as f64 + 3900.0,
+            stale_after: 7200.0,
+            today: hour.date(),
+            today_start: 0,
+        };
+        let series = ["10", "11", "12", "3"]
+            .map(|dep| ShopSeries {
+                dep_id: dep.into(),
+                name: String::new(),
+                code: String::new(),
+                rows: vec![ShopRow {
+                    hour,
+                    values: ShopValues::every(1.0),
+                }],
+            })
+            .to_vec();
+        let split = Split {
+            leaves: vec![Leaf {
+                ids: ids.clone(),
+                result: Ok(series),
+            }],
+            splits: 0,
+        };
+        let (next, _) = round.merge(vec![Outcome::Shops {
+            batch: ids,
+            split,
+            days: None,
+        }]);
+        let meta = |dep: &str| next.snapshot.shops.get(dep).map(|s| s.meta.clone()).unwrap();
+        let labels = |dep: &str| {
+            meta(dep)
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!((meta("10").org_id, meta("10").open), (Some(1), true));
+        assert_eq!(
+            (meta("11").org_id, meta("11").open),
+            (Some(1), true),
+            "the first organisation"
+        );
+        assert_eq!(labels("11"), ["region=a"]);
+        assert_eq!((meta("12").org_id, meta("12").open), (Some(2), false), "O_2 is closed");
+        assert_eq!(labels("12"), ["city=c", "region=b"]);
+        assert_eq!((meta("3").org_id, meta("3").open), (None, true));
+        assert_eq!(labels("3"), ["manager=m"]);
     }
 }

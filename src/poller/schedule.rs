@@ -107,7 +107,9 @@ pub(super) mod tests {
             device_poll_interval: std::time::Duration::from_secs(3600),
             max_catch_up_hours: 6,
             sharding: None,
-            shops: vec![],
+            calendar: Default::default(),
+            shops: Default::default(),
+            shop_overrides: Default::default(),
             devices: vec![],
         }
     }
@@ -181,7 +183,7 @@ pub(super) mod tests {
     pub(in crate::poller) fn with_orgs(mut c: Config, orgs: impl IntoIterator<Item = u64>) -> Config {
         c.shops = orgs
             .into_iter()
-            .map(|o| crate::config::ShopTarget { id: TargetId::Org(o) })
+            .map(|o| crate::config::ShopTarget::new(TargetId::Org(o)))
             .collect();
         c
     }
@@ -189,7 +191,7 @@ pub(super) mod tests {
     /// `c` polling the shops `S_1` to `S_<shops>` and a device for each of `macs`.
     fn with_targets(mut c: Config, shops: u64, macs: impl Iterator<Item = String>) -> Config {
         c.shops = (1..=shops)
-            .map(|i| crate::config::ShopTarget { id: TargetId::Shop(i) })
+            .map(|i| crate::config::ShopTarget::new(TargetId::Shop(i)))
             .collect();
         c.devices = macs
             .map(|mac| DeviceTarget {

@@ -12,6 +12,9 @@ use super::{Ending, Family, Kind, Read, Unit};
 pub(crate) const SHOP_LABELS: [&str; 3] = ["shop_id", "shop_name", "shop_code"];
 /// The labels of a device series: its normalised mac, its configured name and shop.
 pub(crate) const DEVICE_LABELS: [&str; 3] = ["mac", "device_name", "shop_id"];
+/// The labels of `opretail_shop_info` before the configured static labels: the shop's, and the
+/// configured organisation that returned it.
+pub(crate) const SHOP_INFO_LABELS: [&str; 4] = ["shop_id", "shop_name", "shop_code", "org_id"];
 /// The label of a configured target's series: `S_…`, `O_…` or a mac.
 pub(crate) const TARGET_LABELS: [&str; 1] = ["target"];
 
@@ -53,6 +56,48 @@ hourly_values! {
     walk_in_today: Count, "Walk-ins counted by the device in the local day so far: the sum of the device's hourly rows of the day, which every device call already answers (no extra call; polled from the Opretail gateway).";
     walk_out_today: Count, "Walk-outs counted by the device in the local day so far: the sum of its hourly rows of the day. Absent, never 0, when the device sends none (face-counting devices cannot count walk-outs; polled from the Opretail gateway).";
 }
+
+/// Static labels of a shop from the configuration, sorted by name: shared by every shop that
+/// takes them as they are.
+pub type StaticLabels = std::sync::Arc<[(String, String)]>;
+
+/// What the configuration says of a shop, published with its hourly series (and vanishing
+/// with them): whether their hour was an opening hour, which configured organisation returned
+/// the shop, and its static labels.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ShopMeta {
+    /// The hour the shop's values describe was an opening hour of its business calendar.
+    pub open: bool,
+    /// The number of the configured organisation (`O_<n>`) that returned the shop; `None` for a
+    /// shop configured by its own `S_` id.
+    pub org_id: Option<u64>,
+    pub labels: StaticLabels,
+}
+
+/// The family of a shop's opening hour, with the labels of its hourly series.
+pub(crate) static SHOP_META_FAMILIES: &[Family<ShopMeta>] = &[Family {
+    name: "opretail_shop_open",
+    key: "open",
+    help: "1 if the hour the shop's values describe (opretail_shop_hour_timestamp_seconds, shop-local) was an opening hour by the shop's configured business calendar (default 10:00-22:00 every day), else 0 (hourly data, polled from the Opretail gateway).",
+    ending: Ending::Complete,
+    kind: Kind::Gauge,
+    labels: &SHOP_LABELS,
+    unit: Unit::Bool,
+    read: Read::Value(|m: &ShopMeta| Some(if m.open { 1.0 } else { 0.0 })),
+}];
+
+/// The family of a shop's metadata: its labels are [`SHOP_INFO_LABELS`] and every static label
+/// configured for any published shop (empty where a shop has none).
+pub(crate) static SHOP_INFO_FAMILIES: &[Family<ShopMeta>] = &[Family {
+    name: "opretail_shop_info",
+    key: "info",
+    help: "A constant 1 labelled by the shop's id, name and code, the configured organisation (O_ id) that returned it (empty for a shop configured by its own S_ id) and the static labels configured for it, for joins with group_left (hourly data, polled from the Opretail gateway).",
+    ending: Ending::Complete,
+    kind: Kind::Gauge,
+    labels: &SHOP_INFO_LABELS,
+    unit: Unit::Bool,
+    read: Read::Value(|_: &ShopMeta| Some(1.0)),
+}];
 
 /// How the last poll of one configured target went.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -1,7 +1,8 @@
 //! The metric schema: every value family the exporter publishes, declared once. A family's
 //! name, HELP text, type, label names, unit and the way it reads its value live in
 //! `families.rs`, and so do the structs holding the values ([`ShopValues`], [`DeviceValues`],
-//! [`TargetStatus`]). The shop and device structs are generated from the same declaration as
+//! [`TargetStatus`], and [`ShopMeta`], what the configuration says of a shop: its opening hour
+//! and its metadata). The shop and device structs are generated from the same declaration as
 //! their families, so a value cannot exist without its family or the other way round.
 //!
 //! Everything that shows values reads this table: the live encoder (`metrics`), backfill's
@@ -16,10 +17,10 @@
 mod declare;
 mod families;
 
-pub use families::{DeviceDayValues, DeviceValues, ShopDayValues, ShopValues, TargetStatus};
+pub use families::{DeviceDayValues, DeviceValues, ShopDayValues, ShopMeta, ShopValues, StaticLabels, TargetStatus};
 pub(crate) use families::{
-    DEVICE_DAY_FAMILIES, DEVICE_FAMILIES, DEVICE_LABELS, SHOP_DAY_FAMILIES, SHOP_FAMILIES, SHOP_LABELS,
-    TARGET_FAMILIES, TARGET_LABELS,
+    DEVICE_DAY_FAMILIES, DEVICE_FAMILIES, DEVICE_LABELS, SHOP_DAY_FAMILIES, SHOP_FAMILIES, SHOP_INFO_FAMILIES,
+    SHOP_INFO_LABELS, SHOP_LABELS, SHOP_META_FAMILIES, TARGET_FAMILIES, TARGET_LABELS,
 };
 
 /// The Prometheus type of a family.
@@ -130,6 +131,10 @@ impl<S> Family<S> {
 pub(crate) enum AnyFamily {
     Shop(&'static Family<ShopValues>),
     ShopDay(&'static Family<ShopDayValues>),
+    /// A shop's opening hour, with the labels of its hourly series.
+    ShopMeta(&'static Family<ShopMeta>),
+    /// A shop's metadata, with the configured static labels besides [`SHOP_INFO_LABELS`].
+    ShopInfo(&'static Family<ShopMeta>),
     Device(&'static Family<DeviceValues>),
     DeviceDay(&'static Family<DeviceDayValues>),
     Target(&'static Family<TargetStatus>),
@@ -140,6 +145,7 @@ impl AnyFamily {
         match self {
             AnyFamily::Shop(f) => f.name,
             AnyFamily::ShopDay(f) => f.name,
+            AnyFamily::ShopMeta(f) | AnyFamily::ShopInfo(f) => f.name,
             AnyFamily::Device(f) => f.name,
             AnyFamily::DeviceDay(f) => f.name,
             AnyFamily::Target(f) => f.name,
@@ -151,6 +157,7 @@ impl AnyFamily {
         match self {
             AnyFamily::Shop(f) => f.labels,
             AnyFamily::ShopDay(f) => f.labels,
+            AnyFamily::ShopMeta(f) | AnyFamily::ShopInfo(f) => f.labels,
             AnyFamily::Device(f) => f.labels,
             AnyFamily::DeviceDay(f) => f.labels,
             AnyFamily::Target(f) => f.labels,
@@ -164,6 +171,8 @@ pub(crate) fn all() -> Vec<AnyFamily> {
         .iter()
         .map(AnyFamily::Shop)
         .chain(SHOP_DAY_FAMILIES.iter().map(AnyFamily::ShopDay))
+        .chain(SHOP_META_FAMILIES.iter().map(AnyFamily::ShopMeta))
+        .chain(SHOP_INFO_FAMILIES.iter().map(AnyFamily::ShopInfo))
         .chain(DEVICE_FAMILIES.iter().map(AnyFamily::Device))
         .chain(DEVICE_DAY_FAMILIES.iter().map(AnyFamily::DeviceDay))
         .chain(TARGET_FAMILIES.iter().map(AnyFamily::Target))
@@ -189,7 +198,9 @@ mod tests {
         assert_eq!(unique.len(), names.len(), "{names:?}");
         for f in all() {
             let prefix = match f {
-                AnyFamily::Shop(_) | AnyFamily::ShopDay(_) => "opretail_shop_",
+                AnyFamily::Shop(_) | AnyFamily::ShopDay(_) | AnyFamily::ShopMeta(_) | AnyFamily::ShopInfo(_) => {
+                    "opretail_shop_"
+                }
                 AnyFamily::Device(_) | AnyFamily::DeviceDay(_) => "opretail_device_",
                 AnyFamily::Target(_) => "opretail_target_",
             };

@@ -396,12 +396,12 @@ impl SimConfig {
             device_poll_interval: std::time::Duration::from_secs(3600),
             max_catch_up_hours: 6,
             sharding: None,
+            calendar: Default::default(),
+            shop_overrides: Default::default(),
             shops: self
                 .orgs
                 .iter()
-                .map(|o| ShopTarget {
-                    id: TargetId::Org(o.org_id),
-                })
+                .map(|o| ShopTarget::new(TargetId::Org(o.org_id)))
                 .collect(),
             devices: self
                 .devices

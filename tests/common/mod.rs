@@ -53,11 +53,11 @@ pub fn config(url: &str, shops: &[&str], macs: &[(&str, &str, &str)]) -> Config 
         device_poll_interval: std::time::Duration::from_secs(3600),
         max_catch_up_hours: 6,
         sharding: None,
+        calendar: Default::default(),
+        shop_overrides: Default::default(),
         shops: shops
             .iter()
-            .map(|s| ShopTarget {
-                id: s.parse::<TargetId>().expect("id"),
-            })
+            .map(|s| ShopTarget::new(s.parse::<TargetId>().expect("id")))
             .collect(),
         devices: macs
             .iter()
