@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 
 use crate::model::{DaySample, Snapshot};
 use crate::schema::{
-    self, AnyFamily, Context, DeviceDayValues, DeviceValues, Family, ShopDayValues, ShopValues, TargetStatus,
-    DEVICE_LABELS, SHOP_LABELS, TARGET_LABELS,
+    self, AnyFamily, BaselineStat, Context, DeviceDayValues, DeviceValues, Family, ShopBaseline, ShopDayValues,
+    ShopValues, TargetStatus, BASELINE_LABELS, DEVICE_LABELS, SHOP_LABELS, TARGET_LABELS,
 };
 
 /// How the live exposition ends the HELP texts of the value families.
@@ -51,10 +51,12 @@ pub(crate) fn render_chunks(snapshot: &Snapshot, chunk: usize, mut sink: impl Fn
 }
 
 /// The series of a snapshot, ready to write: shops, devices and targets, each with its label
-/// blocks written once; a shop's or device's day figures carry the labels of its hourly
-/// sample.
+/// blocks written once; a shop's or device's day figures (and a shop's baseline weeks) carry
+/// the labels of its hourly sample, and a shop's baseline statistics those labels and `stat`.
 struct Subjects<'a> {
     shops: Series<'a, ShopValues>,
+    baseline_stats: Series<'a, BaselineStat>,
+    baseline_weeks: Vec<Row<'a, ShopBaseline>>,
     devices: Series<'a, DeviceValues>,
     targets: Series<'a, TargetStatus>,
     shop_days: Vec<Row<'a, ShopDayValues>>,
@@ -84,8 +86,24 @@ impl<'a> Subjects<'a> {
         });
         let shop_days = shops.days(&snapshot.shop_days);
         let device_days = devices.days(&snapshot.device_days);
+        // Only for shops published: a baseline vanishes with its shop.
+        let stats = snapshot.shop_baselines.iter().filter_map(|(key, b)| {
+            let s = snapshot.shops.get(key)?;
+            Some(b.stats.iter().map(move |stat| (key, s, stat)))
+        });
+        let baseline_stats = Series::new(&BASELINE_LABELS, stats.flatten(), |(key, s, stat)| {
+            (
+                key.as_str(),
+                [s.dep_id.as_str(), &s.name, &s.code, stat.stat],
+                stat,
+                None,
+            )
+        });
+        let baseline_weeks = shops.joined(&snapshot.shop_baselines, |b| (b, None));
         Subjects {
             shops,
+            baseline_stats,
+            baseline_weeks,
             devices,
             targets,
             shop_days,
@@ -100,6 +118,8 @@ impl<'a> Subjects<'a> {
             .map(|family| match family {
                 AnyFamily::Shop(f) => family_len(f, &self.shops.rows),
                 AnyFamily::ShopDay(f) => family_len(f, &self.shop_days),
+                AnyFamily::ShopBaseline(f) => family_len(f, &self.baseline_stats.rows),
+                AnyFamily::ShopBaselineWeeks(f) => family_len(f, &self.baseline_weeks),
                 AnyFamily::Device(f) => family_len(f, &self.devices.rows),
                 AnyFamily::DeviceDay(f) => family_len(f, &self.device_days),
                 AnyFamily::Target(f) => family_len(f, &self.targets.rows),
@@ -113,6 +133,16 @@ impl<'a> Subjects<'a> {
             match family {
                 AnyFamily::Shop(f) => write_family(out, f, &self.shops.labels, &self.shops.rows, line_done),
                 AnyFamily::ShopDay(f) => write_family(out, f, &self.shops.labels, &self.shop_days, line_done),
+                AnyFamily::ShopBaseline(f) => write_family(
+                    out,
+                    f,
+                    &self.baseline_stats.labels,
+                    &self.baseline_stats.rows,
+                    line_done,
+                ),
+                AnyFamily::ShopBaselineWeeks(f) => {
+                    write_family(out, f, &self.shops.labels, &self.baseline_weeks, line_done)
+                }
                 AnyFamily::Device(f) => write_family(out, f, &self.devices.labels, &self.devices.rows, line_done),
                 AnyFamily::DeviceDay(f) => write_family(out, f, &self.devices.labels, &self.device_days, line_done),
                 AnyFamily::Target(f) => write_family(out, f, &self.targets.labels, &self.targets.rows, line_done),
@@ -181,15 +211,26 @@ impl<'a, S> Series<'a, S> {
     /// The rows of the day figures in `days` (by the same keys), in this series' order and
     /// with its label blocks; keys without a row here are left out.
     fn days<V>(&self, days: &'a BTreeMap<String, DaySample<V>>) -> Vec<Row<'a, V>> {
+        self.joined(days, |day| (&day.values, Some(day.day_start)))
+    }
+
+    /// The rows of what `by_key` holds under this series' keys, in this series' order and with
+    /// its label blocks (`read` gives what the families read and the start of its period);
+    /// keys without a row here are left out.
+    fn joined<T, V>(
+        &self,
+        by_key: &'a BTreeMap<String, T>,
+        read: impl Fn(&'a T) -> (&'a V, Option<i64>),
+    ) -> Vec<Row<'a, V>> {
         self.rows
             .iter()
             .filter_map(|row| {
-                let day = days.get(row.key)?;
+                let (values, hour_start) = read(by_key.get(row.key)?);
                 Some(Row {
                     key: row.key,
                     labels: row.labels.clone(),
-                    values: &day.values,
-                    hour_start: Some(day.day_start),
+                    values,
+                    hour_start,
                 })
             })
             .collect()
@@ -408,6 +449,16 @@ mod tests {
                 format!("{i}")
             };
             snapshot.device_days.insert(key, sample);
+            // Some shops without a baseline, and baselines of no shop (not published).
+            let key = if i % 8 == 0 {
+                format!("gone {i}")
+            } else {
+                format!("{i}")
+            };
+            if i % 3 != 1 {
+                let baseline = crate::model::ShopBaseline::new(n(2).unwrap_or(7.5), n(4).unwrap_or(0.25), 2 + i % 7);
+                snapshot.shop_baselines.insert(key, baseline);
+            }
             snapshot.targets.insert(
                 format!("S_{}", i * 11 % 17),
                 TargetStatus {
@@ -443,6 +494,39 @@ mod tests {
                             ("shop_code", &s.code),
                         ];
                         Some((HashMap::from(labels), &day.values, Some(day.day_start)))
+                    }),
+                ),
+                AnyFamily::ShopBaseline(f) => gauge(
+                    &registry,
+                    f,
+                    snapshot
+                        .shop_baselines
+                        .iter()
+                        .filter_map(|(key, b)| {
+                            let s = snapshot.shops.get(key)?;
+                            Some(b.stats.iter().map(move |stat| {
+                                let labels = [
+                                    ("shop_id", s.dep_id.as_str()),
+                                    ("shop_name", &s.name),
+                                    ("shop_code", &s.code),
+                                    ("stat", stat.stat),
+                                ];
+                                (HashMap::from(labels), stat, None)
+                            }))
+                        })
+                        .flatten(),
+                ),
+                AnyFamily::ShopBaselineWeeks(f) => gauge(
+                    &registry,
+                    f,
+                    snapshot.shop_baselines.iter().filter_map(|(key, b)| {
+                        let s = snapshot.shops.get(key)?;
+                        let labels = [
+                            ("shop_id", s.dep_id.as_str()),
+                            ("shop_name", &s.name),
+                            ("shop_code", &s.code),
+                        ];
+                        Some((HashMap::from(labels), b, None))
                     }),
                 ),
                 AnyFamily::DeviceDay(f) => gauge(

@@ -14,7 +14,9 @@ mod ids;
 mod sign_method;
 mod snapshot;
 
-pub use crate::schema::{DeviceDayValues, DeviceValues, ShopDayValues, ShopValues, TargetStatus};
+pub use crate::schema::{
+    BaselineStat, DeviceDayValues, DeviceValues, ShopBaseline, ShopDayValues, ShopValues, TargetStatus,
+};
 pub use clock::Clock;
 pub use convention::{Convention, Named, ParseConventionError, RateScale, RowTime};
 pub use hourly::{DeviceRow, ShopRow, ShopSeries};

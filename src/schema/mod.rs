@@ -16,10 +16,10 @@
 mod declare;
 mod families;
 
-pub use families::{DeviceDayValues, DeviceValues, ShopDayValues, ShopValues, TargetStatus};
+pub use families::{BaselineStat, DeviceDayValues, DeviceValues, ShopBaseline, ShopDayValues, ShopValues, TargetStatus};
 pub(crate) use families::{
-    DEVICE_DAY_FAMILIES, DEVICE_FAMILIES, DEVICE_LABELS, SHOP_DAY_FAMILIES, SHOP_FAMILIES, SHOP_LABELS,
-    TARGET_FAMILIES, TARGET_LABELS,
+    BASELINE_LABELS, DEVICE_DAY_FAMILIES, DEVICE_FAMILIES, DEVICE_LABELS, SHOP_DAY_FAMILIES, SHOP_FAMILIES, SHOP_BASELINE_FAMILIES,
+    SHOP_BASELINE_WEEKS_FAMILIES, SHOP_LABELS, TARGET_FAMILIES, TARGET_LABELS,
 };
 
 /// The Prometheus type of a family.
@@ -130,6 +130,9 @@ impl<S> Family<S> {
 pub(crate) enum AnyFamily {
     Shop(&'static Family<ShopValues>),
     ShopDay(&'static Family<ShopDayValues>),
+    /// A shop's baseline statistics (one series per statistic), and its weeks.
+    ShopBaseline(&'static Family<BaselineStat>),
+    ShopBaselineWeeks(&'static Family<ShopBaseline>),
     Device(&'static Family<DeviceValues>),
     DeviceDay(&'static Family<DeviceDayValues>),
     Target(&'static Family<TargetStatus>),
@@ -140,6 +143,8 @@ impl AnyFamily {
         match self {
             AnyFamily::Shop(f) => f.name,
             AnyFamily::ShopDay(f) => f.name,
+            AnyFamily::ShopBaseline(f) => f.name,
+            AnyFamily::ShopBaselineWeeks(f) => f.name,
             AnyFamily::Device(f) => f.name,
             AnyFamily::DeviceDay(f) => f.name,
             AnyFamily::Target(f) => f.name,
@@ -151,6 +156,8 @@ impl AnyFamily {
         match self {
             AnyFamily::Shop(f) => f.labels,
             AnyFamily::ShopDay(f) => f.labels,
+            AnyFamily::ShopBaseline(f) => f.labels,
+            AnyFamily::ShopBaselineWeeks(f) => f.labels,
             AnyFamily::Device(f) => f.labels,
             AnyFamily::DeviceDay(f) => f.labels,
             AnyFamily::Target(f) => f.labels,
@@ -164,6 +171,8 @@ pub(crate) fn all() -> Vec<AnyFamily> {
         .iter()
         .map(AnyFamily::Shop)
         .chain(SHOP_DAY_FAMILIES.iter().map(AnyFamily::ShopDay))
+        .chain(SHOP_BASELINE_FAMILIES.iter().map(AnyFamily::ShopBaseline))
+        .chain(SHOP_BASELINE_WEEKS_FAMILIES.iter().map(AnyFamily::ShopBaselineWeeks))
         .chain(DEVICE_FAMILIES.iter().map(AnyFamily::Device))
         .chain(DEVICE_DAY_FAMILIES.iter().map(AnyFamily::DeviceDay))
         .chain(TARGET_FAMILIES.iter().map(AnyFamily::Target))
@@ -189,7 +198,10 @@ mod tests {
         assert_eq!(unique.len(), names.len(), "{names:?}");
         for f in all() {
             let prefix = match f {
-                AnyFamily::Shop(_) | AnyFamily::ShopDay(_) => "opretail_shop_",
+                AnyFamily::Shop(_)
+                | AnyFamily::ShopDay(_)
+                | AnyFamily::ShopBaseline(_)
+                | AnyFamily::ShopBaselineWeeks(_) => "opretail_shop_",
                 AnyFamily::Device(_) | AnyFamily::DeviceDay(_) => "opretail_device_",
                 AnyFamily::Target(_) => "opretail_target_",
             };
