@@ -19,12 +19,13 @@
 //! opening hour of a shop (the business calendar implements it); until one is configured,
 //! [`AlwaysOpen`] counts every hour.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{Datelike as _, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono_tz::Tz;
 
-use crate::model::{ShopBaseline, ShopSeries, TargetId};
+use crate::model::{ShopBaseline, ShopSample, ShopSeries, TargetId};
 
 /// Whether a shop was open in a past hour: the hours a baseline may count.
 pub trait OpeningHours: Send + Sync {
@@ -264,6 +265,28 @@ impl History {
             + self.answered.capacity() * target_slot;
         shops + answered
     }
+}
+
+/// The baseline of the hour each shop of `shops` describes (its sample's hour start, read in
+/// `tz`), for the shops that have one: what a snapshot publishes beside them.
+pub fn baselines(
+    history: &History,
+    shops: &BTreeMap<String, ShopSample>,
+    tz: Tz,
+    opening: &dyn OpeningHours,
+) -> BTreeMap<String, ShopBaseline> {
+    if history.weeks() == 0 {
+        return BTreeMap::new();
+    }
+    shops
+        .iter()
+        .filter_map(|(dep, sample)| {
+            let hour = chrono::DateTime::from_timestamp(sample.hour_start, 0)?
+                .with_timezone(&tz)
+                .naive_local();
+            Some((dep.clone(), history.baseline(&sample.dep_id, hour, opening)?))
+        })
+        .collect()
 }
 
 /// The `phi`-quantile (0 to 1) of `sorted` (ascending) as PromQL's `quantile` computes it:
