@@ -85,8 +85,14 @@ async fn the_baseline_is_the_median_and_p10_of_the_simulators_past_weeks() {
         let with = |stat: &'static str| [labels[0], labels[1], labels[2], ("stat", stat)];
         let median = m.value("opretail_shop_walk_in_baseline", &with("median"));
         let p10 = m.value("opretail_shop_walk_in_baseline", &with("p10"));
-        assert!((median - promql_quantile(0.5, &values)).abs() < 1e-9, "{id}: {median} vs {values:?}");
-        assert!((p10 - promql_quantile(0.1, &values)).abs() < 1e-9, "{id}: {p10} vs {values:?}");
+        assert!(
+            (median - promql_quantile(0.5, &values)).abs() < 1e-9,
+            "{id}: {median} vs {values:?}"
+        );
+        assert!(
+            (p10 - promql_quantile(0.1, &values)).abs() < 1e-9,
+            "{id}: {p10} vs {values:?}"
+        );
         assert_eq!(m.value("opretail_shop_walk_in_baseline_weeks", &labels), 4.0);
         // Beside the shop's hourly series, with the same labels, for the same hour.
         assert!(m.get("opretail_shop_walk_in", &labels).is_some());

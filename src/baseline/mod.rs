@@ -157,7 +157,9 @@ impl History {
         for shop in series {
             let mut walk_in = [NO_ROW; 24];
             for row in shop.rows.iter().filter(|r| r.hour.date() == date) {
-                let Some(slot) = walk_in.get_mut(row.hour.hour() as usize) else { continue };
+                let Some(slot) = walk_in.get_mut(row.hour.hour() as usize) else {
+                    continue;
+                };
                 if let Some(v) = row.values.walk_in.filter(|v| v.is_finite()) {
                     *slot = v.round().clamp(0.0, f64::from(NO_ROW - 1)) as u16;
                 }
@@ -209,7 +211,10 @@ impl History {
         let mut values: Vec<f64> = (1..=self.weeks as u64)
             .filter_map(|weeks| hour.date().checked_sub_days(chrono::Days::new(7 * weeks)))
             .filter_map(|date| {
-                let day = days.binary_search_by_key(&date, |d| d.date).ok().and_then(|i| days.get(i))?;
+                let day = days
+                    .binary_search_by_key(&date, |d| d.date)
+                    .ok()
+                    .and_then(|i| days.get(i))?;
                 let walk_in = *day.walk_in.get(slot)?;
                 let open = opening.is_open(dep, date.and_time(hour.time()));
                 (walk_in != NO_ROW && open).then_some(f64::from(walk_in))

@@ -618,7 +618,9 @@ fn baseline_weeks_default_to_four_and_take_zero_to_eight() {
         assert_eq!(c.baseline.weeks, weeks);
     }
     // Out of range, and an unknown key beside a bad timezone: every problem at once, by path.
-    let errs = errors(&format!("{MINIMAL}baseline:\n  weeks: 9\n  days: 3\ntimezone: Mars/Olympus\n"));
+    let errs = errors(&format!(
+        "{MINIMAL}baseline:\n  weeks: 9\n  days: 3\ntimezone: Mars/Olympus\n"
+    ));
     let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
     assert!(paths.contains(&"baseline.weeks"), "{errs:?}");
     assert!(paths.contains(&"timezone"), "{errs:?}");

@@ -85,7 +85,9 @@ pub(super) async fn fetch(
             let Some(next) = pending.next() else { break };
             running.push(ask(next));
         }
-        let Some((date, batch, split)) = running.next().await else { break };
+        let Some((date, batch, split)) = running.next().await else {
+            break;
+        };
         keep(history, day, date, &batch, split, &mut fetched);
     }
     fetched
@@ -94,7 +96,14 @@ pub(super) async fn fetch(
 /// Keeps the days a call answered: every shop of its answered parts, and the day as answered
 /// for the whole batch when every part answered (else for the ids of the parts that did; the
 /// others are asked again).
-fn keep(history: &mut History, day: NaiveDate, date: NaiveDate, batch: &[TargetId], split: Split, fetched: &mut Fetched) {
+fn keep(
+    history: &mut History,
+    day: NaiveDate,
+    date: NaiveDate,
+    batch: &[TargetId],
+    split: Split,
+    fetched: &mut Fetched,
+) {
     let all_answered = split.leaves.iter().all(|l| l.result.is_ok());
     for leaf in split.leaves {
         fetched.calls += 1;

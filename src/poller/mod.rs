@@ -341,7 +341,8 @@ impl Poller {
             "poll complete"
         );
         if setup.config.baseline.weeks > 0 {
-            self.fill_history(&setup, &mut state, (hour, started, took), &mut report).await;
+            self.fill_history(&setup, &mut state, (hour, started, took), &mut report)
+                .await;
         }
         report
     }
@@ -379,7 +380,10 @@ impl Poller {
             .collect();
         let own = |id: &crate::model::TargetId| targets.contains(id);
         let own_shop = |dep: &str| {
-            polled.contains(dep) || dep.parse().is_ok_and(|n| targets.contains(&crate::model::TargetId::Shop(n)))
+            polled.contains(dep)
+                || dep
+                    .parse()
+                    .is_ok_and(|n| targets.contains(&crate::model::TargetId::Shop(n)))
         };
         state.history.prune(hour.date(), own, own_shop);
         let wait = next_poll_in(config, now, state.refreshed_hour, started.elapsed());
@@ -402,6 +406,8 @@ impl Poller {
                 calls = fetched.calls,
                 failed = fetched.failed,
                 days_kept = state.history.days(),
+                shops_kept = state.history.shops(),
+                history_bytes = state.history.heap_bytes(),
                 "history calls complete"
             );
         }

@@ -116,7 +116,10 @@ impl ShopBaseline {
                     stat: "median",
                     value: median,
                 },
-                BaselineStat { stat: "p10", value: p10 },
+                BaselineStat {
+                    stat: "p10",
+                    value: p10,
+                },
             ],
             weeks,
         }

@@ -16,10 +16,12 @@
 mod declare;
 mod families;
 
-pub use families::{BaselineStat, DeviceDayValues, DeviceValues, ShopBaseline, ShopDayValues, ShopValues, TargetStatus};
+pub use families::{
+    BaselineStat, DeviceDayValues, DeviceValues, ShopBaseline, ShopDayValues, ShopValues, TargetStatus,
+};
 pub(crate) use families::{
-    BASELINE_LABELS, DEVICE_DAY_FAMILIES, DEVICE_FAMILIES, DEVICE_LABELS, SHOP_DAY_FAMILIES, SHOP_FAMILIES, SHOP_BASELINE_FAMILIES,
-    SHOP_BASELINE_WEEKS_FAMILIES, SHOP_LABELS, TARGET_FAMILIES, TARGET_LABELS,
+    BASELINE_LABELS, DEVICE_DAY_FAMILIES, DEVICE_FAMILIES, DEVICE_LABELS, SHOP_BASELINE_FAMILIES,
+    SHOP_BASELINE_WEEKS_FAMILIES, SHOP_DAY_FAMILIES, SHOP_FAMILIES, SHOP_LABELS, TARGET_FAMILIES, TARGET_LABELS,
 };
 
 /// The Prometheus type of a family.
