@@ -231,3 +231,28 @@ async fn closed_days_are_left_out_of_the_baseline() {
     assert!(m.get("opretail_shop_walk_in", &shop).is_some());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_organisation_too_big_for_a_day_call_is_asked_through_its_shops_once() {
+    // O_1001 has 12 shops: 288 rows a day, over 200 rows a call, so 8 shops a call (2 calls).
+    let h = Harness::start_manual(utc(NOW), |url| {
+        let mut c = with_baseline(url, &["O_1001"], 2, 50);
+        c.gateway.max_rows_per_call = 200;
+        c
+    })
+    .await;
+    let fill = day_calls(&h.sim.sim.shops_asked());
+    assert_eq!(fill.len(), 2 * 14, "{fill:?}");
+    assert!(fill.iter().all(|(ids, _)| ids.starts_with("S_")), "{fill:?}");
+    let report = h.poll().await;
+    assert_eq!(report.history_calls, 0, "the organisation has answered every day");
+    let m = h.scrape().await;
+    let values = past_walk_ins(&h, 9605, local("2024-05-29 13:00:00"), 2);
+    let median = m.value(
+        "opretail_shop_walk_in_baseline",
+        &[("shop_id", "9605"), ("stat", "median")],
+    );
+    assert!((median - promql_quantile(0.5, &values)).abs() < 1e-9);
+    assert_eq!(m.find("opretail_shop_walk_in_baseline_weeks", &[]).len(), 12);
+    h.stop().await;
+}

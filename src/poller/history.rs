@@ -8,7 +8,9 @@
 //! through the same client as the round (same rate limit, at most `max_in_flight` at once). A
 //! call is started only while there is time left; one in flight when time is up finishes. The
 //! shop ids of a day are packed as the hourly calls are (`client::pack`, 24 rows a shop and an
-//! organisation's 24 rows per known shop), and a call refused whole is split like any shops call.
+//! organisation's 24 rows per known shop); an organisation too big for one call is asked
+//! through its shops, and has answered the day when all of those calls have; a call refused
+//! whole is split like any shops call.
 //!
 //! The first fill asks `7 × baseline.weeks` days of every batch (the baseline's own weekday
 //! first, so that it appears as soon as two weeks are in); after it, the only new day each day
@@ -17,6 +19,8 @@
 //! poll; one that answered is never asked again. These calls are counted in the `opretail_api_*`
 //! metrics like every gateway request, but not in `opretail_refresh_requests`, which counts the
 //! hourly refresh alone.
+
+use std::collections::HashMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -55,26 +59,52 @@ pub(super) async fn fetch(
     let config = &setup.config;
     let (targets, _) = super::owned_targets(config);
     let packing = Packing::of(&config.gateway);
-    let size = |id: &TargetId| match id {
-        TargetId::Shop(_) => Some(1),
-        TargetId::Org(_) => shops_of.get(id).map(|m| m.len().max(1)),
-    };
-    let calls: Vec<(NaiveDate, Vec<TargetId>)> = history
-        .missing(&targets, day, now, config.hour_delay)
-        .into_iter()
-        .flat_map(|(date, ids)| {
-            let sized: Vec<(TargetId, Option<usize>)> = ids.into_iter().map(|id| (id.clone(), size(&id))).collect();
-            pack(sized, 24, packing).into_iter().map(move |batch| (date, batch))
-        })
-        .collect();
+    let mut calls: Vec<DayCall> = Vec::new();
+    // Per organisation asked through its shops, per day: the calls still out, and whether
+    // every one so far answered.
+    let mut through_shops: HashMap<(NaiveDate, TargetId), (usize, bool)> = HashMap::new();
+    for (date, ids) in history.missing(&targets, day, now, config.hour_delay) {
+        let mut sized = Vec::with_capacity(ids.len());
+        for id in ids {
+            let members = match &id {
+                TargetId::Shop(_) => {
+                    sized.push((id, Some(1)));
+                    continue;
+                }
+                TargetId::Org(_) => shops_of.get(&id),
+            };
+            match members {
+                // Too big for one call of 24 rows a shop: asked through its shops.
+                Some(members) if members.len().saturating_mul(24) > packing.max_rows => {
+                    let shops = members.iter().filter_map(|dep| dep.parse().ok()).map(TargetId::Shop);
+                    let parts = pack(shops.map(|s| (s, Some(1))), 24, packing);
+                    through_shops.insert((date, id.clone()), (parts.len(), true));
+                    calls.extend(parts.into_iter().map(|ids| DayCall {
+                        date,
+                        ids,
+                        owner: Some(id.clone()),
+                    }));
+                }
+                members => {
+                    let size = members.map(|m| m.len().max(1));
+                    sized.push((id, size));
+                }
+            }
+        }
+        calls.extend(
+            pack(sized, 24, packing)
+                .into_iter()
+                .map(|ids| DayCall { date, ids, owner: None }),
+        );
+    }
     let members = OrgShops(shops_of);
     let client = &setup.client;
-    let ask = |(date, batch): (NaiveDate, Vec<TargetId>)| {
+    let ask = |call: DayCall| {
         let members = &members;
         async move {
-            let call = Call::day(Target::Shops(batch.clone()), date);
-            let split = client.fetch_splitting(&call, packing, members).await;
-            (date, batch, split)
+            let asked = Call::day(Target::Shops(call.ids.clone()), call.date);
+            let split = client.fetch_splitting(&asked, packing, members).await;
+            (call, split)
         }
     };
     let places = config.gateway.max_in_flight.max(1);
@@ -85,39 +115,57 @@ pub(super) async fn fetch(
             let Some(next) = pending.next() else { break };
             running.push(ask(next));
         }
-        let Some((date, batch, split)) = running.next().await else {
+        let Some((call, split)) = running.next().await else {
             break;
         };
-        keep(history, day, date, &batch, split, &mut fetched);
+        let answered = keep(history, day, &call, split, &mut fetched);
+        // An organisation asked through its shops has answered the day when all its calls have.
+        if let Some(org) = call.owner {
+            let key = (call.date, org);
+            if let Some((left, ok)) = through_shops.get_mut(&key) {
+                *left = left.saturating_sub(1);
+                *ok &= answered;
+                if *left == 0 && *ok {
+                    history.record(call.date, day, std::slice::from_ref(&key.1), &[]);
+                }
+            }
+        }
     }
     fetched
 }
 
-/// Keeps the days a call answered: every shop of its answered parts, and the day as answered
-/// for the whole batch when every part answered (else for the ids of the parts that did; the
-/// others are asked again).
-fn keep(
-    history: &mut History,
-    day: NaiveDate,
+/// One history call: the ids of one day, and the organisation it answers for when that one is
+/// asked through its shops (`None`: the ids themselves).
+struct DayCall {
     date: NaiveDate,
-    batch: &[TargetId],
-    split: Split,
-    fetched: &mut Fetched,
-) {
+    ids: Vec<TargetId>,
+    owner: Option<TargetId>,
+}
+
+/// Keeps the days a call answered: every shop of its answered parts, and the day as answered
+/// for the call's ids when every part answered (else for the ids of the parts that did; the
+/// others are asked again). An organisation asked through its shops is marked by the caller.
+/// Returns whether every part answered.
+fn keep(history: &mut History, day: NaiveDate, call: &DayCall, split: Split, fetched: &mut Fetched) -> bool {
     let all_answered = split.leaves.iter().all(|l| l.result.is_ok());
     for leaf in split.leaves {
         fetched.calls += 1;
         match leaf.result {
             Ok(series) => {
                 fetched.kept += 1;
-                let answered: &[TargetId] = if all_answered { batch } else { &leaf.ids };
-                history.record(date, day, answered, &series);
+                let answered: &[TargetId] = match (&call.owner, all_answered) {
+                    (Some(_), _) => &[],
+                    (None, true) => &call.ids,
+                    (None, false) => &leaf.ids,
+                };
+                history.record(call.date, day, answered, &series);
             }
             Err(e) => {
                 fetched.failed += 1;
                 let targets = Target::Shops(leaf.ids);
-                tracing::warn!(error = %e, targets = %targets, %date, "history call failed; the day is asked again later");
+                tracing::warn!(error = %e, targets = %targets, date = %call.date, "history call failed; the day is asked again later");
             }
         }
     }
+    all_answered
 }
