@@ -256,3 +256,32 @@ async fn an_organisation_too_big_for_a_day_call_is_asked_through_its_shops_once(
     assert_eq!(m.find("opretail_shop_walk_in_baseline_weeks", &[]).len(), 12);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_fill_takes_only_the_time_a_poll_leaves_and_goes_on_at_the_next_polls() {
+    let shops = ["S_9601", "S_9602", "S_9603", "S_9604", "S_9605", "S_9606"];
+    // 56 history calls at 20 requests a second need almost 3 s; a poll leaves at most 1 s.
+    let h = Harness::start_manual(utc(NOW), |url| {
+        let mut c = with_baseline(url, &shops, 4, 4);
+        c.poll_interval = std::time::Duration::from_secs(1);
+        c.gateway.requests_per_second = 20.0;
+        c
+    })
+    .await;
+    let first = day_calls(&h.sim.sim.shops_asked()).len();
+    assert!(first < 56, "{first} history calls in the first poll");
+    let mut polls = 0;
+    while day_calls(&h.sim.sim.shops_asked()).len() < 56 {
+        polls += 1;
+        assert!(polls <= 30, "the fill is not done after {polls} more polls");
+        let report = h.poll().await;
+        // Every round still refreshes its hour first.
+        assert_eq!(report.calls, 2);
+    }
+    let all = day_calls(&h.sim.sim.shops_asked());
+    let unique: BTreeSet<&(String, NaiveDate)> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (56, 56), "no day asked twice");
+    let m = h.scrape().await;
+    assert_eq!(m.find("opretail_shop_walk_in_baseline_weeks", &[]).len(), 6);
+    h.stop().await;
+}
