@@ -13,7 +13,8 @@
 //!
 //! Each key is declared once, with `section!` (`declare.rs`): this file holds the top level,
 //! `gateway.rs` the gateway section, `targets.rs` the shop and device lists, `shard.rs`
-//! sharding, `baseline.rs` the walk-in baseline, and `walk.rs` the generic walk (mappings, `${VAR}`, strings, durations, numbers).
+//! sharding, `baseline.rs` the walk-in baseline, and `walk.rs` the generic walk (mappings,
+//! `${VAR}`, strings, durations, numbers).
 
 mod baseline;
 mod declare;

@@ -356,9 +356,10 @@ impl Poller {
         }
     }
 
-    /// After the round for `hour` (begun at `started`, its poll done in `took`): drops the history of targets and shops
-    /// no longer polled, asks for the missing past days until the next poll is due (or a
-    /// reload), and when some came in publishes the snapshot again with the new baselines.
+    /// After the round for `hour` (begun at `started`, its poll done in `took`): drops the
+    /// history of targets and shops no longer polled, asks for the missing past days until the
+    /// next poll is due (or a reload), and when some came in publishes the snapshot again with
+    /// the new baselines.
     async fn fill_history(
         &self,
         setup: &Setup,
