@@ -285,3 +285,23 @@ async fn the_fill_takes_only_the_time_a_poll_leaves_and_goes_on_at_the_next_poll
     assert_eq!(m.find("opretail_shop_walk_in_baseline_weeks", &[]).len(), 6);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_target_removed_from_the_configuration_loses_its_history() {
+    let h = Harness::start_manual(utc(NOW), |url| with_baseline(url, &["S_9601", "O_1002"], 2, 50)).await;
+    // 9601 and the 8 shops of O_1002, 14 days each.
+    assert_eq!(h.exporter.poller.history_size().await.0, 9 * 14);
+    let poller = &h.exporter.poller;
+    let mut config = (*poller.config()).clone();
+    config.shops.retain(|s| s.id.to_string() == "S_9601");
+    poller.replace(Arc::new(config), poller.client());
+    let report = h.poll().await;
+    assert_eq!(report.history_calls, 0, "nothing new to ask");
+    assert_eq!(h.exporter.poller.history_size().await.0, 14);
+    let m = h.scrape().await;
+    assert_eq!(
+        m.label_values("opretail_shop_walk_in_baseline_weeks", "shop_id"),
+        ["9601"]
+    );
+    h.stop().await;
+}
