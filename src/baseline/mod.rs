@@ -46,11 +46,11 @@ impl OpeningHours for AlwaysOpen {
 
 /// How long after a shop-local day ended (plus `hour_delay`) it counts as final and is
 /// fetched for the history.
-pub const SETTLE: Duration = Duration::from_secs(2 * 3600);
+pub(crate) const SETTLE: Duration = Duration::from_secs(2 * 3600);
 
 /// The fewest past weeks a baseline is published with: below that there is none (a new
 /// installation has no baseline, so no drop alert can fire for it).
-pub const MIN_WEEKS: usize = 2;
+pub(crate) const MIN_WEEKS: usize = 2;
 
 /// An hour without a row in the gateway's answer.
 const NO_ROW: u16 = u16::MAX;
@@ -65,7 +65,7 @@ struct Day {
 
 /// The past days of every shop, and which days each target's calls have answered.
 #[derive(Debug, Default)]
-pub struct History {
+pub(crate) struct History {
     weeks: usize,
     /// By `depId`: the days kept, oldest first, at most `7 × weeks`.
     shops: HashMap<String, Vec<Day>>,
@@ -75,7 +75,8 @@ pub struct History {
 
 impl History {
     /// An empty history for baselines over `weeks` weeks (0: none is kept).
-    pub fn new(weeks: usize) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(weeks: usize) -> Self {
         History {
             weeks,
             ..History::default()
@@ -83,13 +84,13 @@ impl History {
     }
 
     /// The weeks baselines are computed over.
-    pub fn weeks(&self) -> usize {
+    pub(crate) fn weeks(&self) -> usize {
         self.weeks
     }
 
     /// Changes the weeks (a reload): the window follows at the next [`History::prune`]; 0
     /// forgets everything.
-    pub fn set_weeks(&mut self, weeks: usize) {
+    pub(crate) fn set_weeks(&mut self, weeks: usize) {
         self.weeks = weeks;
         if weeks == 0 {
             self.shops.clear();
@@ -99,7 +100,7 @@ impl History {
 
     /// The days a round reporting an hour of `day` keeps: the `7 × weeks` days before it,
     /// oldest first (none with 0 weeks).
-    pub fn window(&self, day: NaiveDate) -> Vec<NaiveDate> {
+    pub(crate) fn window(&self, day: NaiveDate) -> Vec<NaiveDate> {
         (1..=7 * self.weeks as u64)
             .rev()
             .filter_map(|back| day.checked_sub_days(chrono::Days::new(back)))
@@ -108,7 +109,7 @@ impl History {
 
     /// Whether the shop-local day `day` is final at the local time `now`: its end, plus
     /// `hour_delay` and [`SETTLE`], has passed.
-    pub fn is_final(day: NaiveDate, now: NaiveDateTime, hour_delay: Duration) -> bool {
+    pub(crate) fn is_final(day: NaiveDate, now: NaiveDateTime, hour_delay: Duration) -> bool {
         let settle = chrono::Duration::from_std(hour_delay + SETTLE).unwrap_or(chrono::Duration::MAX);
         day.succ_opt()
             .map(|next| next.and_time(NaiveTime::MIN))
@@ -120,7 +121,7 @@ impl History {
     /// targets of `targets` its calls have not answered yet. The days the baseline of `day`
     /// needs (its weekday) come first, then the others, newest first: the baseline appears as
     /// soon as two weeks are in.
-    pub fn missing(
+    pub(crate) fn missing(
         &self,
         targets: &[TargetId],
         day: NaiveDate,
@@ -148,7 +149,7 @@ impl History {
     /// Keeps the hourly walk-ins of `date` from every shop of `series` (rows of other days are
     /// ignored), and remembers that the calls of `answered` have answered `date`. A day
     /// outside the window of `day` is not kept.
-    pub fn record(&mut self, date: NaiveDate, day: NaiveDate, answered: &[TargetId], series: &[ShopSeries]) {
+    pub(crate) fn record(&mut self, date: NaiveDate, day: NaiveDate, answered: &[TargetId], series: &[ShopSeries]) {
         let window = self.window(day);
         if !window.contains(&date) {
             return;
@@ -186,7 +187,7 @@ impl History {
 
     /// Drops the days before the window of `day`, the targets `keep_target` refuses (no longer
     /// configured) and the shops `keep_shop` refuses (no longer polled).
-    pub fn prune(&mut self, day: NaiveDate, keep_target: impl Fn(&TargetId) -> bool, keep_shop: impl Fn(&str) -> bool) {
+    pub(crate) fn prune(&mut self, day: NaiveDate, keep_target: impl Fn(&TargetId) -> bool, keep_shop: impl Fn(&str) -> bool) {
         let Some(first) = self.window(day).first().copied() else {
             self.shops.clear();
             self.answered.clear();
@@ -205,7 +206,7 @@ impl History {
     /// The baseline of the shop `dep` for the local hour starting at `hour`: its walk-ins at
     /// the same hour of the same weekday 1 to `weeks` weeks before, leaving out the days on
     /// which that hour was not an opening hour or had no row; `None` below [`MIN_WEEKS`].
-    pub fn baseline(&self, dep: &str, hour: NaiveDateTime, opening: &dyn OpeningHours) -> Option<ShopBaseline> {
+    pub(crate) fn baseline(&self, dep: &str, hour: NaiveDateTime, opening: &dyn OpeningHours) -> Option<ShopBaseline> {
         let days = self.shops.get(dep)?;
         let slot = hour.hour() as usize;
         let mut values: Vec<f64> = (1..=self.weeks as u64)
@@ -232,17 +233,18 @@ impl History {
     }
 
     /// Shops with at least one day kept.
-    pub fn shops(&self) -> usize {
+    pub(crate) fn shops(&self) -> usize {
         self.shops.len()
     }
 
     /// Shop days kept, over all shops.
-    pub fn days(&self) -> usize {
+    pub(crate) fn days(&self) -> usize {
         self.shops.values().map(Vec::len).sum()
     }
 
     /// The days the calls of `target` have answered, oldest first.
-    pub fn answered(&self, target: &TargetId) -> Vec<NaiveDate> {
+    #[cfg(test)]
+    pub(crate) fn answered(&self, target: &TargetId) -> Vec<NaiveDate> {
         self.answered
             .get(target)
             .map(|d| d.iter().copied().collect())
@@ -252,7 +254,7 @@ impl History {
     /// About how many bytes the history holds on the heap: the shops' day arrays as allocated,
     /// their keys and table slots, and the answered days (B-tree nodes counted at their
     /// entries' size, twice for their slack).
-    pub fn heap_bytes(&self) -> usize {
+    pub(crate) fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         let shop_slot = size_of::<(String, Vec<Day>)>() + 1;
         let shops: usize = self
@@ -274,7 +276,7 @@ impl History {
 
 /// The baseline of the hour each shop of `shops` describes (its sample's hour start, read in
 /// `tz`), for the shops that have one: what a snapshot publishes beside them.
-pub fn baselines(
+pub(crate) fn baselines(
     history: &History,
     shops: &BTreeMap<String, ShopSample>,
     tz: Tz,
@@ -297,7 +299,7 @@ pub fn baselines(
 /// The `phi`-quantile (0 to 1) of `sorted` (ascending) as PromQL's `quantile` computes it:
 /// rank `phi × (n − 1)`, interpolated linearly between the values at the closest ranks.
 /// `None` for no values.
-pub fn quantile(phi: f64, sorted: &[f64]) -> Option<f64> {
+pub(crate) fn quantile(phi: f64, sorted: &[f64]) -> Option<f64> {
     let last = sorted.len().checked_sub(1)?;
     let rank = phi.clamp(0.0, 1.0) * last as f64;
     let lower = (rank.floor() as usize).min(last);
