@@ -16,6 +16,11 @@
 //!   whole-day calls of 50 ids (no `starthour`/`endhour`, what the exporter asked before), made
 //!   with the library's client against the same simulator.
 //! - **one organisation** of 10,000 shops, configured as `O_2001` alone, no devices.
+//! - **baseline**: the `S_` ids tenant (shops and devices) with `baseline.weeks: 4`: after its
+//!   first refresh, the first fill of the walk-in history (shop batches × 28 whole-day calls,
+//!   made in the time the polls leave free), as the exporter logs it (`history calls
+//!   complete`: days kept and the history's own size), and the exporter's RSS once it is done.
+//!   The other tenants run with `baseline.weeks: 0`, so their figures are the hourly polling's.
 //!
 //! For each, the first refresh (from start to the first "poll complete" log line) and a second
 //! one triggered by `POST /-/reload` with the same file (a reload makes the next poll a full
@@ -32,7 +37,7 @@
 //! BENCH_RATE (requests/s), BENCH_IN_FLIGHT (the `S_` tenant's `max_in_flight`), BENCH_WARMUP,
 //! BENCH_REQUESTS (measured scrapes per row), BENCH_MAX_SECONDS (time cap of the measured
 //! scrapes of one row), BENCH_PYTHON (interpreter), BENCH_SCENARIOS (comma-separated subset of
-//! `shops,orgs,big-org`; targets of a scenario left out are not judged).
+//! `shops,orgs,big-org,baseline`; targets of a scenario left out are not judged).
 //!
 //! Not part of `cargo test`: run without `--bench` (as `cargo test --all-targets` would) it
 //! only prints how to run it.
@@ -73,6 +78,8 @@ const TARGET_ENCODE_RATIO: f64 = 5.0;
 const TARGET_REFRESH_RATIO: f64 = 1.05;
 const TARGET_RSS_MIB: f64 = 100.0;
 const TARGET_WHOLE_DAY_RATIO: f64 = 10.0;
+/// Weeks of the baseline scenario's history (the default of `baseline.weeks`).
+const BASELINE_WEEKS: u64 = 4;
 
 struct Settings {
     shops: u64,
@@ -98,13 +105,13 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
 impl Settings {
     fn from_env() -> Result<Self> {
         let shops = env_or("BENCH_SHOPS", 10_000)?;
-        let scenarios: String = env_or("BENCH_SCENARIOS", "shops,orgs,big-org".to_string())?;
+        let scenarios: String = env_or("BENCH_SCENARIOS", "shops,orgs,big-org,baseline".to_string())?;
         let scenarios: Vec<String> = scenarios.split(',').map(|s| s.trim().to_string()).collect();
         if let Some(bad) = scenarios
             .iter()
-            .find(|s| !["shops", "orgs", "big-org"].contains(&s.as_str()))
+            .find(|s| !["shops", "orgs", "big-org", "baseline"].contains(&s.as_str()))
         {
-            bail!("BENCH_SCENARIOS: unknown scenario {bad:?} (shops, orgs, big-org)");
+            bail!("BENCH_SCENARIOS: unknown scenario {bad:?} (shops, orgs, big-org, baseline)");
         }
         let s = Settings {
             shops,
@@ -258,6 +265,8 @@ struct Scenario {
     in_flight: Option<u64>,
     /// Gateway calls the first and the second refresh should take by design.
     expected: [u64; 2],
+    /// `baseline.weeks` written into the configuration.
+    baseline_weeks: u64,
 }
 
 impl Scenario {
@@ -275,6 +284,7 @@ impl Scenario {
             max_ids: Some(IDS_PER_REQUEST),
             in_flight: Some(s.in_flight),
             expected: [calls, calls],
+            baseline_weeks: 0,
         }
     }
 
@@ -296,6 +306,7 @@ impl Scenario {
             max_ids: None,
             in_flight: None,
             expected: [orgs + s.devices, packed + s.devices],
+            baseline_weeks: 0,
         }
     }
 
@@ -314,7 +325,24 @@ impl Scenario {
             // Alone while its size is unknown; then too big for one call, so through its
             // shops (50 `S_` ids a call).
             expected: [1, via_shops_calls(s.big_org)],
+            baseline_weeks: 0,
         }
+    }
+
+    /// The `S_` ids tenant with a baseline over [`BASELINE_WEEKS`] weeks.
+    fn with_baseline(s: &Settings) -> Self {
+        Scenario {
+            tag: "baseline",
+            title: format!("`S_` ids, {BASELINE_WEEKS}-week baseline"),
+            baseline_weeks: BASELINE_WEEKS,
+            ..Scenario::shop_ids(s)
+        }
+    }
+
+    /// History calls the first fill takes by design: every shop batch (50 `S_` ids) once for
+    /// each of the 7 × weeks days.
+    fn history_calls(&self) -> u64 {
+        (self.ids.len() as u64).div_ceil(self.max_ids.unwrap_or(IDS_PER_REQUEST)) * 7 * self.baseline_weeks
     }
 
     fn shops_configured(&self) -> u64 {
@@ -338,6 +366,8 @@ impl Scenario {
         writeln!(y, "  requests_per_second: {rate}")?;
         writeln!(y, "poll_interval: 24h")?;
         writeln!(y, "stale_after: 48h")?;
+        writeln!(y, "baseline:")?;
+        writeln!(y, "  weeks: {}", self.baseline_weeks)?;
         writeln!(y, "shops:")?;
         for id in &self.ids {
             writeln!(y, "  - id: {id}")?;
@@ -1523,6 +1553,147 @@ async fn run_big_org(s: &Settings, ticks: f64) -> Result<BigOrgRun> {
     })
 }
 
+/// The history calls an exporter's JSON log reports (`history calls complete` lines): calls
+/// and failures summed, the days kept and the history's size as of the last line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fill {
+    calls: u64,
+    failed: u64,
+    days_kept: u64,
+    shops_kept: u64,
+    bytes: u64,
+}
+
+fn history_lines(log: &Path) -> Fill {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut fill = Fill::default();
+    for v in text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["fields"]["message"] == "history calls complete")
+    {
+        let n = |k: &str| v["fields"][k].as_u64().unwrap_or(0);
+        fill.calls += n("calls");
+        fill.failed += n("failed");
+        fill.days_kept = n("days_kept");
+        fill.shops_kept = n("shops_kept");
+        fill.bytes = n("history_bytes");
+    }
+    fill
+}
+
+struct BaselineRun {
+    sc: Scenario,
+    first: Refresh,
+    fill: Fill,
+    /// From the end of the first refresh to the last day kept (wall).
+    fill_seconds: f64,
+    /// (VmRSS, VmHWM) once the fill is done.
+    memory: (f64, f64),
+    /// Shops with a published baseline, and the exporter's requests since the first refresh.
+    shops_with_baseline: usize,
+    requests: f64,
+}
+
+/// The `S_` ids tenant with a 4-week baseline: the first refresh, then the first fill of the
+/// history until every shop holds its 7 × weeks days (across an hour's refresh if the fill
+/// meets one), and the exporter's memory then.
+async fn run_baseline(s: &Settings, ticks: f64) -> Result<BaselineRun> {
+    let sc = Scenario::with_baseline(s);
+    let history_calls = sc.history_calls();
+    progress(format!(
+        "[baseline] {}: {} shop ids, {} devices, {} weeks: expected {} calls, then {history_calls} history calls ({:.1} s at {} requests/s)",
+        sc.title,
+        sc.ids.len(),
+        sc.devices,
+        sc.baseline_weeks,
+        sc.expected[0],
+        history_calls as f64 / s.rate,
+        s.rate
+    ));
+    let timeout = |calls: u64| Duration::from_secs_f64(calls as f64 / s.rate * 3.0 + 120.0);
+    let mut live = Live::start(s, &sc, ticks)?;
+    live.wait_ready(timeout(sc.expected[0])).await?;
+    let poll = live.wait_poll(1, Duration::from_secs(30)).await?;
+    let (_, families) = live.metrics().await?;
+    let before = Counters::of(&families);
+    let first = Refresh::of(
+        "first".into(),
+        poll,
+        &families,
+        Counters::default(),
+        sc.expected[0],
+        Some(memory_mib(live.pid)?),
+    );
+    drop(families);
+    let want = sc.shops_configured() * 7 * sc.baseline_weeks;
+    let started = Instant::now();
+    // The fill may meet the next hour's refresh, which goes first: allow for one.
+    let limit = timeout(history_calls) + Duration::from_secs(3700);
+    let mut last_note = Instant::now();
+    let fill = loop {
+        live.check_alive()?;
+        let fill = history_lines(&live.log);
+        if fill.days_kept >= want {
+            break fill;
+        }
+        if started.elapsed() > limit {
+            bail!(
+                "the history holds {} of {want} shop days after {:?}; log: {}",
+                fill.days_kept,
+                started.elapsed(),
+                live.log.display()
+            );
+        }
+        if last_note.elapsed() > Duration::from_secs(15) {
+            progress(format!(
+                "[baseline] fill: {} calls, {} of {want} shop days, {:.0} s",
+                fill.calls,
+                fill.days_kept,
+                started.elapsed().as_secs_f64()
+            ));
+            last_note = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let fill_seconds = started.elapsed().as_secs_f64();
+    // The snapshot with the baselines is published right after the line that logged the fill.
+    let (mut shops_with_baseline, mut requests) = (0, 0.0);
+    for _ in 0..60 {
+        let (_, families) = live.metrics().await?;
+        shops_with_baseline = families
+            .iter()
+            .filter(|f| f.name == "opretail_shop_walk_in_baseline_weeks")
+            .map(|f| f.samples.len())
+            .sum();
+        requests = Counters::of(&families).since(before).requests;
+        if shops_with_baseline > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let memory = memory_mib(live.pid)?;
+    progress(format!(
+        "[baseline] fill: {} calls ({} failed) in {fill_seconds:.1} s, {} shop days, history {}, {shops_with_baseline} shops with a baseline, RSS {:.1} MiB (peak {:.1})",
+        fill.calls,
+        fill.failed,
+        fill.days_kept,
+        mib(fill.bytes as usize),
+        memory.0,
+        memory.1
+    ));
+    drop(live);
+    Ok(BaselineRun {
+        sc,
+        first,
+        fill,
+        fill_seconds,
+        memory,
+        shops_with_baseline,
+        requests,
+    })
+}
+
 async fn run(s: &Settings) -> Result<String> {
     std::fs::create_dir_all(bench_dir())?;
     let ticks = clock_ticks();
@@ -1541,12 +1712,80 @@ async fn run(s: &Settings) -> Result<String> {
     } else {
         None
     };
-    report(s, shop_ids.as_ref(), orgs.as_ref(), big.as_ref())
+    let baseline = if s.wants("baseline") {
+        Some(run_baseline(s, ticks).await?)
+    } else {
+        None
+    };
+    let mut table = report(s, shop_ids.as_ref(), orgs.as_ref(), big.as_ref())?;
+    if let Some(b) = &baseline {
+        table.push_str(&baseline_report(s, b)?);
+    }
+    Ok(table)
 }
 
 // ---------------------------------------------------------------------------------------------
 // The tables
 // ---------------------------------------------------------------------------------------------
+
+/// The baseline scenario's table: the first fill of the history and the memory after it.
+fn baseline_report(s: &Settings, b: &BaselineRun) -> Result<String> {
+    let mut t = String::new();
+    let expected = b.sc.history_calls();
+    let (rss, hwm) = b.memory;
+    writeln!(t, "\n### Walk-in baseline: history of {} weeks\n", b.sc.baseline_weeks)?;
+    writeln!(
+        t,
+        "The `S_` ids tenant ({} shops, {} devices) with `baseline.weeks: {}`: after its first refresh, the exporter fills the history of every shop (7 × weeks past days, whole-day calls of {} ids) in the time its polls leave free, at {} requests/s.\n",
+        b.sc.shops_configured(),
+        b.sc.devices,
+        b.sc.baseline_weeks,
+        b.sc.max_ids.unwrap_or(IDS_PER_REQUEST),
+        s.rate
+    )?;
+    writeln!(t, "| | |")?;
+    writeln!(t, "|---|---|")?;
+    writeln!(
+        t,
+        "| first refresh | {} calls, {:.1} s |",
+        b.first.poll.calls, b.first.seconds
+    )?;
+    writeln!(
+        t,
+        "| history calls of the first fill (design: batches × 7 × weeks = {expected}) | {} ({} failed; {:.0} gateway requests with retries and the polls meanwhile) |",
+        b.fill.calls, b.fill.failed, b.requests
+    )?;
+    writeln!(
+        t,
+        "| fill time (wall, after the first refresh) | {:.1} s |",
+        b.fill_seconds
+    )?;
+    writeln!(
+        t,
+        "| shop days kept | {} ({} shops) |",
+        b.fill.days_kept, b.fill.shops_kept
+    )?;
+    writeln!(
+        t,
+        "| history size (the exporter's own count of its heap) | {} ({:.0} bytes a shop) |",
+        mib(b.fill.bytes as usize),
+        b.fill.bytes as f64 / b.fill.shops_kept.max(1) as f64
+    )?;
+    writeln!(t, "| shops with a published baseline | {} |", b.shops_with_baseline)?;
+    writeln!(
+        t,
+        "| exporter RSS after the fill (VmRSS / VmHWM) | {rss:.1} / {hwm:.1} MiB |"
+    )?;
+    writeln!(
+        t,
+        "| peak RSS (VmHWM) ≤ {TARGET_RSS_MIB} MiB with a {}-week baseline: {} shops, {} devices | {hwm:.1} MiB | {} |",
+        b.sc.baseline_weeks,
+        b.sc.shops_configured(),
+        b.sc.devices,
+        verdict(hwm <= TARGET_RSS_MIB)
+    )?;
+    Ok(t)
+}
 
 fn verdict(ok: bool) -> &'static str {
     if ok {

@@ -7,7 +7,9 @@
 # requests/s against a gateway counting requests in any one second: 10,000 shops as `S_` ids
 # with 20,000 devices (and the scrape latency comparisons), the same shops as 100
 # organisations of 100 with the devices (and the whole-day baseline), and one organisation of
-# 10,000 shops; each refreshed twice. Then `cargo bench --bench auth_flood`: scrape latency
+# 10,000 shops; each refreshed twice; then the `S_` ids tenant again with `baseline.weeks: 4`
+# until the first fill of the walk-in history is done (its calls, size and the RSS after it).
+# Then `cargo bench --bench auth_flood`: scrape latency
 # with basic auth, quiet and under 1,500 wrong passwords a second. About a quarter of an hour
 # plus the build. Heavy: run it on a
 # quiet machine.

@@ -12,12 +12,14 @@
 //! - `client`: the only code that talks to the gateway; one entry point, `Client::fetch`, takes
 //!   a `Call` and gives an `Answer`.
 //! - `poller`: when to call and what to keep (and what the configuration says of each shop
-//!   kept); `metrics`: the registry and the cached exposition;
-//!   `http` and `web_config`: the front door.
+//!   kept; `baseline`: the past days it keeps for the walk-in baseline, and the baseline
+//!   computed from them); `metrics`: the registry and the cached exposition; `http` and
+//!   `web_config`: the front door.
 //! - `exporter`: the wiring `main` and the tests start; `cmd`: the one-off commands beside it
 //!   (`fetch`, `doctor`, `backfill`).
 //! - `simulator`: a fake gateway for the demo and the tests, independent of the client.
 
+pub mod baseline;
 pub mod client;
 pub mod cmd;
 pub mod config;

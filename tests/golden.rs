@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use opretail_exporter::metrics::render_snapshot;
 use opretail_exporter::model::{
-    DaySample, DeviceDayValues, DeviceSample, DeviceValues, ShopDayValues, ShopMeta, ShopSample, ShopValues, Snapshot,
-    TargetStatus,
+    DaySample, DeviceDayValues, DeviceSample, DeviceValues, ShopBaseline, ShopDayValues, ShopMeta, ShopSample,
+    ShopValues, Snapshot, TargetStatus,
 };
 use opretail_exporter::schema;
 
@@ -148,7 +148,13 @@ fn snapshot() -> Snapshot {
             values: device_today,
         },
     )];
+    // A baseline over three weeks for one shop; one for a shop not published (not shown).
+    let shop_baselines = [
+        ("9642", ShopBaseline::new(14.0, 10.4, 3)),
+        ("9999", ShopBaseline::new(1.0, 1.0, 2)),
+    ];
     Snapshot {
+        shop_baselines: shop_baselines.into_iter().map(|(k, b)| (k.to_string(), b)).collect(),
         shop_days: shop_days.into_iter().map(|(k, d)| (k.to_string(), d)).collect(),
         device_days: device_days.into_iter().map(|(k, d)| (k.to_string(), d)).collect(),
         shops: shops.into_iter().map(|s| (s.dep_id.clone(), s)).collect(),

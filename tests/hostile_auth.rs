@@ -20,6 +20,11 @@ use opretail_exporter::web_config::{AuthOutcome, BasicAuth, LiveWebConfig, WebCo
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const NOW: &str = "2024-05-01T06:30:00Z";
+
+/// Held by each test that runs bcrypt through the exporter: verifications run one at a time on
+/// one thread per process, so a flood in one test would queue another test's checks (and skew
+/// its timings) if they ran side by side.
+static BCRYPT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse";
 
@@ -75,6 +80,7 @@ fn basic(user: &str, password: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_bogus_passwords_does_not_delay_a_cached_scrape() {
+    let _bcrypt = BCRYPT.lock().await;
     const FLOODERS: usize = 600;
     let dir = temp_dir("flood");
     let hash = bcrypt::hash(PASSWORD, 6).expect("bcrypt");
@@ -183,6 +189,7 @@ async fn a_flood_of_bogus_passwords_does_not_delay_a_cached_scrape() {
 
 #[tokio::test]
 async fn a_client_that_hangs_up_while_waiting_costs_no_verification() {
+    let _bcrypt = BCRYPT.lock().await;
     let dir = temp_dir("hangup");
     let hash = bcrypt::hash(PASSWORD, 4).expect("bcrypt");
     let web = load(&dir, &format!("basic_auth_users:\n  {USER}: {hash}\n"));
@@ -274,6 +281,7 @@ async fn refusal_time(auth: &Arc<BasicAuth>, user: &str, tag: &str) -> Duration 
 
 #[tokio::test]
 async fn an_unknown_user_is_refused_as_slowly_as_a_known_user_of_lower_cost() {
+    let _bcrypt = BCRYPT.lock().await;
     let dir = temp_dir("timing");
     let alice = bcrypt::hash(PASSWORD, 4).expect("bcrypt");
     let bob = bcrypt::hash(PASSWORD, 6).expect("bcrypt");
@@ -341,6 +349,7 @@ fn gauge(text: &str, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn a_changed_password_hash_applies_without_restart_and_a_broken_file_keeps_the_old_one() {
+    let _bcrypt = BCRYPT.lock().await;
     let dir = temp_dir("live-auth");
     let path = dir.join("web.yml");
     let users = |password: &str| {

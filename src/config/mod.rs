@@ -14,9 +14,10 @@
 //! Each key is declared once, with `section!` (`declare.rs`): this file holds the top level,
 //! `gateway.rs` the gateway section, `targets.rs` the shop, override and device lists,
 //! `calendar.rs` business calendars and static labels (and how a shop's levels resolve),
-//! `shard.rs` sharding, and `walk.rs` the generic walk (mappings, `${VAR}`, strings, durations,
-//! numbers).
+//! `baseline.rs` the walk-in baseline, `shard.rs` sharding, and `walk.rs` the generic walk
+//! (mappings, `${VAR}`, strings, durations, numbers).
 
+mod baseline;
 mod calendar;
 mod declare;
 mod gateway;
@@ -33,6 +34,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde_yaml::Value;
 
+pub use self::baseline::BaselineConfig;
 pub use self::calendar::{CalendarLevel, DateSpan, DayHours, Labels, ShopCalendar};
 use self::declare::section;
 pub use self::gateway::{GatewayAuth, GatewayConfig};
@@ -83,6 +85,8 @@ section! {
         /// After a gap, a refresh also asks for the hours since the target's last success, up
         /// to this many (0 to 23; shop calls within the hour's day).
         max_catch_up_hours: usize = default(6, |w, path, v| w.integer(path, v, 0..=23)),
+        /// The walk-in baseline of each shop's reported hour, from the gateway's past days.
+        baseline: BaselineConfig = default(BaselineConfig::default(), BaselineConfig::read),
         /// This replica's share of the targets, when several exporters split a large chain.
         sharding: Option<Shard> = optional(shard::read_sharding),
         /// The business calendar of every shop, unless its organisation's or its own level

@@ -603,6 +603,30 @@ fn example_file_parses() {
     assert_eq!(c.gateway.app_key, "the-key");
     assert_eq!(c.shops.len(), 2);
     assert_eq!(c.devices.len(), 1);
+    assert_eq!(c.baseline.weeks, 4);
+}
+
+#[test]
+fn baseline_weeks_default_to_four_and_take_zero_to_eight() {
+    assert_eq!(parse(MINIMAL).unwrap().baseline.weeks, 4);
+    for weeks in [0, 1, 8] {
+        let c = parse(&format!("{MINIMAL}baseline:\n  weeks: {weeks}\n")).unwrap();
+        assert_eq!(c.baseline.weeks, weeks);
+    }
+    // Out of range, and an unknown key beside a bad timezone: every problem at once, by path.
+    let errs = errors(&format!(
+        "{MINIMAL}baseline:\n  weeks: 9\n  days: 3\ntimezone: Mars/Olympus\n"
+    ));
+    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    assert!(paths.contains(&"baseline.weeks"), "{errs:?}");
+    assert!(paths.contains(&"timezone"), "{errs:?}");
+    assert!(paths.contains(&"baseline.days"), "{errs:?}");
+    let weeks = errs.iter().find(|e| e.path == "baseline.weeks").unwrap();
+    assert!(weeks.message.contains('9'), "{weeks:?}");
+    let errs = errors(&format!("{MINIMAL}baseline:\n  weeks: -1\n"));
+    assert_eq!(errs[0].path, "baseline.weeks");
+    let errs = errors(&format!("{MINIMAL}baseline: 4\n"));
+    assert_eq!(errs[0].path, "baseline");
 }
 
 /// Whether `example` documents `key`: a line, commented out or not, that starts with `key:`
@@ -618,8 +642,9 @@ fn documents(example: &str, key: &str) -> bool {
 #[test]
 fn every_declared_key_is_documented_in_the_example() {
     let example = include_str!("../../config.example.yaml");
-    let sections: [(&str, Vec<&str>); 8] = [
+    let sections: [(&str, Vec<&str>); 9] = [
         ("top level", Config::keys()),
+        ("baseline", BaselineConfig::keys()),
         ("gateway", GatewayConfig::keys()),
         ("gateway.login", gateway::LOGIN_KEYS.to_vec()),
         ("sharding", shard::SHARDING_KEYS.to_vec()),

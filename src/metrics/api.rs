@@ -87,7 +87,7 @@ impl ApiMetrics {
         let rate_limit_configured = gauge(
             registry,
             "opretail_api_rate_limit_configured_requests_per_second",
-            "Gateway requests per second configured (gateway.requests_per_second): the rate in force returns to it after -100 answers stop.",
+            "Gateway requests per second configured (gateway.requests_per_second) for polling hourly data: the rate in force returns to it after -100 API_CALL_REPEAT answers stop.",
         )?;
         let fields_missing = register(
             registry,

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 
 use crate::model::{DaySample, Snapshot, TargetId};
 use crate::schema::{
-    self, AnyFamily, Context, DeviceDayValues, DeviceValues, Family, ShopDayValues, ShopMeta, ShopValues, TargetStatus,
-    DEVICE_LABELS, SHOP_INFO_LABELS, SHOP_LABELS, TARGET_LABELS,
+    self, AnyFamily, BaselineStat, Context, DeviceDayValues, DeviceValues, Family, ShopBaseline, ShopDayValues,
+    ShopMeta, ShopValues, TargetStatus, BASELINE_LABELS, DEVICE_LABELS, SHOP_INFO_LABELS, SHOP_LABELS, TARGET_LABELS,
 };
 
 /// How the live exposition ends the HELP texts of the value families.
@@ -52,11 +52,13 @@ pub(crate) fn render_chunks(snapshot: &Snapshot, chunk: usize, mut sink: impl Fn
 }
 
 /// The series of a snapshot, ready to write: shops, devices and targets, each with its label
-/// blocks written once; a shop's or device's day figures, and a shop's opening hour, carry the
-/// labels of its hourly sample. A shop's info series has label blocks of its own (with the
-/// static labels).
+/// blocks written once; a shop's or device's day figures, a shop's opening hour and its
+/// baseline weeks carry the labels of its hourly sample, and a shop's baseline statistics those
+/// labels and `stat`. A shop's info series has label blocks of its own (with the static labels).
 struct Subjects<'a> {
     shops: Series<'a, ShopValues>,
+    baseline_stats: Series<'a, BaselineStat>,
+    baseline_weeks: Vec<Row<'a, ShopBaseline>>,
     devices: Series<'a, DeviceValues>,
     targets: Series<'a, TargetStatus>,
     shop_days: Vec<Row<'a, ShopDayValues>>,
@@ -90,8 +92,24 @@ impl<'a> Subjects<'a> {
         let device_days = devices.days(&snapshot.device_days);
         let shop_meta = shops.beside(|key| snapshot.shops.get(key).map(|s| (&s.meta, None)));
         let shop_info = shop_info(snapshot);
+        // Only for shops published: a baseline vanishes with its shop.
+        let stats = snapshot.shop_baselines.iter().filter_map(|(key, b)| {
+            let s = snapshot.shops.get(key)?;
+            Some(b.stats.iter().map(move |stat| (key, s, stat)))
+        });
+        let baseline_stats = Series::new(&BASELINE_LABELS, stats.flatten(), |(key, s, stat)| {
+            (
+                key.as_str(),
+                [s.dep_id.as_str(), &s.name, &s.code, stat.stat],
+                stat,
+                None,
+            )
+        });
+        let baseline_weeks = shops.beside(|key| snapshot.shop_baselines.get(key).map(|b| (b, None)));
         Subjects {
             shops,
+            baseline_stats,
+            baseline_weeks,
             devices,
             targets,
             shop_days,
@@ -110,6 +128,8 @@ impl<'a> Subjects<'a> {
                 AnyFamily::ShopDay(f) => family_len(f, &self.shop_days),
                 AnyFamily::ShopMeta(f) => family_len(f, &self.shop_meta),
                 AnyFamily::ShopInfo(f) => family_len(f, &self.shop_info.rows),
+                AnyFamily::ShopBaseline(f) => family_len(f, &self.baseline_stats.rows),
+                AnyFamily::ShopBaselineWeeks(f) => family_len(f, &self.baseline_weeks),
                 AnyFamily::Device(f) => family_len(f, &self.devices.rows),
                 AnyFamily::DeviceDay(f) => family_len(f, &self.device_days),
                 AnyFamily::Target(f) => family_len(f, &self.targets.rows),
@@ -125,6 +145,16 @@ impl<'a> Subjects<'a> {
                 AnyFamily::ShopDay(f) => write_family(out, f, &self.shops.labels, &self.shop_days, line_done),
                 AnyFamily::ShopMeta(f) => write_family(out, f, &self.shops.labels, &self.shop_meta, line_done),
                 AnyFamily::ShopInfo(f) => write_family(out, f, &self.shop_info.labels, &self.shop_info.rows, line_done),
+                AnyFamily::ShopBaseline(f) => write_family(
+                    out,
+                    f,
+                    &self.baseline_stats.labels,
+                    &self.baseline_stats.rows,
+                    line_done,
+                ),
+                AnyFamily::ShopBaselineWeeks(f) => {
+                    write_family(out, f, &self.shops.labels, &self.baseline_weeks, line_done)
+                }
                 AnyFamily::Device(f) => write_family(out, f, &self.devices.labels, &self.devices.rows, line_done),
                 AnyFamily::DeviceDay(f) => write_family(out, f, &self.devices.labels, &self.device_days, line_done),
                 AnyFamily::Target(f) => write_family(out, f, &self.targets.labels, &self.targets.rows, line_done),
@@ -503,6 +533,16 @@ mod tests {
                 format!("{i}")
             };
             snapshot.device_days.insert(key, sample);
+            // Some shops without a baseline, and baselines of no shop (not published).
+            let key = if i % 8 == 0 {
+                format!("gone {i}")
+            } else {
+                format!("{i}")
+            };
+            if i % 3 != 1 {
+                let baseline = crate::model::ShopBaseline::new(n(2).unwrap_or(7.5), n(4).unwrap_or(0.25), 2 + i % 7);
+                snapshot.shop_baselines.insert(key, baseline);
+            }
             snapshot.targets.insert(
                 format!("S_{}", i * 11 % 17),
                 TargetStatus {
@@ -574,6 +614,39 @@ mod tests {
                             ("shop_code", &s.code),
                         ];
                         Some((HashMap::from(labels), &day.values, Some(day.day_start)))
+                    }),
+                ),
+                AnyFamily::ShopBaseline(f) => gauge(
+                    &registry,
+                    f,
+                    snapshot
+                        .shop_baselines
+                        .iter()
+                        .filter_map(|(key, b)| {
+                            let s = snapshot.shops.get(key)?;
+                            Some(b.stats.iter().map(move |stat| {
+                                let labels = [
+                                    ("shop_id", s.dep_id.as_str()),
+                                    ("shop_name", &s.name),
+                                    ("shop_code", &s.code),
+                                    ("stat", stat.stat),
+                                ];
+                                (HashMap::from(labels), stat, None)
+                            }))
+                        })
+                        .flatten(),
+                ),
+                AnyFamily::ShopBaselineWeeks(f) => gauge(
+                    &registry,
+                    f,
+                    snapshot.shop_baselines.iter().filter_map(|(key, b)| {
+                        let s = snapshot.shops.get(key)?;
+                        let labels = [
+                            ("shop_id", s.dep_id.as_str()),
+                            ("shop_name", &s.name),
+                            ("shop_code", &s.code),
+                        ];
+                        Some((HashMap::from(labels), b, None))
                     }),
                 ),
                 AnyFamily::DeviceDay(f) => gauge(

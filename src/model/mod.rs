@@ -15,7 +15,8 @@ mod sign_method;
 mod snapshot;
 
 pub use crate::schema::{
-    DeviceDayValues, DeviceValues, ShopDayValues, ShopMeta, ShopValues, StaticLabels, TargetStatus,
+    BaselineStat, DeviceDayValues, DeviceValues, ShopBaseline, ShopDayValues, ShopMeta, ShopValues, StaticLabels,
+    TargetStatus,
 };
 pub use clock::Clock;
 pub use convention::{Convention, Named, ParseConventionError, RateScale, RowTime};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::schema::{DeviceDayValues, DeviceValues, ShopDayValues, ShopMeta, ShopValues, TargetStatus};
+use crate::schema::{DeviceDayValues, DeviceValues, ShopBaseline, ShopDayValues, ShopMeta, ShopValues, TargetStatus};
 
 /// Everything the value gauges show, as of the newest poll. Targets and shops absent from it
 /// are absent from `/metrics`.
@@ -21,6 +21,9 @@ pub struct Snapshot {
     /// Each device's local day so far, by normalised mac: only for devices in `devices`,
     /// whose labels they are published with.
     pub device_days: BTreeMap<String, DaySample<DeviceDayValues>>,
+    /// The walk-in baseline of the hour each shop's sample describes, by `depId`: only for
+    /// shops in `shops`, whose labels they are published with.
+    pub shop_baselines: BTreeMap<String, ShopBaseline>,
 }
 
 /// The figures of one shop's or device's local day so far. Its name and code are those of

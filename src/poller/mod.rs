@@ -11,7 +11,12 @@
 //! whole-day call goes first (or one whole-day call for one shop) so the answers are read
 //! right. [`Poller::run`] repeats this every `poll_interval` until cancelled;
 //! [`Poller::poll_once`] is one round.
+//!
+//! With `baseline.weeks` above 0, a poll then spends the time left before the next one on the
+//! past days the walk-in baseline needs (`history`), and every snapshot carries the baseline
+//! of each shop's hour, from the days kept and the shops' [`OpeningHours`].
 
+mod history;
 mod plan;
 mod round;
 mod schedule;
@@ -29,6 +34,7 @@ use self::plan::{Answered, Learned, RoundPlan};
 use self::round::{Outcome, Round, ShopsOf};
 pub use self::schedule::RefreshCost;
 pub(crate) use self::schedule::{next_poll_in, owned_targets};
+use crate::baseline::{History, OpeningHours};
 use crate::client::{Call, Client, Packing, Target};
 use crate::config::Config;
 use crate::hours::latest_complete_hour;
@@ -61,6 +67,10 @@ pub struct PollReport {
     /// uploads), and device hours likewise.
     pub shop_revisions: usize,
     pub device_revisions: usize,
+    /// History calls made after the round (whole past days for the baseline, the parts of a
+    /// split included), and those that failed. Not part of `calls`.
+    pub history_calls: usize,
+    pub history_failed_calls: usize,
 }
 
 /// Polls the gateway and publishes snapshots to the metrics store.
@@ -76,6 +86,26 @@ pub struct Poller {
     wake: Notify,
     /// Set by a reload: the next round is a first round (its calls go at once, not spread).
     reloaded: std::sync::atomic::AtomicBool,
+}
+
+/// The configured business calendars, as the baseline asks for them: each shop resolved with
+/// the organisation that returned it, as for its `opretail_shop_open`.
+struct Calendars<'a> {
+    config: &'a Config,
+    shops: &'a std::collections::BTreeMap<String, crate::model::ShopSample>,
+}
+
+impl<'a> Calendars<'a> {
+    fn of(config: &'a Config, shops: &'a std::collections::BTreeMap<String, crate::model::ShopSample>) -> Self {
+        Calendars { config, shops }
+    }
+}
+
+impl OpeningHours for Calendars<'_> {
+    fn is_open(&self, shop_id: &str, hour_start: NaiveDateTime) -> bool {
+        let org = self.shops.get(shop_id).and_then(|s| s.meta.org_id);
+        self.config.calendar_of(shop_id.parse().ok(), org).is_open(hour_start)
+    }
 }
 
 struct Setup {
@@ -104,6 +134,8 @@ struct State {
     shops_of: ShopsOf,
     /// The last hour each target's call answered.
     answered: Answered,
+    /// The past days kept for the baseline.
+    history: History,
 }
 
 /// How one round spaces its calls.
@@ -175,6 +207,13 @@ impl Poller {
             wake: Notify::new(),
             reloaded: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The past days the baseline history holds (over all shops), and about how many bytes
+    /// of memory they take.
+    pub async fn history_size(&self) -> (usize, usize) {
+        let state = self.state.lock().await;
+        (state.history.days(), state.history.heap_bytes())
     }
 
     /// The configuration in force.
@@ -277,18 +316,17 @@ impl Poller {
             }
         }
         self.store.revised(report.shop_revisions, report.device_revisions);
-        let next = Arc::new(merged.snapshot);
+        let mut snapshot = merged.snapshot;
+        state.history.set_weeks(setup.config.baseline.weeks);
+        let opening = Calendars::of(&setup.config, &snapshot.shops);
+        snapshot.shop_baselines = crate::baseline::baselines(&state.history, &snapshot.shops, tz, &opening);
+        let next = Arc::new(snapshot);
         // The previous snapshot is no longer needed: let it go before the new one is rendered
         // (at 30,000 targets, megabytes).
         state.snapshot = Arc::clone(&next);
         state.shops_of = merged.shops_of;
         let took = started.elapsed();
-        // Encoding and compressing thousands of series is CPU work: keep it off the runtime
-        // threads that serve /metrics.
-        let (store, published) = (Arc::clone(&self.store), next);
-        if let Err(e) = tokio::task::spawn_blocking(move || store.publish(&published, took)).await {
-            tracing::error!(error = %e, "publishing the snapshot failed");
-        }
+        self.publish(next, took).await;
         if priority {
             self.store.refreshed(took, report.calls + report.day_calls);
             self.store
@@ -310,7 +348,89 @@ impl Poller {
             took_ms = took.as_millis() as u64,
             "poll complete"
         );
+        if setup.config.baseline.weeks > 0 {
+            self.fill_history(&setup, &mut state, (hour, started, took), &mut report)
+                .await;
+        }
         report
+    }
+
+    /// Publishes `snapshot`. Encoding and compressing thousands of series is CPU work: it is
+    /// kept off the runtime threads that serve /metrics.
+    async fn publish(&self, snapshot: Arc<Snapshot>, took: std::time::Duration) {
+        let store = Arc::clone(&self.store);
+        if let Err(e) = tokio::task::spawn_blocking(move || store.publish(&snapshot, took)).await {
+            tracing::error!(error = %e, "publishing the snapshot failed");
+        }
+    }
+
+    /// After the round for `hour` (begun at `started`, its poll done in `took`): drops the
+    /// history of targets and shops no longer polled, asks for the missing past days until the
+    /// next poll is due (or a reload), and when some came in publishes the snapshot again with
+    /// the new baselines.
+    async fn fill_history(
+        &self,
+        setup: &Setup,
+        state: &mut State,
+        (hour, started, took): (NaiveDateTime, Instant, std::time::Duration),
+        report: &mut PollReport,
+    ) {
+        let config = &setup.config;
+        let now = self.clock.now();
+        let now_local = now.with_timezone(&config.timezone).naive_local();
+        let (targets, _) = owned_targets(config);
+        let targets: std::collections::HashSet<&crate::model::TargetId> = targets.iter().collect();
+        let polled: std::collections::HashSet<&str> = state
+            .snapshot
+            .shops
+            .keys()
+            .map(String::as_str)
+            .chain(state.shops_of.values().flatten().map(String::as_str))
+            .collect();
+        let own = |id: &crate::model::TargetId| targets.contains(id);
+        let own_shop = |dep: &str| {
+            polled.contains(dep)
+                || dep
+                    .parse()
+                    .is_ok_and(|n| targets.contains(&crate::model::TargetId::Shop(n)))
+        };
+        state.history.prune(hour.date(), own, own_shop);
+        let wait = next_poll_in(config, now, state.refreshed_hour, started.elapsed());
+        let deadline = tokio::time::Instant::now() + wait;
+        let time_left =
+            || tokio::time::Instant::now() < deadline && !self.reloaded.load(std::sync::atomic::Ordering::SeqCst);
+        let fetched = history::fetch(
+            setup,
+            &mut state.history,
+            &state.shops_of,
+            hour.date(),
+            now_local,
+            time_left,
+        )
+        .await;
+        report.history_calls = fetched.calls;
+        report.history_failed_calls = fetched.failed;
+        if fetched.calls > 0 {
+            tracing::info!(
+                calls = fetched.calls,
+                failed = fetched.failed,
+                days_kept = state.history.days(),
+                shops_kept = state.history.shops(),
+                history_bytes = state.history.heap_bytes(),
+                "history calls complete"
+            );
+        }
+        if fetched.kept > 0 {
+            let mut snapshot = (*state.snapshot).clone();
+            let opening = Calendars::of(config, &snapshot.shops);
+            snapshot.shop_baselines =
+                crate::baseline::baselines(&state.history, &snapshot.shops, config.timezone, &opening);
+            if snapshot.shop_baselines != state.snapshot.shop_baselines {
+                let next = Arc::new(snapshot);
+                state.snapshot = Arc::clone(&next);
+                self.publish(next, took).await;
+            }
+        }
     }
 
     /// Polls now, then again every `poll_interval` (from the start of one poll to the start

@@ -106,6 +106,7 @@ pub(super) mod tests {
             hour_delay: std::time::Duration::from_secs(delay_secs),
             device_poll_interval: std::time::Duration::from_secs(3600),
             max_catch_up_hours: 6,
+            baseline: crate::config::BaselineConfig { weeks: 0 },
             sharding: None,
             calendar: Default::default(),
             shops: Default::default(),

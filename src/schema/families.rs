@@ -130,3 +130,77 @@ pub(crate) static TARGET_FAMILIES: &[Family<TargetStatus>] = &[
         read: Read::Value(|t: &TargetStatus| t.last_success),
     },
 ];
+
+/// The labels of a baseline statistic: a shop's labels and which statistic (`median`, `p10`).
+pub(crate) const BASELINE_LABELS: [&str; 4] = ["shop_id", "shop_name", "shop_code", "stat"];
+
+/// One statistic of a shop's walk-in baseline: one series of `opretail_shop_walk_in_baseline`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BaselineStat {
+    /// The `stat` label: `median` or `p10`.
+    pub stat: &'static str,
+    pub value: f64,
+}
+
+/// The walk-in baseline of the hour a shop's values describe: the median and the 10th
+/// percentile of its walk-ins at the same weekday and hour of past weeks, and how many weeks
+/// went into them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShopBaseline {
+    /// The median, then the 10th percentile.
+    pub stats: [BaselineStat; 2],
+    /// Past weeks that went into the statistics.
+    pub weeks: usize,
+}
+
+impl ShopBaseline {
+    pub fn new(median: f64, p10: f64, weeks: usize) -> Self {
+        ShopBaseline {
+            stats: [
+                BaselineStat {
+                    stat: "median",
+                    value: median,
+                },
+                BaselineStat {
+                    stat: "p10",
+                    value: p10,
+                },
+            ],
+            weeks,
+        }
+    }
+
+    /// The median.
+    pub fn median(&self) -> f64 {
+        self.stats[0].value
+    }
+
+    /// The 10th percentile.
+    pub fn p10(&self) -> f64 {
+        self.stats[1].value
+    }
+}
+
+/// The baseline statistics: one series per shop and statistic.
+pub(crate) static SHOP_BASELINE_FAMILIES: &[Family<BaselineStat>] = &[Family {
+    name: "opretail_shop_walk_in_baseline",
+    key: "walk_in_baseline",
+    help: "Walk-in baseline of the hour the shop's values describe: the median (stat=\"median\") or the 10th percentile (stat=\"p10\", PromQL's quantile) of the shop's walk-ins at the same weekday and hour over the last baseline.weeks weeks, leaving out days on which that hour was closed or has no row; absent with fewer than 2 usable weeks (past days fetched once from the Opretail gateway).",
+    ending: Ending::Complete,
+    kind: Kind::Gauge,
+    labels: &BASELINE_LABELS,
+    unit: Unit::Count,
+    read: Read::Value(|s: &BaselineStat| Some(s.value)),
+}];
+
+/// The number of weeks behind each shop's baseline.
+pub(crate) static SHOP_BASELINE_WEEKS_FAMILIES: &[Family<ShopBaseline>] = &[Family {
+    name: "opretail_shop_walk_in_baseline_weeks",
+    key: "walk_in_baseline_weeks",
+    help: "Past weeks that went into opretail_shop_walk_in_baseline for the hour the shop's values describe (2 to baseline.weeks; past days fetched once from the Opretail gateway).",
+    ending: Ending::Complete,
+    kind: Kind::Gauge,
+    labels: &SHOP_LABELS,
+    unit: Unit::Count,
+    read: Read::Value(|b: &ShopBaseline| Some(b.weeks as f64)),
+}];

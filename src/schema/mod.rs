@@ -17,10 +17,14 @@
 mod declare;
 mod families;
 
-pub use families::{DeviceDayValues, DeviceValues, ShopDayValues, ShopMeta, ShopValues, StaticLabels, TargetStatus};
+pub use families::{
+    BaselineStat, DeviceDayValues, DeviceValues, ShopBaseline, ShopDayValues, ShopMeta, ShopValues, StaticLabels,
+    TargetStatus,
+};
 pub(crate) use families::{
-    DEVICE_DAY_FAMILIES, DEVICE_FAMILIES, DEVICE_LABELS, SHOP_DAY_FAMILIES, SHOP_FAMILIES, SHOP_INFO_FAMILIES,
-    SHOP_INFO_LABELS, SHOP_LABELS, SHOP_META_FAMILIES, TARGET_FAMILIES, TARGET_LABELS,
+    BASELINE_LABELS, DEVICE_DAY_FAMILIES, DEVICE_FAMILIES, DEVICE_LABELS, SHOP_BASELINE_FAMILIES,
+    SHOP_BASELINE_WEEKS_FAMILIES, SHOP_DAY_FAMILIES, SHOP_FAMILIES, SHOP_INFO_FAMILIES, SHOP_INFO_LABELS, SHOP_LABELS,
+    SHOP_META_FAMILIES, TARGET_FAMILIES, TARGET_LABELS,
 };
 
 /// The Prometheus type of a family.
@@ -135,6 +139,9 @@ pub(crate) enum AnyFamily {
     ShopMeta(&'static Family<ShopMeta>),
     /// A shop's metadata, with the configured static labels besides [`SHOP_INFO_LABELS`].
     ShopInfo(&'static Family<ShopMeta>),
+    /// A shop's baseline statistics (one series per statistic), and its weeks.
+    ShopBaseline(&'static Family<BaselineStat>),
+    ShopBaselineWeeks(&'static Family<ShopBaseline>),
     Device(&'static Family<DeviceValues>),
     DeviceDay(&'static Family<DeviceDayValues>),
     Target(&'static Family<TargetStatus>),
@@ -146,6 +153,8 @@ impl AnyFamily {
             AnyFamily::Shop(f) => f.name,
             AnyFamily::ShopDay(f) => f.name,
             AnyFamily::ShopMeta(f) | AnyFamily::ShopInfo(f) => f.name,
+            AnyFamily::ShopBaseline(f) => f.name,
+            AnyFamily::ShopBaselineWeeks(f) => f.name,
             AnyFamily::Device(f) => f.name,
             AnyFamily::DeviceDay(f) => f.name,
             AnyFamily::Target(f) => f.name,
@@ -158,6 +167,8 @@ impl AnyFamily {
             AnyFamily::Shop(f) => f.labels,
             AnyFamily::ShopDay(f) => f.labels,
             AnyFamily::ShopMeta(f) | AnyFamily::ShopInfo(f) => f.labels,
+            AnyFamily::ShopBaseline(f) => f.labels,
+            AnyFamily::ShopBaselineWeeks(f) => f.labels,
             AnyFamily::Device(f) => f.labels,
             AnyFamily::DeviceDay(f) => f.labels,
             AnyFamily::Target(f) => f.labels,
@@ -173,6 +184,8 @@ pub(crate) fn all() -> Vec<AnyFamily> {
         .chain(SHOP_DAY_FAMILIES.iter().map(AnyFamily::ShopDay))
         .chain(SHOP_META_FAMILIES.iter().map(AnyFamily::ShopMeta))
         .chain(SHOP_INFO_FAMILIES.iter().map(AnyFamily::ShopInfo))
+        .chain(SHOP_BASELINE_FAMILIES.iter().map(AnyFamily::ShopBaseline))
+        .chain(SHOP_BASELINE_WEEKS_FAMILIES.iter().map(AnyFamily::ShopBaselineWeeks))
         .chain(DEVICE_FAMILIES.iter().map(AnyFamily::Device))
         .chain(DEVICE_DAY_FAMILIES.iter().map(AnyFamily::DeviceDay))
         .chain(TARGET_FAMILIES.iter().map(AnyFamily::Target))
@@ -198,9 +211,12 @@ mod tests {
         assert_eq!(unique.len(), names.len(), "{names:?}");
         for f in all() {
             let prefix = match f {
-                AnyFamily::Shop(_) | AnyFamily::ShopDay(_) | AnyFamily::ShopMeta(_) | AnyFamily::ShopInfo(_) => {
-                    "opretail_shop_"
-                }
+                AnyFamily::Shop(_)
+                | AnyFamily::ShopDay(_)
+                | AnyFamily::ShopMeta(_)
+                | AnyFamily::ShopInfo(_)
+                | AnyFamily::ShopBaseline(_)
+                | AnyFamily::ShopBaselineWeeks(_) => "opretail_shop_",
                 AnyFamily::Device(_) | AnyFamily::DeviceDay(_) => "opretail_device_",
                 AnyFamily::Target(_) => "opretail_target_",
             };

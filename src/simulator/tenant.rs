@@ -395,6 +395,7 @@ impl SimConfig {
             hour_delay: DEFAULT_HOUR_DELAY,
             device_poll_interval: std::time::Duration::from_secs(3600),
             max_catch_up_hours: 6,
+            baseline: crate::config::BaselineConfig::default(),
             sharding: None,
             calendar: Default::default(),
             shop_overrides: Default::default(),

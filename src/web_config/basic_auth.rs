@@ -7,8 +7,8 @@
 //! the pairs recently refused. Both hold HMAC tags under a key drawn fresh for every
 //! [`BasicAuth`], never a password; a reloaded configuration starts with empty caches, so a
 //! revoked password stops working at once. A pair in neither cache waits, asynchronously, for
-//! the single right to run bcrypt: one verification at a time, on the idle-priority thread of
-//! [`super::idle_thread`], to completion. The wait is bounded ([`MAX_WAITING`]); beyond it a request is answered
+//! the single right to run bcrypt: one verification at a time, on the low-priority thread of
+//! [`super::bcrypt_thread`], to completion. The wait is bounded ([`MAX_WAITING`]); beyond it a request is answered
 //! [`AuthOutcome::Busy`] at once, and a client that hangs up while waiting leaves the queue
 //! without costing a verification. Hashes above cost [`MAX_COST`] are refused at load.
 //!
@@ -182,7 +182,7 @@ impl BasicAuth {
 
     /// The answer to an `Authorization` header value. Cached pairs are answered at once; any
     /// other pair waits (asynchronously, at most [`MAX_WAITING`] at a time, else
-    /// [`AuthOutcome::Busy`]) for its turn to run bcrypt on the idle-priority thread. A refusal after a
+    /// [`AuthOutcome::Busy`]) for its turn to run bcrypt on the low-priority thread. A refusal after a
     /// verification or a cached refusal takes at least [`BasicAuth::refusal_time`].
     pub async fn check_header(self: &Arc<Self>, header: Option<&[u8]>) -> AuthOutcome {
         let started = tokio::time::Instant::now();
@@ -204,7 +204,7 @@ impl BasicAuth {
         AuthOutcome::Refused
     }
 
-    /// Waits for the permit to run bcrypt, then verifies on the idle-priority thread; `None` when the
+    /// Waits for the permit to run bcrypt, then verifies on the low-priority thread; `None` when the
     /// queue is full. Dropping the future while it waits leaves the queue; once bcrypt has
     /// started, it finishes (and its answer is cached) whatever happens to the request.
     async fn verify_in_turn(self: &Arc<Self>, user: String, password: String, tag: Tag) -> Option<bool> {
@@ -220,7 +220,7 @@ impl BasicAuth {
             return Some(false);
         }
         let this = Arc::clone(self);
-        let verified = super::idle_thread::run(move || {
+        let verified = super::bcrypt_thread::run(move || {
             let _permit = permit;
             this.verify(&user, &password, tag)
         })

@@ -13,7 +13,7 @@
 //! the file, and the files it names, when they change.
 
 mod basic_auth;
-mod idle_thread;
+mod bcrypt_thread;
 mod live;
 mod tls;
 

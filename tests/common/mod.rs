@@ -52,6 +52,7 @@ pub fn config(url: &str, shops: &[&str], macs: &[(&str, &str, &str)]) -> Config 
         hour_delay: std::time::Duration::ZERO,
         device_poll_interval: std::time::Duration::from_secs(3600),
         max_catch_up_hours: 6,
+        baseline: opretail_exporter::config::BaselineConfig { weeks: 0 },
         sharding: None,
         calendar: Default::default(),
         shop_overrides: Default::default(),

@@ -1,9 +1,10 @@
-//! The one thread that runs bcrypt: started on first use, at the lowest scheduling priority the
-//! system gives an unprivileged thread (`SCHED_IDLE` on Linux, else nice 19 on other Unixes), so
-//! that a verification uses the CPU only when the threads serving scrapes do not want it. A
-//! flood of wrong passwords then costs the scrapes almost nothing: whenever a worker thread
-//! wakes up, the scheduler takes the core from bcrypt at once. Jobs run one after another, in
-//! the order sent; the caller waits asynchronously for the answer.
+//! The one thread that runs bcrypt: started on first use, at the lowest nice value (19, on
+//! Unix), so that a verification gives way to the threads serving scrapes: a flood of wrong
+//! passwords then costs the scrapes little, since a worker thread that wakes up takes the core
+//! from bcrypt. Not `SCHED_IDLE`: on a machine kept busy by others, that would leave a right
+//! password unchecked for as long as the machine stays busy; at nice 19 bcrypt still gets a
+//! share. Jobs run one after another, in the order sent; the caller waits asynchronously for
+//! the answer.
 
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -44,30 +45,25 @@ fn sender() -> Option<&'static Mutex<mpsc::Sender<Job>>> {
         .as_ref()
 }
 
-/// Gives the calling thread the lowest priority it may take.
+/// Gives the calling thread the lowest nice value. On Linux, `PRIO_PROCESS` with 0 is the
+/// calling thread; an error leaves the thread at normal priority, which is still one thread.
 fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: pid 0 is the calling thread; `param` is a valid, initialised struct.
-        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
-            return;
-        }
-    }
     #[cfg(unix)]
     {
-        // On Linux, `PRIO_PROCESS` with 0 is the calling thread. An error leaves the thread at
-        // normal priority, which is still one thread.
-        // SAFETY: plain system call on integer arguments.
-        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+        // SAFETY: a plain system call on integer arguments.
+        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) };
     }
 }
 
-/// The scheduling policy of the calling thread (Linux), for tests.
-#[cfg(all(test, target_os = "linux"))]
-fn policy() -> i32 {
-    // SAFETY: pid 0 is the calling thread.
-    unsafe { libc::sched_getscheduler(0) }
+/// The nice value of the thread.
+#[cfg(unix)]
+const NICE: libc::c_int = 19;
+
+/// The nice value of the calling thread, for tests.
+#[cfg(all(test, unix))]
+fn nice() -> libc::c_int {
+    // SAFETY: a plain system call on integer arguments.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
 }
 
 #[cfg(test)]
@@ -86,10 +82,10 @@ mod tests {
         assert!(ids.windows(2).all(|w| w[0] == w[1]), "one thread: {ids:?}");
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     #[tokio::test]
-    async fn the_thread_runs_at_idle_priority() {
-        assert_ne!(policy(), libc::SCHED_IDLE, "the test's own thread is normal");
-        assert_eq!(run(policy).await, Some(libc::SCHED_IDLE));
+    async fn the_thread_runs_at_the_lowest_nice_value() {
+        assert_ne!(nice(), NICE, "the test's own thread is normal");
+        assert_eq!(run(nice).await, Some(NICE));
     }
 }
