@@ -11,7 +11,8 @@
 //! - `client`: the only code that talks to the gateway; one entry point, `Client::fetch`, takes
 //!   a `Call` and gives an `Answer`.
 //! - `poller`: when to call and what to keep; `metrics`: the registry and the cached exposition;
-//!   `http` and `web_config`: the front door.
+//!   `status`: how the last round left every target and the gateway's last hour, for the
+//!   status page; `http` and `web_config`: the front door.
 //! - `exporter`: the wiring `main` and the tests start; `cmd`: the one-off commands beside it
 //!   (`fetch`, `doctor`, `backfill`).
 //! - `simulator`: a fake gateway for the demo and the tests, independent of the client.
@@ -27,6 +28,7 @@ pub mod model;
 pub mod poller;
 pub mod schema;
 pub mod simulator;
+mod status;
 pub mod web_config;
 
 /// A fresh, empty directory for one unit test's files: unique within the process, and cleared of

@@ -46,6 +46,7 @@ pub use self::conventions::{Reading, Source};
 pub(crate) use self::decode::shops as decode_shops;
 pub use self::decode::{parse_devices_answer, parse_shops_answer, Envelope};
 pub use self::error::ApiError;
+pub(crate) use self::error::label_name;
 use self::limiter::RateLimiter;
 pub use self::split::{Leaf, Members, Split};
 pub use self::text::sanitize;
