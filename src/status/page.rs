@@ -337,7 +337,8 @@ mod tests {
         let page = render_page(&t, &summary(), &Query::default(), 1_714_550_000.0, Some(1_714_550_060.0));
         assert!(!page.contains("<script>"), "no markup from the vendor");
         assert!(page.contains("万店掌 &quot;旗舰&quot; \\ 店&lt;script&gt;alert(1)&lt;/script&gt;"));
-        let body = &page[page.find("<tbody>").unwrap()..page.find("</tbody>").unwrap()];
+        let table = &page[page.find("<table id=\"targets\">").unwrap()..];
+        let body = &table[table.find("<tbody>").unwrap()..table.find("</tbody>").unwrap()];
         assert_eq!(body.matches("<tr ").count(), 3);
         let first = body.find("data-target=\"S_2\"").unwrap();
         assert!(first < body.find("data-target=\"S_1\"").unwrap());
