@@ -664,7 +664,9 @@ async fn demo(
         let id = opretail_exporter::model::TargetId::Shop(dep);
         sim.sim.set_target_fault(
             &id.to_string(),
-            Some(opretail_exporter::simulator::Fault::Code(opretail_exporter::simulator::ID_NOT_ALLOWED)),
+            Some(opretail_exporter::simulator::Fault::Code(
+                opretail_exporter::simulator::ID_NOT_ALLOWED,
+            )),
         );
         tracing::info!(target = %id, "demo: the simulated gateway refuses every call naming this shop");
         config.shops.push(opretail_exporter::config::ShopTarget { id });

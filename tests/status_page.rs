@@ -83,7 +83,10 @@ async fn a_failing_shop_is_listed_first_with_its_error_and_the_json_agrees() {
 
     let v = json(&h, "").await;
     assert_eq!(v["total"], 7);
-    assert_eq!((v["summary"]["up"].as_u64(), v["summary"]["down"].as_u64()), (Some(5), Some(2)));
+    assert_eq!(
+        (v["summary"]["up"].as_u64(), v["summary"]["down"].as_u64()),
+        (Some(5), Some(2))
+    );
     assert_eq!(ids(&v)[..2], ["S_9604", "d47c44906f02"]);
     let first = &v["rows"][0];
     assert_eq!(first["up"], false);
@@ -100,31 +103,54 @@ async fn a_failing_shop_is_listed_first_with_its_error_and_the_json_agrees() {
     // (the simulator's stand-in is none of the vendor's).
     let errors = v["summary"]["last_hour"]["errors"].as_array().expect("errors");
     assert!(
-        errors.iter().any(|e| e["code"] == "400003" && e["name"] == "UNKNOWN" && e["requests"].as_u64() >= Some(1)),
+        errors
+            .iter()
+            .any(|e| e["code"] == "400003" && e["name"] == "UNKNOWN" && e["requests"].as_u64() >= Some(1)),
         "{errors:?}"
     );
     assert!(
-        errors.iter().any(|e| e["code"] == "http_503" && e["name"] == "HTTP 503 Service Unavailable"),
+        errors
+            .iter()
+            .any(|e| e["code"] == "http_503" && e["name"] == "HTTP 503 Service Unavailable"),
         "{errors:?}"
     );
     assert!(v["summary"]["last_hour"]["requests"].as_u64() > Some(3));
     // The hostile shop: exact in JSON, with its values.
-    let hostile = v["rows"].as_array().unwrap().iter().find(|r| r["id"] == "S_9603").expect("S_9603");
+    let hostile = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "S_9603")
+        .expect("S_9603");
     assert_eq!(hostile["name"], HOSTILE);
     assert!(hostile["hour"]["walk_in"].is_number(), "{hostile}");
     assert!(hostile["data_hour_age_seconds"].as_f64() >= Some(3600.0), "{hostile}");
-    let org = v["rows"].as_array().unwrap().iter().find(|r| r["id"] == "O_1002").expect("O_1002");
+    let org = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "O_1002")
+        .expect("O_1002");
     assert_eq!(org["shops"], 8);
 
     // The page: the same rows in the same order, the error and cid shown, the name as text.
     let (status, html) = h.get("/").await;
     assert_eq!(status, 200);
     assert_eq!(page_ids(&html), ids(&v));
-    assert!(html.contains("<dd id=\"targets-up\" class=\"bad\">5 of 7</dd>"), "{html}");
+    assert!(
+        html.contains("<dd id=\"targets-up\" class=\"bad\">5 of 7</dd>"),
+        "{html}"
+    );
     let first_row = &html[html.find("data-target=\"S_9604\"").unwrap()..];
     let first_row = &first_row[..first_row.find("</tr>").unwrap()];
-    assert!(first_row.contains("DOWN") && first_row.contains("<code>400003</code>"), "{first_row}");
-    assert!(first_row.contains(">ID_NOT_ALLOWED</td>") && first_row.contains(&cid), "{first_row}");
+    assert!(
+        first_row.contains("DOWN") && first_row.contains("<code>400003</code>"),
+        "{first_row}"
+    );
+    assert!(
+        first_row.contains(">ID_NOT_ALLOWED</td>") && first_row.contains(&cid),
+        "{first_row}"
+    );
     assert!(!html.contains("<script>"), "no vendor markup");
     assert!(html.contains("万店掌 &quot;旗舰&quot; \\ 店&lt;script&gt;alert(1)&lt;/script&gt;"));
     for link in ["/metrics", "/-/healthy", "/-/ready", "/api/v1/targets"] {
@@ -158,8 +184,16 @@ async fn a_failing_shop_is_listed_first_with_its_error_and_the_json_agrees() {
     let v = json(&h, "").await;
     assert_eq!(v["summary"]["down"], 0);
     assert_eq!(ids(&v)[0], "S_9601");
-    let kept = v["rows"].as_array().unwrap().iter().find(|r| r["id"] == "S_9604").unwrap();
-    assert_eq!((kept["up"].as_bool(), kept["error"]["cid"].as_str()), (Some(true), Some(cid.as_str())));
+    let kept = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "S_9604")
+        .unwrap();
+    assert_eq!(
+        (kept["up"].as_bool(), kept["error"]["cid"].as_str()),
+        (Some(true), Some(cid.as_str()))
+    );
     h.stop().await;
 }
 
@@ -187,7 +221,10 @@ async fn pages_of_a_large_tenant_link_to_each_other() {
     let (_, html) = h.get("/?page=2").await;
     let rows = page_ids(&html);
     assert_eq!(rows.len(), 100);
-    assert_eq!(rows[0], "S_100100", "page 2 goes on after the failing shop and 99 others");
+    assert_eq!(
+        rows[0], "S_100100",
+        "page 2 goes on after the failing shop and 99 others"
+    );
     assert!(html.contains("100 of 250 matching targets shown (page 2 of 3)"));
     assert!(html.contains("<a rel=\"prev\" href=\"/?\">"), "{html}");
     assert!(html.contains("<a rel=\"next\" href=\"/?page=3\">"));

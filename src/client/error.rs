@@ -317,7 +317,11 @@ mod tests {
             message: String::new(),
             cid: String::new(),
         };
-        assert_eq!(given("ID_NOT_ALLOWED").code_name(), "ID_NOT_ALLOWED", "the answer's name first");
+        assert_eq!(
+            given("ID_NOT_ALLOWED").code_name(),
+            "ID_NOT_ALLOWED",
+            "the answer's name first"
+        );
         assert_eq!(given("").code_name(), "UNKNOWN");
         assert_eq!(given("A\nB\x1b").code_name(), r"A\nB\u{1b}", "sanitised");
         let timeout = ApiError::Timeout {

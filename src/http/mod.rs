@@ -296,7 +296,12 @@ async fn targets_json(State(state): State<AppState>, RawQuery(raw): RawQuery) ->
         Ok(q) => q,
         Err(e) => {
             let body = serde_json::json!({ "error": e.to_string() }).to_string();
-            return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], body).into_response();
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)],
+                body,
+            )
+                .into_response();
         }
     };
     let table = state.status.table();

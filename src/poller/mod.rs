@@ -344,8 +344,7 @@ impl Poller {
             let refreshed = self.state.lock().await.refreshed_hour;
             let config = self.config();
             let wait = next_poll_in(&config, self.clock.now(), refreshed, started.elapsed());
-            self.status
-                .plan_next_poll(self.status.now() + wait.as_secs_f64());
+            self.status.plan_next_poll(self.status.now() + wait.as_secs_f64());
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}

@@ -218,8 +218,7 @@ impl Simulator {
         }
         let ids = param(params, "id").into_iter().flat_map(|ids| ids.split(','));
         let mac = param(params, "mac");
-        ids.chain(mac)
-            .find_map(|named| faults.get(&target_key(named)).copied())
+        ids.chain(mac).find_map(|named| faults.get(&target_key(named)).copied())
     }
 
     /// The fault being played, if any.

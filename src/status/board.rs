@@ -290,9 +290,8 @@ impl StatusBoard {
             let attempted = seen.attempted.contains(id) || of_member(&|d| seen.attempted.contains(&format!("S_{d}")));
             let mut error = prev.and_then(|p| p.error.clone());
             if attempted && !status.up {
-                let member_error = || {
-                    members.and_then(|m| m.iter().find_map(|d| seen.failures.get(&format!("S_{d}")).cloned()))
-                };
+                let member_error =
+                    || members.and_then(|m| m.iter().find_map(|d| seen.failures.get(&format!("S_{d}")).cloned()));
                 error = Some(
                     seen.failures
                         .get(id)
@@ -369,7 +368,9 @@ pub(crate) mod tests {
     /// A board after one round over `targets` (id, up), where `S_2` failed with code 7, shop 1
     /// is named `name`, and organisation `O_9` holds shops 1 and 2.
     pub(crate) fn board_with(targets: &[(&str, bool)], name: &str) -> StatusBoard {
-        let board = StatusBoard::new(Clock::manual(chrono::DateTime::from_timestamp(1_714_550_000, 0).unwrap()));
+        let board = StatusBoard::new(Clock::manual(
+            chrono::DateTime::from_timestamp(1_714_550_000, 0).unwrap(),
+        ));
         let mut snapshot = Snapshot::default();
         for (id, up) in targets {
             snapshot.targets.insert(
@@ -408,7 +409,8 @@ pub(crate) mod tests {
             message: "bad sig".into(),
             cid: "cid-7".into(),
         };
-        seen.failures.insert("S_2".into(), Arc::new(TargetError::of(&e, 1_714_549_000.0)));
+        seen.failures
+            .insert("S_2".into(), Arc::new(TargetError::of(&e, 1_714_549_000.0)));
         let shops_of: BTreeMap<TargetId, BTreeSet<String>> =
             [(TargetId::Org(9), ["1".to_string(), "2".to_string()].into())].into();
         board.record(
@@ -444,7 +446,12 @@ pub(crate) mod tests {
         let ids: Vec<&str> = t.rows.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["S_2", "O_9", "e47c44906f01", "S_9", "S_10", "d47c44906f01"]);
         assert_eq!((t.down, t.up()), (3, 3));
-        let code = |i: usize| t.rows[i].error.as_ref().map(|e| (e.code.clone(), e.name.clone(), e.cid.clone()));
+        let code = |i: usize| {
+            t.rows[i]
+                .error
+                .as_ref()
+                .map(|e| (e.code.clone(), e.name.clone(), e.cid.clone()))
+        };
         assert_eq!(code(0), Some(("7".into(), "SIGN_WRONG".into(), "cid-7".into())));
         // The organisation failed through its shop 2.
         assert_eq!(code(1), code(0));

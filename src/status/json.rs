@@ -65,9 +65,10 @@ fn figures(f: &Figures) -> Value {
 
 fn row_json(table: &Table, row: &Row, now: f64) -> Value {
     let shown = table.shown(row);
-    let error = row.error.as_ref().map(|e| {
-        json!({"code": e.code, "name": e.name, "message": e.message, "cid": e.cid, "at": e.at})
-    });
+    let error = row
+        .error
+        .as_ref()
+        .map(|e| json!({"code": e.code, "name": e.name, "message": e.message, "cid": e.cid, "at": e.at}));
     json!({
         "kind": row.kind.as_str(),
         "id": row.id,
@@ -122,6 +123,9 @@ mod tests {
             ..Query::default()
         };
         let v = render_json(&t, &summary, &down, 1_714_550_000.0, None);
-        assert_eq!((v["total"].as_u64(), v["rows"].as_array().map(Vec::len)), (Some(1), Some(1)));
+        assert_eq!(
+            (v["total"].as_u64(), v["rows"].as_array().map(Vec::len)),
+            (Some(1), Some(1))
+        );
     }
 }

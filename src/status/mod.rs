@@ -146,7 +146,10 @@ mod tests {
             },
             5.0,
         );
-        assert_eq!((t.code.as_str(), t.name.as_str(), t.cid.as_str()), ("http_502", "HTTP 502 Bad Gateway", ""));
+        assert_eq!(
+            (t.code.as_str(), t.name.as_str(), t.cid.as_str()),
+            ("http_502", "HTTP 502 Bad Gateway", "")
+        );
         assert!(t.message.contains("HTTP 502"));
         assert_eq!(Kind::of("S_1"), Kind::Shop);
         assert_eq!(Kind::of("O_1"), Kind::Organisation);

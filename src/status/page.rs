@@ -19,7 +19,8 @@ use crate::client::sanitize;
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
 h1{font-size:1.4em;margin:0 0 .3em}nav a{margin-right:1em}\
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:.8em 0}dt{font-weight:600}dd{margin:0}\
-table{border-collapse:collapse;margin:.6em 0}th,td{border-bottom:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}\
+table{border-collapse:collapse;margin:.6em 0}th,td{border-bottom:1px solid #ddd;padding:.25em .45em;text-align:left;vertical-align:top}\
+#targets{font-size:13px}#targets td{white-space:nowrap}#targets td.name{white-space:normal;min-width:8em}\
 th{background:#f4f4f4;position:sticky;top:0}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 tr.down td{background:#fdecea}.bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}\
 li.warning{color:#8a4b00}li.note{color:#555}.muted{color:#777}code{font-size:.95em}\
@@ -49,7 +50,10 @@ pub(crate) fn escape(s: &str) -> Cow<'_, str> {
 /// Unix seconds as local time in `tz` (`2024-05-01 14:30:05`).
 fn local(tz: Tz, unix: f64) -> String {
     match DateTime::from_timestamp(unix.floor() as i64, 0) {
-        Some(t) => tz.from_utc_datetime(&t.naive_utc()).format("%Y-%m-%d %H:%M:%S").to_string(),
+        Some(t) => tz
+            .from_utc_datetime(&t.naive_utc())
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
         None => "—".into(),
     }
 }
@@ -71,6 +75,14 @@ fn when(tz: Tz, now: f64, t: Option<f64>) -> String {
         None => "<span class=\"muted\">—</span>".into(),
         Some(t) if t > now + 0.5 => format!("{} (in {})", local(tz, t), span(t - now)),
         Some(t) => format!("{} ({} ago)", local(tz, t), span(now - t)),
+    }
+}
+
+/// How long ago `t` was, with the time itself as a tooltip (table cells).
+fn ago(tz: Tz, now: f64, t: Option<f64>) -> String {
+    match t {
+        None => "<span class=\"muted\">—</span>".into(),
+        Some(t) => format!("<span title=\"{}\">{} ago</span>", local(tz, t), span(now - t)),
     }
 }
 
@@ -139,9 +151,9 @@ fn summary_html(h: &mut String, table: &Table, s: &Summary, now: f64, next_poll:
     if table.polled_at.is_none() {
         h.push_str("<dt>Last poll</dt><dd class=\"muted\">no poll has completed yet</dd>\n");
     } else {
-        let hour = table
-            .hour
-            .map_or(String::new(), |hr| format!(", for the hour {}", hr.format("%Y-%m-%d %H:00")));
+        let hour = table.hour.map_or(String::new(), |hr| {
+            format!(", for the hour {}", hr.format("%Y-%m-%d %H:00"))
+        });
         let _ = writeln!(h, "<dt>Last poll</dt><dd>{}{hour}</dd>", when(tz, now, table.polled_at));
     }
     let _ = writeln!(
@@ -202,11 +214,7 @@ fn filter_form(h: &mut String, query: &Query) {
     );
     for status in [StatusFilter::All, StatusFilter::Down, StatusFilter::Up] {
         let selected = if status == query.status { " selected" } else { "" };
-        let _ = write!(
-            h,
-            "<option value=\"{0}\"{selected}>{0}</option>",
-            status.as_str()
-        );
+        let _ = write!(h, "<option value=\"{0}\"{selected}>{0}</option>", status.as_str());
     }
     h.push_str("</select></label> <button type=\"submit\">Filter</button> <a href=\"/\">Clear</a></form>\n");
 }
@@ -227,19 +235,19 @@ fn row_html(h: &mut String, table: &Table, row: &Row, number: usize, now: f64) {
     );
     match shown.shops {
         Some(n) => {
-            let _ = write!(h, "<td class=\"muted\">{n} shops</td>");
+            let _ = write!(h, "<td class=\"name muted\">{n} shops</td>");
         }
         None => {
-            let _ = write!(h, "<td>{}</td>", escape(shown.name));
+            let _ = write!(h, "<td class=\"name\">{}</td>", escape(shown.name));
         }
     }
-    let _ = write!(h, "<td>{}</td>", when(tz, now, row.last_success));
+    let _ = write!(h, "<td>{}</td>", ago(tz, now, row.last_success));
     match shown.data_hour {
         Some(start) => {
             let _ = write!(
                 h,
                 "<td>{} ({})</td>",
-                local(tz, start as f64).get(..16).unwrap_or_default(),
+                local(tz, start as f64).get(5..16).unwrap_or_default(),
                 span(now - start as f64)
             );
         }
@@ -284,11 +292,7 @@ fn pager(h: &mut String, query: &Query, pages: usize) {
         if page == query.page || page == 0 || page > pages {
             let _ = write!(h, "<span class=\"muted\">{text}</span>");
         } else {
-            let _ = write!(
-                h,
-                "<a rel=\"{rel}\" href=\"/{}\">{text}</a>",
-                escape(&query.link(page))
-            );
+            let _ = write!(h, "<a rel=\"{rel}\" href=\"/{}\">{text}</a>", escape(&query.link(page)));
         }
     };
     link(h, 1, "« first", "first");
@@ -334,7 +338,13 @@ mod tests {
         let hostile = "万店掌 \"旗舰\" \\ 店<script>alert(1)</script>";
         let board = board_with(&[("S_1", true), ("S_2", false), ("O_9", true)], hostile);
         let t = board.table();
-        let page = render_page(&t, &summary(), &Query::default(), 1_714_550_000.0, Some(1_714_550_060.0));
+        let page = render_page(
+            &t,
+            &summary(),
+            &Query::default(),
+            1_714_550_000.0,
+            Some(1_714_550_060.0),
+        );
         assert!(!page.contains("<script>"), "no markup from the vendor");
         assert!(page.contains("万店掌 &quot;旗舰&quot; \\ 店&lt;script&gt;alert(1)&lt;/script&gt;"));
         let table = &page[page.find("<table id=\"targets\">").unwrap()..];
@@ -347,7 +357,7 @@ mod tests {
         assert!(page.contains("<dd id=\"targets-up\" class=\"bad\">2 of 3</dd>"));
         assert!(page.contains("(in 60 s)"), "next poll");
         assert!(page.contains("clock &lt;off&gt;"));
-        assert!(page.contains("<td class=\"muted\">2 shops</td>"));
+        assert!(page.contains("<td class=\"name muted\">2 shops</td>"));
         for link in ["/metrics", "/-/healthy", "/-/ready", "/api/v1/targets"] {
             assert!(page.contains(&format!("href=\"{link}\"")), "{link}");
         }
@@ -372,9 +382,15 @@ mod tests {
             page: 2,
         };
         let page = render_page(&t, &summary(), &q, 1_714_550_000.0, None);
-        assert!(page.contains("<a rel=\"next\" href=\"/?q=s_&amp;status=up&amp;page=3\">"), "{page}");
+        assert!(
+            page.contains("<a rel=\"next\" href=\"/?q=s_&amp;status=up&amp;page=3\">"),
+            "{page}"
+        );
         assert!(page.contains("<a rel=\"prev\" href=\"/?q=s_&amp;status=up\">"));
         assert!(page.contains("100 of 230 matching targets shown (page 2 of 3)"));
-        assert!(page.contains("<td class=\"n\">101</td>"), "rows are numbered across pages");
+        assert!(
+            page.contains("<td class=\"n\">101</td>"),
+            "rows are numbered across pages"
+        );
     }
 }

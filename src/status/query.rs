@@ -166,9 +166,7 @@ fn matches(table: &Table, row: &Row, needle: &str) -> bool {
             s.to_lowercase().contains(needle)
         }
     };
-    has(&row.id)
-        || has(table.shown(row).name)
-        || row.error.as_ref().is_some_and(|e| has(&e.code) || has(&e.name))
+    has(&row.id) || has(table.shown(row).name) || row.error.as_ref().is_some_and(|e| has(&e.code) || has(&e.name))
 }
 
 #[cfg(test)]
@@ -236,7 +234,14 @@ mod tests {
             }
             .select(&t)
         };
-        assert_eq!(by("旗舰", StatusFilter::All).rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["S_1"]);
+        assert_eq!(
+            by("旗舰", StatusFilter::All)
+                .rows
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            ["S_1"]
+        );
         assert_eq!(by("sign_wrong", StatusFilter::All).rows[0].id, "S_2", "by error name");
         assert_eq!(by("s_15", StatusFilter::All).total, 10, "S_150..=S_159, by id");
         assert_eq!(by("s_15", StatusFilter::Down).total, 1, "S_150 is down");

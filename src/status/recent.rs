@@ -89,7 +89,10 @@ impl RecentCalls {
         let buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         let mut sum = LastHour::default();
         let oldest = minute.saturating_sub(MINUTES as u64 - 1);
-        for b in buckets.iter().filter(|b| b.requests > 0 && (oldest..=minute).contains(&b.minute)) {
+        for b in buckets
+            .iter()
+            .filter(|b| b.requests > 0 && (oldest..=minute).contains(&b.minute))
+        {
             sum.requests += b.requests;
             for (label, n) in &b.errors {
                 *sum.errors.entry(label.clone()).or_insert(0) += n;

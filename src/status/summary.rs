@@ -162,16 +162,27 @@ mod tests {
         let s = Summary::from_parts(hour, 2.5, 5.0, -187.0, &missing, &conventions);
         assert_eq!((s.requests, s.failed()), (30, 7));
         assert_eq!(s.errors[0].name, "HTTP 502 Bad Gateway");
-        assert_eq!((s.errors[1].code.as_str(), s.errors[1].name.as_str()), ("7", "SIGN_WRONG"));
+        assert_eq!(
+            (s.errors[1].code.as_str(), s.errors[1].name.as_str()),
+            ("7", "SIGN_WRONG")
+        );
         let levels: Vec<Level> = s.warnings.iter().map(|(l, _)| *l).collect();
         assert_eq!(
             levels,
             [Level::Warning, Level::Warning, Level::Warning, Level::Note, Level::Note]
         );
-        let text = s.warnings.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
+        let text = s
+            .warnings
+            .iter()
+            .map(|(_, t)| t.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(text.contains("187 s behind"), "{text}");
         assert!(text.contains("lowered to 2.50/s"), "{text}");
-        assert!(text.contains("12 rows of the last shops answer lacked passengerFlow"), "{text}");
+        assert!(
+            text.contains("12 rows of the last shops answer lacked passengerFlow"),
+            "{text}"
+        );
         assert!(text.contains("lacked dressingRate (normal"), "{text}");
         assert!(text.contains("gateway.row_time is auto"), "{text}");
         assert!(!text.contains("rate_scale"), "a detected convention is no news: {text}");
