@@ -10,8 +10,9 @@
 //! skew, missing fields, conventions) is read from the API metrics the client records into.
 //!
 //! Inside: `recent` (the last hour of requests, per minute), `board` (the records and the
-//! sorted rows), `query` (filter and paging of a request), `page` (the HTML, every vendor
-//! string escaped), `json` (the API).
+//! sorted rows), `query` (filter and paging of a request), `summary` (the gateway's last hour,
+//! the rate limit and the warnings), `page` (the HTML, every vendor string escaped), `json`
+//! (the API).
 
 mod board;
 mod json;
@@ -26,7 +27,7 @@ pub(crate) use board::{RoundResult, RoundSeen, StatusBoard};
 pub(crate) use json::render_json;
 pub(crate) use page::render_page;
 pub(crate) use query::Query;
-pub use recent::RecentCalls;
+pub(crate) use recent::RecentCalls;
 pub(crate) use summary::Summary;
 
 use crate::client::{sanitize, ApiError};

@@ -26,7 +26,7 @@ struct Bucket {
 
 /// Requests and errors of the last hour, per minute.
 #[derive(Debug)]
-pub struct RecentCalls {
+pub(crate) struct RecentCalls {
     began: Instant,
     buckets: Mutex<Vec<Bucket>>,
 }
