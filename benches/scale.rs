@@ -9,7 +9,9 @@
 //!   Besides the refreshes, `/metrics` latency p50/p99 over keep-alive, plain and with
 //!   `Accept-Encoding: gzip`, against two peers serving exactly the exporter's value series: an
 //!   encode-on-every-scrape server with the `prometheus` crate (in this process) and a Python
-//!   `prometheus_client` server (`bench/python_peer.py`), as ratios.
+//!   `prometheus_client` server (`bench/python_peer.py`), as ratios. And the status page at
+//!   that size (30,000 targets): one page of `/`, the same filtered by text (a walk over every
+//!   row), and one page of `/api/v1/targets`, p50/p99 over keep-alive.
 //! - **organisations**: the same 10,000 shops as 100 organisations `O_2001…O_2100` of 100
 //!   shops, configured by their 100 `O_` ids, and the 20,000 devices; every gateway setting at
 //!   its default but the rate. Also the whole-day baseline: the bytes the same ids download as
@@ -80,6 +82,8 @@ const TARGET_RSS_MIB: f64 = 100.0;
 const TARGET_WHOLE_DAY_RATIO: f64 = 10.0;
 /// Weeks of the baseline scenario's history (the default of `baseline.weeks`).
 const BASELINE_WEEKS: u64 = 4;
+/// One page of the status page or its JSON, at the largest scenario.
+const TARGET_STATUS_PAGE_SECONDS: f64 = 1.0;
 
 struct Settings {
     shops: u64,
@@ -1422,6 +1426,10 @@ struct ScrapeFigures {
     py_series: usize,
     py_banner: String,
     memory_after: (f64, f64),
+    /// The status page: one page of `/`, `/?q=…` (every row filtered), one page of the JSON.
+    status: [(String, Scrapes); 3],
+    /// Targets on the status page.
+    status_targets: usize,
 }
 
 struct ShopIdsRun {
@@ -1466,6 +1474,33 @@ async fn run_shop_ids(s: &Settings, ticks: f64) -> Result<ShopIdsRun> {
     let ex_gzip = measure(s, "exporter", &metrics_url, true, Some((pid, ticks))).await?;
     let memory_after = memory_mib(pid)?;
 
+    // The status page at this size.
+    let base = format!("http://{}", two.live.addr);
+    let listed: serde_json::Value =
+        serde_json::from_str(&get_text(&two.live.client, &format!("{base}/api/v1/targets")).await?)?;
+    let status_targets = listed["summary"]["targets"].as_u64().unwrap_or(0) as usize;
+    progress(format!("status page: {status_targets} targets"));
+    let mut status = Vec::new();
+    for (label, path) in [
+        ("`/` (first page)", "/"),
+        (
+            "`/?q=S_1000&status=up` (text filter over every row)",
+            "/?q=S_1000&status=up",
+        ),
+        ("`/api/v1/targets` (first page)", "/api/v1/targets"),
+    ] {
+        let r = measure(
+            s,
+            &format!("status {path}"),
+            &format!("{base}{path}"),
+            false,
+            Some((pid, ticks)),
+        )
+        .await?;
+        status.push((label.to_string(), r));
+    }
+    let status: [(String, Scrapes); 3] = status.try_into().map_err(|_| anyhow!("three status measurements"))?;
+
     // Encode-on-scrape peer.
     progress("building the encode-on-scrape peer");
     let (peer_addr, stop_peer) = start_encode_peer(&values)?;
@@ -1505,6 +1540,8 @@ async fn run_shop_ids(s: &Settings, ticks: f64) -> Result<ShopIdsRun> {
             py_series,
             py_banner,
             memory_after,
+            status,
+            status_targets,
         },
     })
 }
@@ -1833,6 +1870,20 @@ fn report(
             ms(f.ex_plain.p50),
             verdict(ratio_enc >= TARGET_ENCODE_RATIO)
         )?;
+    }
+    if let Some(r) = shop_ids {
+        let f = &r.scrapes;
+        for (label, scrapes) in &f.status {
+            writeln!(
+                t,
+                "| status page {label} p50 < {TARGET_STATUS_PAGE_SECONDS} s at {} targets | {} (p99 {}, {}) | {} |",
+                f.status_targets,
+                ms(scrapes.p50),
+                ms(scrapes.p99),
+                mib(scrapes.bytes),
+                verdict(scrapes.p50.as_secs_f64() < TARGET_STATUS_PAGE_SECONDS)
+            )?;
+        }
     }
     // Per scenario: -100, refresh time, memory.
     let mut scenario_rows: Vec<ScenarioRow<'_>> = Vec::new();

@@ -129,6 +129,7 @@ pub async fn start_with(
         store: Arc::clone(&store),
         reload: reloader.clone().map(|r| r as Arc<dyn Reload>),
         lifecycle: options.lifecycle,
+        status: poller.status(),
     };
     let server = tokio::spawn(http::serve_with(
         listener,

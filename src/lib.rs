@@ -13,7 +13,8 @@
 //!   a `Call` and gives an `Answer`.
 //! - `poller`: when to call and what to keep (and what the configuration says of each shop
 //!   kept; `baseline`: the past days it keeps for the walk-in baseline, and the baseline
-//!   computed from them); `metrics`: the registry and the cached exposition; `http` and
+//!   computed from them); `metrics`: the registry and the cached exposition; `status`: how the
+//!   last round left every target and the gateway's last hour, for the status page; `http` and
 //!   `web_config`: the front door.
 //! - `exporter`: the wiring `main` and the tests start; `cmd`: the one-off commands beside it
 //!   (`fetch`, `doctor`, `backfill`).
@@ -31,6 +32,7 @@ pub mod model;
 pub mod poller;
 pub mod schema;
 pub mod simulator;
+mod status;
 pub mod web_config;
 
 /// A fresh, empty directory for one unit test's files: unique within the process, and cleared of

@@ -74,6 +74,11 @@ enum Command {
         web_config: Option<PathBuf>,
         #[command(flatten)]
         web_limits: WebLimitArgs,
+        /// Make one demo shop (dep id 9601..=9620) fail, to see a failing target: it is polled
+        /// by its own S_ id too, and the simulated gateway refuses every call naming that id
+        /// with its stand-in code 400003 ID_NOT_ALLOWED.
+        #[arg(long = "demo.failing-shop", value_name = "DEP_ID")]
+        failing_shop: Option<u64>,
     },
     /// Fetch past hourly data and write it as OpenMetrics with timestamps, for
     /// `promtool tsdb create-blocks-from openmetrics`. Exit 1 if any call failed (what the
@@ -373,8 +378,9 @@ fn main() -> ExitCode {
             listen,
             web_config,
             web_limits,
+            failing_shop,
         }) => match load_web_config(web_config.as_deref()) {
-            Ok(web) => run(demo(listen, web, web_limits)),
+            Ok(web) => run(demo(listen, web, web_limits, failing_shop)),
             Err(code) => code,
         },
         Some(Command::Backfill {
@@ -636,13 +642,40 @@ fn simulator_caps(config: &SimConfig) -> String {
     caps.join(", ")
 }
 
-async fn demo(listen: SocketAddr, web: Option<WebSource>, limits: WebLimitArgs) -> anyhow::Result<()> {
+async fn demo(
+    listen: SocketAddr,
+    web: Option<WebSource>,
+    limits: WebLimitArgs,
+    failing_shop: Option<u64>,
+) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     raise_open_files_limit();
-    let sim = Simulator::new(SimConfig::demo(Clock::system()))
+    let tenant = SimConfig::demo(Clock::system());
+    if let Some(dep) = failing_shop {
+        if tenant.shop(dep).is_none() {
+            anyhow::bail!("--demo.failing-shop {dep}: the demo's shops are 9601..=9620");
+        }
+    }
+    let sim = Simulator::new(tenant)
         .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await?;
-    let config = sim.sim.config().exporter_config(sim.url().parse()?);
+    let mut config = sim.sim.config().exporter_config(sim.url().parse()?);
+    if let Some(dep) = failing_shop {
+        let id = opretail_exporter::model::TargetId::Shop(dep);
+        sim.sim.set_target_fault(
+            &id.to_string(),
+            Some(opretail_exporter::simulator::Fault::Code(
+                opretail_exporter::simulator::ID_NOT_ALLOWED,
+            )),
+        );
+        tracing::info!(target = %id, "demo: the simulated gateway refuses every call naming this shop");
+        config.shops = config
+            .shops
+            .iter()
+            .cloned()
+            .chain([opretail_exporter::config::ShopTarget::new(id)])
+            .collect();
+    }
     tracing::info!(gateway = %config.gateway.url, "demo: simulated gateway started");
     let options = exporter::Options {
         web,

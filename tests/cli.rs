@@ -185,6 +185,61 @@ fn demo_serves_the_simulated_chain_and_stops_on_sigterm() {
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
 }
 
+/// `demo --demo.failing-shop` adds the shop as a target of its own, which the simulated
+/// gateway refuses: the status API lists it first, down, with the stand-in code and a cid.
+#[test]
+fn the_demo_can_make_one_shop_fail() {
+    let demo = Child::spawn(&[
+        "demo",
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--demo.failing-shop",
+        "9605",
+    ]);
+    let url = format!("http://{}/api/v1/targets", demo.addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let v = loop {
+        if let Some((200, body)) = get(&url) {
+            let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            if v["summary"]["polled_at"].is_number() {
+                break v;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no poll within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // O_1001, O_1002, S_9605 and 10 devices.
+    assert_eq!(
+        (v["total"].as_u64(), v["summary"]["down"].as_u64()),
+        (Some(13), Some(1)),
+        "{v}"
+    );
+    let first = &v["rows"][0];
+    assert_eq!(
+        (first["id"].as_str(), first["up"].as_bool()),
+        (Some("S_9605"), Some(false)),
+        "{v}"
+    );
+    assert_eq!(first["error"]["code"], "400003");
+    assert_eq!(first["error"]["name"], "ID_NOT_ALLOWED");
+    assert!(first["error"]["cid"].as_str().is_some_and(|c| !c.is_empty()), "{v}");
+    assert_eq!(v["rows"][1]["up"], true, "its organisation answers: {v}");
+    assert!(demo.stop().success());
+
+    let out = Command::new(BIN)
+        .args([
+            "demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--demo.failing-shop",
+            "42",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("9601..=9620"));
+}
+
 /// A log written to a pipe (journald, Docker, `> log`) is plain text: no ANSI escape codes.
 #[test]
 fn a_text_log_to_a_pipe_carries_no_escape_codes() {

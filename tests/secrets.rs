@@ -1,6 +1,7 @@
 //! Secrets never leak: with every log at trace level (the exporter's and its libraries'),
 //! through logins, token expiry, faults, retries and a rejected reload, neither the logs,
-//! `/metrics` nor the HTTP answers contain the app secret, the password, a token or a `_sig`.
+//! `/metrics` nor the HTTP answers (the status page and its JSON included) contain the app
+//! secret, the password, a token or a `_sig`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
 
@@ -72,6 +73,13 @@ async fn no_secret_in_trace_logs_metrics_or_answers() {
     h.sim.sim.set_fault(None);
     h.poll().await;
     let metrics = h.get("/metrics").await.1;
+    // The status page and its JSON show the last errors (kept after the recovery).
+    let page = h.get("/").await.1;
+    let targets = h.get("/api/v1/targets").await.1;
+    assert!(
+        targets.contains("\"error\":{"),
+        "the targets' last errors are shown: {targets}"
+    );
     let reload = h
         .http
         .post(h.url("/-/reload"))
@@ -105,13 +113,20 @@ async fn no_secret_in_trace_logs_metrics_or_answers() {
         for (place, text) in [
             ("logs", &logs),
             ("/metrics", &metrics),
+            ("/", &page),
+            ("/api/v1/targets", &targets),
             ("/-/reload", &reload),
             ("Debug", &debug),
         ] {
             assert!(!text.contains(secret.as_str()), "the {what} appears in {place}");
         }
     }
-    for (place, text) in [("logs", &logs), ("/metrics", &metrics)] {
+    for (place, text) in [
+        ("logs", &logs),
+        ("/metrics", &metrics),
+        ("/", &page),
+        ("/api/v1/targets", &targets),
+    ] {
         assert!(!text.contains("_sig="), "a signed body appears in {place}");
     }
 }

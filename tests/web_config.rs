@@ -101,7 +101,7 @@ async fn tls_and_basic_auth_together() {
         r.headers().get("www-authenticate").and_then(|v| v.to_str().ok()),
         Some("Basic realm=\"opretail-exporter\"")
     );
-    for path in ["/", "/-/healthy", "/-/ready", "/no-such-path"] {
+    for path in ["/", "/api/v1/targets", "/-/healthy", "/-/ready", "/no-such-path"] {
         assert_eq!(status(client.get(https(&h, path))).await, 401, "{path}");
     }
     // Wrong password, unknown user, another scheme.

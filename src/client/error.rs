@@ -102,18 +102,8 @@ impl ApiError {
     /// (the name from the answer, else the documented one), the error itself otherwise.
     pub(crate) fn summary(&self) -> String {
         match self {
-            ApiError::Gateway {
-                code,
-                codename: given,
-                message,
-                cid,
-                ..
-            } => {
-                let name = if given.is_empty() {
-                    codename(*code).into()
-                } else {
-                    sanitize(given)
-                };
+            ApiError::Gateway { code, message, cid, .. } => {
+                let name = self.code_name();
                 let message = if message.is_empty() {
                     code_description(*code).into()
                 } else {
@@ -122,6 +112,19 @@ impl ApiError {
                 format!("gateway error {code} {name}: {message}{}", cid_suffix(cid))
             }
             other => other.to_string(),
+        }
+    }
+
+    /// The name of what failed, beside [`ApiError::code`]: for a gateway refusal the gateway's
+    /// name of its code (the answer's `codename`, shown through [`sanitize`], else the
+    /// documented one), otherwise the name of the label (see [`label_name`]).
+    pub(crate) fn code_name(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            ApiError::Gateway {
+                code, codename: given, ..
+            } if given.is_empty() => codename(*code).into(),
+            ApiError::Gateway { codename: given, .. } => sanitize(given),
+            other => label_name(&other.code()),
         }
     }
 
@@ -208,6 +211,25 @@ impl ApiError {
     }
 }
 
+/// The name of an error label of `opretail_api_errors_total` ([`ApiError::code`]): a gateway
+/// code's documented name (`7` → `SIGN_WRONG`, `UNKNOWN` for one not documented), an HTTP
+/// status's reason (`http_502` → `HTTP 502 Bad Gateway`), or what the other labels stand for.
+pub(crate) fn label_name(label: &str) -> std::borrow::Cow<'static, str> {
+    if let Ok(code) = label.parse::<i64>() {
+        return codename(code).into();
+    }
+    if let Some(status) = label.strip_prefix("http_").and_then(|s| s.parse::<u16>().ok()) {
+        return format!("HTTP {}", status_text(status)).into();
+    }
+    match label {
+        "timeout" => "no answer in time".into(),
+        "transport" => "connection failed".into(),
+        "decode" => "undecodable answer".into(),
+        "too_large" => "answer too large".into(),
+        _ => "UNKNOWN".into(),
+    }
+}
+
 pub(super) fn classify(method: &str, timeout: Duration, mut e: reqwest::Error) -> ApiError {
     // reqwest names the URL in its text: without a user, password or query, which
     // `gateway.url` may carry from the environment.
@@ -277,6 +299,36 @@ mod tests {
             "gateway error 16 TIMESTAMP_OVERTIME: _timestamp has expired"
         );
         assert!(e.hint().unwrap().contains("clock"));
+    }
+
+    #[test]
+    fn every_label_has_a_name() {
+        assert_eq!(label_name("7"), "SIGN_WRONG");
+        assert_eq!(label_name("-100"), "API_CALL_REPEAT");
+        assert_eq!(label_name("400003"), "UNKNOWN");
+        assert_eq!(label_name("http_502"), "HTTP 502 Bad Gateway");
+        assert_eq!(label_name("http_599"), "HTTP 599");
+        assert_eq!(label_name("timeout"), "no answer in time");
+        assert_eq!(label_name("too_large"), "answer too large");
+        let given = |name: &str| ApiError::Gateway {
+            method: "m".into(),
+            code: 400_003,
+            codename: name.into(),
+            message: String::new(),
+            cid: String::new(),
+        };
+        assert_eq!(
+            given("ID_NOT_ALLOWED").code_name(),
+            "ID_NOT_ALLOWED",
+            "the answer's name first"
+        );
+        assert_eq!(given("").code_name(), "UNKNOWN");
+        assert_eq!(given("A\nB\x1b").code_name(), r"A\nB\u{1b}", "sanitised");
+        let timeout = ApiError::Timeout {
+            method: "m".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(timeout.code_name(), "no answer in time");
     }
 
     #[test]

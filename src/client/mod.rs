@@ -45,6 +45,7 @@ use self::conventions::Conventions;
 pub use self::conventions::{Reading, Source};
 pub(crate) use self::decode::shops as decode_shops;
 pub use self::decode::{parse_devices_answer, parse_shops_answer, Envelope};
+pub(crate) use self::error::label_name;
 pub use self::error::ApiError;
 use self::limiter::RateLimiter;
 pub use self::split::{Leaf, Members, Split};

@@ -1,4 +1,5 @@
-//! The HTTP face of the exporter: `/metrics`, a landing page, and the health, readiness and
+//! The HTTP face of the exporter: `/metrics`, the status page (`/`) and its JSON
+//! (`/api/v1/targets`, both rendered by [`crate::status`]), and the health, readiness and
 //! reload endpoints, served by axum with graceful shutdown. This module owns the routes and
 //! their handlers; handlers only read the metrics store, and none of them waits on a poll.
 //! With a [`WebConfig`], every path requires basic authentication and/or the server speaks TLS
@@ -15,7 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
@@ -25,6 +26,7 @@ use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 
 use crate::metrics::MetricsStore;
+use crate::status::{render_json, render_page, Query, StatusBoard, Summary};
 use crate::web_config::{AuthOutcome, LiveWebConfig, WebConfig, REALM};
 
 /// Applies the configuration file again (`POST /-/reload`).
@@ -41,12 +43,15 @@ pub(crate) struct AppState {
     pub(crate) reload: Option<Arc<dyn Reload>>,
     /// `--web.enable-lifecycle`: whether `POST /-/reload` may reload.
     pub(crate) lifecycle: bool,
+    /// How the last round left every target: the status page's data.
+    pub(crate) status: Arc<StatusBoard>,
 }
 
 /// The exporter's routes.
 fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(landing))
+        .route("/", get(status_page))
+        .route("/api/v1/targets", get(targets_json))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
@@ -270,15 +275,44 @@ fn is_cross_site(method: &Method, headers: &HeaderMap) -> bool {
     }
 }
 
-async fn landing() -> Html<&'static str> {
-    Html(concat!(
-        "<!DOCTYPE html>\n<html><head><title>Opretail Exporter</title></head><body>\n",
-        "<h1>Opretail Exporter</h1>\n",
-        "<p>Hourly people-counting data of the Opretail (Ovopark) open platform, for Prometheus.</p>\n",
-        "<ul><li><a href=\"/metrics\">Metrics</a></li>",
-        "<li><a href=\"/-/healthy\">Health</a></li><li><a href=\"/-/ready\">Readiness</a></li></ul>\n",
-        "<p>Version ",
-        env!("CARGO_PKG_VERSION"),
-        "</p>\n</body></html>\n"
-    ))
+/// `GET /`: the status page, for the `q`, `status` and `page` of the query string.
+async fn status_page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let query = match Query::parse(raw.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("Bad query: {e}\n")).into_response(),
+    };
+    let table = state.status.table();
+    let summary = Summary::of(state.store.api(), &table);
+    let page = render_page(&table, &summary, &query, state.status.now(), state.status.next_poll());
+    ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+}
+
+/// `Content-Type` of the JSON API.
+const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// `GET /api/v1/targets`: the status page's data as JSON.
+async fn targets_json(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let query = match Query::parse(raw.as_deref()) {
+        Ok(q) => q,
+        Err(e) => {
+            let body = serde_json::json!({ "error": e.to_string() }).to_string();
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)],
+                body,
+            )
+                .into_response();
+        }
+    };
+    let table = state.status.table();
+    let summary = Summary::of(state.store.api(), &table);
+    let body = render_json(&table, &summary, &query, state.status.now(), state.status.next_poll());
+    (
+        [
+            (header::CONTENT_TYPE, JSON_CONTENT_TYPE),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -23,6 +23,8 @@ pub struct ApiMetrics {
     fields_missing: GaugeVec,
     clock_skew: Gauge,
     convention: GaugeVec,
+    /// The last hour of requests and errors, for the status page.
+    recent: std::sync::Arc<crate::status::RecentCalls>,
 }
 
 /// A registered counter family with `labels`.
@@ -127,6 +129,7 @@ impl ApiMetrics {
             duration,
             rate_limit,
             rate_limit_configured,
+            recent: Default::default(),
         })
     }
 
@@ -146,6 +149,7 @@ impl ApiMetrics {
         if let Some(code) = error_code {
             self.errors.with_label_values(&[method, code]).inc();
         }
+        self.recent.record(error_code);
     }
 
     /// Counts one call to `method` split in parts.
@@ -181,6 +185,41 @@ impl ApiMetrics {
         self.convention.with_label_values(&[setting, value, source]).set(1.0);
     }
 
+    /// The requests and errors of the last hour.
+    pub(crate) fn recent(&self) -> &crate::status::RecentCalls {
+        &self.recent
+    }
+
+    /// The request rate in force (requests per second).
+    pub(crate) fn rate_limit(&self) -> f64 {
+        self.rate_limit.get()
+    }
+
+    /// This host's clock minus the gateway's, as last published (0 before any answer).
+    pub(crate) fn clock_skew(&self) -> f64 {
+        self.clock_skew.get()
+    }
+
+    /// `(method, field, rows)` of `opretail_gateway_fields_missing`: rows of the last answer of
+    /// each method that lacked a field the exporter reads.
+    pub(crate) fn fields_missing(&self) -> Vec<(String, String, f64)> {
+        labelled(&self.fields_missing, ["method", "field"])
+            .into_iter()
+            .map(|([method, field], rows)| (method, field, rows))
+            .collect()
+    }
+
+    /// `(setting, value, source)` of each convention in force (`opretail_gateway_convention`).
+    pub(crate) fn conventions(&self) -> Vec<(String, String, String)> {
+        let mut found: Vec<_> = labelled(&self.convention, ["setting", "value", "source"])
+            .into_iter()
+            .filter(|(_, v)| *v == 1.0)
+            .map(|([setting, value, source], _)| (setting, value, source))
+            .collect();
+        found.sort();
+        found
+    }
+
     /// Publishes the request rate in force.
     pub(crate) fn set_rate_limit(&self, per_second: f64) {
         self.rate_limit.set(per_second);
@@ -190,4 +229,24 @@ impl ApiMetrics {
     pub(crate) fn set_rate_limit_configured(&self, per_second: f64) {
         self.rate_limit_configured.set(per_second);
     }
+}
+
+/// Every series of `gauges`: the values of the labels `names`, and the value.
+fn labelled<const N: usize>(gauges: &GaugeVec, names: [&str; N]) -> Vec<([String; N], f64)> {
+    use prometheus::core::Collector as _;
+    gauges
+        .collect()
+        .iter()
+        .flat_map(|family| family.get_metric())
+        .map(|m| {
+            let labels = names.map(|name| {
+                m.get_label()
+                    .iter()
+                    .find(|l| l.name() == name)
+                    .map(|l| l.value().to_string())
+                    .unwrap_or_default()
+            });
+            (labels, m.get_gauge().value())
+        })
+        .collect()
 }

@@ -20,6 +20,7 @@ mod history;
 mod plan;
 mod round;
 mod schedule;
+mod status;
 
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
@@ -86,6 +87,8 @@ pub struct Poller {
     wake: Notify,
     /// Set by a reload: the next round is a first round (its calls go at once, not spread).
     reloaded: std::sync::atomic::AtomicBool,
+    /// How the last round left every target, for the status page.
+    status: Arc<crate::status::StatusBoard>,
 }
 
 /// The configured business calendars, as the baseline asks for them: each shop resolved with
@@ -202,10 +205,11 @@ impl Poller {
         Self {
             setup: std::sync::RwLock::new(Arc::new(Setup::new(config, client))),
             store,
-            clock,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             reloaded: std::sync::atomic::AtomicBool::new(false),
+            status: Arc::new(crate::status::StatusBoard::new(clock.clone())),
+            clock,
         }
     }
 
@@ -214,6 +218,11 @@ impl Poller {
     pub async fn history_size(&self) -> (usize, usize) {
         let state = self.state.lock().await;
         (state.history.days(), state.history.heap_bytes())
+    }
+
+    /// How the last round left every target (the status page's data).
+    pub(crate) fn status(&self) -> Arc<crate::status::StatusBoard> {
+        Arc::clone(&self.status)
     }
 
     /// The configuration in force.
@@ -293,6 +302,7 @@ impl Poller {
         let outcomes = fetch(&setup, &self.clock, &round_plan, &state.shops_of, plan).await;
         learn_splits(&setup, &outcomes, now);
         remember_answers(&mut state.answered, &outcomes, (hour, hour_start));
+        let seen = status::seen(&outcomes, now.timestamp_millis() as f64 / 1000.0, priority);
 
         let round = Round {
             config: &setup.config,
@@ -325,6 +335,14 @@ impl Poller {
         // (at 30,000 targets, megabytes).
         state.snapshot = Arc::clone(&next);
         state.shops_of = merged.shops_of;
+        let result = crate::status::RoundResult {
+            snapshot: Arc::clone(&next),
+            shops_of: &state.shops_of,
+            hour,
+            tz,
+            configured_rate: setup.config.gateway.requests_per_second,
+        };
+        self.status.record(seen, result);
         let took = started.elapsed();
         self.publish(next, took).await;
         if priority {
@@ -447,6 +465,7 @@ impl Poller {
             let refreshed = self.state.lock().await.refreshed_hour;
             let config = self.config();
             let wait = next_poll_in(&config, self.clock.now(), refreshed, started.elapsed());
+            self.status.plan_next_poll(self.status.now() + wait.as_secs_f64());
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}

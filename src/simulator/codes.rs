@@ -54,6 +54,12 @@ gateway_codes! {
     /// larger than the tenant's `max_answer_bytes`. The vendor documents no size limit and no
     /// code for one. Not one of the codes a client retries (-100, -500, -999, 16).
     DATA_TOO_LARGE = 400_002, "the answer is larger than the gateway sends";
+    /// The simulator's stand-in, **not a vendor code**: answered for a call naming an id (or
+    /// mac) the simulator was told to fail ([`super::Simulator::set_target_fault`], the
+    /// demo's `--demo.failing-shop`). The vendor does not document what it answers for an id
+    /// the key may not read. Not one of the codes a client retries, nor a refusal of the key:
+    /// a client asks the other ids of such a call again without it.
+    ID_NOT_ALLOWED = 400_003, "the key may not read this id";
 }
 
 fn entry(code: i64) -> Option<&'static (i64, &'static str, &'static str)> {

@@ -53,7 +53,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-pub use self::codes::{DATA_TOO_LARGE, PARAM_TOO_LONG};
+pub use self::codes::{DATA_TOO_LARGE, ID_NOT_ALLOWED, PARAM_TOO_LONG};
 pub use self::day::{device_day, shop_day, SimDeviceDay, SimShopDay};
 pub use self::faults::{Fault, FaultParseError};
 pub use self::limits::RateRule;
@@ -101,6 +101,8 @@ struct Inner {
     /// The gateway's request budget, when `rate_limit` is set.
     budget: RateBudget,
     fault: Mutex<Option<Fault>>,
+    /// Faults played only for calls that name one id (`S_…`, `O_…`) or mac.
+    target_faults: Mutex<HashMap<String, Fault>>,
     nonces: Mutex<Nonces>,
     requests: AtomicU64,
     /// Shop rows answered by the shops method (one per shop and hour, or day for day rows).
@@ -161,6 +163,7 @@ impl Simulator {
                 budget: RateBudget::new(cfg.rate_limit, cfg.rate_rule),
                 cfg,
                 fault: Mutex::new(None),
+                target_faults: Mutex::new(HashMap::new()),
                 nonces: Mutex::new(Nonces::default()),
                 requests: AtomicU64::new(0),
                 shop_rows: AtomicU64::new(0),
@@ -184,6 +187,38 @@ impl Simulator {
         *self.inner.fault.lock().unwrap_or_else(PoisonError::into_inner) = fault;
         self.release_hangs();
         tracing::debug!(fault = ?fault, "simulator fault set");
+    }
+
+    /// Plays `fault` on every gateway request whose `id` list names `target` (`S_<depId>` or
+    /// `O_<orgId>`, as written in the list) or whose `mac` is `target`, until cleared with
+    /// `None`; other requests are answered as usual. The whole request fails, as a gateway
+    /// refusing one id of a list would fail it; a client that splits such a call finds the
+    /// one id that fails.
+    pub fn set_target_fault(&self, target: &str, fault: Option<Fault>) {
+        let key = target_key(target);
+        let mut faults = self.inner.target_faults.lock().unwrap_or_else(PoisonError::into_inner);
+        match fault {
+            Some(f) => {
+                faults.insert(key, f);
+            }
+            None => {
+                faults.remove(&key);
+            }
+        }
+        drop(faults);
+        self.release_hangs();
+        tracing::debug!(target, fault = ?fault, "simulator target fault set");
+    }
+
+    /// The fault played for a request with `params`: one set for an id or mac it names.
+    fn target_fault(&self, params: &[(String, String)]) -> Option<Fault> {
+        let faults = self.inner.target_faults.lock().unwrap_or_else(PoisonError::into_inner);
+        if faults.is_empty() {
+            return None;
+        }
+        let ids = param(params, "id").into_iter().flat_map(|ids| ids.split(','));
+        let mac = param(params, "mac");
+        ids.chain(mac).find_map(|named| faults.get(&target_key(named)).copied())
     }
 
     /// The fault being played, if any.
@@ -322,7 +357,7 @@ impl Simulator {
             sigs.push_back(sig.to_owned());
         }
         let mt = param(params, "_mt").unwrap_or("");
-        if let Some(fault) = self.fault() {
+        if let Some(fault) = self.fault().or_else(|| self.target_fault(params)) {
             tracing::debug!(method = mt, fault = %fault, "simulated gateway request (fault)");
             match fault {
                 Fault::Code(code) => self.count_answer(code),
@@ -574,6 +609,17 @@ impl Answer {
 }
 
 /// The first value of `name`.
+/// How a target of [`Simulator::set_target_fault`] is compared: trimmed, an id as written
+/// (`S_9605`), a mac normalised (`:`/`-` dropped, lower case).
+fn target_key(target: &str) -> String {
+    let t = target.trim();
+    if t.starts_with("S_") || t.starts_with("O_") {
+        t.to_owned()
+    } else {
+        normalize_mac(t)
+    }
+}
+
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }

@@ -1222,3 +1222,21 @@ fn device_rows_of_a_face_device_carry_no_walk_outs_and_day_rows_sum_the_hours() 
         -500
     );
 }
+
+#[test]
+fn a_target_fault_fails_only_the_calls_that_name_its_target() {
+    let sim = sim();
+    sim.set_target_fault("S_9605", Some(Fault::Code(ID_NOT_ALLOWED)));
+    sim.set_target_fault("D4:7C:44:90:6F:02", Some(Fault::Http(503)));
+    let v = call(&sim, &shops_request(&sim, "S_9601, S_9605"));
+    assert_eq!(code_of(&v), ID_NOT_ALLOWED);
+    assert_eq!(v["stat"]["codename"], "ID_NOT_ALLOWED");
+    assert!(v["stat"]["cid"].as_str().is_some_and(|c| !c.is_empty()));
+    // The organisation holding the shop, and the other shops, answer as usual.
+    assert_eq!(code_of(&call(&sim, &shops_request(&sim, "O_1001,S_9606"))), 0);
+    assert_eq!(reply(sim.handle(&device_request(&sim, "d47c44906f02"))).status, 503);
+    assert_eq!(reply(sim.handle(&device_request(&sim, "d47c44906f01"))).status, 200);
+    assert_eq!(sim.answered(ID_NOT_ALLOWED), 1);
+    sim.set_target_fault("S_9605", None);
+    assert_eq!(code_of(&call(&sim, &shops_request(&sim, "S_9605"))), 0);
+}

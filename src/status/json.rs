@@ -1,0 +1,131 @@
+//! `GET /api/v1/targets`: the status page's data as JSON, for scripts, with the same filter and
+//! paging parameters. `total` counts the targets matching the filter; `rows` are the page's,
+//! failing first. Times are Unix seconds; figures absent from the gateway's answer are absent.
+
+use serde_json::{json, Map, Value};
+
+use super::board::{Figures, Row, Table};
+use super::query::{Query, PAGE_SIZE};
+use super::summary::Summary;
+
+/// The answer for `query`, as of `now` (Unix seconds).
+pub(crate) fn render_json(table: &Table, summary: &Summary, query: &Query, now: f64, next_poll: Option<f64>) -> Value {
+    let selected = query.select(table);
+    let rows: Vec<Value> = selected.rows.iter().map(|r| row_json(table, r, now)).collect();
+    let errors: Vec<Value> = summary
+        .errors
+        .iter()
+        .map(|e| json!({"code": e.code, "name": e.name, "requests": e.requests}))
+        .collect();
+    let warnings: Vec<Value> = summary
+        .warnings
+        .iter()
+        .map(|(level, text)| json!({"level": level.as_str(), "text": text}))
+        .collect();
+    json!({
+        "total": selected.total,
+        "page": query.page,
+        "pages": selected.pages,
+        "per_page": PAGE_SIZE,
+        "q": query.q,
+        "status": query.status.as_str(),
+        "summary": {
+            "targets": table.rows.len(),
+            "up": table.up(),
+            "down": table.down,
+            "polled_at": table.polled_at,
+            "hour": table.hour.map(|h| h.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            "timezone": table.tz.name(),
+            "refreshed_at": table.refreshed_at,
+            "next_poll_at": next_poll,
+            "rate_limit": summary.rate_limit,
+            "configured_rate": summary.configured_rate,
+            "last_hour": {"requests": summary.requests, "failed": summary.failed(), "errors": errors},
+            "warnings": warnings,
+        },
+        "rows": rows,
+    })
+}
+
+fn figures(f: &Figures) -> Value {
+    let mut out = Map::new();
+    for (key, v) in [
+        ("walk_in", f.walk_in),
+        ("walk_out", f.walk_out),
+        ("passing", f.passing),
+        ("outside", f.outside),
+        ("walk_in_rate", f.walk_in_rate),
+    ] {
+        if let Some(v) = v.filter(|v| v.is_finite()) {
+            out.insert(key.into(), json!(v));
+        }
+    }
+    Value::Object(out)
+}
+
+fn row_json(table: &Table, row: &Row, now: f64) -> Value {
+    let shown = table.shown(row);
+    let error = row
+        .error
+        .as_ref()
+        .map(|e| json!({"code": e.code, "name": e.name, "message": e.message, "cid": e.cid, "at": e.at}));
+    json!({
+        "kind": row.kind.as_str(),
+        "id": row.id,
+        "name": shown.name,
+        "up": row.up,
+        "last_success": row.last_success,
+        "last_attempt": row.last_attempt,
+        "data_hour": shown.data_hour,
+        "data_hour_age_seconds": shown.data_hour.map(|h| (now - h as f64).max(0.0).round()),
+        "shops": shown.shops,
+        "hour": figures(&shown.hour),
+        "today": figures(&shown.today),
+        "error": error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::board::tests::board_with;
+    use super::super::query::StatusFilter;
+    use super::*;
+
+    #[test]
+    fn the_json_has_the_pages_rows_failing_first_and_the_total() {
+        let name = "万店掌 \"旗舰\" \\ 店";
+        let board = board_with(&[("S_1", true), ("S_2", false), ("O_9", true)], name);
+        let t = board.table();
+        let summary = Summary {
+            requests: 4,
+            errors: Vec::new(),
+            rate_limit: 5.0,
+            configured_rate: 5.0,
+            warnings: Vec::new(),
+        };
+        let v = render_json(&t, &summary, &Query::default(), 1_714_550_000.0, None);
+        assert_eq!(v["total"], 3);
+        assert_eq!(v["summary"]["up"], 2);
+        let rows = v["rows"].as_array().unwrap();
+        assert_eq!(rows[0]["id"], "S_2");
+        assert_eq!(rows[0]["up"], false);
+        assert_eq!(rows[0]["error"]["name"], "SIGN_WRONG");
+        assert_eq!(rows[0]["error"]["cid"], "cid-7");
+        assert_eq!(rows[1]["name"], name, "exact, JSON-escaped by the encoder");
+        assert_eq!(rows[1]["hour"]["walk_in"], 5.0);
+        assert_eq!(rows[1]["data_hour_age_seconds"], 6800.0);
+        assert_eq!(rows[2]["kind"], "organisation");
+        assert_eq!(rows[2]["shops"], 2);
+        let text = serde_json::to_string(&v).unwrap();
+        assert!(text.contains(r#"万店掌 \"旗舰\" \\ 店"#), "{text}");
+        let down = Query {
+            status: StatusFilter::Down,
+            ..Query::default()
+        };
+        let v = render_json(&t, &summary, &down, 1_714_550_000.0, None);
+        assert_eq!(
+            (v["total"].as_u64(), v["rows"].as_array().map(Vec::len)),
+            (Some(1), Some(1))
+        );
+    }
+}
