@@ -174,9 +174,12 @@ def dashed(p, name):
 
 
 def as_line(p, name, extra=()):
-    return p.override_by_name(name, [dm.DynamicConfigValue(id_val="custom.drawStyle", value="line"),
-                                     dm.DynamicConfigValue(id_val="custom.lineInterpolation", value="stepAfter"),
-                                     dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0), *extra])
+    """Draws the field `name` as a stepped line over a bar panel (extra: more properties)."""
+    props = [dm.DynamicConfigValue(id_val="custom.drawStyle", value="line"),
+             dm.DynamicConfigValue(id_val="custom.lineInterpolation", value="stepAfter")]
+    if not any(e.id_val == "custom.fillOpacity" for e in extra):
+        props.append(dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0))
+    return p.override_by_name(name, props + list(extra))
 
 
 def shop_link():
@@ -405,7 +408,9 @@ def shop_detail():
                    f'opretail_shop_walk_in_baseline{{shop_id="$shop", stat="median"}}', w=3, no_value="no history"),
         stat_panel(i, "Open, latest hour",
                    "opretail_shop_open: whether the latest complete hour was an opening hour by the shop's calendar.",
-                   f"opretail_shop_open{s}", w=3),
+                   f"opretail_shop_open{s}", w=3).mappings([dm.ValueMap(options={
+                       "0": dm.ValueMappingResult(text="closed", color="text", index=0),
+                       "1": dm.ValueMappingResult(text="open", color="green", index=1)})]),
         stat_panel(i, "Walk-ins today", "opretail_shop_walk_in_today of the selected shop. " + DAILY_DESC,
                    f"opretail_shop_walk_in_today{s}", w=3),
         stat_panel(i, "Same day last week, to this hour", "opretail_shop_walk_in_today offset 7d. " + DAILY_DESC,
