@@ -228,6 +228,11 @@ def substitute(expr, values):
     return expr
 
 
+# Which option e2e picks for a single-value variable when Grafana's first option would leave panels
+# without data for a reason of the test setup, not of the dashboard: the shop picker is sorted by
+# name and the demo gives devices to some shops only, so Shop detail is run for the first shop by
+# name that has devices (its device panels are queried too).
+PREFER = {"shop": "opretail_device_walk_in"}
 QUERY_RESULT = re.compile(r"^\s*query_result\((.*)\)\s*$", re.S)
 SHOP_DETAIL = "opretail-shop-detail"
 
@@ -298,6 +303,9 @@ def resolve_variables(d, builtins, problems):
             values[name] = v.get("allValue") or "(" + "|".join(re.escape(o[1]) for o in opts) + ")"
         else:
             values[name] = opts[0][1]
+            if name in PREFER:
+                having = {r["metric"].get(name + "_id", r["metric"].get(name)) for r in instant(PREFER[name])}
+                values[name] = next((o[1] for o in opts if o[1] in having), opts[0][1])
         log(f"     variable {name} = {values[name]!r}   ({len(opts)} values from {q}; first {opts[0][0]!r})")
     return values
 
@@ -398,7 +406,7 @@ def report_timings(tag, timings):
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)(?:\s+\S+)?$")
 
 
-def seed_history(metrics_text, instance, data_dir, families=None, windows=None):
+def seed_history(metrics_text, instance, data_dir, families=None, windows=None, step=HISTORY_STEP):
     """Writes the current value series (opretail_shop_*, opretail_device_*; not the revision
     counters) back HISTORY_DAYS days and turns them into TSDB blocks in data_dir. Hour timestamps
     step back hourly and day timestamps daily; the values repeat. `families` limits the metric
@@ -424,9 +432,9 @@ def seed_history(metrics_text, instance, data_dir, families=None, windows=None):
     start = end - HISTORY_DAYS * 86400
     became_current = hour0 + 3600  # when hour0's data replaced the previous hour
     if windows is None:
-        times = range(start, end, HISTORY_STEP)
+        times = range(start, end, step)
     else:
-        times = [t for a, b in windows for t in range(max(start, int(now) - a), min(end, int(now) - b), HISTORY_STEP)]
+        times = [t for a, b in windows for t in range(max(start, int(now) - a), min(end, int(now) - b), step)]
     path = os.path.join(TMP, "history.om.txt")
     n = 0
     with open(path, "w") as f:
@@ -444,8 +452,8 @@ def seed_history(metrics_text, instance, data_dir, families=None, windows=None):
                     f.write(f"{name}{lbls} {v:.17g} {t}\n")
                     n += 1
         f.write("# EOF\n")
-    log(f"seeding {n} samples of {sum(len(v) for v in series.values())} series, {HISTORY_DAYS} days back, "
-        f"every {HISTORY_STEP}s; latest data hour {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(hour0))}")
+    log(f"seeding {n} samples of {sum(len(v) for v in series.values())} series, "
+        f"{f'{HISTORY_DAYS} days back' if windows is None else 'windows ' + str(windows)}, every {step}s; latest data hour {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(hour0))}")
     r = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", path, data_dir],
                        capture_output=True, text=True)
     if r.returncode != 0:
@@ -521,7 +529,7 @@ LARGE_DEVICES = 20
 # the last day, for the week-ago window and the last day (not 8 full days of every family: that
 # would be millions of samples).
 LARGE_FAMILIES = {"opretail_shop_walk_in", "opretail_shop_walk_in_today", "opretail_shop_hour_timestamp_seconds",
-                  "opretail_shop_walk_in_rate", "opretail_device_walk_in", "opretail_device_hour_timestamp_seconds"}
+                  "opretail_device_walk_in", "opretail_device_hour_timestamp_seconds"}
 LARGE_WINDOWS = [(7 * 86400 + 26 * 3600, 7 * 86400 - 600), (26 * 3600, 30)]
 
 
@@ -556,7 +564,7 @@ def large_tenant_pass(dashboards):
     data_dir = os.path.join(TMP, "data-large")
     os.makedirs(data_dir)
     instance = f"127.0.0.1:{exp_port}"
-    seed_history(metrics, instance, data_dir, families=LARGE_FAMILIES, windows=LARGE_WINDOWS)
+    seed_history(metrics, instance, data_dir, families=LARGE_FAMILIES, windows=LARGE_WINDOWS, step=290)
     prom_cfg = os.path.join(TMP, "prometheus-large.yml")
     with open(prom_cfg, "w") as f:
         f.write("global:\n  scrape_interval: 5s\n  scrape_timeout: 5s\n"
