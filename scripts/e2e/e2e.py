@@ -336,9 +336,10 @@ def check_shop_links(name, d, p, res):
 def run_dashboard_queries(dashboards, tag=""):
     """Runs every panel query as Grafana would (instant, or range with the panel's time range and a
     step of at least the query's interval, start and end aligned to the step). Returns (total,
-    empty panel queries, empties by label, timings [(seconds, label, expr)])."""
+    empty panel queries [label], variables without values [message], timings [(seconds, label, expr)])."""
     total = 0
     empties = []
+    empty_vars = []
     timings = []
     for name, d in dashboards:
         log(f"\n== {tag}{name} ({d['title']})")
@@ -352,7 +353,7 @@ def run_dashboard_queries(dashboards, tag=""):
             fail(f"{tag}{name}: {e}")
             continue
         for msg in problems:
-            empties.append(f"{name}: {msg}")
+            empty_vars.append(f"{name}: {msg}")
             fail(f"{tag}{name}: {msg}")
         now = time.time()
         for p in all_panels(d.get("panels", [])):
@@ -385,7 +386,7 @@ def run_dashboard_queries(dashboards, tag=""):
                     empties.append(f"{name} {label}")
                     fail(f"{tag}{name} {label}: no series")
                 check_shop_links(name, d, p, res)
-    return total, empties, timings
+    return total, empties, empty_vars, timings
 
 
 def report_timings(tag, timings):
@@ -537,7 +538,7 @@ def large_tenant_pass(dashboards):
     """Runs every panel query again against a tenant of LARGE_SHOPS shops (the simulator's large
     tenant: organisations O_2001... of 100 shops, LARGE_DEVICES devices), with its own exporter and
     Prometheus, and reports how long each query took. Fails on errors and empty results, not on
-    time. Returns (total, empties, timings) or None when disabled (E2E_LARGE_SHOPS=0)."""
+    time. Returns what run_dashboard_queries returns, or None when disabled (E2E_LARGE_SHOPS=0)."""
     global PROM
     if LARGE_SHOPS <= 0:
         return None
@@ -587,9 +588,9 @@ def large_tenant_pass(dashboards):
         http(sim + "/-/fault", {"fault": "none"})
         wait_for("large tenant: every target up again", lambda: instant("count(opretail_target_up == 0) == 0")
                  or not instant("opretail_target_up == 0"), timeout=90)
-        total, empties, timings = run_dashboard_queries(dashboards, tag)
-        report_timings(tag, timings)
-        return total, empties, timings
+        result = run_dashboard_queries(dashboards, tag)
+        report_timings(tag, result[3])
+        return result
     finally:
         PROM = previous
 
@@ -686,7 +687,7 @@ def main():
     check_today(dashboards)
 
     log("\n== dashboard queries")
-    total, empties, timings = run_dashboard_queries(dashboards)
+    total, empties, empty_vars, timings = run_dashboard_queries(dashboards)
     report_timings("", timings)
 
     log("\n== rules loaded into Prometheus")
@@ -722,15 +723,15 @@ def main():
     big = large_tenant_pass(dashboards)
 
     log(f"\n== summary: {len(dashboards)} dashboards, {total} panel queries run, {total - len(empties)} returned series, "
-        f"{len(empties)} empty; {len(rs)} rules loaded, {len(rs) - bad} healthy")
-    for e in empties:
+        f"{len(empties)} empty, {len(empty_vars)} variables without values; {len(rs)} rules loaded, {len(rs) - bad} healthy")
+    for e in empty_vars + empties:
         log(f"  empty: {e}")
     if big:
-        (btotal, bempties, btimings) = big
+        (btotal, bempties, bempty_vars, btimings) = big
         took, label, _ = max(btimings) if btimings else (0, "-", "")
         log(f"  {LARGE_SHOPS}-shop tenant: {btotal} panel queries run, {btotal - len(bempties)} returned series, "
-            f"{len(bempties)} empty; slowest {took * 1000:.0f} ms: {label}")
-        for e in bempties:
+            f"{len(bempties)} empty, {len(bempty_vars)} variables without values; slowest {took * 1000:.0f} ms: {label}")
+        for e in bempty_vars + bempties:
             log(f"  empty ({LARGE_SHOPS} shops): {e}")
     if FAILED:
         log("E2E FAILED")
