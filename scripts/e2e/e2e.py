@@ -38,6 +38,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from promql import at_hour  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXPORTER = os.environ.get("EXPORTER", os.path.join(ROOT, "target", "release", "opretail-exporter"))
 PROMETHEUS = os.environ.get("PROMETHEUS", shutil.which("prometheus") or "prometheus")
@@ -521,6 +524,57 @@ def check_today(dashboards):
 
 
 # ---------------------------------------------------------------------------------------------
+# Hourly panels: each value at the hour it describes
+# ---------------------------------------------------------------------------------------------
+
+BACKFILL = "opretail_e2e_backfill"  # backfill-shaped test series: one sample at the start of each hour
+BACKFILL_HOURS = (30, 3)  # from 30 h ago to 3 h ago
+
+
+def seed_backfill_shape(instance, data_dir):
+    """Writes, like `opretail-exporter backfill`, one sample per hour at the hour's start for
+    BACKFILL_walk_in (value: the hour's number) and BACKFILL_hour_timestamp_seconds, for a
+    made-up shop, into the TSDB. Other metric names than the exporter's, so no panel shows them."""
+    now = int(time.time()) // 3600 * 3600
+    lbls = f'{{instance="{instance}",job="opretail",shop_id="backfill"}}'
+    path = os.path.join(TMP, "backfill-shape.om.txt")
+    with open(path, "w") as f:
+        for name, value in (("walk_in", lambda h: h // 3600), ("hour_timestamp_seconds", lambda h: h)):
+            f.write(f"# TYPE {BACKFILL}_{name} gauge\n")
+            for h in range(now - BACKFILL_HOURS[0] * 3600, now - BACKFILL_HOURS[1] * 3600 + 1, 3600):
+                f.write(f"{BACKFILL}_{name}{lbls} {value(h)} {h}\n")
+        f.write("# EOF\n")
+    r = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", path, data_dir],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("promtool tsdb create-blocks-from (backfill shape) failed:\n" + r.stdout + r.stderr)
+
+
+def check_hour_alignment():
+    """The hourly panels' form (promql.at_hour) draws each value at the hour it describes, with
+    the one-hour step Grafana uses for them: over live data (scraped an hour or two after its
+    hour), a week back, and over backfill-shaped data (samples at the hour's start)."""
+    step = 3600
+    end = time.time() // step * step
+    start = end - 86400
+
+    def check(what, expr, want_points, offset=0):
+        res = query_range(expr, start, end, step)
+        points = [(float(t), float(v)) for r in res for t, v in r["values"]]
+        bad = [(time.strftime("%H:%M", time.gmtime(t)), v) for t, v in points if abs(v - offset) > 1e-6]
+        if not points or bad or len(points) < want_points:
+            fail(f"{what}: {len(points)} points (want {want_points}), at the wrong hour: {bad[:5]}\n    {expr}")
+        else:
+            log(f"ok   {what}: {len(points)} hourly points, each at the hour it describes")
+
+    ts, sel = "opretail_shop_hour_timestamp_seconds", '{shop_id="9601"}'
+    check("live shop hours", f"{at_hour(ts, sel)} - time()", 23)
+    check("live shop hours, same hour last week", f"{at_hour(ts, sel, weeks_ago=1)} + 604800 - time()", 23)
+    check("backfilled hours", f"{at_hour(BACKFILL + '_walk_in', ts=BACKFILL + '_hour_timestamp_seconds')} - time() / 3600",
+          BACKFILL_HOURS[0] - BACKFILL_HOURS[1] - 6)
+
+
+# ---------------------------------------------------------------------------------------------
 # Dashboards on a large tenant
 # ---------------------------------------------------------------------------------------------
 
@@ -647,6 +701,7 @@ def main():
     os.makedirs(data_dir)
     instance = f"127.0.0.1:{exp_port}"
     seed_history(metrics, instance, data_dir)
+    seed_backfill_shape(instance, data_dir)
 
     log("\n== starting Prometheus")
     prom_cfg = os.path.join(TMP, "prometheus.yml")
@@ -685,6 +740,9 @@ def main():
 
     log("\n== 'today' panels show the vendor's daily figures")
     check_today(dashboards)
+
+    log("\n== hourly panels: values at the hour they describe")
+    check_hour_alignment()
 
     log("\n== dashboard queries")
     total, empties, empty_vars, timings = run_dashboard_queries(dashboards)

@@ -19,6 +19,7 @@ from grafana_foundation_sdk.models import prometheus as pm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from codes import with_code_name  # noqa: E402
+from promql import ON_SHOP, at_hour  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "dashboards")
@@ -37,29 +38,7 @@ SHOP_DETAIL_UID = "opretail-shop-detail"
 SHOP_LABELS = "instance, job, shop_id, shop_name, shop_code"
 SHOP_BY = f"sum by ({SHOP_LABELS})"
 DEVICE_BY = "sum by (instance, job, mac, device_name, shop_id)"
-ON_SHOP = "on(instance, job, shop_id)"
 OPEN = "(opretail_shop_open == 1)"
-
-
-def at_hour(metric: str, sel: str = "", weeks_ago: int = 0, kind: str = "shop") -> str:
-    """`metric` placed at the hour it describes, for a range query with a one-hour step.
-
-    A value of hour H is scraped from about H+1h+hour_delay until the next hour's value replaces
-    it; a backfilled value sits at H itself. At each step t this picks, from the windows (t-1h, t],
-    (t, t+1h] and (t+1h, t+2h] (negative offsets), the last sample whose
-    opretail_*_hour_timestamp_seconds names the hour containing t: the backfilled sample, or the live
-    one scraped an hour or two later. `weeks_ago` moves the whole lookup back that many weeks
-    (the same hour a week earlier, drawn at this week's hour)."""
-    ts = f"opretail_{kind}_hour_timestamp_seconds"
-    on = ON_SHOP if kind == "shop" else "on(instance, job, mac)"
-    shift = f" + {weeks_ago * 604800}" if weeks_ago else ""
-    parts = []
-    for k in (0, 1, 2):
-        hours = weeks_ago * 168 - k
-        off = f" offset {hours}h" if hours else ""
-        parts.append(f"(last_over_time({metric}{sel}[1h]{off}) and {on} "
-                     f"(last_over_time({ts}{sel}[1h]{off}){shift} > time() - 3600 <= time()))")
-    return "(" + " or ".join(parts) + ")"
 
 
 def chain_walk_in_rate(suffix: str = "") -> str:
