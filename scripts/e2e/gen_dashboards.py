@@ -334,11 +334,11 @@ def chain_overview():
     p.append(table_panel(
         i, "Walk-ins today by region",
         "opretail_shop_walk_in_today summed per region (the region label of opretail_shop_info), against the "
-        "same day last week to this hour.",
+        "same day last week to this hour (last week's walk-ins under today's regions).",
         [f"sum by (region) (opretail_shop_walk_in_today * {ON_SHOP} group_left(region) "
          "max by (instance, job, shop_id, region) (opretail_shop_info))",
          f"sum by (region) (opretail_shop_walk_in_today offset 7d * {ON_SHOP} group_left(region) "
-         "max by (instance, job, shop_id, region) (opretail_shop_info offset 7d))"],
+         "max by (instance, job, shop_id, region) (opretail_shop_info))"],
         ["today", "last week"], w=12, h=9, sort_col="today"))
     shops = table_panel(
         i, "Shops",
