@@ -197,7 +197,8 @@ def table_panel(ids, title, desc, targets, columns, w=12, h=8, sort_col=None, on
     for t in tr:
         p = p.with_transformation(t)
     if sort_col:
-        p = p.sort_by([cb.TableSortByFieldState().display_name(sort_col).desc(sort_col[0] != "+")])
+        # "+column": ascending (the largest fall first in a change column), else descending.
+        p = p.sort_by([cb.TableSortByFieldState().display_name(sort_col.lstrip("+")).desc(sort_col[0] != "+")])
     if link:
         p = p.data_links([shop_link()])
     for col, (unit, decimals) in (units or {}).items():
