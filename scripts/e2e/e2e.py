@@ -234,8 +234,9 @@ def substitute(expr, values):
 # Which option e2e picks for a single-value variable when Grafana's first option would leave panels
 # without data for a reason of the test setup, not of the dashboard: the shop picker is sorted by
 # name and the demo gives devices to some shops only, so Shop detail is run for the first shop by
-# name that has devices (its device panels are queried too).
-PREFER = {"shop": "opretail_device_walk_in"}
+# name that has devices and a fitting-room counter (its device and fitting-rate panels are queried
+# too); failing that, the one with the most of them.
+PREFER = {"shop": ("opretail_device_walk_in", "opretail_shop_fitting_rate")}
 QUERY_RESULT = re.compile(r"^\s*query_result\((.*)\)\s*$", re.S)
 SHOP_DETAIL = "opretail-shop-detail"
 
@@ -307,8 +308,8 @@ def resolve_variables(d, builtins, problems):
         else:
             values[name] = opts[0][1]
             if name in PREFER:
-                having = {r["metric"].get(name + "_id", r["metric"].get(name)) for r in instant(PREFER[name])}
-                values[name] = next((o[1] for o in opts if o[1] in having), opts[0][1])
+                having = [{r["metric"].get(name + "_id", r["metric"].get(name)) for r in instant(e)} for e in PREFER[name]]
+                values[name] = max(opts, key=lambda o: sum(o[1] in h for h in having))[1]
         log(f"     variable {name} = {values[name]!r}   ({len(opts)} values from {q}; first {opts[0][0]!r})")
     return values
 
@@ -643,6 +644,9 @@ def large_tenant_pass(dashboards):
         http(sim + "/-/fault", {"fault": "none"})
         wait_for("large tenant: every target up again", lambda: instant("count(opretail_target_up == 0) == 0")
                  or not instant("opretail_target_up == 0"), timeout=90)
+        # Range panels step by 21 s or more: let the error and retry series age over a few steps.
+        wait_for("large tenant: error series with 60 s of samples",
+                 lambda: instant("min(count_over_time(opretail_api_errors_total[10m])) >= 12"), timeout=120)
         result = run_dashboard_queries(dashboards, tag)
         report_timings(tag, result[3])
         return result
