@@ -38,6 +38,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from promql import at_hour  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXPORTER = os.environ.get("EXPORTER", os.path.join(ROOT, "target", "release", "opretail-exporter"))
 PROMETHEUS = os.environ.get("PROMETHEUS", shutil.which("prometheus") or "prometheus")
@@ -206,8 +209,8 @@ def load_dashboards():
                 if ds.get("uid") != "${datasource}":
                     problems.append(f"panel {p.get('title')!r} target {t.get('refId')} does not use ${{datasource}}")
         for v in variables:
-            if v.get("type") == "query" and "label_values(" not in json.dumps(v.get("query")):
-                problems.append(f"variable {v.get('name')} is not a label_values query")
+            if v.get("type") == "query" and not re.search(r"(label_values|query_result)\(", json.dumps(v.get("query"))):
+                problems.append(f"variable {v.get('name')} is neither a label_values nor a query_result query")
         if problems:
             fail(f"{name}: " + "; ".join(problems))
         else:
@@ -228,9 +231,46 @@ def substitute(expr, values):
     return expr
 
 
-def resolve_variables(d, builtins):
-    """Values Grafana would put in each variable on first load: first sorted value of a query
-    variable, or its allValue (or the regex of all values) when it includes All."""
+# Which option e2e picks for a single-value variable when Grafana's first option would leave panels
+# without data for a reason of the test setup, not of the dashboard: the shop picker is sorted by
+# name and the demo gives devices to some shops only, so Shop detail is run for the first shop by
+# name that has devices and a fitting-room counter (its device and fitting-rate panels are queried
+# too); failing that, the one with the most of them.
+PREFER = {"shop": ("opretail_device_walk_in", "opretail_shop_fitting_rate")}
+QUERY_RESULT = re.compile(r"^\s*query_result\((.*)\)\s*$", re.S)
+SHOP_DETAIL = "opretail-shop-detail"
+
+
+def query_result_options(expr, regex):
+    """Grafana's query_result(expr) variable: one text line per series, `name{l="v",...} value ts`
+    (labels in Prometheus' order), then the variable's regex: named groups `text` and `value`, or
+    the first group, or the whole line. Returns (text, value) pairs."""
+    rx = None
+    if regex:
+        body = regex[1:regex.rindex("/")] if regex.startswith("/") else regex
+        rx = re.compile(body.replace("(?<", "(?P<"))
+    out = []
+    for r in instant(expr):
+        m = dict(r["metric"])
+        line = m.pop("__name__", "") + "{" + ",".join(f'{k}="{v}"' for k, v in m.items()) + "}" + \
+            f" {r['value'][1]} {int(float(r['value'][0]) * 1000)}"
+        if rx is None:
+            out.append((line, line))
+            continue
+        g = rx.search(line)
+        if not g:
+            continue
+        named = g.groupdict()
+        value = named.get("value") or (g.group(1) if g.groups() else g.group(0))
+        out.append((named.get("text") or value, value))
+    return out
+
+
+def resolve_variables(d, builtins, problems):
+    """Values Grafana would put in each variable on first load: the first option of a query
+    variable in its sort order, or its allValue when it includes All. A variable without options
+    is a problem (appended to `problems`); an All variable then still takes its allValue so the
+    panels can run."""
     values = dict(builtins)
     for v in d.get("templating", {}).get("list", []):
         name, kind = v["name"], v.get("type")
@@ -242,20 +282,35 @@ def resolve_variables(d, builtins):
         if kind != "query":
             raise RuntimeError(f"variable {name}: unsupported type {kind}")
         q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
-        m = LABEL_VALUES.match(substitute(q, values))
-        if not m:
-            raise RuntimeError(f"variable {name}: cannot evaluate {q!r}")
-        selector, label = m.group(1), m.group(2)
-        params = {"match[]": selector} if selector else {}
-        opts = prom(f"/api/v1/label/{label}/values", params)
-        opts = sorted(opts, key=lambda s: (0, float(s), s) if re.fullmatch(r"-?\d+(\.\d+)?", s) else (1, 0, s))
-        if not opts:
-            raise RuntimeError(f"variable {name}: {q!r} returned no values")
-        if v.get("includeAll"):
-            values[name] = v.get("allValue") or "(" + "|".join(re.escape(o) for o in opts) + ")"
+        sq = substitute(q, values)
+        m, qr = LABEL_VALUES.match(sq), QUERY_RESULT.match(sq)
+        if m:
+            selector, label = m.group(1), m.group(2)
+            params = {"match[]": selector} if selector else {}
+            opts = [(o, o) for o in prom(f"/api/v1/label/{label}/values", params)]
+        elif qr:
+            opts = query_result_options(qr.group(1), v.get("regex"))
         else:
-            values[name] = opts[0]
-        log(f"     variable {name} = {values[name]!r}   ({len(opts)} values from {q})")
+            raise RuntimeError(f"variable {name}: cannot evaluate {q!r}")
+        if v.get("sort") in (5, 6):
+            opts.sort(key=lambda o: o[0].lower(), reverse=v.get("sort") == 6)
+        else:
+            opts.sort(key=lambda o: (0, float(o[1]), o[1]) if re.fullmatch(r"-?\d+(\.\d+)?", o[1]) else (1, 0, o[1]))
+        if not opts:
+            problems.append(f"variable {name}: {q!r} returned no values")
+            if not (v.get("includeAll") and v.get("allValue")):
+                raise RuntimeError(f"variable {name}: {q!r} returned no values")
+            values[name] = v["allValue"]
+            log(f"     variable {name} = {values[name]!r}   (NO values from {q}; All)")
+            continue
+        if v.get("includeAll"):
+            values[name] = v.get("allValue") or "(" + "|".join(re.escape(o[1]) for o in opts) + ")"
+        else:
+            values[name] = opts[0][1]
+            if name in PREFER:
+                having = [{r["metric"].get(name + "_id", r["metric"].get(name)) for r in instant(e)} for e in PREFER[name]]
+                values[name] = max(opts, key=lambda o: sum(o[1] in h for h in having))[1]
+        log(f"     variable {name} = {values[name]!r}   ({len(opts)} values from {q}; first {opts[0][0]!r})")
     return values
 
 
@@ -266,21 +321,45 @@ def parse_relative(s):
     return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
-def run_dashboard_queries(dashboards):
+def parse_duration(s):
+    m = re.fullmatch(r"(\d+)([smhd])", s or "")
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)] if m else 0
+
+
+def check_shop_links(name, d, p, res):
+    """A table whose rows are shops (a shop_id column) links every row to Shop detail with the shop
+    selected."""
+    if p.get("type") != "table" or d.get("uid") == SHOP_DETAIL or not any("shop_id" in r["metric"] for r in res):
+        return
+    links = p.get("fieldConfig", {}).get("defaults", {}).get("links") or []
+    if not any(f"/d/{SHOP_DETAIL}/" in lk.get("url", "") and "var-shop=${__data.fields.shop_id}" in lk.get("url", "")
+               for lk in links):
+        fail(f"{name}: table {p['title']!r} lists shops but has no data link to Shop detail with var-shop")
+
+
+def run_dashboard_queries(dashboards, tag=""):
+    """Runs every panel query as Grafana would (instant, or range with the panel's time range and a
+    step of at least the query's interval, start and end aligned to the step). Returns (total,
+    empty panel queries [label], variables without values [message], timings [(seconds, label, expr)])."""
     total = 0
-    empty = 0
+    empties = []
+    empty_vars = []
+    timings = []
     for name, d in dashboards:
-        log(f"\n== {name} ({d['title']})")
+        log(f"\n== {tag}{name} ({d['title']})")
         rng = parse_relative(d.get("time", {}).get("from", "now-24h"))
         builtins = {"__range": f"{rng}s", "__range_s": str(rng), "__rate_interval": "1m", "__interval": "1m",
                     "datasource": "prometheus"}
+        problems = []
         try:
-            values = resolve_variables(d, builtins)
+            values = resolve_variables(d, builtins, problems)
         except RuntimeError as e:
-            fail(f"{name}: {e}")
+            fail(f"{tag}{name}: {e}")
             continue
-        end = time.time()
-        step = max(15, rng // 1000)
+        for msg in problems:
+            empty_vars.append(f"{name}: {msg}")
+            fail(f"{tag}{name}: {msg}")
+        now = time.time()
         for p in all_panels(d.get("panels", [])):
             if p.get("type") == "row":
                 continue
@@ -289,24 +368,40 @@ def run_dashboard_queries(dashboards):
                 leftover = re.findall(r"\$\{?[a-zA-Z_]\w*", expr)
                 total += 1
                 kind = "instant" if t.get("instant") and not t.get("range") else "range"
-                label = f"[{p['title']} / {t.get('refId')}] {kind}"
+                step = max(15, rng // 1000, parse_duration(t.get("interval")))
+                label = f"[{p['title']} / {t.get('refId')}] {kind}" + (f" step {step}s" if kind == "range" else "")
                 if leftover:
-                    fail(f"{label}: unresolved variables {leftover} in {expr}")
+                    fail(f"{tag}{label}: unresolved variables {leftover} in {expr}")
                     continue
+                t0 = time.monotonic()
                 try:
                     if kind == "instant":
-                        res = instant(expr, end)
+                        res = instant(expr, now)
                     else:
-                        res = query_range(expr, end - rng, end, step)
+                        res = query_range(expr, (now - rng) // step * step, now // step * step, step)
                 except RuntimeError as e:
-                    fail(f"{label}: query error: {e}\n    {expr}")
+                    fail(f"{tag}{label}: query error: {e}\n    {expr}")
                     continue
+                took = time.monotonic() - t0
+                timings.append((took, f"{name} {label}", expr))
                 flat = " ".join(expr.split())
-                log(f"{len(res):4d} series  {label}: {flat if len(flat) < 300 else flat[:297] + '...'}")
+                log(f"{len(res):4d} series {took * 1000:6.0f} ms  {label}: {flat if len(flat) < 240 else flat[:237] + '...'}")
                 if not res:
-                    empty += 1
-                    fail(f"{label}: no series")
-    return total, empty
+                    empties.append(f"{name} {label}")
+                    fail(f"{tag}{name} {label}: no series")
+                check_shop_links(name, d, p, res)
+    return total, empties, empty_vars, timings
+
+
+def report_timings(tag, timings):
+    timings = sorted(timings, reverse=True)
+    if not timings:
+        return
+    log(f"\n== {tag}slowest panel queries")
+    for took, label, expr in timings[:5]:
+        flat = " ".join(expr.split())
+        log(f"  {took * 1000:7.0f} ms  {label}: {flat if len(flat) < 200 else flat[:197] + '...'}")
+    log(f"  total {sum(t for t, _, _ in timings):.1f} s over {len(timings)} queries")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,16 +411,19 @@ def run_dashboard_queries(dashboards):
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)(?:\s+\S+)?$")
 
 
-def seed_history(metrics_text, instance, data_dir):
+def seed_history(metrics_text, instance, data_dir, families=None, windows=None, step=HISTORY_STEP):
     """Writes the current value series (opretail_shop_*, opretail_device_*; not the revision
     counters) back HISTORY_DAYS days and turns them into TSDB blocks in data_dir. Hour timestamps
-    step back hourly and day timestamps daily; the values repeat."""
+    step back hourly and day timestamps daily; the values repeat. `families` limits the metric
+    names, `windows` the time: a list of (seconds back from now to start, to end)."""
     series = {}
     for line in metrics_text.splitlines():
         if line.startswith("#"):
             continue
         m = SAMPLE.match(line.strip())
         if not m or not m.group(1).startswith(("opretail_shop_", "opretail_device_")) or m.group(1).endswith("_total"):
+            continue
+        if families is not None and m.group(1) not in families:
             continue
         name, lbls, value = m.group(1), m.group(2) or "{}", float(m.group(3))
         inner = lbls[1:-1]
@@ -338,13 +436,17 @@ def seed_history(metrics_text, instance, data_dir):
     end = int(now) - 30
     start = end - HISTORY_DAYS * 86400
     became_current = hour0 + 3600  # when hour0's data replaced the previous hour
+    if windows is None:
+        times = range(start, end, step)
+    else:
+        times = [t for a, b in windows for t in range(max(start, int(now) - a), min(end, int(now) - b), step)]
     path = os.path.join(TMP, "history.om.txt")
     n = 0
     with open(path, "w") as f:
         for name, items in sorted(series.items()):
             f.write(f"# TYPE {name} gauge\n")
             for lbls, value in items:
-                for t in range(start, end, HISTORY_STEP):
+                for t in times:
                     if name.endswith("_hour_timestamp_seconds"):
                         hours_back = (became_current - t + 3599) // 3600 if t < became_current else 0
                         v = value - hours_back * 3600
@@ -355,8 +457,8 @@ def seed_history(metrics_text, instance, data_dir):
                     f.write(f"{name}{lbls} {v:.17g} {t}\n")
                     n += 1
         f.write("# EOF\n")
-    log(f"seeding {n} samples of {sum(len(v) for v in series.values())} series, {HISTORY_DAYS} days back, "
-        f"every {HISTORY_STEP}s; latest data hour {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(hour0))}")
+    log(f"seeding {n} samples of {sum(len(v) for v in series.values())} series, "
+        f"{f'{HISTORY_DAYS} days back' if windows is None else 'windows ' + str(windows)}, every {step}s; latest data hour {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(hour0))}")
     r = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", path, data_dir],
                        capture_output=True, text=True)
     if r.returncode != 0:
@@ -387,7 +489,7 @@ def check_today(dashboards):
         if p is None:
             fail(f"{uid}: no panel {title!r}")
             return None
-        values = {"utc_offset_seconds": str(UTC_OFFSET), **(variables or {})}
+        values = dict(variables or {})
         return metric(substitute(p["targets"][0]["expr"], values))
 
     def compare(what, got, want):
@@ -402,8 +504,8 @@ def check_today(dashboards):
 
     compare("chain 'Walk-ins today'", panel_values("opretail-chain-overview", "Walk-ins today"),
             metric("sum(opretail_shop_walk_in_today)"))
-    compare("chain 'Walk-ins today by shop'",
-            panel_values("opretail-chain-overview", "Walk-ins today by shop"),
+    compare("chain 'Shops' (walk-ins today)",
+            panel_values("opretail-chain-overview", "Shops"),
             metric("opretail_shop_walk_in_today"))
     shop = min(metric("opretail_shop_walk_in_today"), key=int, default=None)
     if shop is not None:
@@ -420,6 +522,136 @@ def check_today(dashboards):
             fail(f"{family}: {sorted(bad)} are not the start of the last local day (UTC+8)")
         else:
             log(f"ok   {family}: {', '.join(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(d)) for d in sorted(days))}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hourly panels: each value at the hour it describes
+# ---------------------------------------------------------------------------------------------
+
+BACKFILL = "opretail_e2e_backfill"  # backfill-shaped test series: one sample at the start of each hour
+BACKFILL_HOURS = (30, 3)  # from 30 h ago to 3 h ago
+
+
+def seed_backfill_shape(instance, data_dir):
+    """Writes, like `opretail-exporter backfill`, one sample per hour at the hour's start for
+    BACKFILL_walk_in (value: the hour's number) and BACKFILL_hour_timestamp_seconds, for a
+    made-up shop, into the TSDB. Other metric names than the exporter's, so no panel shows them."""
+    now = int(time.time()) // 3600 * 3600
+    lbls = f'{{instance="{instance}",job="opretail",shop_id="backfill"}}'
+    path = os.path.join(TMP, "backfill-shape.om.txt")
+    with open(path, "w") as f:
+        for name, value in (("walk_in", lambda h: h // 3600), ("hour_timestamp_seconds", lambda h: h)):
+            f.write(f"# TYPE {BACKFILL}_{name} gauge\n")
+            for h in range(now - BACKFILL_HOURS[0] * 3600, now - BACKFILL_HOURS[1] * 3600 + 1, 3600):
+                f.write(f"{BACKFILL}_{name}{lbls} {value(h)} {h}\n")
+        f.write("# EOF\n")
+    r = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", path, data_dir],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("promtool tsdb create-blocks-from (backfill shape) failed:\n" + r.stdout + r.stderr)
+
+
+def check_hour_alignment():
+    """The hourly panels' form (promql.at_hour) draws each value at the hour it describes, with
+    the one-hour step Grafana uses for them: over live data (scraped an hour or two after its
+    hour), a week back, and over backfill-shaped data (samples at the hour's start)."""
+    step = 3600
+    end = time.time() // step * step
+    start = end - 86400
+
+    def check(what, expr, want_points, offset=0):
+        res = query_range(expr, start, end, step)
+        points = [(float(t), float(v)) for r in res for t, v in r["values"]]
+        bad = [(time.strftime("%H:%M", time.gmtime(t)), v) for t, v in points if abs(v - offset) > 1e-6]
+        if not points or bad or len(points) < want_points:
+            fail(f"{what}: {len(points)} points (want {want_points}), at the wrong hour: {bad[:5]}\n    {expr}")
+        else:
+            log(f"ok   {what}: {len(points)} hourly points, each at the hour it describes")
+
+    ts, sel = "opretail_shop_hour_timestamp_seconds", '{shop_id="9601"}'
+    # 23 complete hours in the last 24 h (22 in the minutes before the newest hour is published).
+    check("live shop hours", f"{at_hour(ts, sel)} - time()", 22)
+    check("live shop hours, same hour last week", f"{at_hour(ts, sel, weeks_ago=1)} + 604800 - time()", 22)
+    check("backfilled hours", f"{at_hour(BACKFILL + '_walk_in', ts=BACKFILL + '_hour_timestamp_seconds')} - time() / 3600",
+          BACKFILL_HOURS[0] - BACKFILL_HOURS[1] - 6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboards on a large tenant
+# ---------------------------------------------------------------------------------------------
+
+LARGE_SHOPS = int(os.environ.get("E2E_LARGE_SHOPS", "500"))
+LARGE_DEVICES = 20
+# What the large pass seeds: the series the dashboards read a week back (offset 7d / 1w) and over
+# the last day, for the week-ago window and the last day (not 8 full days of every family: that
+# would be millions of samples).
+LARGE_FAMILIES = {"opretail_shop_walk_in", "opretail_shop_walk_in_today", "opretail_shop_hour_timestamp_seconds",
+                  "opretail_device_walk_in", "opretail_device_hour_timestamp_seconds"}
+LARGE_WINDOWS = [(7 * 86400 + 26 * 3600, 7 * 86400 - 600), (26 * 3600, 30)]
+
+
+def large_tenant_pass(dashboards):
+    """Runs every panel query again against a tenant of LARGE_SHOPS shops (the simulator's large
+    tenant: organisations O_2001... of 100 shops, LARGE_DEVICES devices), with its own exporter and
+    Prometheus, and reports how long each query took. Fails on errors and empty results, not on
+    time. Returns what run_dashboard_queries returns, or None when disabled (E2E_LARGE_SHOPS=0)."""
+    global PROM
+    if LARGE_SHOPS <= 0:
+        return None
+    tag = f"{LARGE_SHOPS} shops: "
+    log(f"\n== dashboards on a {LARGE_SHOPS}-shop tenant")
+    sim_port, exp_port, prom_port = free_port(), free_port(), free_port()
+    start("simulator-large", [EXPORTER, "simulate", "--listen", f"127.0.0.1:{sim_port}", "--shops", str(LARGE_SHOPS),
+                              "--devices", str(LARGE_DEVICES), "--org-size", "100"])
+    sim = f"http://127.0.0.1:{sim_port}"
+    orgs = "".join(f"  - id: O_{2001 + n}\n" for n in range((LARGE_SHOPS + 99) // 100))
+    devices = "".join(f'  - {{mac: "0a{n:010x}", name: "Counter {n + 1}", shop_id: "{100001 + n % LARGE_SHOPS}"}}\n'
+                      for n in range(LARGE_DEVICES))
+    config = os.path.join(TMP, "exporter-large.yml")
+    with open(config, "w") as f:
+        f.write(f"gateway:\n  url: {sim}/m.api\n  app_key: demo\n  app_secret: demo-secret\n  timeout: 10s\n"
+                f"timezone: Asia/Shanghai\npoll_interval: 10s\nshops:\n{orgs}devices:\n{devices}")
+    wait_for("the large simulated gateway", lambda: socket.create_connection(("127.0.0.1", sim_port), 1).close() or True)
+    start("exporter-large", [EXPORTER, "--config", config, "--web.listen-address", f"127.0.0.1:{exp_port}"])
+    exp = f"http://127.0.0.1:{exp_port}"
+    wait_for("large exporter /-/ready", ready(exp + "/-/ready"), timeout=300)
+    metrics = wait_for(f"{LARGE_SHOPS} shops in the scrape", lambda: (
+        lambda t: t if t.count("opretail_shop_walk_in_today{") >= LARGE_SHOPS and "opretail_device_walk_in{" in t
+        else None)(http(exp + "/metrics")[1]), timeout=300)
+    data_dir = os.path.join(TMP, "data-large")
+    os.makedirs(data_dir)
+    instance = f"127.0.0.1:{exp_port}"
+    seed_history(metrics, instance, data_dir, families=LARGE_FAMILIES, windows=LARGE_WINDOWS, step=290)
+    prom_cfg = os.path.join(TMP, "prometheus-large.yml")
+    with open(prom_cfg, "w") as f:
+        f.write("global:\n  scrape_interval: 5s\n  scrape_timeout: 5s\n"
+                f"scrape_configs:\n  - job_name: opretail\n    static_configs:\n      - targets: ['{instance}']\n")
+    start("prometheus-large", [PROMETHEUS, f"--config.file={prom_cfg}", f"--storage.tsdb.path={data_dir}",
+                               f"--web.listen-address=127.0.0.1:{prom_port}", "--storage.tsdb.retention.time=30d",
+                               "--log.level=warn"])
+    previous, PROM = PROM, f"http://127.0.0.1:{prom_port}"
+    try:
+        wait_for("large Prometheus /-/ready", ready(PROM + "/-/ready"), timeout=300)
+        wait_for(f"all {LARGE_SHOPS} shops scraped", lambda: instant(f"count(opretail_shop_walk_in) == {LARGE_SHOPS}")
+                 and instant("count(opretail_target_up) > 0"), timeout=120)
+        # Two scrapes at least, so rate() over the request counters has two samples.
+        wait_for("request counters with two samples",
+                 lambda: instant("min(count_over_time(opretail_api_requests_total[1m])) >= 2"), timeout=60)
+        # An error, so the error panels have series (as in the first pass).
+        http(sim + "/-/fault", {"fault": "http:503"})
+        wait_for("large tenant: errors with code http_503",
+                 lambda: instant('increase(opretail_api_errors_total{code="http_503"}[1m]) > 0'), timeout=90)
+        http(sim + "/-/fault", {"fault": "none"})
+        wait_for("large tenant: every target up again", lambda: instant("count(opretail_target_up == 0) == 0")
+                 or not instant("opretail_target_up == 0"), timeout=90)
+        # Range panels step by 21 s or more: let the error and retry series age over a few steps.
+        wait_for("large tenant: error series with 60 s of samples",
+                 lambda: instant("min(count_over_time(opretail_api_errors_total[10m])) >= 12"), timeout=120)
+        result = run_dashboard_queries(dashboards, tag)
+        report_timings(tag, result[3])
+        return result
+    finally:
+        PROM = previous
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,6 +706,7 @@ def main():
     os.makedirs(data_dir)
     instance = f"127.0.0.1:{exp_port}"
     seed_history(metrics, instance, data_dir)
+    seed_backfill_shape(instance, data_dir)
 
     log("\n== starting Prometheus")
     prom_cfg = os.path.join(TMP, "prometheus.yml")
@@ -513,8 +746,12 @@ def main():
     log("\n== 'today' panels show the vendor's daily figures")
     check_today(dashboards)
 
+    log("\n== hourly panels: values at the hour they describe")
+    check_hour_alignment()
+
     log("\n== dashboard queries")
-    total, empty = run_dashboard_queries(dashboards)
+    total, empties, empty_vars, timings = run_dashboard_queries(dashboards)
+    report_timings("", timings)
 
     log("\n== rules loaded into Prometheus")
 
@@ -550,8 +787,19 @@ def main():
     active = sorted({a["labels"]["alertname"] for a in prom("/api/v1/alerts", {})["alerts"]})
     log(f"  active alerts: {active}")
 
-    log(f"\n== summary: {len(dashboards)} dashboards, {total} panel queries run, {total - empty} returned series, "
-        f"{empty} empty; {len(rs)} rules loaded, {len(rs) - bad} healthy")
+    big = large_tenant_pass(dashboards)
+
+    log(f"\n== summary: {len(dashboards)} dashboards, {total} panel queries run, {total - len(empties)} returned series, "
+        f"{len(empties)} empty, {len(empty_vars)} variables without values; {len(rs)} rules loaded, {len(rs) - bad} healthy")
+    for e in empty_vars + empties:
+        log(f"  empty: {e}")
+    if big:
+        (btotal, bempties, bempty_vars, btimings) = big
+        took, label, _ = max(btimings) if btimings else (0, "-", "")
+        log(f"  {LARGE_SHOPS}-shop tenant: {btotal} panel queries run, {btotal - len(bempties)} returned series, "
+            f"{len(bempties)} empty, {len(bempty_vars)} variables without values; slowest {took * 1000:.0f} ms: {label}")
+        for e in bempty_vars + bempties:
+            log(f"  empty ({LARGE_SHOPS} shops): {e}")
     if FAILED:
         log("E2E FAILED")
         sys.exit(1)

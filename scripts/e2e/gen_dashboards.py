@@ -1,216 +1,282 @@
 #!/usr/bin/env python3
-"""Generates the Grafana dashboards in dashboards/*.json (run from anywhere; stdlib only).
+"""Generates the Grafana dashboards in dashboards/*.json with grafana-foundation-sdk's typed builders.
 
 The JSON files are committed; edit this generator and re-run it rather than editing the JSON by
-hand:  python3 scripts/e2e/gen_dashboards.py
+hand:  scripts/e2e/gen_dashboards.sh   (installs the pinned SDK into target/gen-venv, then runs this)
 """
 import json
 import os
 import sys
 
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import prometheus as pb
+from grafana_foundation_sdk.builders import stat, table, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import prometheus as pm
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from codes import with_code_name  # noqa: E402
+from promql import ON_SHOP, at_hour  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "dashboards")
-DS = {"type": "prometheus", "uid": "${datasource}"}
+DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
+
+# The shops' timezone: every dashboard is drawn in it (Dashboard settings → General → Time zone),
+# so an hour's bar sits at the shop-local hour. Set it to the exporter's `timezone`.
+SHOPS_TIMEZONE = "Asia/Shanghai"
+
+SHOP_DETAIL_UID = "opretail-shop-detail"
 
 # ---------------------------------------------------------------------------------------------
 # PromQL building blocks
 # ---------------------------------------------------------------------------------------------
 
-# Series present only while the hour a shop's values describe is within opening hours (shop-local
-# time; the dashboard constants utc_offset_seconds, open_hour, close_hour).
-SHOP_OPEN = (
-    "(floor(((opretail_shop_hour_timestamp_seconds + $utc_offset_seconds) % 86400) / 3600)"
-    " >= $open_hour < $close_hour)"
-)
-DEVICE_OPEN = SHOP_OPEN.replace("opretail_shop_", "opretail_device_")
+SHOP_LABELS = "instance, job, shop_id, shop_name, shop_code"
+SHOP_BY = f"sum by ({SHOP_LABELS})"
+DEVICE_BY = "sum by (instance, job, mac, device_name, shop_id)"
+OPEN = "(opretail_shop_open == 1)"
 
 
-def chain_walk_in_rate(suffix: str = "", sel: str = "") -> str:
+def chain_walk_in_rate(suffix: str = "") -> str:
     """The vendor's enterprise walk-in rate: walk-ins over outside traffic of the shops that have an
-    outside counter. Shops without one have no opretail_shop_outside series, so `and` leaves their
-    walk-ins out of the numerator as their (absent) outside traffic is out of the denominator."""
-    wi, out = f"opretail_shop_walk_in{suffix}{sel}", f"opretail_shop_outside{suffix}{sel}"
-    return f"sum({wi} and on(instance, job, shop_id) {out}) / sum({out})"
+    outside counter (a shop without one has no opretail_shop_outside series: `and` drops its walk-ins)."""
+    wi, out = f"opretail_shop_walk_in{suffix}", f"opretail_shop_outside{suffix}"
+    return f"sum({wi} and {ON_SHOP} {out}) / sum({out})"
 
+
+TODAY = f"{SHOP_BY} (opretail_shop_walk_in_today)"
+LAST_WEEK = f"{SHOP_BY} (opretail_shop_walk_in_today offset 7d)"
+CHANGE = f"({TODAY} / ({LAST_WEEK} > 0) - 1)"
+DECLINERS = f"bottomk(10, {TODAY} / ({LAST_WEEK} >= $min_volume) - 1)"
+VS_BASELINE = (f"({SHOP_BY} (opretail_shop_walk_in) / {SHOP_BY} (opretail_shop_walk_in_baseline{{stat=\"median\"}} >= $min_hourly)"
+               f" and {ON_SHOP} {OPEN})")
+SHOP_REGION = "max by (instance, job, shop_id, shop_name, shop_code, region, org_id) (opretail_shop_info)"
 
 DAILY_DESC = (
-    "The vendor's daily figure for the shop-local day so far (opretail_shop_*_today): the gateway's "
-    "day row, what the vendor console shows, fetched at every refresh, not a sum of the hourly values. "
-    "Face-counting devices de-duplicate a person within the day in day rows (and within the hour in "
-    "hour rows), so the day can be below the sum of its hours. It starts again at local midnight "
-    "(opretail_shop_day_timestamp_seconds is the start of the day it describes), survives exporter "
-    "restarts and includes uploads that arrived late."
+    "Daily figures are the vendor's day rows for the shop-local day so far (opretail_shop_*_today), what its "
+    "console shows, not sums of the hourly values (face-counting devices de-duplicate a person within the day). "
+    "The same day last week to this hour is the same series 7 days earlier (offset 7d): the day as it stood "
+    "then, at the same time of day."
 )
-
 CHAIN_RATE_DESC = (
-    "The vendor's enterprise walk-in rate: walk-ins over outside traffic (walk-ins + passers-by), "
-    "each summed over the shops that have an outside counter. A shop without one sends no outside "
-    "traffic, passing or walk-in rate (the exporter publishes no such series for it, and also reads "
-    "outside 0 with walk-ins above 0 as no counter); its walk-ins are left out of the numerator too "
-    "(`and on(shop_id) opretail_shop_outside`), so they do not inflate the rate."
+    "The vendor's enterprise walk-in rate: walk-ins over outside traffic (walk-ins + passers-by), each summed "
+    "over the shops that have an outside counter; shops without one are left out of both."
 )
-
-DEVICE_DAY_DESC = (
-    "A device's day (opretail_device_*_today) is summed by the exporter from the device's hourly rows of "
-    "the shop-local day (opretail_device_day_timestamp_seconds is its start); it survives restarts and "
-    "includes late uploads."
+AT_HOUR_DESC = (
+    "Each bar is drawn at the shop-local hour it describes (the dashboard's time zone), live or backfilled: "
+    "the query picks the sample whose opretail_shop_hour_timestamp_seconds names that hour, whenever it was "
+    "scraped. The newest bar is the latest complete hour; the hour in progress has none yet."
 )
-
-DEVICE_NO_WALK_OUT = (
-    "An empty walk-out cell: the device sends no walk-outs (face-counting devices cannot count them), not 0."
-)
-
-NOT_COUNTED = "not counted"
-
 ABSENT_DESC = (
-    "An empty cell is a value the vendor does not send, never 0: no walk-outs where face-counting "
-    "devices count (they cannot count walk-outs), no walk-in rate where the shop has no outside counter."
+    "An empty cell is a value the vendor does not send, never 0: no walk-outs where face-counting devices "
+    "count, no walk-in rate where the shop has no outside counter."
 )
+DEVICE_DAY_DESC = (
+    "A device's day (opretail_device_*_today) is summed by the exporter from the device's hourly rows of the "
+    "shop-local day; it survives restarts and includes late uploads."
+)
+LINK_DESC = " Click a row to open the shop in Shop detail."
+
+GREEN_RED_AGE = [(None, "green"), (7200, "yellow"), (9000, "red")]
+ZERO_GOOD = [(None, "green"), (1, "red")]
 
 # ---------------------------------------------------------------------------------------------
-# Panel helpers
+# Builders
 # ---------------------------------------------------------------------------------------------
 
-_ids = iter(range(1, 10_000))
+
+class Ids:
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self):
+        self.n += 1
+        return self.n
 
 
-def target(expr, legend="", instant=False, ref=None, fmt=None):
-    t = {"datasource": DS, "expr": expr, "legendFormat": legend, "range": not instant,
-         "instant": instant, "refId": ref or "A"}
-    if fmt:
-        t["format"] = fmt
+def q(expr, legend="", instant=False, fmt_table=False, interval=None):
+    t = pb.Dataquery().expr(expr).datasource(DS).legend_format(legend)
+    t = t.instant() if instant else t.range()
+    if fmt_table:
+        t = t.format(pm.PromQueryFormat.TABLE)
+    if interval:
+        t = t.interval(interval)
     return t
 
 
-def panel(kind, title, desc, targets, x, y, w, h, unit=None, extra=None, options=None,
-          overrides=None, thresholds=None, decimals=None, no_value=None):
+def thresholds(steps):
+    return (db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(value=v, color=c) for v, c in steps]))
+
+
+def setup(p, ids, title, desc, targets, w, h, unit=None, decimals=None, no_value=None, steps=None):
+    p = p.id(ids()).title(title).description(desc).datasource(DS).span(w).height(h)
     for i, t in enumerate(targets):
-        t["refId"] = chr(ord("A") + i)
-    defaults = {}
+        p = p.with_target(t.ref_id(chr(ord("A") + i)))
     if unit:
-        defaults["unit"] = unit
+        p = p.unit(unit)
     if decimals is not None:
-        defaults["decimals"] = decimals
+        p = p.decimals(decimals)
     if no_value is not None:
-        defaults["noValue"] = no_value
-    if thresholds:
-        defaults["thresholds"] = {"mode": "absolute", "steps": thresholds}
-    if kind == "timeseries":
-        defaults["custom"] = {"lineInterpolation": "stepAfter", "fillOpacity": 10, "showPoints": "never"}
-    p = {
-        "id": next(_ids), "type": kind, "title": title, "description": desc, "datasource": DS,
-        "gridPos": {"x": x, "y": y, "w": w, "h": h}, "targets": targets,
-        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
-        "options": options or {},
-    }
-    if kind == "stat":
-        p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                        "colorMode": "value", "graphMode": "none", "textMode": "auto", **(options or {})}
-    if kind == "bargauge":
-        p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                        "orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
-                        **(options or {})}
-    if extra:
-        p.update(extra)
+        p = p.no_value(no_value)
+    if steps:
+        p = p.thresholds(thresholds(steps))
     return p
 
 
-def row(title, y):
-    return {"id": next(_ids), "type": "row", "title": title, "collapsed": False,
-            "gridPos": {"x": 0, "y": y, "w": 24, "h": 1}, "panels": []}
+def stat_panel(ids, title, desc, expr, w=4, h=4, legend="", text_mode=None, **kw):
+    p = setup(stat.Panel(), ids, title, desc, [q(expr, legend, instant=True)], w, h, **kw)
+    p = (p.reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False))
+         .color_mode(cm.BigValueColorMode.VALUE).graph_mode(cm.BigValueGraphMode.NONE))
+    return p.text_mode(text_mode or cm.BigValueTextMode.AUTO)
 
 
-GREEN_RED_AGE = [{"color": "green", "value": None}, {"color": "yellow", "value": 7200},
-                 {"color": "red", "value": 9000}]
+def ts_panel(ids, title, desc, targets, w=12, h=8, bars=False, **kw):
+    p = setup(timeseries.Panel(), ids, title, desc, targets, w, h, **kw)
+    p = p.show_points(cm.VisibilityMode.NEVER).fill_opacity(10)
+    if bars:
+        # One bar per hour, from the hour's start to its end.
+        p = (p.draw_style(cm.GraphDrawStyle.BARS).bar_alignment(cm.BarAlignment.AFTER)
+             .fill_opacity(60).line_width(1))
+    else:
+        p = p.line_interpolation(cm.LineInterpolation.STEP_AFTER)
+    return p
+
+
+def dashed(p, name):
+    return p.override_by_name(name, [dm.DynamicConfigValue(id_val="custom.lineStyle",
+                                                           value={"fill": "dash", "dash": [10, 10]})])
+
+
+def as_line(p, name, extra=()):
+    """Draws the field `name` as a stepped line over a bar panel (extra: more properties)."""
+    props = [dm.DynamicConfigValue(id_val="custom.drawStyle", value="line"),
+             dm.DynamicConfigValue(id_val="custom.lineInterpolation", value="stepAfter")]
+    if not any(e.id_val == "custom.fillOpacity" for e in extra):
+        props.append(dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0))
+    return p.override_by_name(name, props + list(extra))
+
+
+def shop_link():
+    """A data link to Shop detail with the row's shop selected, keeping the time range."""
+    return (db.DashboardLink("Shop detail: ${__data.fields.shop_name}")
+            .url(f"/d/{SHOP_DETAIL_UID}/opretail-shop-detail?var-datasource=${{datasource}}"
+                 "&var-shop=${__data.fields.shop_id}&${__url_time_range}"))
+
+
+ORGANIZE_HIDE = dm.DataTransformerConfig(id_val="organize", options={"excludeByName": {
+    "Time": True, "job": True, "instance": True, "__name__": True}})
+
+
+def table_panel(ids, title, desc, targets, columns, w=12, h=8, sort_col=None, only=None, link=False,
+                hide=(), units=None, **kw):
+    """A table of instant queries A, B, ... merged into one row per series, their values named
+    `columns` in that order. only=(column, op, value) keeps the rows whose column passes
+    (op: greater/lower/equal); link adds a data link to Shop detail on every cell."""
+    targets = [t if isinstance(t, pb.Dataquery) else q(t, instant=True, fmt_table=True) for t in targets]
+    p = setup(table.Panel(), ids, title, desc + (LINK_DESC if link else ""), targets, w, h, **kw)
+    p = p.cell_height(cm.TableCellHeight.SM).show_header(True)
+    tr = []
+    if len(targets) > 1:
+        tr.append(dm.DataTransformerConfig(id_val="merge", options={}))
+    tr.append(ORGANIZE_HIDE)
+    names = {"Value": columns[0]} if len(targets) == 1 else {
+        f"Value #{chr(ord('A') + i)}": c for i, c in enumerate(columns)}
+    tr.append(dm.DataTransformerConfig(id_val="renameByName", options={"renameByName": names}))
+    if only:
+        col, op, value = only
+        tr.append(dm.DataTransformerConfig(id_val="filterByValue", options={
+            "type": "include", "match": "any",
+            "filters": [{"fieldName": col, "config": {"id": op, "options": {"value": value}}}]}))
+    if hide:
+        tr.append(dm.DataTransformerConfig(id_val="organize", options={"excludeByName": {c: True for c in hide}}))
+    for t in tr:
+        p = p.with_transformation(t)
+    if sort_col:
+        # "+column": ascending (the largest fall first in a change column), else descending.
+        p = p.sort_by([cb.TableSortByFieldState().display_name(sort_col.lstrip("+")).desc(sort_col[0] != "+")])
+    if link:
+        p = p.data_links([shop_link()])
+    for col, (unit, decimals) in (units or {}).items():
+        props = [dm.DynamicConfigValue(id_val="unit", value=unit)]
+        if decimals is not None:
+            props.append(dm.DynamicConfigValue(id_val="decimals", value=decimals))
+        p = p.override_by_name(col, props)
+    return p
+
+
+def change_column(p, col):
+    """Colours a week-on-week change column: red below -20 %, yellow below -5 %."""
+    return p.override_by_name(col, [
+        dm.DynamicConfigValue(id_val="unit", value="percentunit"),
+        dm.DynamicConfigValue(id_val="decimals", value=0),
+        dm.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-text"}),
+        dm.DynamicConfigValue(id_val="thresholds", value={"mode": "absolute", "steps": [
+            {"color": "red", "value": None}, {"color": "yellow", "value": -0.2},
+            {"color": "green", "value": -0.05}]})])
 
 
 def datasource_var():
-    return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-            "current": {}, "hide": 0, "refresh": 1, "regex": "", "options": []}
+    return db.DatasourceVariable("datasource").label("Data source").type("prometheus")
 
 
-def query_var(name, label, query, multi=False, include_all=False, all_value=None):
-    v = {"name": name, "label": label, "type": "query", "datasource": DS,
-         "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-         "definition": query, "refresh": 2, "sort": 3, "multi": multi, "includeAll": include_all,
-         "current": {}, "options": [], "hide": 0, "regex": ""}
-    if all_value is not None:
-        v["allValue"] = all_value
+def query_var(name, label, query, multi=False, include_all=False, regex=None, sort=dm.VariableSort.ALPHABETICAL_ASC):
+    v = (db.QueryVariable(name).label(label).datasource(DS)
+         .query({"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 3
+                 if query.startswith("query_result(") else 1})
+         .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(sort).multi(multi).include_all(include_all))
+    if include_all:
+        v = v.all_value(".*")
+    if regex:
+        v = v.regex(regex)
     return v
 
 
-def const_var(name, value, desc):
-    return {"name": name, "type": "constant", "query": str(value), "hide": 2, "description": desc,
-            "current": {"text": str(value), "value": str(value)}, "options": []}
+def min_volume_vars():
+    return [
+        db.TextBoxVariable("min_volume").label("Min. walk-ins last week (day)").default_value("50")
+        .description("Decliners vs last week only list shops that had at least this many walk-ins on the same "
+                     "day last week to this hour: small shops swing by chance."),
+        db.TextBoxVariable("min_hourly").label("Min. baseline (hour)").default_value("5")
+        .description("Decliners vs baseline only list shops whose baseline median for the hour is at least this."),
+    ]
 
 
-LOCAL_TIME_VARS = [
-    const_var("utc_offset_seconds", 28800,
-              "Shops' UTC offset in seconds (28800 = UTC+8, Asia/Shanghai). Used for opening hours."),
-    const_var("open_hour", 10, "First local opening hour (a data hour starting at this hour counts as open)."),
-    const_var("close_hour", 22, "Local closing hour (the last open data hour starts one hour earlier)."),
-]
+# The shop picker shows names and selects depIds: Grafana's query_result over one series per shop,
+# the regex's named groups giving the option's text (shop_name) and value (shop_id). Before an
+# exporter publishes opretail_shop_info, it falls back to the shops' walk-in series.
+SHOP_FALLBACK = "(opretail_shop_walk_in and on() absent(opretail_shop_info))"
+SHOP_CHOICES = f"max by (shop_id, shop_name) (opretail_shop_info{{region=~\"$region\", org_id=~\"$org\"}} or {SHOP_FALLBACK})"
+SHOP_REGEX = '/shop_id="(?<value>[^"]*)".*shop_name="(?<text>[^"]*)"/'
 
 
-def dashboard(uid, title, desc, panels, variables, time_from="now-24h", tags=()):
+def dashboard(uid, title, desc, panels, variables, tags=(), time_from="now-24h"):
+    d = (db.Dashboard(title).uid(uid).description(desc).tags(["opretail", *tags]).timezone(SHOPS_TIMEZONE)
+         .time(time_from, "now").refresh("5m").tooltip(dm.DashboardCursorSync.CROSSHAIR).editable()
+         .link(db.DashboardLink("Opretail").type(dm.DashboardLinkType.DASHBOARDS).tags(["opretail"])
+               .as_dropdown(True).keep_time(True).include_vars(False))
+         .with_variable(datasource_var()))
+    for v in variables:
+        d = d.with_variable(v)
+    for p in panels:
+        d = d.with_row(p) if isinstance(p, db.Row) else d.with_panel(p)
+    out = json.loads(JSONEncoder(sort_keys=True).encode(d.build()))
+    # Import metadata: Grafana's "Import dashboard" asks for the Prometheus data source.
     return {
         "__inputs": [{"name": "DS_PROMETHEUS", "label": "Prometheus", "description": "Prometheus scraping opretail-exporter",
                       "type": "datasource", "pluginId": "prometheus", "pluginName": "Prometheus"}],
         "__requires": [
             {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
             {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
-            {"type": "panel", "id": "timeseries", "name": "Time series", "version": ""},
-            {"type": "panel", "id": "stat", "name": "Stat", "version": ""},
-            {"type": "panel", "id": "bargauge", "name": "Bar gauge", "version": ""},
-            {"type": "panel", "id": "table", "name": "Table", "version": ""},
+            *({"type": "panel", "id": k, "name": k, "version": ""} for k in sorted(
+                {p["type"] for p in out["panels"] if p["type"] != "row"})),
         ],
-        "uid": uid, "title": title, "description": desc, "tags": ["opretail", *tags],
-        "schemaVersion": 39, "version": 1, "editable": True, "graphTooltip": 1,
-        "timezone": "browser", "time": {"from": time_from, "to": "now"}, "refresh": "5m",
-        "links": [{"type": "dashboards", "tags": ["opretail"], "asDropdown": True, "title": "Opretail",
-                   "includeVars": False, "keepTime": True}],
-        "annotations": {"list": []},
-        "templating": {"list": [datasource_var(), *variables]},
-        "panels": panels,
+        **out,
     }
-
-
-def table_opts(sort_col=None):
-    o = {"showHeader": True, "cellHeight": "sm"}
-    if sort_col:
-        o["sortBy"] = [{"displayName": sort_col, "desc": True}]
-    return o
-
-
-# Instant table queries that are merged into one table drop the metric name this way: rows only
-# join when every label column, __name__ included, is equal.
-SHOP_BY = "sum by (instance, job, shop_id, shop_name, shop_code)"
-DEVICE_BY = "sum by (instance, job, mac, device_name, shop_id)"
-
-ORGANIZE_HIDE = {"id": "organize", "options": {"excludeByName": {"Time": True, "job": True, "instance": True,
-                                                                  "__name__": True}}}
-
-
-def nonzero_rows(column):
-    """A table's transformations: label columns, the rows whose value is 0 hidden (an empty table is
-    good news), the value column named `column`."""
-    return {"transformations": [
-        ORGANIZE_HIDE,
-        {"id": "filterByValue", "options": {"type": "include", "match": "any", "filters": [
-            {"fieldName": "Value", "config": {"id": "greater", "options": {"value": 0}}}]}},
-        {"id": "renameByName", "options": {"renameByName": {"Value": column}}}]}
-
-
-def merged_columns(*columns):
-    """A table's transformations: its instant queries A, B, ... merged into one row per series, their
-    values named `columns` in that order (a value a series lacks is an empty cell)."""
-    return {"transformations": [
-        {"id": "merge", "options": {}}, ORGANIZE_HIDE,
-        {"id": "renameByName", "options": {"renameByName": {
-            f"Value #{chr(ord('A') + i)}": c for i, c in enumerate(columns)}}}]}
 
 # ---------------------------------------------------------------------------------------------
 # 1. Chain overview
@@ -218,82 +284,90 @@ def merged_columns(*columns):
 
 
 def chain_overview():
-    p = []
-    y = 0
-    p.append(panel("stat", "Walk-ins, latest hour",
-                   "Sum over all shops of opretail_shop_walk_in: the walk-ins of the latest complete hour.",
-                   [target("sum(opretail_shop_walk_in)", instant=True)], 0, y, 4, 4, unit="short"))
-    p.append(panel("stat", "Walk-ins today", "Sum over all shops of opretail_shop_walk_in_today. " + DAILY_DESC,
-                   [target("sum(opretail_shop_walk_in_today)", instant=True)], 4, y, 3, 4, unit="short"))
-    p.append(panel("stat", "Chain walk-in rate, latest hour", "Latest complete hour. " + CHAIN_RATE_DESC,
-                   [target(chain_walk_in_rate(), instant=True)], 7, y, 3, 4, unit="percentunit", decimals=1))
-    p.append(panel("stat", "Chain walk-in rate today",
-                   "The day so far, from the vendor's daily figures (opretail_shop_*_today). " + CHAIN_RATE_DESC,
-                   [target(chain_walk_in_rate("_today"), instant=True)], 10, y, 3, 4, unit="percentunit", decimals=1))
-    p.append(panel("stat", "Shops reporting", "Shops with data (count of opretail_shop_walk_in series).",
-                   [target("count(opretail_shop_walk_in)", instant=True)], 13, y, 3, 4))
-    p.append(panel("stat", "Shops with no walk-ins, latest hour",
-                   "Shops whose latest complete hour had zero walk-ins (0 when every shop counted someone; "
-                   "closed hours included: see the table below for opening hours only).",
-                   [target("count(opretail_shop_walk_in == 0) or vector(0)", instant=True)], 16, y, 4, 4,
-                   thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 1}]))
-    p.append(panel("stat", "Oldest data hour age",
-                   "time() minus the oldest shop's hour timestamp. Normal: 1 h to 2 h (the latest complete "
-                   "hour); above 2.5 h the OpretailDataStale alert fires.",
-                   [target("time() - min(opretail_shop_hour_timestamp_seconds)", instant=True)], 20, y, 4, 4,
-                   unit="s", thresholds=GREEN_RED_AGE))
-    y += 4
-    p.append(panel("timeseries", "Chain walk-ins per hour (vs same hour last week)",
-                   "Sum of opretail_shop_walk_in; each value is held for about an hour after the hour it "
-                   "describes. The dashed series is the same query one week earlier (offset 1w).",
-                   [target("sum(opretail_shop_walk_in)", "walk-ins"),
-                    target("sum(opretail_shop_walk_in offset 1w)", "same hour last week")], 0, y, 12, 8,
-                   unit="short",
-                   overrides=[{"matcher": {"id": "byName", "options": "same hour last week"},
-                               "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}]))
-    p.append(panel("table", "Walk-ins today by shop",
-                   "Per shop: walk-ins, walk-in rate and walk-outs of the day so far. " + DAILY_DESC + " " + ABSENT_DESC,
-                   [target(f"{SHOP_BY} (opretail_shop_{m}_today)",
-                           instant=True, fmt="table") for m in ("walk_in", "walk_in_rate", "walk_out")], 12, y, 12, 8,
-                   extra=merged_columns("walk-ins", "walk-in rate", "walk-outs"),
-                   overrides=[{"matcher": {"id": "byName", "options": "walk-in rate"},
-                               "properties": [{"id": "unit", "value": "percentunit"}, {"id": "decimals", "value": 1}]}],
-                   options=table_opts("walk-ins")))
-    y += 8
-    p.append(panel("bargauge", "Top 10 shops, latest hour", "Shops with the most walk-ins in the latest complete hour.",
-                   [target("topk(10, opretail_shop_walk_in)", "{{shop_name}}", instant=True)], 0, y, 8, 10, unit="short"))
-    p.append(panel("bargauge", "Bottom 10 shops, latest hour", "Shops with the fewest walk-ins in the latest complete hour.",
-                   [target("bottomk(10, opretail_shop_walk_in)", "{{shop_name}}", instant=True)], 8, y, 8, 10, unit="short",
-                   options={"displayMode": "basic"}))
-    p.append(panel("table", "Shops with no traffic (opening hours, last 24 h)",
-                   "Per shop, the number of hours of the last 24 h that fell within opening hours (dashboard "
-                   "constants open_hour/close_hour, shop-local) and had zero walk-ins. Sampled once per hour "
-                   "(subquery at 1h resolution), so each hour counts once. Shops with 0 such hours are hidden "
-                   "by the table's filter: an empty table means every shop counted visitors whenever open.",
-                   [target("sort_desc(sum by (shop_id, shop_name) (sum_over_time(((opretail_shop_walk_in == bool 0) "
-                           "and on(instance, job, shop_id) " + SHOP_OPEN + ")[24h:1h])))", instant=True, fmt="table")],
-                   16, y, 8, 10,
-                   extra=nonzero_rows("zero-walk-in open hours"),
-                   options=table_opts("zero-walk-in open hours")))
-    y += 10
-    p.append(panel("bargauge", "Walk-in rate by shop, latest hour",
-                   "opretail_shop_walk_in_rate (walk-ins / (walk-ins + passing)) per shop, highest first. Shops "
-                   "without an outside counter have no walk-in rate and are not listed.",
-                   [target("sort_desc(opretail_shop_walk_in_rate)", "{{shop_name}}", instant=True)], 0, y, 8, 12,
-                   unit="percentunit", decimals=1, options={"displayMode": "lcd"}))
-    p.append(panel("bargauge", "Fitting rate by shop, latest hour",
-                   "opretail_shop_fitting_rate per shop (shops without a fitting room have no series).",
-                   [target("sort_desc(opretail_shop_fitting_rate)", "{{shop_name}}", instant=True)], 8, y, 8, 12,
-                   unit="percentunit", decimals=1, options={"displayMode": "lcd"}))
-    p.append(panel("timeseries", "Rate distribution across shops",
-                   "10th, 50th and 90th percentile over shops of the walk-in rate and the fitting rate of the "
-                   "latest complete hour.",
-                   [target(f"quantile({q}, opretail_shop_{m}_rate)", f"{m.replace('_', '-')} rate p{int(q * 100)}")
-                    for m in ("walk_in", "fitting") for q in (0.1, 0.5, 0.9)], 16, y, 8, 12,
-                   unit="percentunit", decimals=1))
+    i = Ids()
+    p = [
+        stat_panel(i, "Walk-ins today", "Sum over all shops of opretail_shop_walk_in_today. " + DAILY_DESC,
+                   "sum(opretail_shop_walk_in_today)", w=4, unit="short"),
+        stat_panel(i, "Same day last week, to this hour",
+                   "sum(opretail_shop_walk_in_today offset 7d): the chain's day last week as it stood at this "
+                   "time of day. " + DAILY_DESC, "sum(opretail_shop_walk_in_today offset 7d)", w=4, unit="short"),
+        stat_panel(i, "Today vs last week",
+                   "Walk-ins today over the same day last week to this hour, minus 1.",
+                   "sum(opretail_shop_walk_in_today) / sum(opretail_shop_walk_in_today offset 7d) - 1", w=4,
+                   unit="percentunit", decimals=1,
+                   steps=[(None, "red"), (-0.2, "yellow"), (-0.05, "green")]),
+        stat_panel(i, "Chain walk-in rate today", "The day so far. " + CHAIN_RATE_DESC,
+                   chain_walk_in_rate("_today"), w=3, unit="percentunit", decimals=1),
+        stat_panel(i, "Shops reporting", "Shops with data (count of opretail_shop_walk_in series).",
+                   "count(opretail_shop_walk_in)", w=3),
+        stat_panel(i, "Open shops with no walk-ins",
+                   "Shops whose latest complete hour was an opening hour by their business calendar "
+                   "(opretail_shop_open == 1) and counted zero walk-ins. Closed shops never count.",
+                   f"count((opretail_shop_walk_in == 0) and {ON_SHOP} {OPEN}) or vector(0)", w=3, steps=ZERO_GOOD),
+        stat_panel(i, "Oldest data hour age",
+                   "time() minus the oldest shop's hour timestamp. Normal: 1 h to 2 h (the latest complete hour).",
+                   "time() - min(opretail_shop_hour_timestamp_seconds)", w=3, unit="s", steps=GREEN_RED_AGE),
+    ]
+    hourly = ts_panel(i, "Chain walk-ins per hour vs the same hour last week",
+                      "Sum of opretail_shop_walk_in per hour; the line is the same hour one week earlier. " + AT_HOUR_DESC,
+                      [q(f"sum({at_hour('opretail_shop_walk_in')})", "walk-ins", interval="1h"),
+                       q(f"sum({at_hour('opretail_shop_walk_in', weeks_ago=1)})", "same hour last week", interval="1h")],
+                      w=12, h=9, bars=True, unit="short")
+    p.append(dashed(as_line(hourly, "same hour last week"), "same hour last week"))
+    p.append(change_column(table_panel(
+        i, "Biggest decliners vs last week (today so far)",
+        "The 10 shops with the largest fall of walk-ins today against the same day last week to this hour, "
+        "among the shops that had at least $min_volume walk-ins then (the min_volume box at the top). " + DAILY_DESC,
+        [DECLINERS, f"{TODAY} and {ON_SHOP} {DECLINERS}", f"{LAST_WEEK} and {ON_SHOP} {DECLINERS}"],
+        ["change", "today", "last week"], w=12, h=9, sort_col="+change", link=True), "change"))
+    p.append(change_column(table_panel(
+        i, "Below their own baseline, latest hour",
+        "Open shops (opretail_shop_open == 1) whose walk-ins of the latest complete hour are furthest below their "
+        "own baseline: the median of the same weekday and hour over the last weeks "
+        "(opretail_shop_walk_in_baseline{stat=\"median\"}), among shops whose median is at least $min_hourly. "
+        "Below p10 is unusual for the shop.",
+        [f"bottomk(10, {VS_BASELINE}) - 1",
+         f"{SHOP_BY} (opretail_shop_walk_in) and {ON_SHOP} bottomk(10, {VS_BASELINE})",
+         f"{SHOP_BY} (opretail_shop_walk_in_baseline{{stat=\"median\"}}) and {ON_SHOP} bottomk(10, {VS_BASELINE})",
+         f"{SHOP_BY} (opretail_shop_walk_in_baseline{{stat=\"p10\"}}) and {ON_SHOP} bottomk(10, {VS_BASELINE})"],
+        ["vs median", "walk-ins", "baseline median", "baseline p10"], w=12, h=9, sort_col="+vs median", link=True),
+        "vs median"))
+    p.append(table_panel(
+        i, "Walk-ins today by region",
+        "opretail_shop_walk_in_today summed per region (the region label of opretail_shop_info), against the "
+        "same day last week to this hour (last week's walk-ins under today's regions).",
+        [f"sum by (region) (opretail_shop_walk_in_today * {ON_SHOP} group_left(region) "
+         "max by (instance, job, shop_id, region) (opretail_shop_info))",
+         f"sum by (region) (opretail_shop_walk_in_today offset 7d * {ON_SHOP} group_left(region) "
+         "max by (instance, job, shop_id, region) (opretail_shop_info))"],
+        ["today", "last week"], w=12, h=9, sort_col="today"))
+    shops = table_panel(
+        i, "Shops",
+        "Every shop, sortable by any column (click a header): walk-ins today, the same day last week to this "
+        "hour, the change, and the vendor's walk-in rate of the day. Region and organisation come from "
+        "opretail_shop_info. " + DAILY_DESC + " " + ABSENT_DESC,
+        [TODAY, LAST_WEEK, CHANGE, f"{SHOP_BY} (opretail_shop_walk_in_rate_today)", SHOP_REGION],
+        ["walk-ins today", "last week", "change", "walk-in rate today", "info"], w=24, h=14,
+        sort_col="walk-ins today", link=True, hide=("info",),
+        units={"walk-in rate today": ("percentunit", 1)})
+    p.append(change_column(shops, "change"))
+    p.append(table_panel(
+        i, "Open hours with no walk-ins (last 24 h)",
+        "Per shop, the hours of the last 24 h that were opening hours by its business calendar "
+        "(opretail_shop_open == 1) and counted zero walk-ins, sampled once per hour. Shops with none are hidden: "
+        "an empty table is good news.",
+        [f"sort_desc(sum by (instance, job, shop_id, shop_name) (sum_over_time(((opretail_shop_walk_in == bool 0) "
+         f"and {ON_SHOP} {OPEN})[24h:1h])))"],
+        ["zero-walk-in open hours"], w=12, h=9, sort_col="zero-walk-in open hours",
+        only=("zero-walk-in open hours", "greater", 0), link=True))
+    p.append(ts_panel(
+        i, "Walk-in rate across shops",
+        "10th, 50th and 90th percentile over shops of opretail_shop_walk_in_rate per hour. " + AT_HOUR_DESC,
+        [q(f"quantile({x}, {at_hour('opretail_shop_walk_in_rate')})", f"p{int(x * 100)}", interval="1h")
+         for x in (0.1, 0.5, 0.9)], w=12, h=9, unit="percentunit", decimals=1))
     return dashboard("opretail-chain-overview", "Opretail / Chain overview",
-                     "All shops: walk-ins of the latest hour and today, best and worst shops, rates, shops without traffic.",
-                     p, LOCAL_TIME_VARS, tags=("people-counting",))
+                     "All shops: today vs the same day last week, biggest decliners, shops below their own baseline, "
+                     "one sortable shop table.", p, min_volume_vars(), tags=("people-counting",))
 
 # ---------------------------------------------------------------------------------------------
 # 2. Shop detail
@@ -302,79 +376,99 @@ def chain_overview():
 
 def shop_detail():
     s = '{shop_id="$shop"}'
-    p = []
-    y = 0
-    p.append(panel("stat", "Walk-ins, latest hour", "opretail_shop_walk_in of the selected shop.",
-                   [target(f"opretail_shop_walk_in{s}", "{{shop_name}}", instant=True)], 0, y, 3, 4))
-    p.append(panel("stat", "Walk-ins today", "opretail_shop_walk_in_today of the selected shop. " + DAILY_DESC,
-                   [target(f"opretail_shop_walk_in_today{s}", instant=True)], 3, y, 3, 4))
-    p.append(panel("stat", "Walk-in rate, latest hour",
-                   "opretail_shop_walk_in_rate: walk-ins / (walk-ins + passing), latest hour. No value: the shop "
-                   "has no outside counter (the vendor sends no passing, outside or walk-in rate for it).",
-                   [target(f"opretail_shop_walk_in_rate{s}", instant=True)], 6, y, 3, 4, unit="percentunit", decimals=1,
-                   no_value="no outside counter"))
-    p.append(panel("stat", "Walk-in rate today",
+    S_MEDIAN, S_P10 = '{shop_id="$shop", stat="median"}', '{shop_id="$shop", stat="p10"}'
+    i = Ids()
+    p = [
+        stat_panel(i, "Walk-ins, latest hour", "opretail_shop_walk_in of the selected shop.",
+                   f"opretail_shop_walk_in{s}", w=3, legend="{{shop_name}}"),
+        stat_panel(i, "Baseline median, same hour",
+                   "opretail_shop_walk_in_baseline{stat=\"median\"}: the median of the shop's walk-ins at the same "
+                   "weekday and hour over the last weeks (opretail_shop_walk_in_baseline_weeks). No value: a new "
+                   "installation without history yet.",
+                   f'opretail_shop_walk_in_baseline{{shop_id="$shop", stat="median"}}', w=3, no_value="no history"),
+        stat_panel(i, "Open, latest hour",
+                   "opretail_shop_open: whether the latest complete hour was an opening hour by the shop's calendar.",
+                   f"opretail_shop_open{s}", w=3).mappings([dm.ValueMap(options={
+                       "0": dm.ValueMappingResult(text="closed", color="text", index=0),
+                       "1": dm.ValueMappingResult(text="open", color="green", index=1)})]),
+        stat_panel(i, "Walk-ins today", "opretail_shop_walk_in_today of the selected shop. " + DAILY_DESC,
+                   f"opretail_shop_walk_in_today{s}", w=3),
+        stat_panel(i, "Same day last week, to this hour", "opretail_shop_walk_in_today offset 7d. " + DAILY_DESC,
+                   f"opretail_shop_walk_in_today{s} offset 7d", w=3),
+        stat_panel(i, "Today vs last week", "Walk-ins today over the same day last week to this hour, minus 1.",
+                   f"opretail_shop_walk_in_today{s} / {ON_SHOP} (opretail_shop_walk_in_today{s} offset 7d) - 1", w=3,
+                   unit="percentunit", decimals=0, steps=[(None, "red"), (-0.2, "yellow"), (-0.05, "green")]),
+        stat_panel(i, "Walk-in rate today",
                    "opretail_shop_walk_in_rate_today: the vendor's walk-in rate of the day so far (no value: the "
-                   "shop has no outside counter). " + DAILY_DESC,
-                   [target(f"opretail_shop_walk_in_rate_today{s}", instant=True)], 9, y, 3, 4, unit="percentunit",
-                   decimals=1, no_value="no outside counter"))
-    p.append(panel("stat", "Walk-outs today",
-                   "opretail_shop_walk_out_today of the selected shop. No value means the vendor sends no walk-outs "
-                   "for it (face-counting devices cannot count walk-outs), not 0. " + DAILY_DESC,
-                   [target(f"opretail_shop_walk_out_today{s}", instant=True)], 12, y, 3, 4, no_value=NOT_COUNTED))
-    p.append(panel("stat", "Fitting rate", "opretail_shop_fitting_rate, latest hour (no value: the shop has no fitting room).",
-                   [target(f"opretail_shop_fitting_rate{s}", instant=True)], 15, y, 3, 4, unit="percentunit", decimals=1,
-                   no_value="no fitting room"))
-    p.append(panel("stat", "Walk-ins vs same hour last week",
-                   "Latest hour's walk-ins divided by the walk-ins of the same hour one week earlier "
-                   "(OpretailTrafficDrop fires below 50 % by default).",
-                   [target(f"opretail_shop_walk_in{s} / on(instance, job, shop_id) group_left() (opretail_shop_walk_in{s} offset 1w)",
-                           instant=True)], 18, y, 3, 4, unit="percentunit", decimals=0,
-                   thresholds=[{"color": "red", "value": None}, {"color": "yellow", "value": 0.5},
-                               {"color": "green", "value": 0.8}]))
-    p.append(panel("stat", "Data hour age", "time() - opretail_shop_hour_timestamp_seconds: age of the start of the hour shown.",
-                   [target(f"time() - opretail_shop_hour_timestamp_seconds{s}", instant=True)], 21, y, 3, 4,
-                   unit="s", thresholds=GREEN_RED_AGE))
-    y += 4
-    p.append(panel("timeseries", "Hourly counts",
-                   "Walk-in, passing, outside (walk-in + passing) and walk-out of the latest complete hour; each "
-                   "value is held for about an hour after the hour it describes (stepped lines). A line the vendor "
-                   "does not send is missing, never drawn at 0: walk-out where face-counting devices count, passing "
-                   "and outside where the shop has no outside counter.",
-                   [target(f"opretail_shop_{m}{s}", m.replace("_", "-")) for m in ("walk_in", "passing", "outside", "walk_out")],
-                   0, y, 12, 9, unit="short"))
-    p.append(panel("timeseries", "Walk-ins vs same hour last week",
-                   "opretail_shop_walk_in and the same series one week earlier (offset 1w), overlaid.",
-                   [target(f"opretail_shop_walk_in{s}", "this week"),
-                    target(f"opretail_shop_walk_in{s} offset 1w", "same hour last week")], 12, y, 12, 9, unit="short",
-                   overrides=[{"matcher": {"id": "byName", "options": "same hour last week"},
-                               "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}]))
-    y += 9
-    p.append(panel("timeseries", "Rates",
-                   "Walk-in rate and fitting rate (ratios 0-1) of each hour; no walk-in rate without an outside "
-                   "counter, no fitting rate without a fitting-room counter.",
-                   [target(f"opretail_shop_walk_in_rate{s}", "walk-in rate"),
-                    target(f"opretail_shop_fitting_rate{s}", "fitting rate")], 0, y, 12, 8, unit="percentunit"))
-    p.append(panel("timeseries", "Devices of this shop",
-                   "Walk-ins and walk-outs of the counting devices configured with this shop_id (a face-counting "
-                   "device has no walk-out line: it cannot count walk-outs).",
-                   [target(f"opretail_device_walk_in{s}", "{{device_name}} {{mac}} in"),
-                    target(f"opretail_device_walk_out{s}", "{{device_name}} {{mac}} out")], 12, y, 12, 8, unit="short"))
-    y += 8
-    p.append(panel("table", "Devices of this shop: latest hour and today",
-                   "Each device of the shop: walk-ins and walk-outs of the latest hour and of the day so far, and "
-                   "the age of its latest hour. " + DEVICE_DAY_DESC + " " + DEVICE_NO_WALK_OUT,
-                   [target(f"{DEVICE_BY} (opretail_device_{m}{s})", instant=True, fmt="table")
-                    for m in ("walk_in", "walk_out", "walk_in_today", "walk_out_today")]
-                   + [target(f"time() - opretail_device_hour_timestamp_seconds{s}", instant=True, fmt="table")],
-                   0, y, 24, 7,
-                   extra=merged_columns("walk-in, latest hour", "walk-out, latest hour", "walk-in today",
-                                        "walk-out today", "data age (s)"),
-                   options=table_opts()))
-    return dashboard("opretail-shop-detail", "Opretail / Shop detail",
-                     "One shop: hourly counts, rates, same hour last week, its devices.",
-                     p, [query_var("shop", "Shop (depId)", "label_values(opretail_shop_walk_in, shop_id)"), *LOCAL_TIME_VARS],
-                     tags=("people-counting",))
+                   "shop has no outside counter).", f"opretail_shop_walk_in_rate_today{s}", w=3,
+                   unit="percentunit", decimals=1, no_value="no outside counter"),
+        stat_panel(i, "Data hour age", "time() - opretail_shop_hour_timestamp_seconds: age of the start of the hour shown.",
+                   f"time() - opretail_shop_hour_timestamp_seconds{s}", w=3, unit="s", steps=GREEN_RED_AGE),
+    ]
+    band = ts_panel(
+        i, "Walk-ins per hour against the shop's baseline",
+        "Bars: the shop's walk-ins per hour. Line: the baseline median of the same weekday and hour over the "
+        "last weeks; the shaded band reaches down to its 10th percentile (p10): a bar below the band is unusual "
+        "for this shop at this hour. Dashed: the same hour last week. " + AT_HOUR_DESC,
+        [q(f"sum({at_hour('opretail_shop_walk_in', s)})", "walk-ins", interval="1h"),
+         q(f"sum({at_hour('opretail_shop_walk_in_baseline', S_MEDIAN)})",
+           "baseline median", interval="1h"),
+         q(f"sum({at_hour('opretail_shop_walk_in_baseline', S_P10)})",
+           "baseline p10", interval="1h"),
+         q(f"sum({at_hour('opretail_shop_walk_in', s, weeks_ago=1)})", "same hour last week", interval="1h")],
+        w=24, h=10, bars=True, unit="short")
+    band = as_line(band, "baseline median", [
+        dm.DynamicConfigValue(id_val="custom.fillBelowTo", value="baseline p10"),
+        dm.DynamicConfigValue(id_val="custom.fillOpacity", value=25),
+        dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "blue"})])
+    band = as_line(band, "baseline p10", [
+        dm.DynamicConfigValue(id_val="custom.lineWidth", value=0),
+        dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "blue"})])
+    p.append(dashed(as_line(band, "same hour last week"), "same hour last week"))
+    p.append(ts_panel(
+        i, "Hourly counts",
+        "Walk-in, passing, outside (walk-in + passing) and walk-out per hour. A line the vendor does not send "
+        "is missing, never drawn at 0: walk-out where face-counting devices count, passing and outside where "
+        "the shop has no outside counter. " + AT_HOUR_DESC,
+        [q(at_hour(f"opretail_shop_{m}", s), m.replace("_", "-"), interval="1h")
+         for m in ("walk_in", "passing", "outside", "walk_out")], w=12, h=8, unit="short"))
+    p.append(ts_panel(
+        i, "Rates",
+        "Walk-in rate and fitting rate (ratios 0-1) per hour; no walk-in rate without an outside counter, no "
+        "fitting rate without a fitting-room counter. " + AT_HOUR_DESC,
+        [q(at_hour("opretail_shop_walk_in_rate", s), "walk-in rate", interval="1h"),
+         q(at_hour("opretail_shop_fitting_rate", s), "fitting rate", interval="1h")], w=12, h=8, unit="percentunit"))
+    p.append(ts_panel(
+        i, "Devices of this shop",
+        "Walk-ins and walk-outs per hour of the counting devices configured with this shop_id (a face-counting "
+        "device has no walk-out line). " + AT_HOUR_DESC,
+        [q(at_hour("opretail_device_walk_in", s, kind="device"), "{{device_name}} {{mac}} in", interval="1h"),
+         q(at_hour("opretail_device_walk_out", s, kind="device"), "{{device_name}} {{mac}} out", interval="1h")],
+        w=12, h=8, unit="short"))
+    p.append(table_panel(
+        i, "Devices of this shop: latest hour and today",
+        "Each device of the shop: walk-ins and walk-outs of the latest hour and of the day so far, and the age "
+        "of its latest hour. " + DEVICE_DAY_DESC,
+        [f"{DEVICE_BY} (opretail_device_{m}{s})" for m in ("walk_in", "walk_out", "walk_in_today", "walk_out_today")]
+        + [f"time() - opretail_device_hour_timestamp_seconds{s}"],
+        ["walk-in, latest hour", "walk-out, latest hour", "walk-in today", "walk-out today", "data age"],
+        w=12, h=8, units={"data age": ("s", None)}))
+    info = table_panel(
+        i, "Shop metadata",
+        "opretail_shop_info of the selected shop: its organisation (org_id, empty for a shop configured "
+        "directly) and the static labels set in the configuration (region, city, manager, ...).",
+        [f"opretail_shop_info{s}"], ["info"], w=24, h=4, hide=("info",))
+    p.append(info)
+    return dashboard(SHOP_DETAIL_UID, "Opretail / Shop detail",
+                     "One shop: walk-ins per hour against its own baseline (median, p10 band) and the same hour last "
+                     "week, today vs last week, counts, rates, its devices.", p,
+                     [query_var("region", "Region", "label_values(opretail_shop_info, region)", multi=True,
+                                include_all=True),
+                      query_var("org", "Organisation", 'label_values(opretail_shop_info{region=~"$region"}, org_id)',
+                                multi=True, include_all=True),
+                      query_var("shop", "Shop", f"query_result({SHOP_CHOICES})", regex=SHOP_REGEX,
+                                sort=dm.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)],
+                     tags=("people-counting",), time_from="now-7d")
 
 # ---------------------------------------------------------------------------------------------
 # 3. Devices
@@ -383,65 +477,66 @@ def shop_detail():
 
 def devices():
     s = '{shop_id=~"$shop", mac=~"$device"}'
-    p = []
-    y = 0
-    p.append(panel("stat", "Devices reporting", "Devices with data.",
-                   [target(f"count(opretail_device_walk_in{s})", instant=True)], 0, y, 4, 4))
-    p.append(panel("stat", "Silent devices, latest hour",
-                   "Devices whose latest hour was within opening hours and counted zero walk-ins, plus devices "
-                   "whose data is older than 2.5 h (0 when none).",
-                   [target(f"count((opretail_device_walk_in{s} == 0) and on(instance, job, mac) {DEVICE_OPEN}"
-                           f" or (time() - opretail_device_hour_timestamp_seconds{s} > 9000)) or vector(0)", instant=True)],
-                   4, y, 5, 4, thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 1}]))
-    p.append(panel("stat", "Device walk-ins, latest hour", "Sum of opretail_device_walk_in over the selected devices.",
-                   [target(f"sum(opretail_device_walk_in{s})", instant=True)], 9, y, 5, 4))
-    p.append(panel("stat", "Device walk-ins today", "Sum of opretail_device_walk_in_today over the selected devices. "
-                   + DEVICE_DAY_DESC,
-                   [target(f"sum(opretail_device_walk_in_today{s})", instant=True)], 14, y, 5, 4))
-    p.append(panel("stat", "Oldest device data hour age", "time() minus the oldest device hour timestamp.",
-                   [target(f"time() - min(opretail_device_hour_timestamp_seconds{s})", instant=True)], 19, y, 5, 4,
-                   unit="s", thresholds=GREEN_RED_AGE))
-    y += 4
-    p.append(panel("timeseries", "Walk-ins per device", "opretail_device_walk_in (hourly value, held about an hour).",
-                   [target(f"opretail_device_walk_in{s}", "{{device_name}} {{mac}} (shop {{shop_id}})")], 0, y, 12, 9, unit="short"))
-    p.append(panel("timeseries", "Walk-outs per device",
-                   "opretail_device_walk_out (hourly value, held about an hour). Face-counting devices cannot count "
-                   "walk-outs: they have no line here, never a line at 0.",
-                   [target(f"opretail_device_walk_out{s}", "{{device_name}} {{mac}} (shop {{shop_id}})")], 12, y, 12, 9, unit="short"))
-    y += 9
-    p.append(panel("table", "Silent devices (opening hours, last 24 h)",
-                   "Per device, the hours of the last 24 h within opening hours (shop-local) with zero walk-ins, "
-                   "sampled once per hour. Devices with 0 such hours are hidden by the table's filter.",
-                   [target(f"sort_desc(sum by (mac, device_name, shop_id) (sum_over_time(((opretail_device_walk_in{s} == bool 0) "
-                           f"and on(instance, job, mac) {DEVICE_OPEN})[24h:1h])))", instant=True, fmt="table")],
-                   0, y, 12, 9,
-                   extra=nonzero_rows("zero-walk-in open hours"),
-                   options=table_opts("zero-walk-in open hours")))
-    p.append(panel("bargauge", "Last data hour age per device",
-                   "time() - opretail_device_hour_timestamp_seconds. Normal 1 h to 2 h; red above 2.5 h (stale).",
-                   [target(f"sort_desc(time() - opretail_device_hour_timestamp_seconds{s})", "{{device_name}} {{mac}}",
-                           instant=True)], 12, y, 12, 9, unit="s", thresholds=GREEN_RED_AGE))
-    y += 9
-    p.append(panel("timeseries", "Device sum vs shop count",
-                   "Sum of the walk-ins of a shop's devices next to the shop's own walk-ins: a gap shows a "
-                   "device missing or miscounting.",
-                   [target('sum by (shop_id) (opretail_device_walk_in{shop_id=~"$shop"})', "devices of {{shop_id}}"),
-                    target('opretail_shop_walk_in and on(shop_id) group by (shop_id) (opretail_device_walk_in{shop_id=~"$shop"})',
-                           "shop {{shop_id}} {{shop_name}}")], 0, y, 12, 8, unit="short"))
-    p.append(panel("table", "Devices today",
-                   "Walk-ins and walk-outs of each selected device over the shop-local day so far. " + DEVICE_DAY_DESC
-                   + " " + DEVICE_NO_WALK_OUT,
-                   [target(f"{DEVICE_BY} (opretail_device_{m}_today{s})", instant=True, fmt="table")
-                    for m in ("walk_in", "walk_out")], 12, y, 12, 8,
-                   extra=merged_columns("walk-in today", "walk-out today"),
-                   options=table_opts("walk-in today")))
+    SHOPS_SEL = '{shop_id=~"$shop"}'
+    i = Ids()
+    p = [
+        stat_panel(i, "Devices reporting", "Devices with data.", f"count(opretail_device_walk_in{s})", w=4),
+        stat_panel(i, "Silent devices, latest hour",
+                   "Devices whose latest hour was an opening hour of their shop (opretail_shop_open == 1) and counted "
+                   "zero walk-ins, plus devices whose data is older than 2.5 h (0 when none).",
+                   f"count((opretail_device_walk_in{s} == 0) and {ON_SHOP} {OPEN}"
+                   f" or (time() - opretail_device_hour_timestamp_seconds{s} > 9000)) or vector(0)", w=5,
+                   steps=ZERO_GOOD),
+        stat_panel(i, "Device walk-ins, latest hour", "Sum of opretail_device_walk_in over the selected devices.",
+                   f"sum(opretail_device_walk_in{s})", w=5),
+        stat_panel(i, "Device walk-ins today", "Sum of opretail_device_walk_in_today over the selected devices. "
+                   + DEVICE_DAY_DESC, f"sum(opretail_device_walk_in_today{s})", w=5),
+        stat_panel(i, "Oldest device data hour age", "time() minus the oldest device hour timestamp.",
+                   f"time() - min(opretail_device_hour_timestamp_seconds{s})", w=5, unit="s", steps=GREEN_RED_AGE),
+        ts_panel(i, "Walk-ins per device", "opretail_device_walk_in per hour. " + AT_HOUR_DESC,
+                 [q(at_hour("opretail_device_walk_in", s, kind="device"), "{{device_name}} {{mac}} (shop {{shop_id}})",
+                    interval="1h")], w=12, h=9, unit="short"),
+        ts_panel(i, "Walk-outs per device",
+                 "opretail_device_walk_out per hour. Face-counting devices cannot count walk-outs: they have no "
+                 "line here, never a line at 0. " + AT_HOUR_DESC,
+                 [q(at_hour("opretail_device_walk_out", s, kind="device"), "{{device_name}} {{mac}} (shop {{shop_id}})",
+                    interval="1h")], w=12, h=9, unit="short"),
+        table_panel(i, "Silent devices (opening hours, last 24 h)",
+                    "Per device, the hours of the last 24 h that were opening hours of its shop (opretail_shop_open "
+                    "== 1) with zero walk-ins, sampled once per hour. Devices with none are hidden: an empty table "
+                    "is good news.",
+                    [f"sort_desc(sum by (instance, job, mac, device_name, shop_id) (sum_over_time(((opretail_device_walk_in{s} "
+                     f"== bool 0) and {ON_SHOP} {OPEN})[24h:1h])))"],
+                    ["zero-walk-in open hours"], w=12, h=9, sort_col="zero-walk-in open hours",
+                    only=("zero-walk-in open hours", "greater", 0), link=True),
+        table_panel(i, "Oldest device data (top 20)",
+                    "The 20 devices with the oldest latest hour: time() - opretail_device_hour_timestamp_seconds. "
+                    "Normal 1 h to 2 h; above 2.5 h the data is stale.",
+                    [f"topk(20, time() - opretail_device_hour_timestamp_seconds{s})"], ["data age"], w=12, h=9,
+                    sort_col="data age", link=True, units={"data age": ("s", None)}),
+        ts_panel(i, "Device sum vs shop count",
+                 "Per hour, the sum of the walk-ins of a shop's devices next to the shop's own walk-ins: a gap shows a "
+                 "device missing or miscounting. " + AT_HOUR_DESC,
+                 [q(f"sum by (shop_id) ({at_hour('opretail_device_walk_in', SHOPS_SEL, kind='device')})",
+                    "devices of {{shop_id}}", interval="1h"),
+                  q(f"{at_hour('opretail_shop_walk_in', SHOPS_SEL)} and on(shop_id) "
+                    "group by (shop_id) (opretail_device_walk_in{shop_id=~\"$shop\"})", "shop {{shop_id}} {{shop_name}}",
+                    interval="1h")], w=12, h=8, unit="short"),
+        table_panel(i, "Devices today",
+                    "Walk-ins and walk-outs of each selected device over the shop-local day so far. " + DEVICE_DAY_DESC
+                    + " An empty walk-out cell: the device cannot count walk-outs (face counting), not 0.",
+                    [f"{DEVICE_BY} (opretail_device_{m}_today{s})" for m in ("walk_in", "walk_out")],
+                    ["walk-in today", "walk-out today"], w=12, h=8, sort_col="walk-in today", link=True),
+    ]
     return dashboard("opretail-devices", "Opretail / Devices",
-                     "Counting devices: walk-in/out per device, silent devices, data age.",
-                     p, [query_var("shop", "Shop (depId)", "label_values(opretail_device_walk_in, shop_id)",
-                                   multi=True, include_all=True, all_value=".*"),
-                         query_var("device", "Device (mac)", 'label_values(opretail_device_walk_in{shop_id=~"$shop"}, mac)',
-                                   multi=True, include_all=True, all_value=".*"),
-                         *LOCAL_TIME_VARS],
+                     "Counting devices: walk-in/out per device, silent devices, data age.", p,
+                     [query_var("shop", "Shop",
+                                f"query_result(max by (shop_id, shop_name) ((opretail_shop_info or {SHOP_FALLBACK}) "
+                                "and on(shop_id) group by (shop_id) (opretail_device_walk_in)))",
+                                multi=True, include_all=True, regex=SHOP_REGEX,
+                                sort=dm.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC),
+                      query_var("device", "Device (mac)", 'label_values(opretail_device_walk_in{shop_id=~"$shop"}, mac)',
+                                multi=True, include_all=True)],
                      tags=("people-counting",))
 
 # ---------------------------------------------------------------------------------------------
@@ -450,120 +545,153 @@ def devices():
 
 
 def health():
-    i = '{instance=~"$instance"}'
-    p = []
-    y = 0
-    p.append(panel("stat", "Exporter up", "up of the scrape jobs matching job=~\".*opretail.*\" (1 = scraped).",
-                   [target('up{job=~".*opretail.*", instance=~"$instance"}', "{{instance}}", instant=True)], 0, y, 4, 4,
-                   thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}]))
-    p.append(panel("stat", "Version", "opretail_exporter_build_info.",
-                   [target(f"opretail_exporter_build_info{i}", "{{version}} ({{revision}})", instant=True)], 4, y, 4, 4,
-                   options={"textMode": "name"}))
-    p.append(panel("stat", "Targets down", "Configured shops/organisations/devices whose last gateway request failed (0 when none).",
-                   [target(f"count(opretail_target_up{i} == 0) or vector(0)", instant=True)], 8, y, 4, 4,
-                   thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 1}]))
-    p.append(panel("stat", "Gateway error ratio",
+    i_ = '{instance=~"$instance"}'
+    i = Ids()
+    p = [
+        stat_panel(i, "Exporter up", "up of the scrape jobs matching job=~\".*opretail.*\" (1 = scraped).",
+                   'up{job=~".*opretail.*", instance=~"$instance"}', legend="{{instance}}",
+                   steps=[(None, "red"), (1, "green")]),
+        stat_panel(i, "Version", "opretail_exporter_build_info.", f"opretail_exporter_build_info{i_}",
+                   legend="{{version}} ({{revision}})", text_mode=cm.BigValueTextMode.NAME),
+        stat_panel(i, "Targets down", "Configured shops/organisations/devices whose last gateway request failed "
+                   "(0 when none); the table below lists them.",
+                   f"count(opretail_target_up{i_} == 0) or vector(0)", steps=ZERO_GOOD),
+        stat_panel(i, "Gateway error ratio",
                    "Failed / sent gateway requests over the dashboard time range (0 when no error series exist).",
-                   [target(f"(sum(increase(opretail_api_errors_total{i}[$__range])) or vector(0)) / sum(increase(opretail_api_requests_total{i}[$__range]))",
-                           instant=True)], 12, y, 4, 4, unit="percentunit", decimals=2,
-                   thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 0.05}]))
-    p.append(panel("stat", "Last poll duration", "opretail_poll_duration_seconds: duration of the last complete poll.",
-                   [target(f"max(opretail_poll_duration_seconds{i})", instant=True)], 16, y, 4, 4, unit="s"))
-    p.append(panel("stat", "Oldest data hour age", "time() minus the oldest shop or device hour timestamp.",
-                   [target(f"time() - min(min(opretail_shop_hour_timestamp_seconds{i}) or min(opretail_device_hour_timestamp_seconds{i}))",
-                           instant=True)], 20, y, 4, 4, unit="s", thresholds=GREEN_RED_AGE))
-    y += 4
-    p.append(panel("timeseries", "Gateway requests by method", "rate(opretail_api_requests_total) per gateway method.",
-                   [target(f"sum by (method) (rate(opretail_api_requests_total{i}[$__rate_interval]))", "{{method}}")],
-                   0, y, 12, 8, unit="reqps"))
-    p.append(panel("timeseries", "Gateway errors by code",
-                   "increase(opretail_api_errors_total) per error code, named with a label_replace chain "
-                   "(\"7 SIGN_WRONG\"; codes such as http_503, timeout, transport, decode keep their name). "
-                   "Error series only exist after a first error.",
-                   [target(with_code_name(f"sum by (code) (increase(opretail_api_errors_total{i}[$__rate_interval]))"),
-                           "{{code_name}}")], 12, y, 12, 8, unit="short"))
-    y += 8
-    p.append(panel("table", "Errors by code and method (time range)",
-                   "Gateway errors over the dashboard time range per (method, code), with the gateway code name.",
-                   [target("sort_desc(" + with_code_name(f"sum by (method, code) (increase(opretail_api_errors_total{i}[$__range]))") + ")",
-                           instant=True, fmt="table")], 0, y, 12, 8,
-                   extra={"transformations": [ORGANIZE_HIDE]}, options=table_opts("Value")))
-    p.append(panel("timeseries", "Request latency",
-                   "Quantiles of opretail_api_request_duration_seconds per method (histogram_quantile).",
-                   [target(f"histogram_quantile({q}, sum by (le, method) (rate(opretail_api_request_duration_seconds_bucket{i}[$__rate_interval])))",
-                           f"p{int(q * 100)} {{{{method}}}}") for q in (0.5, 0.9, 0.99)], 12, y, 12, 8, unit="s"))
-    y += 8
-    p.append(panel("state-timeline", "Target up",
-                   "opretail_target_up per configured target (S_/O_ ids and device macs): 1 when its last gateway request succeeded.",
-                   [target(f"opretail_target_up{i}", "{{target}}")], 0, y, 12, 10,
-                   extra={"fieldConfig": {"defaults": {"mappings": [{"type": "value", "options": {
-                       "0": {"text": "down", "color": "red"}, "1": {"text": "up", "color": "green"}}}]}, "overrides": []}}))
-    p.append(panel("bargauge", "Time since last success per target",
-                   "time() - opretail_target_last_success_timestamp_seconds.",
-                   [target(f"sort_desc(time() - opretail_target_last_success_timestamp_seconds{i})", "{{target}}", instant=True)],
-                   12, y, 12, 10, unit="s",
-                   thresholds=[{"color": "green", "value": None}, {"color": "yellow", "value": 900}, {"color": "red", "value": 3600}]))
-    y += 10
-    p.append(panel("timeseries", "Data age", "Age of the newest and the oldest shop hour timestamp (threshold 2.5 h).",
-                   [target(f"time() - max(opretail_shop_hour_timestamp_seconds{i})", "newest shop hour"),
-                    target(f"time() - min(opretail_shop_hour_timestamp_seconds{i})", "oldest shop hour"),
-                    target(f"time() - min(opretail_device_hour_timestamp_seconds{i})", "oldest device hour")],
-                   0, y, 12, 8, unit="s", thresholds=GREEN_RED_AGE,
-                   extra={}))
-    p.append(panel("timeseries", "Poll duration and exporter process",
-                   "opretail_poll_duration_seconds and the exporter's resident memory.",
-                   [target(f"opretail_poll_duration_seconds{i}", "poll duration {{instance}}"),
-                    target('process_resident_memory_bytes{job=~".*opretail.*", instance=~"$instance"}', "RSS {{instance}}")],
-                   12, y, 12, 8, unit="s",
-                   overrides=[{"matcher": {"id": "byRegexp", "options": "RSS.*"},
-                               "properties": [{"id": "unit", "value": "bytes"}, {"id": "custom.axisPlacement", "value": "right"}]}]))
-    y += 8
-    p.append(row("Gateway conventions", y))
-    y += 1
-    p.append(panel("table", "Fields missing from gateway answers",
-                   "Rows of the last answer of each gateway method that lacked a field the exporter reads "
-                   "(opretail_gateway_fields_missing). Rows at 0 are hidden: an empty table means every field "
-                   "the exporter reads was there. A renamed field makes the metric read from it vanish; run "
-                   "`opretail-exporter doctor --config FILE` to see what the gateway sends. OpretailGatewayFieldMissing "
-                   "fires after 30 min.",
-                   [target(f"sort_desc(opretail_gateway_fields_missing{i})", instant=True, fmt="table")], 0, y, 8, 7,
-                   extra=nonzero_rows("rows without it"),
-                   options=table_opts("rows without it")))
-    p.append(panel("stat", "Clock skew",
-                   "opretail_gateway_clock_skew_seconds: this host's clock minus the gateway's stat.systime "
-                   "(positive: the host is ahead). The gateway refuses requests whose _timestamp is too far off "
-                   "with code 16 TIMESTAMP_OVERTIME; red beyond ±120 s, where OpretailClockSkew fires after "
-                   "10 min. Fix NTP on the exporter's host.",
-                   [target(f"opretail_gateway_clock_skew_seconds{i}", "{{instance}}", instant=True)], 8, y, 4, 7,
-                   unit="s", decimals=1,
-                   thresholds=[{"color": "red", "value": None}, {"color": "green", "value": -120},
-                               {"color": "red", "value": 120}]))
-    p.append(panel("table", "Conventions in force",
-                   "opretail_gateway_convention: how the exporter reads the gateway's rows. row_time: a row's time "
-                   "is the start or the end of the hour it counts; rate_scale: rates arrive as percent (8.14) or as "
-                   "fraction (0.0814). source: configured (gateway.row_time / gateway.rate_scale), detected (auto, "
-                   "decided from the answers) or assumed (auto, the answers did not decide yet: the documented "
-                   "default). 'assumed' that stays: run doctor and set the value.",
-                   [target(f"opretail_gateway_convention{i} == 1", instant=True, fmt="table")], 12, y, 6, 7,
-                   extra={"transformations": [
-                       {"id": "organize", "options": {"excludeByName": {"Time": True, "job": True, "__name__": True,
-                                                                        "Value": True},
-                                                      "indexByName": {"instance": 0, "setting": 1, "value": 2,
-                                                                      "source": 3}}}]},
-                   options=table_opts()))
-    p.append(panel("timeseries", "Hour revisions",
-                   "Hours already published whose value changed at a re-poll (a late upload), per hour: "
-                   "increase of opretail_shop_hour_revisions_total and opretail_device_hour_revisions_total over "
-                   "1 h. The newest value is published while that hour is still the reported one. A steady "
-                   "rate means the gateway keeps receiving counts late.",
-                   [target(f"sum(increase(opretail_{k}_hour_revisions_total{i}[1h]))", f"{k} hours revised")
-                    for k in ("shop", "device")], 18, y, 6, 7, unit="short"))
+                   f"(sum(increase(opretail_api_errors_total{i_}[$__range])) or vector(0)) / "
+                   f"sum(increase(opretail_api_requests_total{i_}[$__range]))", unit="percentunit", decimals=2,
+                   steps=[(None, "green"), (0.05, "red")]),
+        stat_panel(i, "Last poll duration", "opretail_poll_duration_seconds: duration of the last complete poll.",
+                   f"max(opretail_poll_duration_seconds{i_})", unit="s"),
+        stat_panel(i, "Oldest data hour age", "time() minus the oldest shop or device hour timestamp.",
+                   f"time() - min(min(opretail_shop_hour_timestamp_seconds{i_}) or "
+                   f"min(opretail_device_hour_timestamp_seconds{i_}))", unit="s", steps=GREEN_RED_AGE),
+    ]
+    hour = [(None, "green"), (2700, "yellow"), (3600, "red")]
+    refresh = db.Row("Refresh vs the hour")
+    for x in (
+        stat_panel(i, "Last refresh duration",
+                   "opretail_refresh_duration_seconds: how long the last full refresh (the first poll for a new hour) "
+                   "took. It must end well within the hour (3,600 s), or the next hour starts before this one is "
+                   "published.", f"max(opretail_refresh_duration_seconds{i_})", w=4, unit="s", steps=hour),
+        stat_panel(i, "Predicted refresh time",
+                   "opretail_refresh_budget_seconds: the least time a full refresh can take, its gateway calls "
+                   "(opretail_refresh_requests) divided by the configured requests_per_second. Over 3,600 s the hour "
+                   "is over before it is refreshed: raise the rate or shard.",
+                   f"max(opretail_refresh_budget_seconds{i_})", w=4, unit="s", steps=hour),
+        stat_panel(i, "Rate limit in force",
+                   "opretail_api_rate_limit_requests_per_second: lowered after -100 API_CALL_REPEAT answers, won back "
+                   "on success. Below the configured rate: the gateway is pushing back.",
+                   f"min(opretail_api_rate_limit_requests_per_second{i_})", w=4, unit="reqps", decimals=2),
+        stat_panel(i, "Configured rate",
+                   "requests_per_second as configured: opretail_refresh_requests / opretail_refresh_budget_seconds "
+                   "(the budget is the refresh's calls over the configured rate).",
+                   f"max(opretail_refresh_requests{i_} / opretail_refresh_budget_seconds{i_})", w=4, unit="reqps",
+                   decimals=2),
+        table_panel(i, "Reload status",
+                    "opretail_config_last_reload_successful and, with --web.config.file, "
+                    "opretail_web_config_last_reload_successful: 1 when the last (re)load succeeded, 0 when it failed "
+                    "(the exporter keeps the previous configuration), with the time of the last successful load.",
+                    [f'label_replace(opretail_config_last_reload_successful{i_}, "file", "config", "", "") or '
+                     f'label_replace(opretail_web_config_last_reload_successful{i_}, "file", "web config", "", "")',
+                     f'label_replace(opretail_config_last_reload_success_timestamp_seconds{i_} * 1000, "file", "config", "", "") or '
+                     f'label_replace(opretail_web_config_last_reload_success_timestamp_seconds{i_} * 1000, "file", "web config", "", "")'],
+                    ["successful", "last success"], w=8, h=4, units={"last success": ("dateTimeAsIso", None)}),
+    ):
+        p.append(x)
+    p.insert(6, refresh)
+    dur = ts_panel(i, "Refresh duration and predicted time vs the hour",
+                   "opretail_refresh_duration_seconds (measured) and opretail_refresh_budget_seconds (predicted) "
+                   "against the hour (the red dashed line at 3,600 s).",
+                   [q(f"max(opretail_refresh_duration_seconds{i_})", "refresh duration"),
+                    q(f"max(opretail_refresh_budget_seconds{i_})", "predicted refresh time")], w=8, h=8, unit="s",
+                   steps=[(None, "transparent"), (3600, "red")])
+    p.append(dur.thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED))
+             .axis_soft_max(3600))
+    p.append(dashed(ts_panel(i, "Rate limit in force vs configured",
+                             "The request rate in force (opretail_api_rate_limit_requests_per_second) against the "
+                             "configured requests_per_second (dashed).",
+                             [q(f"min(opretail_api_rate_limit_requests_per_second{i_})", "in force"),
+                              q(f"max(opretail_refresh_requests{i_} / opretail_refresh_budget_seconds{i_})",
+                                "configured")], w=8, h=8, unit="reqps"), "configured"))
+    p.append(ts_panel(i, "Retries by method",
+                      "Requests retried after a transient failure (opretail_api_retries_total), per method and "
+                      "interval. Retries that then succeed are not errors of the hour's data; a steady rate slows the "
+                      "refresh.",
+                      [q(f"sum by (method) (increase(opretail_api_retries_total{i_}[$__rate_interval]))", "{{method}}")],
+                      w=8, h=8, unit="short"))
+    p.append(db.Row("Targets"))
+    p.append(table_panel(
+        i, "Failing targets",
+        "Configured targets (S_/O_ ids, device macs) whose last gateway request failed (opretail_target_up == 0), "
+        "with the time since their last success. Targets that are up are hidden: an empty table is good news.",
+        [f"opretail_target_up{i_}", f"time() - opretail_target_last_success_timestamp_seconds{i_}"],
+        ["up", "since last success"], w=12, h=8, sort_col="since last success", only=("up", "lower", 1),
+        units={"since last success": ("s", None)}))
+    p.append(ts_panel(i, "Targets down over time", "count(opretail_target_up == 0): targets whose last request failed.",
+                      [q(f"count(opretail_target_up{i_} == 0) or vector(0)", "targets down")], w=12, h=8,
+                      steps=ZERO_GOOD))
+    p.append(db.Row("Gateway"))
+    p.append(ts_panel(i, "Gateway requests by method", "rate(opretail_api_requests_total) per gateway method.",
+                      [q(f"sum by (method) (rate(opretail_api_requests_total{i_}[$__rate_interval]))", "{{method}}")],
+                      unit="reqps"))
+    p.append(ts_panel(i, "Gateway errors by code",
+                      "increase(opretail_api_errors_total) per error code, named (\"7 SIGN_WRONG\"; http_503, timeout, "
+                      "transport, decode keep their name). Error series only exist after a first error.",
+                      [q(with_code_name(f"sum by (code) (increase(opretail_api_errors_total{i_}[$__rate_interval]))"),
+                         "{{code_name}}")], unit="short"))
+    p.append(table_panel(i, "Errors by code and method (time range)",
+                         "Gateway errors over the dashboard time range per (method, code), with the gateway code name.",
+                         ["sort_desc(" + with_code_name(
+                             f"sum by (method, code) (increase(opretail_api_errors_total{i_}[$__range]))") + ")"],
+                         ["errors"], sort_col="errors"))
+    p.append(ts_panel(i, "Request latency",
+                      "Quantiles of opretail_api_request_duration_seconds per method (histogram_quantile).",
+                      [q(f"histogram_quantile({x}, sum by (le, method) (rate(opretail_api_request_duration_seconds_bucket{i_}"
+                         f"[$__rate_interval])))", f"p{int(x * 100)} {{{{method}}}}") for x in (0.5, 0.9, 0.99)], unit="s"))
+    p.append(ts_panel(i, "Data age", "Age of the newest and the oldest shop hour timestamp and the oldest device hour.",
+                      [q(f"time() - max(opretail_shop_hour_timestamp_seconds{i_})", "newest shop hour"),
+                       q(f"time() - min(opretail_shop_hour_timestamp_seconds{i_})", "oldest shop hour"),
+                       q(f"time() - min(opretail_device_hour_timestamp_seconds{i_})", "oldest device hour")],
+                      unit="s", steps=GREEN_RED_AGE))
+    rss = ts_panel(i, "Poll duration and exporter process", "opretail_poll_duration_seconds and the exporter's resident memory.",
+                   [q(f"opretail_poll_duration_seconds{i_}", "poll duration {{instance}}"),
+                    q('process_resident_memory_bytes{job=~".*opretail.*", instance=~"$instance"}', "RSS {{instance}}")],
+                   unit="s")
+    p.append(rss.override_by_regexp("RSS.*", [dm.DynamicConfigValue(id_val="unit", value="bytes"),
+                                              dm.DynamicConfigValue(id_val="custom.axisPlacement", value="right")]))
+    p.append(db.Row("Gateway conventions"))
+    p.append(table_panel(
+        i, "Fields missing from gateway answers",
+        "Rows of the last answer of each gateway method that lacked a field the exporter reads "
+        "(opretail_gateway_fields_missing). Rows at 0 are hidden: an empty table means every field was there. "
+        "Run `opretail-exporter doctor --config FILE` to see what the gateway sends.",
+        [f"sort_desc(opretail_gateway_fields_missing{i_})"], ["rows without it"], w=8, h=7,
+        sort_col="rows without it", only=("rows without it", "greater", 0)))
+    p.append(stat_panel(i, "Clock skew",
+                        "opretail_gateway_clock_skew_seconds: this host's clock minus the gateway's stat.systime "
+                        "(positive: the host is ahead). The gateway refuses requests too far off (code 16 "
+                        "TIMESTAMP_OVERTIME); red beyond ±120 s. Fix NTP on the exporter's host.",
+                        f"opretail_gateway_clock_skew_seconds{i_}", w=4, h=7, legend="{{instance}}", unit="s", decimals=1,
+                        steps=[(None, "red"), (-120, "green"), (120, "red")]))
+    p.append(table_panel(
+        i, "Conventions in force",
+        "opretail_gateway_convention: how the exporter reads the gateway's rows. row_time: a row's time is the start "
+        "or the end of the hour it counts; rate_scale: percent or fraction. source: configured, detected or assumed "
+        "(the answers did not decide yet; if it stays, run doctor and set the value).",
+        [f"opretail_gateway_convention{i_} == 1"], ["in force"], w=6, h=7, hide=("in force",)))
+    p.append(ts_panel(i, "Hour revisions",
+                      "Hours already published whose value changed at a re-poll (a late upload), per hour: increase of "
+                      "opretail_shop_hour_revisions_total and opretail_device_hour_revisions_total over 1 h.",
+                      [q(f"sum(increase(opretail_{k}_hour_revisions_total{i_}[1h]))", f"{k} hours revised")
+                       for k in ("shop", "device")], w=6, h=7, unit="short"))
     return dashboard("opretail-health", "Opretail / Exporter and gateway health",
-                     "opretail-exporter and Opretail gateway: requests, errors by code, latency, targets, data age, "
-                     "gateway conventions (fields missing, clock skew, row time and rate scale, late revisions).",
-                     p, [query_var("instance", "Exporter instance", "label_values(opretail_exporter_build_info, instance)",
-                                   multi=True, include_all=True, all_value=".*")],
-                     time_from="now-6h", tags=("monitoring",))
+                     "opretail-exporter and the Opretail gateway: refresh vs the hour (duration, predicted time, rate "
+                     "limit, retries, reloads), failing targets, requests, errors by code, latency, data age, gateway "
+                     "conventions.", p,
+                     [query_var("instance", "Exporter instance", "label_values(opretail_exporter_build_info, instance)",
+                                multi=True, include_all=True)],
+                     tags=("monitoring",), time_from="now-6h")
 
 
 def main():
@@ -571,7 +699,7 @@ def main():
                     ("opretail-devices", devices()), ("opretail-health", health())):
         path = os.path.join(OUT, name + ".json")
         with open(path, "w") as f:
-            json.dump(d, f, indent=2)
+            json.dump(d, f, indent=2, sort_keys=True)
             f.write("\n")
         print("wrote", os.path.relpath(path, ROOT))
 

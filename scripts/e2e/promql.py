@@ -1,0 +1,24 @@
+"""PromQL forms shared by the dashboard generator and the end-to-end test (stdlib only)."""
+
+ON_SHOP = "on(instance, job, shop_id)"
+
+
+def at_hour(metric: str, sel: str = "", weeks_ago: int = 0, kind: str = "shop", ts: str = "") -> str:
+    """`metric` placed at the hour it describes, for a range query with a one-hour step.
+
+    A value of hour H is scraped from about H+1h+hour_delay until the next hour's value replaces
+    it; a backfilled value sits at H itself. At each step t this picks, from the windows (t-1h, t],
+    (t, t+1h] and (t+1h, t+2h] (negative offsets), the last sample whose hour timestamp (`ts`,
+    by default opretail_<kind>_hour_timestamp_seconds) names the hour containing t: the backfilled
+    sample, or the live one scraped an hour or two later. `weeks_ago` moves the whole lookup back
+    that many weeks (the same hour a week earlier, drawn at this week's hour)."""
+    ts = ts or f"opretail_{kind}_hour_timestamp_seconds"
+    on = ON_SHOP if kind == "shop" else "on(instance, job, mac)"
+    shift = f" + {weeks_ago * 604800}" if weeks_ago else ""
+    parts = []
+    for k in (0, 1, 2):
+        hours = weeks_ago * 168 - k
+        off = f" offset {hours}h" if hours else ""
+        parts.append(f"(last_over_time({metric}{sel}[1h]{off}) and {on} "
+                     f"(last_over_time({ts}{sel}[1h]{off}){shift} > time() - 3600 <= time()))")
+    return "(" + " or ".join(parts) + ")"
