@@ -584,9 +584,9 @@ def health():
                    "on success. Below the configured rate: the gateway is pushing back.",
                    f"min(opretail_api_rate_limit_requests_per_second{i_})", w=4, unit="reqps", decimals=2),
         stat_panel(i, "Configured rate",
-                   "requests_per_second as configured: opretail_refresh_requests / opretail_refresh_budget_seconds "
-                   "(the budget is the refresh's calls over the configured rate).",
-                   f"max(opretail_refresh_requests{i_} / opretail_refresh_budget_seconds{i_})", w=4, unit="reqps",
+                   "gateway.requests_per_second as configured "
+                   "(opretail_api_rate_limit_configured_requests_per_second).",
+                   f"max(opretail_api_rate_limit_configured_requests_per_second{i_})", w=4, unit="reqps",
                    decimals=2),
         table_panel(i, "Reload status",
                     "opretail_config_last_reload_successful and, with --web.config.file, "
@@ -612,7 +612,7 @@ def health():
                              "The request rate in force (opretail_api_rate_limit_requests_per_second) against the "
                              "configured requests_per_second (dashed).",
                              [q(f"min(opretail_api_rate_limit_requests_per_second{i_})", "in force"),
-                              q(f"max(opretail_refresh_requests{i_} / opretail_refresh_budget_seconds{i_})",
+                              q(f"max(opretail_api_rate_limit_configured_requests_per_second{i_})",
                                 "configured")], w=8, h=8, unit="reqps"), "configured"))
     p.append(ts_panel(i, "Retries by method",
                       "Requests retried after a transient failure (opretail_api_retries_total), per method and "
