@@ -586,7 +586,9 @@ LARGE_DEVICES = 20
 # the last day, for the week-ago window and the last day (not 8 full days of every family: that
 # would be millions of samples).
 LARGE_FAMILIES = {"opretail_shop_walk_in", "opretail_shop_walk_in_today", "opretail_shop_hour_timestamp_seconds",
-                  "opretail_device_walk_in", "opretail_device_hour_timestamp_seconds"}
+                  "opretail_device_walk_in", "opretail_device_hour_timestamp_seconds", "opretail_shop_open",
+                  "opretail_shop_info", "opretail_shop_walk_in_baseline", "opretail_shop_walk_in_baseline_weeks"}
+REGIONS = ("east", "north", "south", "west", "central")
 LARGE_WINDOWS = [(7 * 86400 + 26 * 3600, 7 * 86400 - 600), (26 * 3600, 30)]
 
 
@@ -604,7 +606,8 @@ def large_tenant_pass(dashboards):
     start("simulator-large", [EXPORTER, "simulate", "--listen", f"127.0.0.1:{sim_port}", "--shops", str(LARGE_SHOPS),
                               "--devices", str(LARGE_DEVICES), "--org-size", "100"])
     sim = f"http://127.0.0.1:{sim_port}"
-    orgs = "".join(f"  - id: O_{2001 + n}\n" for n in range((LARGE_SHOPS + 99) // 100))
+    orgs = "".join(f"  - id: O_{2001 + n}\n    labels: {{region: {REGIONS[n % len(REGIONS)]}}}\n"
+                   for n in range((LARGE_SHOPS + 99) // 100))
     devices = "".join(f'  - {{mac: "0a{n:010x}", name: "Counter {n + 1}", shop_id: "{100001 + n % LARGE_SHOPS}"}}\n'
                       for n in range(LARGE_DEVICES))
     config = os.path.join(TMP, "exporter-large.yml")
@@ -615,9 +618,9 @@ def large_tenant_pass(dashboards):
     start("exporter-large", [EXPORTER, "--config", config, "--web.listen-address", f"127.0.0.1:{exp_port}"])
     exp = f"http://127.0.0.1:{exp_port}"
     wait_for("large exporter /-/ready", ready(exp + "/-/ready"), timeout=300)
-    metrics = wait_for(f"{LARGE_SHOPS} shops in the scrape", lambda: (
+    metrics = wait_for(f"{LARGE_SHOPS} shops in the scrape, with their baselines", lambda: (
         lambda t: t if t.count("opretail_shop_walk_in_today{") >= LARGE_SHOPS and "opretail_device_walk_in{" in t
-        else None)(http(exp + "/metrics")[1]), timeout=300)
+        and "opretail_shop_walk_in_baseline{" in t else None)(http(exp + "/metrics")[1]), timeout=300)
     data_dir = os.path.join(TMP, "data-large")
     os.makedirs(data_dir)
     instance = f"127.0.0.1:{exp_port}"
@@ -688,7 +691,9 @@ def main():
     config = os.path.join(TMP, "exporter.yml")
     with open(config, "w") as f:
         f.write(f"gateway:\n  url: {sim}/m.api\n  app_key: demo\n  app_secret: demo-secret\n  timeout: 3s\n"
-                f"timezone: Asia/Shanghai\npoll_interval: 5s\nshops:\n  - id: O_1001\n  - id: O_1002\n"
+                f"timezone: Asia/Shanghai\npoll_interval: 5s\nshops:\n"
+                f"  - id: O_1001\n    labels: {{region: east, city: Shanghai}}\n"
+                f"  - id: O_1002\n    labels: {{region: north, city: Beijing}}\n"
                 f"devices:\n{devices}\n")
     # The simulator answers on /m.api; wait until its port accepts connections.
     wait_for("the simulated gateway", lambda: socket.create_connection(("127.0.0.1", sim_port), 1).close() or True)
@@ -696,8 +701,8 @@ def main():
     exp = f"http://127.0.0.1:{exp_port}"
     wait_for("exporter /-/ready", ready(exp + "/-/ready"))
     families = ("opretail_shop_walk_in{", "opretail_device_walk_in{", "opretail_shop_walk_in_today{",
-                "opretail_device_walk_in_today{")
-    metrics = wait_for("shop and device metrics, hourly and daily", lambda: (
+                "opretail_device_walk_in_today{", "opretail_shop_walk_in_baseline{")
+    metrics = wait_for("shop and device metrics, hourly and daily, and the walk-in baseline", lambda: (
         lambda t: t if all(f in t for f in families) else None)(http(exp + "/metrics")[1]))
     log(f"exporter ready at {exp} (simulator at {sim})")
 

@@ -1,6 +1,15 @@
 """PromQL forms shared by the dashboard generator and the end-to-end test (stdlib only)."""
 
+import re
+
 ON_SHOP = "on(instance, job, shop_id)"
+
+
+def without_stat(sel: str) -> str:
+    """`sel` without its `stat` matcher: the hour timestamps have no `stat` label (the baseline's
+    statistics do)."""
+    inner = [m for m in re.findall(r'\w+\s*[!=]~?\s*"(?:[^"\\]|\\.)*"', sel) if not m.startswith("stat")]
+    return "{" + ", ".join(inner) + "}" if inner else ""
 
 
 def at_hour(metric: str, sel: str = "", weeks_ago: int = 0, kind: str = "shop", ts: str = "") -> str:
@@ -13,6 +22,7 @@ def at_hour(metric: str, sel: str = "", weeks_ago: int = 0, kind: str = "shop", 
     sample, or the live one scraped an hour or two later. `weeks_ago` moves the whole lookup back
     that many weeks (the same hour a week earlier, drawn at this week's hour)."""
     ts = ts or f"opretail_{kind}_hour_timestamp_seconds"
+    ts_sel = without_stat(sel)
     on = ON_SHOP if kind == "shop" else "on(instance, job, mac)"
     shift = f" + {weeks_ago * 604800}" if weeks_ago else ""
     parts = []
@@ -20,5 +30,5 @@ def at_hour(metric: str, sel: str = "", weeks_ago: int = 0, kind: str = "shop", 
         hours = weeks_ago * 168 - k
         off = f" offset {hours}h" if hours else ""
         parts.append(f"(last_over_time({metric}{sel}[1h]{off}) and {on} "
-                     f"(last_over_time({ts}{sel}[1h]{off}){shift} > time() - 3600 <= time()))")
+                     f"(last_over_time({ts}{ts_sel}[1h]{off}){shift} > time() - 3600 <= time()))")
     return "(" + " or ".join(parts) + ")"

@@ -384,8 +384,8 @@ impl SimConfig {
     }
 
     /// The exporter configuration that polls this tenant at `url` (what `demo` runs with):
-    /// every organisation and device, shops in gateway time (Asia/Shanghai), polled every
-    /// minute, the other settings at their defaults.
+    /// every organisation (each with a `region` label) and device, shops in gateway time
+    /// (Asia/Shanghai), polled every minute, the other settings at their defaults.
     pub fn exporter_config(&self, url: Url) -> Config {
         Config {
             gateway: GatewayConfig::new(url, self.app_key.clone(), self.app_secret.clone()),
@@ -402,7 +402,13 @@ impl SimConfig {
             shops: self
                 .orgs
                 .iter()
-                .map(|o| ShopTarget::new(TargetId::Org(o.org_id)))
+                .enumerate()
+                .map(|(n, o)| ShopTarget {
+                    // A region per organisation, so that the dashboards' region picker and the
+                    // alert routes by region have something to show.
+                    labels: vec![("region".to_string(), DEMO_REGIONS[n % DEMO_REGIONS.len()].to_string())].into(),
+                    ..ShopTarget::new(TargetId::Org(o.org_id))
+                })
                 .collect(),
             devices: self
                 .devices
@@ -416,6 +422,9 @@ impl SimConfig {
         }
     }
 }
+
+/// The `region` labels the demo's organisations take in turn.
+const DEMO_REGIONS: [&str; 5] = ["east", "north", "south", "west", "central"];
 
 /// A mac as the gateway compares it: `:`, `-` and blanks dropped, lower case.
 pub(crate) fn normalize_mac(mac: &str) -> String {
