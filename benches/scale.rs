@@ -1700,7 +1700,7 @@ async fn run_baseline(s: &Settings, ticks: f64) -> Result<BaselineRun> {
         let (_, families) = live.metrics().await?;
         shops_with_baseline = families
             .iter()
-            .filter(|f| f.name == "opretail_shop_walk_in_baseline_weeks")
+            .filter(|f| f.name == "opretail_shop_walk_in_baseline_samples")
             .map(|f| f.samples.len())
             .sum();
         requests = Counters::of(&families).since(before).requests;

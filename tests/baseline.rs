@@ -92,7 +92,7 @@ async fn the_baseline_is_the_median_and_p10_of_the_simulators_past_weeks() {
             (p10 - promql_quantile(0.1, &values)).abs() < 1e-9,
             "{id}: {p10} vs {values:?}"
         );
-        assert_eq!(m.value("opretail_shop_walk_in_baseline_weeks", &labels), 4.0);
+        assert_eq!(m.value("opretail_shop_walk_in_baseline_samples", &labels), 4.0);
         // Beside the shop's hourly series, with the same labels, for the same hour.
         assert!(m.get("opretail_shop_walk_in", &labels).is_some());
         let stamp = m.value("opretail_shop_hour_timestamp_seconds", &labels);
@@ -180,7 +180,7 @@ async fn weeks_zero_makes_no_history_calls_and_publishes_no_baseline() {
     let m = h.scrape().await;
     assert!(m.get("opretail_shop_walk_in", &[("shop_id", "9620")]).is_some());
     assert!(m.find("opretail_shop_walk_in_baseline", &[]).is_empty());
-    assert!(m.find("opretail_shop_walk_in_baseline_weeks", &[]).is_empty());
+    assert!(m.find("opretail_shop_walk_in_baseline_samples", &[]).is_empty());
     assert_eq!(h.exporter.poller.history_size().await.0, 0);
     h.stop().await;
 }
@@ -215,7 +215,7 @@ async fn closed_days_are_left_out_of_the_baseline() {
     h.poll().await;
     let m = h.scrape().await;
     let shop = [("shop_id", "9601")];
-    assert_eq!(m.value("opretail_shop_walk_in_baseline_weeks", &shop), 3.0);
+    assert_eq!(m.value("opretail_shop_walk_in_baseline_samples", &shop), 3.0);
     let values: Vec<f64> = past_walk_ins(&h, 9601, hour, 4).into_iter().skip(1).collect();
     let median = m.value(
         "opretail_shop_walk_in_baseline",
@@ -257,7 +257,7 @@ async fn an_organisation_too_big_for_a_day_call_is_asked_through_its_shops_once(
         &[("shop_id", "9605"), ("stat", "median")],
     );
     assert!((median - promql_quantile(0.5, &values)).abs() < 1e-9);
-    assert_eq!(m.find("opretail_shop_walk_in_baseline_weeks", &[]).len(), 12);
+    assert_eq!(m.find("opretail_shop_walk_in_baseline_samples", &[]).len(), 12);
     h.stop().await;
 }
 
@@ -286,7 +286,7 @@ async fn the_fill_takes_only_the_time_a_poll_leaves_and_goes_on_at_the_next_poll
     let unique: BTreeSet<&(String, NaiveDate)> = all.iter().collect();
     assert_eq!((all.len(), unique.len()), (56, 56), "no day asked twice");
     let m = h.scrape().await;
-    assert_eq!(m.find("opretail_shop_walk_in_baseline_weeks", &[]).len(), 6);
+    assert_eq!(m.find("opretail_shop_walk_in_baseline_samples", &[]).len(), 6);
     h.stop().await;
 }
 
@@ -309,7 +309,7 @@ async fn a_target_removed_from_the_configuration_loses_its_history() {
     assert_eq!(h.exporter.poller.history_size().await.0, 14);
     let m = h.scrape().await;
     assert_eq!(
-        m.label_values("opretail_shop_walk_in_baseline_weeks", "shop_id"),
+        m.label_values("opretail_shop_walk_in_baseline_samples", "shop_id"),
         ["9601"]
     );
     h.stop().await;

@@ -587,7 +587,7 @@ LARGE_DEVICES = 20
 # would be millions of samples).
 LARGE_FAMILIES = {"opretail_shop_walk_in", "opretail_shop_walk_in_today", "opretail_shop_hour_timestamp_seconds",
                   "opretail_device_walk_in", "opretail_device_hour_timestamp_seconds", "opretail_shop_open",
-                  "opretail_shop_info", "opretail_shop_walk_in_baseline", "opretail_shop_walk_in_baseline_weeks"}
+                  "opretail_shop_info", "opretail_shop_walk_in_baseline", "opretail_shop_walk_in_baseline_samples"}
 REGIONS = ("east", "north", "south", "west", "central")
 LARGE_WINDOWS = [(7 * 86400 + 26 * 3600, 7 * 86400 - 600), (26 * 3600, 30)]
 

@@ -383,7 +383,7 @@ def shop_detail():
                    f"opretail_shop_walk_in{s}", w=3, legend="{{shop_name}}"),
         stat_panel(i, "Baseline median, same hour",
                    "opretail_shop_walk_in_baseline{stat=\"median\"}: the median of the shop's walk-ins at the same "
-                   "weekday and hour over the last weeks (opretail_shop_walk_in_baseline_weeks). No value: a new "
+                   "weekday and hour over the last weeks (opretail_shop_walk_in_baseline_samples). No value: a new "
                    "installation without history yet.",
                    f'opretail_shop_walk_in_baseline{{shop_id="$shop", stat="median"}}', w=3, no_value="no history"),
         stat_panel(i, "Open, latest hour",

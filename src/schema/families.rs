@@ -195,9 +195,9 @@ pub(crate) static SHOP_BASELINE_FAMILIES: &[Family<BaselineStat>] = &[Family {
 
 /// The number of weeks behind each shop's baseline.
 pub(crate) static SHOP_BASELINE_WEEKS_FAMILIES: &[Family<ShopBaseline>] = &[Family {
-    name: "opretail_shop_walk_in_baseline_weeks",
-    key: "walk_in_baseline_weeks",
-    help: "Past weeks that went into opretail_shop_walk_in_baseline for the hour the shop's values describe (2 to baseline.weeks; past days fetched once from the Opretail gateway).",
+    name: "opretail_shop_walk_in_baseline_samples",
+    key: "walk_in_baseline_samples",
+    help: "The number of past weeks (one sample each, the same weekday and hour) that went into opretail_shop_walk_in_baseline for the hour the shop's values describe (2 to baseline.weeks; past days fetched once from the Opretail gateway).",
     ending: Ending::Complete,
     kind: Kind::Gauge,
     labels: &SHOP_LABELS,
