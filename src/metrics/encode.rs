@@ -427,6 +427,15 @@ mod tests {
     use std::collections::HashMap;
 
     /// Registers `family` as a `prometheus` gauge with a value for every series that has one.
+    /// The labels of a shop's hourly series, for the `prometheus` crate.
+    fn shop_labels(s: &ShopSample) -> HashMap<&'static str, &str> {
+        HashMap::from([
+            ("shop_id", s.dep_id.as_str()),
+            ("shop_name", s.name.as_str()),
+            ("shop_code", s.code.as_str()),
+        ])
+    }
+
     fn gauge<'a, S: 'a>(
         registry: &Registry,
         family: &Family<S>,
@@ -558,26 +567,15 @@ mod tests {
                 AnyFamily::Shop(f) => gauge(
                     &registry,
                     f,
-                    snapshot.shops.values().map(|s| {
-                        let labels = [
-                            ("shop_id", s.dep_id.as_str()),
-                            ("shop_name", &s.name),
-                            ("shop_code", &s.code),
-                        ];
-                        (HashMap::from(labels), &s.values, Some(s.hour_start))
-                    }),
+                    snapshot
+                        .shops
+                        .values()
+                        .map(|s| (shop_labels(s), &s.values, Some(s.hour_start))),
                 ),
                 AnyFamily::ShopMeta(f) => gauge(
                     &registry,
                     f,
-                    snapshot.shops.values().map(|s| {
-                        let labels = [
-                            ("shop_id", s.dep_id.as_str()),
-                            ("shop_name", &s.name),
-                            ("shop_code", &s.code),
-                        ];
-                        (HashMap::from(labels), &s.meta, None)
-                    }),
+                    snapshot.shops.values().map(|s| (shop_labels(s), &s.meta, None)),
                 ),
                 AnyFamily::ShopInfo(f) => {
                     // Every static label name of any shop, the same for every series.
@@ -590,12 +588,8 @@ mod tests {
                     registry.register(Box::new(g.clone())).unwrap();
                     for s in snapshot.shops.values() {
                         let org = s.meta.org_id.map(|n| format!("O_{n}")).unwrap_or_default();
-                        let mut labels = HashMap::from([
-                            ("shop_id", s.dep_id.as_str()),
-                            ("shop_name", &s.name),
-                            ("shop_code", &s.code),
-                            ("org_id", &org),
-                        ]);
+                        let mut labels = shop_labels(s);
+                        labels.insert("org_id", &org);
                         for name in statics {
                             let value = s.meta.labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v);
                             labels.insert(name, value);
@@ -608,12 +602,7 @@ mod tests {
                     f,
                     snapshot.shop_days.iter().filter_map(|(key, day)| {
                         let s = snapshot.shops.get(key)?;
-                        let labels = [
-                            ("shop_id", s.dep_id.as_str()),
-                            ("shop_name", &s.name),
-                            ("shop_code", &s.code),
-                        ];
-                        Some((HashMap::from(labels), &day.values, Some(day.day_start)))
+                        Some((shop_labels(s), &day.values, Some(day.day_start)))
                     }),
                 ),
                 AnyFamily::ShopBaseline(f) => gauge(
@@ -625,13 +614,9 @@ mod tests {
                         .filter_map(|(key, b)| {
                             let s = snapshot.shops.get(key)?;
                             Some(b.stats.iter().map(move |stat| {
-                                let labels = [
-                                    ("shop_id", s.dep_id.as_str()),
-                                    ("shop_name", &s.name),
-                                    ("shop_code", &s.code),
-                                    ("stat", stat.stat),
-                                ];
-                                (HashMap::from(labels), stat, None)
+                                let mut labels = shop_labels(s);
+                                labels.insert("stat", stat.stat);
+                                (labels, stat, None)
                             }))
                         })
                         .flatten(),
@@ -641,12 +626,7 @@ mod tests {
                     f,
                     snapshot.shop_baselines.iter().filter_map(|(key, b)| {
                         let s = snapshot.shops.get(key)?;
-                        let labels = [
-                            ("shop_id", s.dep_id.as_str()),
-                            ("shop_name", &s.name),
-                            ("shop_code", &s.code),
-                        ];
-                        Some((HashMap::from(labels), b, None))
+                        Some((shop_labels(s), b, None))
                     }),
                 ),
                 AnyFamily::DeviceDay(f) => gauge(
