@@ -17,6 +17,7 @@
 //! `baseline.rs` the walk-in baseline, `shard.rs` sharding, and `walk.rs` the generic walk
 //! (mappings, `${VAR}`, strings, durations, numbers).
 
+mod accounts;
 mod baseline;
 mod calendar;
 mod declare;
@@ -34,6 +35,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde_yaml::Value;
 
+pub use self::accounts::{Account, Accounts};
 pub use self::baseline::BaselineConfig;
 pub use self::calendar::{CalendarLevel, DateSpan, DayHours, Labels, ShopCalendar};
 use self::declare::section;
