@@ -8,9 +8,13 @@ the example Alertmanager configuration (needs PyYAML):
   every alert section of the runbook names an alert that exists;
 - its dashboard annotation names the uid of a dashboard in dashboards/*.json;
 - alerts/tests/*.yml expect it firing at least once and not firing at least once;
+- accounts stay apart: every `by (...)` / `on(...)` list of the rules that names `job` names
+  `account` too (but for joins with the scrape's process-wide series, up and process_*), and every
+  inhibit rule's `equal` list names `account`;
 - every alert name in deploy/alertmanager/alertmanager.yml's inhibit rules exists, and applying
   those inhibit rules to the alerts the promtool tests expect during a gateway outage and a chain
-  drop leaves one notification (promtool cannot run Alertmanager's inhibition itself).
+  drop leaves one notification, and with two accounts, one for the failing account while the other
+  account's alerts stay (promtool cannot run Alertmanager's inhibition itself).
 
 Usage: scripts/check-alerts.py (from anywhere; exit 1 on any problem).
 """
@@ -35,7 +39,23 @@ INHIBITION_CASES = {
     "chain and region drop: one alert, the per-shop drops held back": {
         "2h20m": [("OpretailChainTrafficDrop", {"scope": "chain"})],
     },
+    "two accounts: brand-a's gateway down pages once, brand-b keeps its alerts": {
+        "100m": [("OpretailGatewayDown", {"account": "brand-a"}),
+                 ("OpretailTargetDown", {"account": "brand-b", "target": "S_9701"}),
+                 ("OpretailDataStale", {"account": "brand-b", "target": "S_9701"}),
+                 ("OpretailShopNoWalkIns", {"account": "brand-b", "shop_id": "9601"})],
+    },
+    "two accounts: brand-a's key refused, brand-b's token renewals do not page": {
+        "40m": [("OpretailGatewayAuthFailure", {"account": "brand-a"})],
+    },
+    "two accounts: brand-a's chain drop holds back its own shop drops only": {
+        "2h20m": [("OpretailChainTrafficDrop", {"account": "brand-a", "scope": "chain"}),
+                  ("OpretailTrafficDrop", {"account": "brand-b", "shop_id": "9801"})],
+    },
 }
+# Series of the scrape or the process, without an `account` label: joins with them match on
+# (instance, job) alone.
+PROCESS_WIDE = re.compile(r"\s*\(?\s*(up|process_[a-z_]+)\b")
 
 problems = []
 
@@ -129,6 +149,18 @@ def main():
             problem(f"docs/runbook.md has a section '{h}' for an alert that does not exist")
     print(f"labels, annotations, runbook anchors ({len(anchors)} headings) and dashboard uids checked")
 
+    lists = 0
+    for r in rules:
+        name = r.get("alert") or r.get("record")
+        for m in re.finditer(r"\b(by|on)\s*\(([^)]*)\)", r.get("expr", "")):
+            names = [x.strip() for x in m.group(2).split(",")]
+            if "job" not in names:
+                continue
+            lists += 1
+            if "account" not in names and not PROCESS_WIDE.match(r["expr"], m.end()):
+                problem(f"{name}: `{m.group(0)}` names job but not account: the accounts of an exporter would mix")
+    print(f"accounts: {lists} by/on lists naming job checked for account")
+
     fires, silent = set(), set()
     tests = {}
     for f in sorted(glob.glob(os.path.join(ROOT, "alerts", "tests", "*.yml"))):
@@ -159,6 +191,9 @@ def main():
             for n in names:
                 if n not in alerts:
                     problem(f"alertmanager.yml inhibit_rules[{i}] names {n}, which is no alert")
+        if "account" not in r.get("equal", []):
+            problem(f"alertmanager.yml inhibit_rules[{i}]: equal {r.get('equal', [])} lacks account: "
+                    "one account's alert would hold back another's")
         inhibit.append((src, tgt, r.get("equal", [])))
     print(f"{len(inhibit)} inhibit rules read")
 
@@ -176,7 +211,8 @@ def main():
             left = [a for a in firing if not inhibited(a, firing, inhibit)]
             ok = len(left) == len(want) and all(
                 any(a["alertname"] == n and all(a.get(k) == v for k, v in lbl.items()) for a in left) for n, lbl in want)
-            shown = ", ".join(sorted(a["alertname"] + "".join(f" {k}={a[k]}" for k in ("scope",) if k in a) for a in left))
+            shown = ", ".join(sorted(a["alertname"] + "".join(f" {k}={a[k]}" for k in ("account", "scope") if k in a)
+                                     for a in left))
             if ok:
                 print(f"ok   {test_name} at {at}: {len(firing)} alerts firing, {len(firing) - len(left)} inhibited, notified: {shown}")
             else:

@@ -19,7 +19,7 @@ from grafana_foundation_sdk.models import prometheus as pm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from codes import with_code_name  # noqa: E402
-from promql import ON_SHOP, at_hour  # noqa: E402
+from promql import ON_SHOP, at_hour, with_account  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "dashboards")
@@ -35,9 +35,9 @@ SHOP_DETAIL_UID = "opretail-shop-detail"
 # PromQL building blocks
 # ---------------------------------------------------------------------------------------------
 
-SHOP_LABELS = "instance, job, shop_id, shop_name, shop_code"
+SHOP_LABELS = "instance, job, account, shop_id, shop_name, shop_code"
 SHOP_BY = f"sum by ({SHOP_LABELS})"
-DEVICE_BY = "sum by (instance, job, mac, device_name, shop_id)"
+DEVICE_BY = "sum by (instance, job, account, mac, device_name, shop_id)"
 OPEN = "(opretail_shop_open == 1)"
 
 
@@ -54,7 +54,7 @@ CHANGE = f"({TODAY} / ({LAST_WEEK} > 0) - 1)"
 DECLINERS = f"bottomk(10, {TODAY} / ({LAST_WEEK} >= $min_volume) - 1)"
 VS_BASELINE = (f"({SHOP_BY} (opretail_shop_walk_in) / {SHOP_BY} (opretail_shop_walk_in_baseline{{stat=\"median\"}} >= $min_hourly)"
                f" and {ON_SHOP} {OPEN})")
-SHOP_REGION = "max by (instance, job, shop_id, shop_name, shop_code, region, org_id) (opretail_shop_info)"
+SHOP_REGION = "max by (instance, job, account, shop_id, shop_name, shop_code, region, org_id) (opretail_shop_info)"
 
 DAILY_DESC = (
     "Daily figures are the vendor's day rows for the shop-local day so far (opretail_shop_*_today), what its "
@@ -80,6 +80,11 @@ DEVICE_DAY_DESC = (
     "shop-local day; it survives restarts and includes late uploads."
 )
 LINK_DESC = " Click a row to open the shop in Shop detail."
+ACCOUNTS_SUM = (" Summed over the selected accounts (the Account variable): pick one account to see one brand.")
+ACCOUNT_ROWS = " With several accounts, a row per account: the account column says whose."
+PER_ACCOUNT = " One value per selected account (each has its own client, token, rate limit and poll loop)."
+PROCESS_DESC = (" The exporter process, for all its accounts (no account label): the exporters of the selected accounts "
+                "(the Exporter instance variable).")
 
 GREEN_RED_AGE = [(None, "green"), (7200, "yellow"), (9000, "red")]
 ZERO_GOOD = [(None, "green"), (1, "red")]
@@ -99,7 +104,8 @@ class Ids:
 
 
 def q(expr, legend="", instant=False, fmt_table=False, interval=None):
-    t = pb.Dataquery().expr(expr).datasource(DS).legend_format(legend)
+    """A panel query; every per-account series in it is filtered by the account variable."""
+    t = pb.Dataquery().expr(with_account(expr)).datasource(DS).legend_format(legend)
     t = t.instant() if instant else t.range()
     if fmt_table:
         t = t.format(pm.PromQueryFormat.TABLE)
@@ -147,9 +153,11 @@ def ts_panel(ids, title, desc, targets, w=12, h=8, bars=False, **kw):
     return p
 
 
+DASH = dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]})
+
+
 def dashed(p, name):
-    return p.override_by_name(name, [dm.DynamicConfigValue(id_val="custom.lineStyle",
-                                                           value={"fill": "dash", "dash": [10, 10]})])
+    return p.override_by_name(name, [DASH])
 
 
 def as_line(p, name, extra=()):
@@ -165,7 +173,7 @@ def shop_link():
     """A data link to Shop detail with the row's shop selected, keeping the time range."""
     return (db.DashboardLink("Shop detail: ${__data.fields.shop_name}")
             .url(f"/d/{SHOP_DETAIL_UID}/opretail-shop-detail?var-datasource=${{datasource}}"
-                 "&var-shop=${__data.fields.shop_id}&${__url_time_range}"))
+                 "&var-shop=${__data.fields.shop_id}&${account:queryparam}&${__url_time_range}"))
 
 
 ORGANIZE_HIDE = dm.DataTransformerConfig(id_val="organize", options={"excludeByName": {
@@ -225,6 +233,10 @@ def datasource_var():
 
 
 def query_var(name, label, query, multi=False, include_all=False, regex=None, sort=dm.VariableSort.ALPHABETICAL_ASC):
+    """A query variable; its per-account series are filtered by the account variable (but the
+    account variable's own)."""
+    if name != "account":
+        query = with_account(query)
     v = (db.QueryVariable(name).label(label).datasource(DS)
          .query({"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 3
                  if query.startswith("query_result(") else 1})
@@ -234,6 +246,16 @@ def query_var(name, label, query, multi=False, include_all=False, regex=None, so
     if regex:
         v = v.regex(regex)
     return v
+
+
+def account_var():
+    """The accounts of an exporter with `accounts:` (its series' `account` label), several or All.
+    All is `.*`, which also matches the series of the single-account form, which have no `account`
+    label (the variable then has no values and shows All)."""
+    return (query_var("account", "Account", "label_values(opretail_target_up, account)", multi=True, include_all=True)
+            .description("The exporter's accounts (brands), from the account label of its series. Panels that add "
+                         "up shops, devices or requests add up the selected accounts; pick one to see one brand. An "
+                         "exporter configured with a single gateway has no account label: All shows it."))
 
 
 def min_volume_vars():
@@ -259,7 +281,7 @@ def dashboard(uid, title, desc, panels, variables, tags=(), time_from="now-24h")
          .time(time_from, "now").refresh("5m").tooltip(dm.DashboardCursorSync.CROSSHAIR).editable()
          .link(db.DashboardLink("Opretail").type(dm.DashboardLinkType.DASHBOARDS).tags(["opretail"])
                .as_dropdown(True).keep_time(True).include_vars(False))
-         .with_variable(datasource_var()))
+         .with_variable(datasource_var()).with_variable(account_var()))
     for v in variables:
         d = d.with_variable(v)
     for p in panels:
@@ -286,30 +308,36 @@ def dashboard(uid, title, desc, panels, variables, tags=(), time_from="now-24h")
 def chain_overview():
     i = Ids()
     p = [
-        stat_panel(i, "Walk-ins today", "Sum over all shops of opretail_shop_walk_in_today. " + DAILY_DESC,
+        stat_panel(i, "Walk-ins today", "Sum over all shops of opretail_shop_walk_in_today." + ACCOUNTS_SUM + " "
+                   + DAILY_DESC,
                    "sum(opretail_shop_walk_in_today)", w=4, unit="short"),
         stat_panel(i, "Same day last week, to this hour",
                    "sum(opretail_shop_walk_in_today offset 7d): the chain's day last week as it stood at this "
-                   "time of day. " + DAILY_DESC, "sum(opretail_shop_walk_in_today offset 7d)", w=4, unit="short"),
+                   "time of day." + ACCOUNTS_SUM + " " + DAILY_DESC, "sum(opretail_shop_walk_in_today offset 7d)", w=4,
+                   unit="short"),
         stat_panel(i, "Today vs last week",
-                   "Walk-ins today over the same day last week to this hour, minus 1.",
+                   "Walk-ins today over the same day last week to this hour, minus 1." + ACCOUNTS_SUM,
                    "sum(opretail_shop_walk_in_today) / sum(opretail_shop_walk_in_today offset 7d) - 1", w=4,
                    unit="percentunit", decimals=1,
                    steps=[(None, "red"), (-0.2, "yellow"), (-0.05, "green")]),
-        stat_panel(i, "Chain walk-in rate today", "The day so far. " + CHAIN_RATE_DESC,
+        stat_panel(i, "Chain walk-in rate today", "The day so far. " + CHAIN_RATE_DESC + ACCOUNTS_SUM,
                    chain_walk_in_rate("_today"), w=3, unit="percentunit", decimals=1),
-        stat_panel(i, "Shops reporting", "Shops with data (count of opretail_shop_walk_in series).",
+        stat_panel(i, "Shops reporting", "Shops with data (count of opretail_shop_walk_in series) of the selected "
+                   "accounts.",
                    "count(opretail_shop_walk_in)", w=3),
         stat_panel(i, "Open shops with no walk-ins",
                    "Shops whose latest complete hour was an opening hour by their business calendar "
-                   "(opretail_shop_open == 1) and counted zero walk-ins. Closed shops never count.",
+                   "(opretail_shop_open == 1) and counted zero walk-ins, in the selected accounts. Closed shops never "
+                   "count.",
                    f"count((opretail_shop_walk_in == 0) and {ON_SHOP} {OPEN}) or vector(0)", w=3, steps=ZERO_GOOD),
         stat_panel(i, "Oldest data hour age",
-                   "time() minus the oldest shop's hour timestamp. Normal: 1 h to 2 h (the latest complete hour).",
+                   "time() minus the oldest shop's hour timestamp, over the selected accounts. Normal: 1 h to 2 h (the "
+                   "latest complete hour).",
                    "time() - min(opretail_shop_hour_timestamp_seconds)", w=3, unit="s", steps=GREEN_RED_AGE),
     ]
     hourly = ts_panel(i, "Chain walk-ins per hour vs the same hour last week",
-                      "Sum of opretail_shop_walk_in per hour; the line is the same hour one week earlier. " + AT_HOUR_DESC,
+                      "Sum of opretail_shop_walk_in per hour; the line is the same hour one week earlier."
+                      + ACCOUNTS_SUM + " " + AT_HOUR_DESC,
                       [q(f"sum({at_hour('opretail_shop_walk_in')})", "walk-ins", interval="1h"),
                        q(f"sum({at_hour('opretail_shop_walk_in', weeks_ago=1)})", "same hour last week", interval="1h")],
                       w=12, h=9, bars=True, unit="short")
@@ -317,7 +345,8 @@ def chain_overview():
     p.append(change_column(table_panel(
         i, "Biggest decliners vs last week (today so far)",
         "The 10 shops with the largest fall of walk-ins today against the same day last week to this hour, "
-        "among the shops that had at least $min_volume walk-ins then (the min_volume box at the top). " + DAILY_DESC,
+        "among the shops that had at least $min_volume walk-ins then (the min_volume box at the top), from all the "
+        "selected accounts." + ACCOUNT_ROWS + " " + DAILY_DESC,
         [DECLINERS, f"{TODAY} and {ON_SHOP} {DECLINERS}", f"{LAST_WEEK} and {ON_SHOP} {DECLINERS}"],
         ["change", "today", "last week"], w=12, h=9, sort_col="+change", link=True), "change"))
     p.append(change_column(table_panel(
@@ -325,7 +354,7 @@ def chain_overview():
         "Open shops (opretail_shop_open == 1) whose walk-ins of the latest complete hour are furthest below their "
         "own baseline: the median of the same weekday and hour over the last weeks "
         "(opretail_shop_walk_in_baseline{stat=\"median\"}), among shops whose median is at least $min_hourly. "
-        "Below p10 is unusual for the shop.",
+        "Below p10 is unusual for the shop. From all the selected accounts." + ACCOUNT_ROWS,
         [f"bottomk(10, {VS_BASELINE}) - 1",
          f"{SHOP_BY} (opretail_shop_walk_in) and {ON_SHOP} bottomk(10, {VS_BASELINE})",
          f"{SHOP_BY} (opretail_shop_walk_in_baseline{{stat=\"median\"}}) and {ON_SHOP} bottomk(10, {VS_BASELINE})",
@@ -335,17 +364,18 @@ def chain_overview():
     p.append(table_panel(
         i, "Walk-ins today by region",
         "opretail_shop_walk_in_today summed per region (the region label of opretail_shop_info), against the "
-        "same day last week to this hour (last week's walk-ins under today's regions).",
-        [f"sum by (region) (opretail_shop_walk_in_today * {ON_SHOP} group_left(region) "
-         "max by (instance, job, shop_id, region) (opretail_shop_info))",
-         f"sum by (region) (opretail_shop_walk_in_today offset 7d * {ON_SHOP} group_left(region) "
-         "max by (instance, job, shop_id, region) (opretail_shop_info))"],
+        "same day last week to this hour (last week's walk-ins under today's regions). Summed per account and "
+        "region: the regions of two brands are two rows, never added up.",
+        [f"sum by (account, region) (opretail_shop_walk_in_today * {ON_SHOP} group_left(region) "
+         "max by (instance, job, account, shop_id, region) (opretail_shop_info))",
+         f"sum by (account, region) (opretail_shop_walk_in_today offset 7d * {ON_SHOP} group_left(region) "
+         "max by (instance, job, account, shop_id, region) (opretail_shop_info))"],
         ["today", "last week"], w=12, h=9, sort_col="today"))
     shops = table_panel(
         i, "Shops",
         "Every shop, sortable by any column (click a header): walk-ins today, the same day last week to this "
         "hour, the change, and the vendor's walk-in rate of the day. Region and organisation come from "
-        "opretail_shop_info. " + DAILY_DESC + " " + ABSENT_DESC,
+        "opretail_shop_info." + ACCOUNT_ROWS + " " + DAILY_DESC + " " + ABSENT_DESC,
         [TODAY, LAST_WEEK, CHANGE, f"{SHOP_BY} (opretail_shop_walk_in_rate_today)", SHOP_REGION],
         ["walk-ins today", "last week", "change", "walk-in rate today", "info"], w=24, h=14,
         sort_col="walk-ins today", link=True, hide=("info",),
@@ -356,18 +386,19 @@ def chain_overview():
         "Per shop, the hours of the last 24 h that were opening hours by its business calendar "
         "(opretail_shop_open == 1) and counted zero walk-ins, sampled once per hour. Shops with none are hidden: "
         "an empty table is good news.",
-        [f"sort_desc(sum by (instance, job, shop_id, shop_name) (sum_over_time(((opretail_shop_walk_in == bool 0) "
+        [f"sort_desc(sum by (instance, job, account, shop_id, shop_name) (sum_over_time(((opretail_shop_walk_in == bool 0) "
          f"and {ON_SHOP} {OPEN})[24h:1h])))"],
         ["zero-walk-in open hours"], w=12, h=9, sort_col="zero-walk-in open hours",
         only=("zero-walk-in open hours", "greater", 0), link=True))
     p.append(ts_panel(
         i, "Walk-in rate across shops",
-        "10th, 50th and 90th percentile over shops of opretail_shop_walk_in_rate per hour. " + AT_HOUR_DESC,
+        "10th, 50th and 90th percentile over the shops of the selected accounts of opretail_shop_walk_in_rate per "
+        "hour. " + AT_HOUR_DESC,
         [q(f"quantile({x}, {at_hour('opretail_shop_walk_in_rate')})", f"p{int(x * 100)}", interval="1h")
          for x in (0.1, 0.5, 0.9)], w=12, h=9, unit="percentunit", decimals=1))
     return dashboard("opretail-chain-overview", "Opretail / Chain overview",
-                     "All shops: today vs the same day last week, biggest decliners, shops below their own baseline, "
-                     "one sortable shop table.", p, min_volume_vars(), tags=("people-counting",))
+                     "All shops of the selected accounts: today vs the same day last week, biggest decliners, shops "
+                     "below their own baseline, one sortable shop table.", p, min_volume_vars(), tags=("people-counting",))
 
 # ---------------------------------------------------------------------------------------------
 # 2. Shop detail
@@ -460,8 +491,8 @@ def shop_detail():
         [f"opretail_shop_info{s}"], ["info"], w=24, h=4, hide=("info",))
     p.append(info)
     return dashboard(SHOP_DETAIL_UID, "Opretail / Shop detail",
-                     "One shop: walk-ins per hour against its own baseline (median, p10 band) and the same hour last "
-                     "week, today vs last week, counts, rates, its devices.", p,
+                     "One shop of the selected accounts: walk-ins per hour against its own baseline (median, p10 "
+                     "band) and the same hour last week, today vs last week, counts, rates, its devices.", p,
                      [query_var("region", "Region", "label_values(opretail_shop_info, region)", multi=True,
                                 include_all=True),
                       query_var("org", "Organisation", 'label_values(opretail_shop_info{region=~"$region"}, org_id)',
@@ -480,17 +511,20 @@ def devices():
     SHOPS_SEL = '{shop_id=~"$shop"}'
     i = Ids()
     p = [
-        stat_panel(i, "Devices reporting", "Devices with data.", f"count(opretail_device_walk_in{s})", w=4),
+        stat_panel(i, "Devices reporting", "Devices with data, over the selected accounts.",
+                   f"count(opretail_device_walk_in{s})", w=4),
         stat_panel(i, "Silent devices, latest hour",
                    "Devices whose latest hour was an opening hour of their shop (opretail_shop_open == 1) and counted "
-                   "zero walk-ins, plus devices whose data is older than 2.5 h (0 when none).",
+                   "zero walk-ins, plus devices whose data is older than 2.5 h (0 when none), over the selected "
+                   "accounts.",
                    f"count((opretail_device_walk_in{s} == 0) and {ON_SHOP} {OPEN}"
                    f" or (time() - opretail_device_hour_timestamp_seconds{s} > 9000)) or vector(0)", w=5,
                    steps=ZERO_GOOD),
-        stat_panel(i, "Device walk-ins, latest hour", "Sum of opretail_device_walk_in over the selected devices.",
+        stat_panel(i, "Device walk-ins, latest hour", "Sum of opretail_device_walk_in over the selected devices."
+                   + ACCOUNTS_SUM,
                    f"sum(opretail_device_walk_in{s})", w=5),
-        stat_panel(i, "Device walk-ins today", "Sum of opretail_device_walk_in_today over the selected devices. "
-                   + DEVICE_DAY_DESC, f"sum(opretail_device_walk_in_today{s})", w=5),
+        stat_panel(i, "Device walk-ins today", "Sum of opretail_device_walk_in_today over the selected devices."
+                   + ACCOUNTS_SUM + " " + DEVICE_DAY_DESC, f"sum(opretail_device_walk_in_today{s})", w=5),
         stat_panel(i, "Oldest device data hour age", "time() minus the oldest device hour timestamp.",
                    f"time() - min(opretail_device_hour_timestamp_seconds{s})", w=5, unit="s", steps=GREEN_RED_AGE),
         ts_panel(i, "Walk-ins per device", "opretail_device_walk_in per hour. " + AT_HOUR_DESC,
@@ -505,7 +539,7 @@ def devices():
                     "Per device, the hours of the last 24 h that were opening hours of its shop (opretail_shop_open "
                     "== 1) with zero walk-ins, sampled once per hour. Devices with none are hidden: an empty table "
                     "is good news.",
-                    [f"sort_desc(sum by (instance, job, mac, device_name, shop_id) (sum_over_time(((opretail_device_walk_in{s} "
+                    [f"sort_desc(sum by (instance, job, account, mac, device_name, shop_id) (sum_over_time(((opretail_device_walk_in{s} "
                      f"== bool 0) and {ON_SHOP} {OPEN})[24h:1h])))"],
                     ["zero-walk-in open hours"], w=12, h=9, sort_col="zero-walk-in open hours",
                     only=("zero-walk-in open hours", "greater", 0), link=True),
@@ -516,11 +550,13 @@ def devices():
                     sort_col="data age", link=True, units={"data age": ("s", None)}),
         ts_panel(i, "Device sum vs shop count",
                  "Per hour, the sum of the walk-ins of a shop's devices next to the shop's own walk-ins: a gap shows a "
-                 "device missing or miscounting. " + AT_HOUR_DESC,
-                 [q(f"sum by (shop_id) ({at_hour('opretail_device_walk_in', SHOPS_SEL, kind='device')})",
-                    "devices of {{shop_id}}", interval="1h"),
-                  q(f"{at_hour('opretail_shop_walk_in', SHOPS_SEL)} and on(shop_id) "
-                    "group by (shop_id) (opretail_device_walk_in{shop_id=~\"$shop\"})", "shop {{shop_id}} {{shop_name}}",
+                 "device missing or miscounting. Per account and shop: a shop id of two accounts is two shops. "
+                 + AT_HOUR_DESC,
+                 [q(f"sum by (account, shop_id) ({at_hour('opretail_device_walk_in', SHOPS_SEL, kind='device')})",
+                    "devices of {{shop_id}} {{account}}", interval="1h"),
+                  q(f"{at_hour('opretail_shop_walk_in', SHOPS_SEL)} and on(account, shop_id) "
+                    "group by (account, shop_id) (opretail_device_walk_in{shop_id=~\"$shop\"})",
+                    "shop {{shop_id}} {{shop_name}} {{account}}",
                     interval="1h")], w=12, h=8, unit="short"),
         table_panel(i, "Devices today",
                     "Walk-ins and walk-outs of each selected device over the shop-local day so far. " + DEVICE_DAY_DESC
@@ -529,10 +565,10 @@ def devices():
                     ["walk-in today", "walk-out today"], w=12, h=8, sort_col="walk-in today", link=True),
     ]
     return dashboard("opretail-devices", "Opretail / Devices",
-                     "Counting devices: walk-in/out per device, silent devices, data age.", p,
+                     "Counting devices of the selected accounts: walk-in/out per device, silent devices, data age.", p,
                      [query_var("shop", "Shop",
                                 f"query_result(max by (shop_id, shop_name) ((opretail_shop_info or {SHOP_FALLBACK}) "
-                                "and on(shop_id) group by (shop_id) (opretail_device_walk_in)))",
+                                "and on(account, shop_id) group by (account, shop_id) (opretail_device_walk_in)))",
                                 multi=True, include_all=True, regex=SHOP_REGEX,
                                 sort=dm.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC),
                       query_var("device", "Device (mac)", 'label_values(opretail_device_walk_in{shop_id=~"$shop"}, mac)',
@@ -548,22 +584,25 @@ def health():
     i_ = '{instance=~"$instance"}'
     i = Ids()
     p = [
-        stat_panel(i, "Exporter up", "up of the scrape jobs matching job=~\".*opretail.*\" (1 = scraped).",
+        stat_panel(i, "Exporter up", "up of the scrape jobs matching job=~\".*opretail.*\" (1 = scraped)." + PROCESS_DESC,
                    'up{job=~".*opretail.*", instance=~"$instance"}', legend="{{instance}}",
                    steps=[(None, "red"), (1, "green")]),
-        stat_panel(i, "Version", "opretail_exporter_build_info.", f"opretail_exporter_build_info{i_}",
+        stat_panel(i, "Version", "opretail_exporter_build_info." + PROCESS_DESC, f"opretail_exporter_build_info{i_}",
                    legend="{{version}} ({{revision}})", text_mode=cm.BigValueTextMode.NAME),
         stat_panel(i, "Targets down", "Configured shops/organisations/devices whose last gateway request failed "
-                   "(0 when none); the table below lists them.",
+                   "(0 when none), over the selected accounts; the table below lists them with their account.",
                    f"count(opretail_target_up{i_} == 0) or vector(0)", steps=ZERO_GOOD),
         stat_panel(i, "Gateway error ratio",
-                   "Failed / sent gateway requests over the dashboard time range (0 when no error series exist).",
+                   "Failed / sent gateway requests over the dashboard time range (0 when no error series exist)."
+                   + ACCOUNTS_SUM,
                    f"(sum(increase(opretail_api_errors_total{i_}[$__range])) or vector(0)) / "
                    f"sum(increase(opretail_api_requests_total{i_}[$__range]))", unit="percentunit", decimals=2,
                    steps=[(None, "green"), (0.05, "red")]),
-        stat_panel(i, "Last poll duration", "opretail_poll_duration_seconds: duration of the last complete poll.",
-                   f"max(opretail_poll_duration_seconds{i_})", unit="s"),
-        stat_panel(i, "Oldest data hour age", "time() minus the oldest shop or device hour timestamp.",
+        stat_panel(i, "Last poll duration", "opretail_poll_duration_seconds: duration of the last complete poll."
+                   + PER_ACCOUNT, f"max by (account) (opretail_poll_duration_seconds{i_})", legend="{{account}}",
+                   unit="s"),
+        stat_panel(i, "Oldest data hour age", "time() minus the oldest shop or device hour timestamp, over the "
+                   "selected accounts.",
                    f"time() - min(min(opretail_shop_hour_timestamp_seconds{i_}) or "
                    f"min(opretail_device_hour_timestamp_seconds{i_}))", unit="s", steps=GREEN_RED_AGE),
     ]
@@ -573,25 +612,29 @@ def health():
         stat_panel(i, "Last refresh duration",
                    "opretail_refresh_duration_seconds: how long the last full refresh (the first poll for a new hour) "
                    "took. It must end well within the hour (3,600 s), or the next hour starts before this one is "
-                   "published.", f"max(opretail_refresh_duration_seconds{i_})", w=4, unit="s", steps=hour),
+                   "published." + PER_ACCOUNT, f"max by (account) (opretail_refresh_duration_seconds{i_})",
+                   legend="{{account}}", w=4, unit="s", steps=hour),
         stat_panel(i, "Predicted refresh time",
                    "opretail_refresh_budget_seconds: the least time a full refresh can take, its gateway calls "
                    "(opretail_refresh_requests) divided by the configured requests_per_second. Over 3,600 s the hour "
-                   "is over before it is refreshed: raise the rate or shard.",
-                   f"max(opretail_refresh_budget_seconds{i_})", w=4, unit="s", steps=hour),
+                   "is over before it is refreshed: raise the rate or shard." + PER_ACCOUNT,
+                   f"max by (account) (opretail_refresh_budget_seconds{i_})", legend="{{account}}", w=4, unit="s",
+                   steps=hour),
         stat_panel(i, "Rate limit in force",
                    "opretail_api_rate_limit_requests_per_second: lowered after -100 API_CALL_REPEAT answers, won back "
-                   "on success. Below the configured rate: the gateway is pushing back.",
-                   f"min(opretail_api_rate_limit_requests_per_second{i_})", w=4, unit="reqps", decimals=2),
+                   "on success. Below the configured rate: the gateway is pushing back." + PER_ACCOUNT,
+                   f"min by (account) (opretail_api_rate_limit_requests_per_second{i_})", legend="{{account}}", w=4,
+                   unit="reqps", decimals=2),
         stat_panel(i, "Configured rate",
                    "gateway.requests_per_second as configured "
-                   "(opretail_api_rate_limit_configured_requests_per_second).",
-                   f"max(opretail_api_rate_limit_configured_requests_per_second{i_})", w=4, unit="reqps",
-                   decimals=2),
+                   "(opretail_api_rate_limit_configured_requests_per_second)." + PER_ACCOUNT,
+                   f"max by (account) (opretail_api_rate_limit_configured_requests_per_second{i_})",
+                   legend="{{account}}", w=4, unit="reqps", decimals=2),
         table_panel(i, "Reload status",
                     "opretail_config_last_reload_successful and, with --web.config.file, "
                     "opretail_web_config_last_reload_successful: 1 when the last (re)load succeeded, 0 when it failed "
-                    "(the exporter keeps the previous configuration), with the time of the last successful load.",
+                    "(the exporter keeps the previous configuration), with the time of the last successful load."
+                    + PROCESS_DESC,
                     [f'label_replace(opretail_config_last_reload_successful{i_}, "file", "config", "", "") or '
                      f'label_replace(opretail_web_config_last_reload_successful{i_}, "file", "web config", "", "")',
                      f'label_replace(opretail_config_last_reload_success_timestamp_seconds{i_} * 1000, "file", "config", "", "") or '
@@ -602,60 +645,73 @@ def health():
     p.insert(6, refresh)
     dur = ts_panel(i, "Refresh duration and predicted time vs the hour",
                    "opretail_refresh_duration_seconds (measured) and opretail_refresh_budget_seconds (predicted) "
-                   "against the hour (the red dashed line at 3,600 s).",
-                   [q(f"max(opretail_refresh_duration_seconds{i_})", "refresh duration"),
-                    q(f"max(opretail_refresh_budget_seconds{i_})", "predicted refresh time")], w=8, h=8, unit="s",
+                   "against the hour (the red dashed line at 3,600 s)." + PER_ACCOUNT,
+                   [q(f"max by (account) (opretail_refresh_duration_seconds{i_})", "refresh duration {{account}}"),
+                    q(f"max by (account) (opretail_refresh_budget_seconds{i_})", "predicted refresh time {{account}}")],
+                   w=8, h=8, unit="s",
                    steps=[(None, "transparent"), (3600, "red")])
     p.append(dur.thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED))
              .axis_soft_max(3600))
-    p.append(dashed(ts_panel(i, "Rate limit in force vs configured",
-                             "The request rate in force (opretail_api_rate_limit_requests_per_second) against the "
-                             "configured requests_per_second (dashed).",
-                             [q(f"min(opretail_api_rate_limit_requests_per_second{i_})", "in force"),
-                              q(f"max(opretail_api_rate_limit_configured_requests_per_second{i_})",
-                                "configured")], w=8, h=8, unit="reqps"), "configured"))
+    p.append(ts_panel(i, "Rate limit in force vs configured",
+                      "The request rate in force (opretail_api_rate_limit_requests_per_second) against the "
+                      "configured requests_per_second (dashed)." + PER_ACCOUNT,
+                      [q(f"min by (account) (opretail_api_rate_limit_requests_per_second{i_})", "in force {{account}}"),
+                       q(f"max by (account) (opretail_api_rate_limit_configured_requests_per_second{i_})",
+                         "configured {{account}}")], w=8, h=8, unit="reqps").override_by_regexp("configured.*", [DASH]))
     p.append(ts_panel(i, "Retries by method",
                       "Requests retried after a transient failure (opretail_api_retries_total), per method and "
                       "interval. Retries that then succeed are not errors of the hour's data; a steady rate slows the "
-                      "refresh.",
-                      [q(f"sum by (method) (increase(opretail_api_retries_total{i_}[$__rate_interval]))", "{{method}}")],
+                      "refresh." + PER_ACCOUNT,
+                      [q(f"sum by (account, method) (increase(opretail_api_retries_total{i_}[$__rate_interval]))",
+                         "{{method}} {{account}}")],
                       w=8, h=8, unit="short"))
     p.append(db.Row("Targets"))
     p.append(table_panel(
         i, "Failing targets",
         "Configured targets (S_/O_ ids, device macs) whose last gateway request failed (opretail_target_up == 0), "
-        "with the time since their last success. Targets that are up are hidden: an empty table is good news.",
+        "with the time since their last success. Targets that are up are hidden: an empty table is good news."
+        + ACCOUNT_ROWS,
         [f"opretail_target_up{i_}", f"time() - opretail_target_last_success_timestamp_seconds{i_}"],
         ["up", "since last success"], w=12, h=8, sort_col="since last success", only=("up", "lower", 1),
         units={"since last success": ("s", None)}))
-    p.append(ts_panel(i, "Targets down over time", "count(opretail_target_up == 0): targets whose last request failed.",
-                      [q(f"count(opretail_target_up{i_} == 0) or vector(0)", "targets down")], w=12, h=8,
+    p.append(ts_panel(i, "Targets down over time",
+                      "count(opretail_target_up == 0): targets whose last request failed." + PER_ACCOUNT,
+                      [q(f"count by (account) (opretail_target_up{i_} == 0) or count by (account) (opretail_target_up{i_}) * 0",
+                         "targets down {{account}}")], w=12, h=8,
                       steps=ZERO_GOOD))
     p.append(db.Row("Gateway"))
-    p.append(ts_panel(i, "Gateway requests by method", "rate(opretail_api_requests_total) per gateway method.",
-                      [q(f"sum by (method) (rate(opretail_api_requests_total{i_}[$__rate_interval]))", "{{method}}")],
+    p.append(ts_panel(i, "Gateway requests by method",
+                      "rate(opretail_api_requests_total) per gateway method." + PER_ACCOUNT,
+                      [q(f"sum by (account, method) (rate(opretail_api_requests_total{i_}[$__rate_interval]))",
+                         "{{method}} {{account}}")],
                       unit="reqps"))
     p.append(ts_panel(i, "Gateway errors by code",
                       "increase(opretail_api_errors_total) per error code, named (\"7 SIGN_WRONG\"; http_503, timeout, "
-                      "transport, decode keep their name). Error series only exist after a first error.",
-                      [q(with_code_name(f"sum by (code) (increase(opretail_api_errors_total{i_}[$__rate_interval]))"),
-                         "{{code_name}}")], unit="short"))
+                      "transport, decode keep their name). Error series only exist after a first error." + PER_ACCOUNT,
+                      [q(with_code_name(f"sum by (account, code) (increase(opretail_api_errors_total{i_}[$__rate_interval]))"),
+                         "{{code_name}} {{account}}")], unit="short"))
     p.append(table_panel(i, "Errors by code and method (time range)",
-                         "Gateway errors over the dashboard time range per (method, code), with the gateway code name.",
+                         "Gateway errors over the dashboard time range per (method, code), with the gateway code name."
+                         + ACCOUNT_ROWS,
                          ["sort_desc(" + with_code_name(
-                             f"sum by (method, code) (increase(opretail_api_errors_total{i_}[$__range]))") + ")"],
+                             f"sum by (account, method, code) (increase(opretail_api_errors_total{i_}[$__range]))") + ")"],
                          ["errors"], sort_col="errors"))
     p.append(ts_panel(i, "Request latency",
-                      "Quantiles of opretail_api_request_duration_seconds per method (histogram_quantile).",
-                      [q(f"histogram_quantile({x}, sum by (le, method) (rate(opretail_api_request_duration_seconds_bucket{i_}"
-                         f"[$__rate_interval])))", f"p{int(x * 100)} {{{{method}}}}") for x in (0.5, 0.9, 0.99)], unit="s"))
-    p.append(ts_panel(i, "Data age", "Age of the newest and the oldest shop hour timestamp and the oldest device hour.",
+                      "Quantiles of opretail_api_request_duration_seconds per method (histogram_quantile)."
+                      + PER_ACCOUNT,
+                      [q(f"histogram_quantile({x}, sum by (le, account, method) (rate(opretail_api_request_duration_seconds_bucket{i_}"
+                         f"[$__rate_interval])))", f"p{int(x * 100)} {{{{method}}}} {{{{account}}}}") for x in (0.5, 0.9, 0.99)],
+                      unit="s"))
+    p.append(ts_panel(i, "Data age", "Age of the newest and the oldest shop hour timestamp and the oldest device hour, "
+                      "over the selected accounts.",
                       [q(f"time() - max(opretail_shop_hour_timestamp_seconds{i_})", "newest shop hour"),
                        q(f"time() - min(opretail_shop_hour_timestamp_seconds{i_})", "oldest shop hour"),
                        q(f"time() - min(opretail_device_hour_timestamp_seconds{i_})", "oldest device hour")],
                       unit="s", steps=GREEN_RED_AGE))
-    rss = ts_panel(i, "Poll duration and exporter process", "opretail_poll_duration_seconds and the exporter's resident memory.",
-                   [q(f"opretail_poll_duration_seconds{i_}", "poll duration {{instance}}"),
+    rss = ts_panel(i, "Poll duration and exporter process",
+                   "opretail_poll_duration_seconds (per account: each has its own poll loop) and the exporter's "
+                   "resident memory (the process: all its accounts).",
+                   [q(f"opretail_poll_duration_seconds{i_}", "poll duration {{instance}} {{account}}"),
                     q('process_resident_memory_bytes{job=~".*opretail.*", instance=~"$instance"}', "RSS {{instance}}")],
                    unit="s")
     p.append(rss.override_by_regexp("RSS.*", [dm.DynamicConfigValue(id_val="unit", value="bytes"),
@@ -665,31 +721,34 @@ def health():
         i, "Fields missing from gateway answers",
         "Rows of the last answer of each gateway method that lacked a field the exporter reads "
         "(opretail_gateway_fields_missing). Rows at 0 are hidden: an empty table means every field was there. "
-        "Run `opretail-exporter doctor --config FILE` to see what the gateway sends.",
+        "Run `opretail-exporter doctor --config FILE` (with --account NAME for one account) to see what the gateway "
+        "sends." + ACCOUNT_ROWS,
         [f"sort_desc(opretail_gateway_fields_missing{i_})"], ["rows without it"], w=8, h=7,
         sort_col="rows without it", only=("rows without it", "greater", 0)))
     p.append(stat_panel(i, "Clock skew",
                         "opretail_gateway_clock_skew_seconds: this host's clock minus the gateway's stat.systime "
                         "(positive: the host is ahead). The gateway refuses requests too far off (code 16 "
-                        "TIMESTAMP_OVERTIME); red beyond ±120 s. Fix NTP on the exporter's host.",
-                        f"opretail_gateway_clock_skew_seconds{i_}", w=4, h=7, legend="{{instance}}", unit="s", decimals=1,
+                        "TIMESTAMP_OVERTIME); red beyond ±120 s. Fix NTP on the exporter's host." + PER_ACCOUNT,
+                        f"opretail_gateway_clock_skew_seconds{i_}", w=4, h=7, legend="{{instance}} {{account}}", unit="s", decimals=1,
                         steps=[(None, "red"), (-120, "green"), (120, "red")]))
     p.append(table_panel(
         i, "Conventions in force",
         "opretail_gateway_convention: how the exporter reads the gateway's rows. row_time: a row's time is the start "
         "or the end of the hour it counts; rate_scale: percent or fraction. source: configured, detected or assumed "
-        "(the answers did not decide yet; if it stays, run doctor and set the value).",
+        "(the answers did not decide yet; if it stays, run doctor and set the value)." + ACCOUNT_ROWS,
         [f"opretail_gateway_convention{i_} == 1"], ["in force"], w=6, h=7, hide=("in force",)))
     p.append(ts_panel(i, "Hour revisions",
                       "Hours already published whose value changed at a re-poll (a late upload), per hour: increase of "
-                      "opretail_shop_hour_revisions_total and opretail_device_hour_revisions_total over 1 h.",
-                      [q(f"sum(increase(opretail_{k}_hour_revisions_total{i_}[1h]))", f"{k} hours revised")
+                      "opretail_shop_hour_revisions_total and opretail_device_hour_revisions_total over 1 h."
+                      + PER_ACCOUNT,
+                      [q(f"sum by (account) (increase(opretail_{k}_hour_revisions_total{i_}[1h]))",
+                         f"{k} hours revised {{{{account}}}}")
                        for k in ("shop", "device")], w=6, h=7, unit="short"))
     return dashboard("opretail-health", "Opretail / Exporter and gateway health",
                      "opretail-exporter and the Opretail gateway: refresh vs the hour (duration, predicted time, rate "
                      "limit, retries, reloads), failing targets, requests, errors by code, latency, data age, gateway "
                      "conventions.", p,
-                     [query_var("instance", "Exporter instance", "label_values(opretail_exporter_build_info, instance)",
+                     [query_var("instance", "Exporter instance", "label_values(opretail_target_up, instance)",
                                 multi=True, include_all=True)],
                      tags=("monitoring",), time_from="now-6h")
 

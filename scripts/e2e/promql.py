@@ -2,7 +2,28 @@
 
 import re
 
-ON_SHOP = "on(instance, job, shop_id)"
+# A shop (a device) is (instance, job, account, shop_id) ((..., mac)): an exporter with several
+# accounts labels its series with `account`, the single-account form has none (it matches as empty).
+ON_SHOP = "on(instance, job, account, shop_id)"
+ON_DEVICE = "on(instance, job, account, mac)"
+
+# The dashboards' account variable, a matcher on every selector of a per-account series.
+ACCOUNT_MATCHER = 'account=~"$account"'
+# Series of the exporter process, the same for all its accounts: no `account` label.
+PROCESS_WIDE = re.compile(r"opretail_(exporter_build_info|config_|web_config_)")
+_SELECTOR = re.compile(r'"(?:[^"\\]|\\.)*"|\b(opretail_[A-Za-z0-9_]+)(\{[^}]*\})?')
+
+
+def with_account(expr: str) -> str:
+    """`expr` with `account=~"$account"` added to the selector of every per-account opretail_
+    series (not the process-wide ones, not inside strings, not where an account matcher is set)."""
+    def add(m):
+        name, sel = m.group(1), m.group(2)
+        if name is None or PROCESS_WIDE.match(name) or (sel and re.search(r"\baccount\s*[!=]", sel)):
+            return m.group(0)
+        inner = sel[1:-1].strip() if sel else ""
+        return f"{name}{{{ACCOUNT_MATCHER}{', ' + inner if inner else ''}}}"
+    return _SELECTOR.sub(add, expr)
 
 
 def without_stat(sel: str) -> str:
@@ -23,7 +44,7 @@ def at_hour(metric: str, sel: str = "", weeks_ago: int = 0, kind: str = "shop", 
     that many weeks (the same hour a week earlier, drawn at this week's hour)."""
     ts = ts or f"opretail_{kind}_hour_timestamp_seconds"
     ts_sel = without_stat(sel)
-    on = ON_SHOP if kind == "shop" else "on(instance, job, mac)"
+    on = ON_SHOP if kind == "shop" else ON_DEVICE
     shift = f" + {weeks_ago * 604800}" if weeks_ago else ""
     parts = []
     for k in (0, 1, 2):
