@@ -458,3 +458,298 @@ fn read_account(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::Weekday;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::config::DayHours;
+
+    const TWO: &str = r#"
+timezone: Europe/Berlin
+poll_interval: 2m
+calendar:
+  hours: {all: "10:00-22:00"}
+accounts:
+  - name: brand-a
+    gateway:
+      url: https://gw-a.example/m.api
+      app_key: key-a
+      app_secret: ${SECRET_A}
+    shops:
+      - id: S_1
+      - id: O_2
+  - name: brand-b
+    gateway:
+      url: https://gw-b.example/m.api
+      app_key: key-b
+      app_secret: written-b
+      requests_per_second: 2
+    devices:
+      - mac: d47c44906f14
+    calendar:
+      hours: {all: 24h}
+"#;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn parse(text: &str) -> Result<(Accounts, Vec<String>), ConfigErrors> {
+        Accounts::parse(text, &env_of(&[("SECRET_A", "s3cr3t-a")]))
+    }
+
+    fn errors(text: &str) -> Vec<ConfigError> {
+        match parse(text) {
+            Ok((a, _)) => panic!("expected errors, got {a:?}"),
+            Err(e) => e.0,
+        }
+    }
+
+    /// Asserts there is exactly one error at `path`, and that it contains `word`.
+    fn assert_error(errs: &[ConfigError], path: &str, word: &str) {
+        let at: Vec<&ConfigError> = errs.iter().filter(|e| e.path == path).collect();
+        assert!(
+            at.len() == 1 && at[0].message.contains(word),
+            "not one error at {path} containing {word:?} in:\n{}",
+            ConfigErrors(errs.to_vec())
+        );
+    }
+
+    /// `TWO` with `from` replaced by `to` (which must be there).
+    fn two_with(from: &str, to: &str) -> String {
+        assert!(TWO.contains(from), "{from:?}");
+        TWO.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn two_accounts_share_the_top_level_and_keep_their_own() {
+        let (accounts, literal) = parse(TWO).expect("valid");
+        assert!(!accounts.is_single());
+        assert_eq!(accounts.len(), 2);
+        let names: Vec<&str> = accounts.iter().map(Account::label).collect();
+        assert_eq!(names, ["brand-a", "brand-b"]);
+        let a = &accounts.pick(Some("brand-a")).expect("brand-a").config;
+        let b = &accounts.pick(Some("brand-b")).expect("brand-b").config;
+        assert_eq!(a.gateway.url.as_str(), "https://gw-a.example/m.api");
+        assert_eq!(a.gateway.app_secret.expose_secret(), "s3cr3t-a", "expanded");
+        assert_eq!((a.shops.len(), a.devices.len()), (2, 0));
+        assert_eq!((b.shops.len(), b.devices.len()), (0, 1));
+        assert_eq!(b.gateway.requests_per_second, 2.0);
+        assert_eq!(a.gateway.requests_per_second, 5.0, "each its own gateway settings");
+        for c in [a, b] {
+            assert_eq!(c.timezone, chrono_tz::Europe::Berlin);
+            assert_eq!(c.poll_interval, std::time::Duration::from_secs(120));
+        }
+        // brand-b's calendar replaces the top level's; brand-a keeps it.
+        let open = |c: &Config| c.calendar_for("1", None).hours(Weekday::Mon);
+        assert_eq!(open(a), DayHours::Open { start: 600, end: 1320 });
+        assert_eq!(open(b), DayHours::Open { start: 0, end: 1440 });
+        assert_eq!(literal, ["accounts[1].gateway.app_secret"], "written out in brand-b only");
+        let names: Vec<String> = accounts.into_iter().filter_map(|a| a.name).collect();
+        assert_eq!(names, ["brand-a", "brand-b"]);
+    }
+
+    #[test]
+    fn the_single_form_is_one_unnamed_account() {
+        let text = "gateway:\n  url: https://gw.example/m.api\n  app_key: k\n  app_secret: s\nshops:\n  - id: S_1\n";
+        let (accounts, literal) = parse(text).expect("valid");
+        assert!(accounts.is_single());
+        assert_eq!(accounts.len(), 1);
+        let only = accounts.pick(None).expect("the only account");
+        assert_eq!((only.name.as_deref(), only.label()), (None, ""));
+        assert_eq!(literal, ["gateway.app_secret"]);
+        let err = accounts.pick(Some("brand-a")).expect_err("no such account");
+        assert!(err.to_string().contains("single unnamed account"), "{err}");
+        // And Config reads it as before.
+        assert!(Config::parse(text, &env_of(&[])).is_ok());
+    }
+
+    #[test]
+    fn config_alone_refuses_a_file_of_several_accounts() {
+        let err = Config::parse(TWO, &env_of(&[("SECRET_A", "x")])).expect_err("several accounts");
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].path, "accounts");
+        assert!(err.0[0].message.contains("--account"), "{err}");
+    }
+
+    #[test]
+    fn several_accounts_need_a_name_to_pick_one() {
+        let (accounts, _) = parse(TWO).expect("valid");
+        let err = accounts.pick(None).expect_err("two accounts");
+        assert!(err.to_string().contains("--account (brand-a, brand-b)"), "{err}");
+        let err = accounts.pick(Some("brand-c")).expect_err("unknown");
+        assert!(err.to_string().contains("no account \"brand-c\""), "{err}");
+    }
+
+    #[test]
+    fn mixing_the_forms_names_each_misplaced_key() {
+        let errs = errors(&format!(
+            "gateway:\n  url: https://gw.example/m.api\nshops: [{{id: S_1}}]\ndevices: []\nshop_overrides: []\n{TWO}"
+        ));
+        for key in ["gateway", "shops", "devices", "shop_overrides"] {
+            assert_error(&errs, key, "move it into the entries of accounts");
+        }
+        assert_eq!(errs.len(), 4, "{errs:?}");
+    }
+
+    #[test]
+    fn problems_of_every_account_are_reported_at_once_with_their_paths() {
+        let text = r#"
+timezone: Mars/Olympus
+colour: blue
+accounts:
+  - name: brand a
+    timezone: UTC
+    poll_interval: 1m
+    region: east
+    gateway:
+      url: https://gw.example/m.api
+      app_key: k
+      app_secret: ${UNSET_SECRET}
+    shops: [{id: X_1}]
+  - name: brand-b
+    gateway: {url: "ftp://gw.example/", app_key: k}
+    shops: [{id: S_1}]
+  - name: brand-b
+    gateway: {url: https://gw.example/m.api, app_key: k, app_secret: s}
+  - gateway: {url: https://gw.example/m.api, app_key: k, app_secret: s}
+    devices: [{mac: d47c44906f14}]
+  - 7
+"#;
+        let errs = errors(text);
+        assert_error(&errs, "timezone", "unknown time zone");
+        assert_error(&errs, "colour", "unknown key");
+        assert_error(&errs, "accounts[0].name", "letters, digits");
+        assert_error(&errs, "accounts[0].timezone", "top-level setting");
+        assert_error(&errs, "accounts[0].poll_interval", "top-level setting");
+        assert_error(&errs, "accounts[0].region", "unknown key (expected one of name, gateway");
+        assert_error(&errs, "accounts[0].gateway.app_secret", "UNSET_SECRET is not set");
+        assert_error(&errs, "accounts[0].shops[0].id", "X_1");
+        assert_error(&errs, "accounts[1].gateway.url", "scheme");
+        assert_error(&errs, "accounts[1].gateway.app_secret", "missing");
+        assert_error(&errs, "accounts[2].name", "also the name of accounts[1]");
+        assert_error(&errs, "accounts[2].shops", "nothing to poll");
+        assert_error(&errs, "accounts[3].name", "missing");
+        assert_error(&errs, "accounts[4]", "expected a mapping");
+        assert_eq!(errs.len(), 14, "each problem once:\n{}", ConfigErrors(errs.clone()));
+    }
+
+    #[test]
+    fn account_names_are_label_values_of_64_plain_characters() {
+        for good in ["a", "brand-a", "Brand_A.2", &"x".repeat(64)] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+            parse(&two_with("name: brand-a", &format!("name: {good}"))).expect(good);
+        }
+        for bad in ["brand a", "brand/a", "märke", "a{b}", &"x".repeat(65), "\"\""] {
+            let errs = errors(&two_with("name: brand-a", &format!("name: {bad}")));
+            assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+            assert_eq!(errs[0].path, "accounts[0].name", "{bad}");
+        }
+        assert_error(&errors(&two_with("name: brand-a", "name: 12")), "accounts[0].name", "quote");
+        // Accounts::named keeps the same rule.
+        let config = parse(TWO).expect("valid").0.into_vec().remove(0).config;
+        let named = |name: &str| {
+            Accounts::named(vec![Account {
+                name: Some(name.to_string()),
+                config: config.clone(),
+            }])
+        };
+        assert!(named("brand-a").is_ok());
+        assert_eq!(named("brand a").expect_err("a blank").0[0].path, "accounts[0].name");
+    }
+
+    #[test]
+    fn the_accounts_must_be_a_list_of_at_least_one() {
+        assert_error(&errors("timezone: UTC\naccounts: []\n"), "accounts", "at least one");
+        assert_error(&errors("accounts:\n"), "accounts", "at least one");
+        let errs = errors("accounts: {name: a}\n");
+        assert_error(&errs, "accounts", "expected a list");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+    }
+
+    #[test]
+    fn variables_expand_in_an_accounts_credentials_and_url_only() {
+        let text = two_with("url: https://gw-b.example/m.api", "url: https://${HOST_B}/m.api");
+        let text = text.replacen("app_secret: written-b", "app_secret: ${SECRET_B}", 1);
+        let env = env_of(&[("SECRET_A", "a"), ("SECRET_B", "s3cr3t-b"), ("HOST_B", "gw-b2.example")]);
+        let (accounts, literal) = Accounts::parse(&text, &env).expect("valid");
+        let b = &accounts.pick(Some("brand-b")).expect("brand-b").config;
+        assert_eq!(b.gateway.url.host_str(), Some("gw-b2.example"));
+        assert_eq!(b.gateway.app_secret.expose_secret(), "s3cr3t-b");
+        assert!(literal.is_empty(), "{literal:?}");
+
+        // Unset: the error names the account's field and the variable, never a value.
+        let err = Accounts::parse(&text, &env_of(&[("SECRET_A", "s3cr3t-a"), ("HOST_B", "h")])).expect_err("unset");
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].path, "accounts[1].gateway.app_secret");
+        assert!(err.0[0].message.contains("SECRET_B is not set"), "{err}");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+
+        // Anywhere else in an account, ${ is refused, naming where variables work.
+        let errs = errors(&two_with("- mac: d47c44906f14", "- mac: d47c44906f14\n        name: \"${SECRET_A}\""));
+        assert_error(&errs, "accounts[1].devices[0].name", "accounts[1].gateway.app_secret");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(!ConfigErrors(errs).to_string().contains("s3cr3t"));
+        assert_error(
+            &errors(&two_with("poll_interval: 2m", "poll_interval: ${SECRET_A}")),
+            "poll_interval",
+            "not expanded here",
+        );
+    }
+
+    #[test]
+    fn the_environment_pins_every_accounts_gateway_host() {
+        let env = |hosts: &'static str| env_of(&[("SECRET_A", "a"), ("OPRETAIL_ALLOWED_GATEWAY_HOSTS", hosts)]);
+        assert!(Accounts::parse(TWO, &env("gw-a.example gw-b.example")).is_ok());
+        let err = Accounts::parse(TWO, &env("gw-a.example")).expect_err("brand-b's host");
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].path, "accounts[1].gateway.url");
+        assert!(err.0[0].message.contains("gw-b.example is not one"), "{err}");
+    }
+
+    #[test]
+    fn warnings_name_the_account_and_its_field() {
+        let text = two_with("url: https://gw-b.example/m.api", "url: http://gw-b.example/m.api");
+        let (accounts, _) = parse(&text).expect("valid");
+        let warnings = accounts.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("brand-b: accounts[1].gateway.url is http://gw-b.example:80"),
+            "{}",
+            warnings[0]
+        );
+        let single = "gateway:\n  url: http://gw.example/m.api\n  app_key: k\n  app_secret: s\nshops:\n  - id: S_1\n";
+        let warnings = parse(single).expect("valid").0.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("gateway.url is http://"), "unchanged: {}", warnings[0]);
+    }
+
+    #[test]
+    fn load_warns_about_a_readable_file_with_any_accounts_secret() {
+        let dir = crate::test_dir("accounts-load");
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, TWO.replace("${SECRET_A}", "written-a")).expect("write");
+        #[cfg(unix)]
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+        let (accounts, warnings) = Accounts::load_quietly(&path).expect("valid");
+        assert_eq!(accounts.len(), 2);
+        #[cfg(unix)]
+        {
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(
+                warnings[0].contains("holds accounts[0].gateway.app_secret, accounts[1].gateway.app_secret as written"),
+                "{}",
+                warnings[0]
+            );
+            assert!(!warnings[0].contains("written-"), "{}", warnings[0]);
+        }
+        let err = Config::load(&path).expect_err("several accounts");
+        assert_eq!(err.0[0].path, "accounts");
+    }
+}
