@@ -402,8 +402,9 @@ fn main() -> ExitCode {
             to,
             output,
             account,
-        }) => one_off(&config, account.as_deref(), |config, client| async move {
-            opretail_exporter::cmd::backfill::command(config, client, from, to, &output, Clock::system().now()).await
+        }) => one_off(&config, account.as_deref(), |config, client, name| async move {
+            opretail_exporter::cmd::backfill::command(config, client, from, to, &output, Clock::system().now(), name)
+                .await
         }),
         Some(Command::Fetch {
             config,
@@ -427,13 +428,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            one_off(&config, account.as_deref(), |config, client| async move {
+            one_off(&config, account.as_deref(), |config, client, _| async move {
                 let now_local = Clock::system().now().with_timezone(&config.timezone).naive_local();
                 fetch::command(client, target, date.unwrap_or(now_local.date()), json, now_local).await
             })
         }
         Some(Command::Doctor { config, json, account }) => {
-            one_off(&config, account.as_deref(), |config, client| async move {
+            one_off(&config, account.as_deref(), |config, client, _| async move {
                 opretail_exporter::cmd::doctor::command(client, config, json, Clock::system()).await
             })
         }
@@ -780,10 +781,11 @@ fn parse_target_id(s: &str) -> Result<opretail_exporter::model::TargetId, String
 /// Runs a one-off command that needs the configuration of one account (`--account NAME`,
 /// which may be left out when the file has one) and a client of its own (its call counters
 /// are not served anywhere): exit 2 on a bad configuration or an account the file does not
-/// have (the error lists its accounts).
+/// have (the error lists its accounts). The command is given the account's configuration, its
+/// client and its name (`None` in the single-account form).
 fn one_off<F, Fut>(config_path: &std::path::Path, account: Option<&str>, command: F) -> ExitCode
 where
-    F: FnOnce(Config, opretail_exporter::client::Client) -> Fut,
+    F: FnOnce(Config, opretail_exporter::client::Client, Option<String>) -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
 {
     use anyhow::Context as _;
@@ -794,8 +796,8 @@ where
             return ExitCode::from(2);
         }
     };
-    let config = match accounts.pick(account) {
-        Ok(a) => a.config.clone(),
+    let (config, name) = match accounts.pick(account) {
+        Ok(a) => (a.config.clone(), a.name.clone()),
         Err(errors) => {
             eprintln!("error: {}: {errors}", config_path.display());
             return ExitCode::from(2);
@@ -815,7 +817,7 @@ where
         }
     };
     match runtime() {
-        Ok(rt) => rt.block_on(command(config, client)),
+        Ok(rt) => rt.block_on(command(config, client, name)),
         Err(code) => code,
     }
 }

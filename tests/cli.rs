@@ -35,6 +35,26 @@ fn check_config_accepts_the_example() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
 }
 
+#[test]
+fn check_config_accepts_the_accounts_example() {
+    let out = Command::new(BIN)
+        .args([
+            "check-config",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.accounts.example.yaml"),
+        ])
+        .env("BRAND_A_APP_KEY", "ka")
+        .env("BRAND_A_APP_SECRET", "sa")
+        .env("BRAND_B_APP_KEY", "kb")
+        .env("BRAND_B_APP_SECRET", "sb")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("valid (2 accounts"), "{stdout}");
+    assert!(stdout.contains("account brand-a: 2 shop ids, 1 devices"), "{stdout}");
+}
+
 /// `check-config` prints the configuration's warnings (valid but unsafe), and still exits 0.
 #[test]
 fn check_config_prints_the_warnings() {
@@ -735,6 +755,42 @@ async fn fetch_uses_the_account_it_is_given() {
     let (code, _, stderr) = run_async(&["fetch", "--account", "brand-a", "--id", "S_9604"], &single).await;
     assert_eq!(code, Some(2));
     assert!(stderr.contains("single unnamed account (leave out --account)"), "{stderr}");
+    sim.shutdown().await;
+}
+
+/// `backfill --account` writes that account's history with its `account` label, as the live
+/// series carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_labels_the_account_it_is_given() {
+    let sim = simulator().await;
+    let path = two_accounts("accounts-backfill", &sim.url());
+    let output = path.with_file_name("history.om");
+    let day = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive() - chrono::Duration::days(1))
+        .to_string();
+    let out = output.to_str().expect("utf-8 path");
+    let args = ["backfill", "--from", &day, "--to", &day, "--output", out];
+
+    let (code, _, stderr) = run_async(&args, &path).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--account (brand-a, brand-b)"), "{stderr}");
+    assert!(!output.exists(), "nothing written without an account");
+
+    let mut with_account = args.to_vec();
+    with_account.extend(["--account", "brand-a"]);
+    let (code, _, stderr) = run_async(&with_account, &path).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let text = std::fs::read_to_string(&output).expect("written");
+    let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(!series.is_empty(), "{text}");
+    assert!(
+        series.iter().all(|l| l.contains("{account=\"brand-a\",")),
+        "every series carries the account:\n{text}"
+    );
+    assert!(
+        series.iter().any(|l| l.starts_with("opretail_shop_walk_in{account=\"brand-a\",shop_id=\"9604\"")),
+        "{text}"
+    );
+    assert!(series.iter().any(|l| l.starts_with("opretail_device_walk_in{account=\"brand-a\",mac=\"d47c44906f03\"")));
     sim.shutdown().await;
 }
 

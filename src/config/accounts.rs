@@ -556,6 +556,39 @@ accounts:
     }
 
     #[test]
+    fn the_accounts_example_parses() {
+        let env = env_of(&[
+            ("BRAND_A_APP_KEY", "ka"),
+            ("BRAND_A_APP_SECRET", "sa"),
+            ("BRAND_B_APP_KEY", "kb"),
+            ("BRAND_B_APP_SECRET", "sb"),
+        ]);
+        let (accounts, literal) =
+            Accounts::parse(include_str!("../../config.accounts.example.yaml"), &env).expect("valid");
+        let names: Vec<&str> = accounts.iter().map(Account::label).collect();
+        assert_eq!(names, ["brand-a", "brand-b"]);
+        let b = &accounts.pick(Some("brand-b")).expect("brand-b").config;
+        assert_eq!((b.shops.len(), b.gateway.requests_per_second), (1, 2.0));
+        assert!(literal.is_empty(), "{literal:?}");
+        // The commented accounts form at the end of config.example.yaml, uncommented, reads too.
+        let example = include_str!("../../config.example.yaml");
+        let at = example.find("# accounts:").expect("the accounts form is shown");
+        let form: String = example[at..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let env = env_of(&[
+            ("BRAND_A_APP_KEY", "ka"),
+            ("BRAND_A_APP_SECRET", "sa"),
+            ("BRAND_B_APP_KEY", "kb"),
+            ("BRAND_B_APP_SECRET", "sb"),
+        ]);
+        let (accounts, _) = Accounts::parse(&form, &env).expect("valid");
+        assert_eq!(accounts.len(), 2);
+    }
+
+    #[test]
     fn the_single_form_is_one_unnamed_account() {
         let text = "gateway:\n  url: https://gw.example/m.api\n  app_key: k\n  app_secret: s\nshops:\n  - id: S_1\n";
         let (accounts, literal) = parse(text).expect("valid");
