@@ -674,28 +674,43 @@ fn check_config_summarises_each_account() {
         "{stdout}"
     );
     assert!(
-        lines[2].starts_with("account brand-b: 0 shop ids, 1 devices; a refresh needs 1 gateway calls, at least 1s at 2 requests/s"),
+        lines[2].starts_with(
+            "account brand-b: 0 shop ids, 1 devices; a refresh needs 1 gateway calls, at least 1s at 2 requests/s"
+        ),
         "{stdout}"
     );
     for name in ["brand-a", "brand-b"] {
         assert!(
-            stderr.contains(&format!("warning: {name}: accounts[")) && stderr.contains("gateway.url is http://gw.example:80"),
+            stderr.contains(&format!("warning: {name}: accounts["))
+                && stderr.contains("gateway.url is http://gw.example:80"),
             "{name}: {stderr}"
         );
     }
-    assert!(!stderr.contains("demo-secret") && !stderr.contains("not-the-secret-b"), "{stderr}");
+    assert!(
+        !stderr.contains("demo-secret") && !stderr.contains("not-the-secret-b"),
+        "{stderr}"
+    );
 
     let (code, stdout, _) = run(&["--account", "brand-b"]);
     assert_eq!(code, Some(0));
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
-    assert!(stdout.contains("account brand-b:") && !stdout.contains("brand-a"), "{stdout}");
+    assert!(
+        stdout.contains("account brand-b:") && !stdout.contains("brand-a"),
+        "{stdout}"
+    );
 
     let (code, stdout, stderr) = run(&["--account", "brand-c"]);
     assert_eq!(code, Some(2), "{stdout}");
-    assert!(stderr.contains("no account \"brand-c\" (the accounts are brand-a, brand-b)"), "{stderr}");
+    assert!(
+        stderr.contains("no account \"brand-c\" (the accounts are brand-a, brand-b)"),
+        "{stderr}"
+    );
 
     // A problem in one account fails the file, naming the account's field.
-    let text = std::fs::read_to_string(&path).expect("read").replace("app_key: demo\n    app_secret: not", "app_key: ${OPRETAIL_TEST_UNSET_KEY}\n    app_secret: not");
+    let text = std::fs::read_to_string(&path).expect("read").replace(
+        "app_key: demo\n    app_secret: not",
+        "app_key: ${OPRETAIL_TEST_UNSET_KEY}\n    app_secret: not",
+    );
     let bad = write_config("accounts-check-bad", &text);
     let out = Command::new(BIN)
         .args(["check-config", "--config"])
@@ -717,7 +732,9 @@ fn check_config_summarises_each_account() {
 async fn fetch_uses_the_account_it_is_given() {
     let sim = simulator().await;
     let path = two_accounts("accounts-fetch", &sim.url());
-    let yesterday = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
+    let yesterday = (chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
         - chrono::Duration::days(1))
     .to_string();
 
@@ -754,7 +771,10 @@ async fn fetch_uses_the_account_it_is_given() {
     );
     let (code, _, stderr) = run_async(&["fetch", "--account", "brand-a", "--id", "S_9604"], &single).await;
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("single unnamed account (leave out --account)"), "{stderr}");
+    assert!(
+        stderr.contains("single unnamed account (leave out --account)"),
+        "{stderr}"
+    );
     sim.shutdown().await;
 }
 
@@ -765,8 +785,11 @@ async fn backfill_labels_the_account_it_is_given() {
     let sim = simulator().await;
     let path = two_accounts("accounts-backfill", &sim.url());
     let output = path.with_file_name("history.om");
-    let day = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive() - chrono::Duration::days(1))
-        .to_string();
+    let day = (chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+        - chrono::Duration::days(1))
+    .to_string();
     let out = output.to_str().expect("utf-8 path");
     let args = ["backfill", "--from", &day, "--to", &day, "--output", out];
 
@@ -787,10 +810,14 @@ async fn backfill_labels_the_account_it_is_given() {
         "every series carries the account:\n{text}"
     );
     assert!(
-        series.iter().any(|l| l.starts_with("opretail_shop_walk_in{account=\"brand-a\",shop_id=\"9604\"")),
+        series
+            .iter()
+            .any(|l| l.starts_with("opretail_shop_walk_in{account=\"brand-a\",shop_id=\"9604\"")),
         "{text}"
     );
-    assert!(series.iter().any(|l| l.starts_with("opretail_device_walk_in{account=\"brand-a\",mac=\"d47c44906f03\"")));
+    assert!(series
+        .iter()
+        .any(|l| l.starts_with("opretail_device_walk_in{account=\"brand-a\",mac=\"d47c44906f03\"")));
     sim.shutdown().await;
 }
 
@@ -809,7 +836,10 @@ async fn doctor_checks_the_account_it_is_given() {
 
     let (code, stdout, stderr) = run_async(&["doctor", "--account", "brand-a"], &path).await;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("verdict: ok, the exporter can run as configured"), "{stdout}");
+    assert!(
+        stdout.contains("verdict: ok, the exporter can run as configured"),
+        "{stdout}"
+    );
 
     let (code, stdout, _) = run_async(&["doctor", "--account", "brand-b", "--json"], &path).await;
     assert_eq!(code, Some(1), "brand-b's wrong secret: {stdout}");

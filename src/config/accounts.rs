@@ -420,11 +420,9 @@ fn read_account(
             None
         }
         Some(value) => w.text(&name_path, value).and_then(|name| {
-            let checked = check_name(&name).and_then(|()| {
-                match names.iter().find(|(_, earlier)| *earlier == name) {
-                    Some((at, _)) => Err(format!("{name:?} is also the name of accounts[{at}]")),
-                    None => Ok(()),
-                }
+            let checked = check_name(&name).and_then(|()| match names.iter().find(|(_, earlier)| *earlier == name) {
+                Some((at, _)) => Err(format!("{name:?} is also the name of accounts[{at}]")),
+                None => Ok(()),
             });
             match checked {
                 Ok(()) => {
@@ -550,7 +548,11 @@ accounts:
         let open = |c: &Config| c.calendar_for("1", None).hours(Weekday::Mon);
         assert_eq!(open(a), DayHours::Open { start: 600, end: 1320 });
         assert_eq!(open(b), DayHours::Open { start: 0, end: 1440 });
-        assert_eq!(literal, ["accounts[1].gateway.app_secret"], "written out in brand-b only");
+        assert_eq!(
+            literal,
+            ["accounts[1].gateway.app_secret"],
+            "written out in brand-b only"
+        );
         let names: Vec<String> = accounts.into_iter().filter_map(|a| a.name).collect();
         assert_eq!(names, ["brand-a", "brand-b"]);
     }
@@ -661,7 +663,11 @@ accounts:
         assert_error(&errs, "accounts[0].name", "letters, digits");
         assert_error(&errs, "accounts[0].timezone", "top-level setting");
         assert_error(&errs, "accounts[0].poll_interval", "top-level setting");
-        assert_error(&errs, "accounts[0].region", "unknown key (expected one of name, gateway");
+        assert_error(
+            &errs,
+            "accounts[0].region",
+            "unknown key (expected one of name, gateway",
+        );
         assert_error(&errs, "accounts[0].gateway.app_secret", "UNSET_SECRET is not set");
         assert_error(&errs, "accounts[0].shops[0].id", "X_1");
         assert_error(&errs, "accounts[1].gateway.url", "scheme");
@@ -684,7 +690,11 @@ accounts:
             assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
             assert_eq!(errs[0].path, "accounts[0].name", "{bad}");
         }
-        assert_error(&errors(&two_with("name: brand-a", "name: 12")), "accounts[0].name", "quote");
+        assert_error(
+            &errors(&two_with("name: brand-a", "name: 12")),
+            "accounts[0].name",
+            "quote",
+        );
         // Accounts::named keeps the same rule.
         let config = parse(TWO).expect("valid").0.into_vec().remove(0).config;
         let named = |name: &str| {
@@ -725,7 +735,10 @@ accounts:
         assert!(!err.to_string().contains("s3cr3t"), "{err}");
 
         // Anywhere else in an account, ${ is refused, naming where variables work.
-        let errs = errors(&two_with("- mac: d47c44906f14", "- mac: d47c44906f14\n        name: \"${SECRET_A}\""));
+        let errs = errors(&two_with(
+            "- mac: d47c44906f14",
+            "- mac: d47c44906f14\n        name: \"${SECRET_A}\"",
+        ));
         assert_error(&errs, "accounts[1].devices[0].name", "accounts[1].gateway.app_secret");
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(!ConfigErrors(errs).to_string().contains("s3cr3t"));
@@ -760,7 +773,11 @@ accounts:
         let single = "gateway:\n  url: http://gw.example/m.api\n  app_key: k\n  app_secret: s\nshops:\n  - id: S_1\n";
         let warnings = parse(single).expect("valid").0.warnings();
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].starts_with("gateway.url is http://"), "unchanged: {}", warnings[0]);
+        assert!(
+            warnings[0].starts_with("gateway.url is http://"),
+            "unchanged: {}",
+            warnings[0]
+        );
     }
 
     #[test]

@@ -14,8 +14,10 @@
 //! Each key is declared once, with `section!` (`declare.rs`): this file holds the top level,
 //! `gateway.rs` the gateway section, `targets.rs` the shop, override and device lists,
 //! `calendar.rs` business calendars and static labels (and how a shop's levels resolve),
-//! `baseline.rs` the walk-in baseline, `shard.rs` sharding, and `walk.rs` the generic walk
-//! (mappings, `${VAR}`, strings, durations, numbers).
+//! `baseline.rs` the walk-in baseline, `shard.rs` sharding, `accounts.rs` the file of several
+//! accounts (each a whole [`Config`], read by [`Accounts::load`]), and `walk.rs` the generic
+//! walk (mappings, `${VAR}`, strings, durations, numbers). [`Config::load`] reads the
+//! single-account form only.
 
 mod accounts;
 mod baseline;
@@ -56,7 +58,8 @@ const ROOT_PATH: &str = "<yaml>";
 
 /// The fields in which `${VAR}` is replaced from the environment: the gateway's URL and the
 /// credentials, which are read as secrets (never echoed in an error, never logged or
-/// published). In any other field `${` is an error (`$$` writes a literal `$`).
+/// published). In any other field `${` is an error (`$$` writes a literal `$`). In a file of
+/// several accounts they are the fields of each account (`accounts[1].gateway.app_secret`).
 pub const EXPANDED_FIELDS: &[&str] = &[
     "gateway.url",
     "gateway.app_key",

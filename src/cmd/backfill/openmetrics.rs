@@ -178,9 +178,10 @@ fn write_family<S, const N: usize>(
                 let mut labels = String::new();
                 push_labels(
                     &mut labels,
-                    account.map(|a| ("account", a)).into_iter().chain(
-                        family.labels.iter().copied().zip(key.iter().map(String::as_str)),
-                    ),
+                    account
+                        .map(|a| ("account", a))
+                        .into_iter()
+                        .chain(family.labels.iter().copied().zip(key.iter().map(String::as_str))),
                 );
                 labels
             });
