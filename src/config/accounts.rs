@@ -31,11 +31,11 @@ pub(super) const ACCOUNT_KEYS: &[&str] = &["name", "gateway", "shops", "shop_ove
 const OWN_KEYS: &[&str] = &["gateway", "shops", "shop_overrides", "devices"];
 
 /// The longest account name.
-pub const MAX_NAME_CHARS: usize = 64;
+pub(crate) const MAX_NAME_CHARS: usize = 64;
 
 /// Whether `name` may name an account (the `account` label): 1 to [`MAX_NAME_CHARS`]
 /// characters of `A-Z a-z 0-9 _ . -`; the error says what is wrong, without the name.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("must not be empty".to_string());
     }
@@ -97,9 +97,9 @@ impl Accounts {
         }
     }
 
-    /// Named accounts. An empty list, an empty, repeated or badly formed name (see
-    /// [`check_name`]), or a mix of named and unnamed accounts is an error naming
-    /// `accounts[i].name`.
+    /// Named accounts. An empty list, an empty, repeated or badly formed name (1 to 64
+    /// characters of `A-Z a-z 0-9 _ . -`), or a mix of named and unnamed accounts is an error
+    /// naming `accounts[i].name`.
     pub fn named(list: Vec<Account>) -> Result<Self, ConfigErrors> {
         let mut errors = Vec::new();
         if list.is_empty() {
