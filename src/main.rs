@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use opretail_exporter::config::Config;
+use opretail_exporter::config::{Accounts, Config};
 use opretail_exporter::exporter;
 use opretail_exporter::http::WebSource;
 use opretail_exporter::model::Clock;
@@ -46,10 +46,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Validate a configuration file: exit 0, or print every problem and exit 2.
+    /// Validate a configuration file: exit 0, or print every problem and exit 2. A file of
+    /// several accounts is validated whole and summarised one line per account.
     CheckConfig {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Summarise only this account (the whole file is still validated).
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
     },
     /// Run the simulated Opretail gateway alone (key `demo`, secret `demo-secret`).
     Simulate(SimulateArgs),
@@ -95,6 +99,9 @@ enum Command {
         /// Where to write the OpenMetrics text.
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
+        /// The account to use, by name (required when the file lists several).
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
     },
     /// One gateway call for one shop/organisation (--id) or device (--mac) and one day, printed
     /// as a table (or JSON): the first thing to run to check a key. Exit 1 on a failed call.
@@ -114,6 +121,9 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The account to use, by name (required when the file lists several).
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
     },
     /// The first check of a key and a configuration against the gateway: signature, clock,
     /// row time, rate scale, fields, id lists, organisation sizes, in a few calls. Exit 0 when
@@ -125,6 +135,9 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// The account to use, by name (required when the file lists several).
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
     },
 }
 
@@ -371,7 +384,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     match cli.command {
-        Some(Command::CheckConfig { config }) => check_config(&config),
+        Some(Command::CheckConfig { config, account }) => check_config(&config, account.as_deref()),
         Some(Command::Healthcheck { listen, ready }) => healthcheck(listen, ready),
         Some(Command::Simulate(args)) => run(simulate(args.listen, args.config(Clock::system()))),
         Some(Command::Demo {
@@ -388,8 +401,10 @@ fn main() -> ExitCode {
             from,
             to,
             output,
-        }) => one_off(&config, |config, client| async move {
-            opretail_exporter::cmd::backfill::command(config, client, from, to, &output, Clock::system().now()).await
+            account,
+        }) => one_off(&config, account.as_deref(), |config, client, name| async move {
+            opretail_exporter::cmd::backfill::command(config, client, from, to, &output, Clock::system().now(), name)
+                .await
         }),
         Some(Command::Fetch {
             config,
@@ -397,6 +412,7 @@ fn main() -> ExitCode {
             mac,
             date,
             json,
+            account,
         }) => {
             use opretail_exporter::client::Target;
             use opretail_exporter::cmd::fetch;
@@ -412,14 +428,16 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            one_off(&config, |config, client| async move {
+            one_off(&config, account.as_deref(), |config, client, _| async move {
                 let now_local = Clock::system().now().with_timezone(&config.timezone).naive_local();
                 fetch::command(client, target, date.unwrap_or(now_local.date()), json, now_local).await
             })
         }
-        Some(Command::Doctor { config, json }) => one_off(&config, |config, client| async move {
-            opretail_exporter::cmd::doctor::command(client, config, json, Clock::system()).await
-        }),
+        Some(Command::Doctor { config, json, account }) => {
+            one_off(&config, account.as_deref(), |config, client, _| async move {
+                opretail_exporter::cmd::doctor::command(client, config, json, Clock::system()).await
+            })
+        }
         None => match cli.config {
             Some(path) => match Config::load(&path) {
                 Ok(config) => match load_web_config(cli.web_config.as_deref()) {
@@ -510,36 +528,79 @@ fn log_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) ->
     stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-fn check_config(path: &std::path::Path) -> ExitCode {
-    match Config::load_quietly(path) {
-        Ok((c, warnings)) => {
-            for warning in warnings {
-                eprintln!("warning: {warning}");
-            }
-            let cost = opretail_exporter::poller::RefreshCost::of(&c);
-            println!(
-                "{}: valid ({} shop ids, {} devices, poll every {}); a refresh needs {} gateway calls, at least {} at {} requests/s",
-                path.display(),
-                c.shops.len(),
-                c.devices.len(),
-                humantime::format_duration(c.poll_interval),
-                cost.calls,
-                humantime::format_duration(std::time::Duration::try_from_secs_f64(cost.seconds.ceil()).unwrap_or_default()),
-                c.gateway.requests_per_second
+fn check_config(path: &std::path::Path, account: Option<&str>) -> ExitCode {
+    use opretail_exporter::poller::RefreshCost;
+    let invalid = |errors: opretail_exporter::config::ConfigErrors| {
+        eprintln!("{}: invalid configuration:\n{errors}", path.display());
+        ExitCode::from(2)
+    };
+    let (accounts, warnings) = match Accounts::load_quietly(path) {
+        Ok(loaded) => loaded,
+        Err(errors) => return invalid(errors),
+    };
+    let shown: Vec<&opretail_exporter::config::Account> = match account {
+        None => accounts.iter().collect(),
+        Some(name) => match accounts.pick(Some(name)) {
+            Ok(a) => vec![a],
+            Err(errors) => return invalid(errors),
+        },
+    };
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    // What a refresh of `c` costs, for its summary line.
+    let cost_of = |c: &Config| {
+        let cost = RefreshCost::of(c);
+        let line = format!(
+            "a refresh needs {} gateway calls, at least {} at {} requests/s",
+            cost.calls,
+            humantime::format_duration(std::time::Duration::try_from_secs_f64(cost.seconds.ceil()).unwrap_or_default()),
+            c.gateway.requests_per_second
+        );
+        (line, cost.exceeds_the_hour())
+    };
+    if accounts.is_single() {
+        let c = &shown[0].config;
+        let (cost, too_long) = cost_of(c);
+        println!(
+            "{}: valid ({} shop ids, {} devices, poll every {}); {cost}",
+            path.display(),
+            c.shops.len(),
+            c.devices.len(),
+            humantime::format_duration(c.poll_interval),
+        );
+        if too_long {
+            eprintln!(
+                "warning: a refresh needs longer than the hour it describes; {}",
+                RefreshCost::REMEDIES
             );
-            if cost.exceeds_the_hour() {
-                eprintln!(
-                    "warning: a refresh needs longer than the hour it describes; {}",
-                    opretail_exporter::poller::RefreshCost::REMEDIES
-                );
-            }
-            ExitCode::SUCCESS
         }
-        Err(errors) => {
-            eprintln!("{}: invalid configuration:\n{errors}", path.display());
-            ExitCode::from(2)
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{}: valid ({} accounts, poll every {})",
+        path.display(),
+        accounts.len(),
+        humantime::format_duration(shown[0].config.poll_interval),
+    );
+    for a in shown {
+        let c = &a.config;
+        let (cost, too_long) = cost_of(c);
+        println!(
+            "account {}: {} shop ids, {} devices; {cost}",
+            a.label(),
+            c.shops.len(),
+            c.devices.len(),
+        );
+        if too_long {
+            eprintln!(
+                "warning: {}: a refresh needs longer than the hour it describes; {}",
+                a.label(),
+                RefreshCost::REMEDIES
+            );
         }
     }
+    ExitCode::SUCCESS
 }
 
 fn healthcheck(listen: SocketAddr, ready: bool) -> ExitCode {
@@ -717,18 +778,28 @@ fn parse_target_id(s: &str) -> Result<opretail_exporter::model::TargetId, String
         .map_err(|e: opretail_exporter::model::ParseTargetIdError| e.to_string())
 }
 
-/// Runs a one-off command that needs the configuration and a client of its own (its call
-/// counters are not served anywhere): exit 2 on a bad configuration.
-fn one_off<F, Fut>(config_path: &std::path::Path, command: F) -> ExitCode
+/// Runs a one-off command that needs the configuration of one account (`--account NAME`,
+/// which may be left out when the file has one) and a client of its own (its call counters
+/// are not served anywhere): exit 2 on a bad configuration or an account the file does not
+/// have (the error lists its accounts). The command is given the account's configuration, its
+/// client and its name (`None` in the single-account form).
+fn one_off<F, Fut>(config_path: &std::path::Path, account: Option<&str>, command: F) -> ExitCode
 where
-    F: FnOnce(Config, opretail_exporter::client::Client) -> Fut,
+    F: FnOnce(Config, opretail_exporter::client::Client, Option<String>) -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
 {
     use anyhow::Context as _;
-    let config = match Config::load(config_path) {
-        Ok(c) => c,
+    let accounts = match Accounts::load(config_path) {
+        Ok(accounts) => accounts,
         Err(errors) => {
             eprintln!("error: invalid configuration {}:\n{errors}", config_path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let (config, name) = match accounts.pick(account) {
+        Ok(a) => (a.config.clone(), a.name.clone()),
+        Err(errors) => {
+            eprintln!("error: {}: {errors}", config_path.display());
             return ExitCode::from(2);
         }
     };
@@ -746,7 +817,7 @@ where
         }
     };
     match runtime() {
-        Ok(rt) => rt.block_on(command(config, client)),
+        Ok(rt) => rt.block_on(command(config, client, name)),
         Err(code) => code,
     }
 }

@@ -1,5 +1,6 @@
 //! The binary as users run it: `check-config` exit codes and messages, a bad config refused at
-//! start-up, and `demo` serving the simulated chain until SIGTERM.
+//! start-up, `demo` serving the simulated chain until SIGTERM, and the commands on a file of
+//! several accounts (`--account`), against a simulated gateway on loopback.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
 
@@ -32,6 +33,26 @@ fn check_config_accepts_the_example() {
         .expect("runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+}
+
+#[test]
+fn check_config_accepts_the_accounts_example() {
+    let out = Command::new(BIN)
+        .args([
+            "check-config",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.accounts.example.yaml"),
+        ])
+        .env("BRAND_A_APP_KEY", "ka")
+        .env("BRAND_A_APP_SECRET", "sa")
+        .env("BRAND_B_APP_KEY", "kb")
+        .env("BRAND_B_APP_SECRET", "sb")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("valid (2 accounts"), "{stdout}");
+    assert!(stdout.contains("account brand-a: 2 shop ids, 1 devices"), "{stdout}");
 }
 
 /// `check-config` prints the configuration's warnings (valid but unsafe), and still exits 0.
@@ -581,4 +602,249 @@ fn a_bad_shard_exits_2_and_a_good_one_runs() {
         "opretail-exporter-1/2",
     ]);
     assert!(child.stop().success());
+}
+
+/// A file of two accounts on the simulated gateway at `url`: `brand-a` signs with the right
+/// secret, `brand-b` with a wrong one (and carries its own calendar).
+fn two_accounts(name: &str, url: &str) -> std::path::PathBuf {
+    let path = write_config(
+        name,
+        &format!(
+            "timezone: Asia/Shanghai\npoll_interval: 5m\naccounts:\n\
+             - name: brand-a\n  gateway:\n    url: {url}\n    app_key: demo\n    app_secret: demo-secret\n    timeout: 5s\n    requests_per_second: 100\n  \
+             shops:\n    - id: S_9604\n    - id: S_9605\n    - id: O_1001\n    - id: O_1002\n  devices:\n    - mac: d47c44906f03\n\
+             - name: brand-b\n  gateway:\n    url: {url}\n    app_key: demo\n    app_secret: not-the-secret-b\n    timeout: 5s\n    requests_per_second: 2\n  \
+             devices:\n    - mac: d47c44906f04\n  calendar: {{hours: {{all: 24h}}}}\n"
+        ),
+    );
+    // It holds the secrets written out: only its owner may read it.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    path
+}
+
+/// Runs the binary with `args` (and the config file) without blocking the runtime a
+/// simulator serves on: exit code, stdout, stderr.
+async fn run_async(args: &[&str], config: &std::path::Path) -> (Option<i32>, String, String) {
+    let mut full: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    full.push("--config".into());
+    full.push(config.into());
+    let out = tokio::task::spawn_blocking(move || Command::new(BIN).args(&full).output().expect("runs"))
+        .await
+        .expect("join");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn simulator() -> opretail_exporter::simulator::RunningSimulator {
+    use opretail_exporter::simulator::{SimConfig, Simulator};
+    Simulator::new(SimConfig::demo(opretail_exporter::model::Clock::system()))
+        .spawn(std::net::SocketAddr::from(common::LOOPBACK))
+        .await
+        .expect("simulator starts")
+}
+
+/// `check-config` on a file of two accounts: one line per account, its warnings after its
+/// name; `--account` summarises one, and an unknown one exits 2 naming the accounts.
+#[test]
+fn check_config_summarises_each_account() {
+    let path = two_accounts("accounts-check", "http://gw.example/m.api");
+    let run = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .args(extra)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].ends_with(": valid (2 accounts, poll every 5m)"), "{stdout}");
+    assert!(
+        lines[1].starts_with("account brand-a: 4 shop ids, 1 devices; a refresh needs"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with(
+            "account brand-b: 0 shop ids, 1 devices; a refresh needs 1 gateway calls, at least 1s at 2 requests/s"
+        ),
+        "{stdout}"
+    );
+    for name in ["brand-a", "brand-b"] {
+        assert!(
+            stderr.contains(&format!("warning: {name}: accounts["))
+                && stderr.contains("gateway.url is http://gw.example:80"),
+            "{name}: {stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("demo-secret") && !stderr.contains("not-the-secret-b"),
+        "{stderr}"
+    );
+
+    let (code, stdout, _) = run(&["--account", "brand-b"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(
+        stdout.contains("account brand-b:") && !stdout.contains("brand-a"),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = run(&["--account", "brand-c"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stderr.contains("no account \"brand-c\" (the accounts are brand-a, brand-b)"),
+        "{stderr}"
+    );
+
+    // A problem in one account fails the file, naming the account's field.
+    let text = std::fs::read_to_string(&path).expect("read").replace(
+        "app_key: demo\n    app_secret: not",
+        "app_key: ${OPRETAIL_TEST_UNSET_KEY}\n    app_secret: not",
+    );
+    let bad = write_config("accounts-check-bad", &text);
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .env_remove("OPRETAIL_TEST_UNSET_KEY")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("accounts[1].gateway.app_key: environment variable OPRETAIL_TEST_UNSET_KEY is not set"),
+        "{stderr}"
+    );
+}
+
+/// `fetch --account` calls with that account's key only: brand-a's answers, brand-b's wrong
+/// secret is refused; without `--account` nothing is called and the accounts are listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_uses_the_account_it_is_given() {
+    let sim = simulator().await;
+    let path = two_accounts("accounts-fetch", &sim.url());
+    let yesterday = (chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+        - chrono::Duration::days(1))
+    .to_string();
+
+    let before = sim.sim.requests();
+    let (code, stdout, stderr) = run_async(&["fetch", "--id", "S_9604", "--date", &yesterday], &path).await;
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stderr.contains("the file has 2 accounts; choose one with --account (brand-a, brand-b)"),
+        "{stderr}"
+    );
+    assert_eq!(sim.sim.requests(), before, "no call without an account");
+
+    let (code, stdout, stderr) = run_async(
+        &["fetch", "--account", "brand-a", "--id", "S_9604", "--date", &yesterday],
+        &path,
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.starts_with("S_9604  "), "{stdout}");
+    assert_eq!(stdout.lines().count(), 2 + 24, "{stdout}");
+
+    let (code, stdout, stderr) = run_async(&["fetch", "--account", "brand-b", "--mac", "d47c44906f04"], &path).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stderr.starts_with("gateway error 7 SIGN_WRONG"), "{stderr}");
+    assert!(!stderr.contains("not-the-secret-b"), "{stderr}");
+
+    // The single-account form has no names to give.
+    let single = write_config(
+        "accounts-fetch-single",
+        &format!(
+            "gateway:\n  url: {}\n  app_key: demo\n  app_secret: demo-secret\nshops:\n  - id: S_9604\n",
+            sim.url()
+        ),
+    );
+    let (code, _, stderr) = run_async(&["fetch", "--account", "brand-a", "--id", "S_9604"], &single).await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("single unnamed account (leave out --account)"),
+        "{stderr}"
+    );
+    sim.shutdown().await;
+}
+
+/// `backfill --account` writes that account's history with its `account` label, as the live
+/// series carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_labels_the_account_it_is_given() {
+    let sim = simulator().await;
+    let path = two_accounts("accounts-backfill", &sim.url());
+    let output = path.with_file_name("history.om");
+    let day = (chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+        - chrono::Duration::days(1))
+    .to_string();
+    let out = output.to_str().expect("utf-8 path");
+    let args = ["backfill", "--from", &day, "--to", &day, "--output", out];
+
+    let (code, _, stderr) = run_async(&args, &path).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--account (brand-a, brand-b)"), "{stderr}");
+    assert!(!output.exists(), "nothing written without an account");
+
+    let mut with_account = args.to_vec();
+    with_account.extend(["--account", "brand-a"]);
+    let (code, _, stderr) = run_async(&with_account, &path).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let text = std::fs::read_to_string(&output).expect("written");
+    let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(!series.is_empty(), "{text}");
+    assert!(
+        series.iter().all(|l| l.contains("{account=\"brand-a\",")),
+        "every series carries the account:\n{text}"
+    );
+    assert!(
+        series
+            .iter()
+            .any(|l| l.starts_with("opretail_shop_walk_in{account=\"brand-a\",shop_id=\"9604\"")),
+        "{text}"
+    );
+    assert!(series
+        .iter()
+        .any(|l| l.starts_with("opretail_device_walk_in{account=\"brand-a\",mac=\"d47c44906f03\"")));
+    sim.shutdown().await;
+}
+
+/// `doctor` on a file of two accounts needs `--account` (exit 2 listing the names, no call);
+/// with it, it checks that account alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_account_it_is_given() {
+    let sim = simulator().await;
+    let path = two_accounts("accounts-doctor", &sim.url());
+
+    let before = sim.sim.requests();
+    let (code, stdout, stderr) = run_async(&["doctor"], &path).await;
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(stderr.contains("--account (brand-a, brand-b)"), "{stderr}");
+    assert_eq!(sim.sim.requests(), before, "no call without an account");
+
+    let (code, stdout, stderr) = run_async(&["doctor", "--account", "brand-a"], &path).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("verdict: ok, the exporter can run as configured"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = run_async(&["doctor", "--account", "brand-b", "--json"], &path).await;
+    assert_eq!(code, Some(1), "brand-b's wrong secret: {stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json["ok"], false, "{json}");
+    assert!(!stdout.contains("not-the-secret-b"));
+    sim.shutdown().await;
 }

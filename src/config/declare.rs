@@ -34,8 +34,9 @@
 /// Generates the struct (every field `pub`), `Name::keys()` (every key, in order),
 /// `Name::read(&mut Walker, path, &Value) -> Option<Name>` (the value must be a mapping of those
 /// keys), and with `constructor name`, `Name::name(..)` taking the fields that have no default,
-/// in order, and filling in every default. `check` runs `function(&mut Walker, &Option<_>, ..)`
-/// on the named fields after all are read and before the struct is built; `false` rejects it.
+/// in order, and filling in every default. `check` runs
+/// `function(&mut Walker, path, &Option<_>, ..)` on the named fields after all are read and
+/// before the struct is built (`path` is the section's); `false` rejects it.
 macro_rules! section {
     (
         $(#[$attr:meta])*
@@ -69,7 +70,7 @@ macro_rules! section {
                 let fields = walker.mapping(path, value, &Self::keys())?;
                 $( let $field: Option<$ty> =
                     $crate::config::declare::section!(@read walker, &fields, path, $field $kind($($how)*)); )*
-                $( if !$check(walker, $(&$checked),+) {
+                $( if !$check(walker, path, $(&$checked),+) {
                     return None;
                 } )?
                 Some(Self { $( $field: $field?, )* })

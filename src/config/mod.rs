@@ -14,8 +14,10 @@
 //! Each key is declared once, with `section!` (`declare.rs`): this file holds the top level,
 //! `gateway.rs` the gateway section, `targets.rs` the shop, override and device lists,
 //! `calendar.rs` business calendars and static labels (and how a shop's levels resolve),
-//! `baseline.rs` the walk-in baseline, `shard.rs` sharding, and `walk.rs` the generic walk
-//! (mappings, `${VAR}`, strings, durations, numbers).
+//! `baseline.rs` the walk-in baseline, `shard.rs` sharding, `accounts.rs` the file of several
+//! accounts (each a whole [`Config`], read by [`Accounts::load`]), and `walk.rs` the generic
+//! walk (mappings, `${VAR}`, strings, durations, numbers). [`Config::load`] reads the
+//! single-account form only.
 
 mod accounts;
 mod baseline;
@@ -56,7 +58,8 @@ const ROOT_PATH: &str = "<yaml>";
 
 /// The fields in which `${VAR}` is replaced from the environment: the gateway's URL and the
 /// credentials, which are read as secrets (never echoed in an error, never logged or
-/// published). In any other field `${` is an error (`$$` writes a literal `$`).
+/// published). In any other field `${` is an error (`$$` writes a literal `$`). In a file of
+/// several accounts they are the fields of each account (`accounts[1].gateway.app_secret`).
 pub const EXPANDED_FIELDS: &[&str] = &[
     "gateway.url",
     "gateway.app_key",
@@ -246,16 +249,23 @@ impl Config {
     }
 
     /// [`Config::from_yaml_str`], and the secret fields written out in the text (not taken
-    /// from the environment).
+    /// from the environment). A file of several accounts (`accounts:`) is an error here: it is
+    /// read whole by [`Accounts::load`], so that nothing silently picks one of its accounts.
     fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(Config, Vec<String>), ConfigErrors> {
-        let mut doc: Value = serde_yaml::from_str(text).map_err(|e| ConfigErrors::one(ROOT_PATH, e.to_string()))?;
-        doc.apply_merge()
-            .map_err(|e| ConfigErrors::one(ROOT_PATH, e.to_string()))?;
-        if doc.is_null() {
-            return Err(ConfigErrors::one(ROOT_PATH, "the document is empty"));
+        let doc = document(text)?;
+        if accounts::has_accounts(&doc) {
+            return Err(ConfigErrors::one(
+                "accounts",
+                "the file lists several accounts, so it is read as a whole (fetch, backfill and doctor take --account NAME)",
+            ));
         }
+        Config::read_document(&doc, env)
+    }
+
+    /// Reads the single-account form from the parsed `doc`, with the secret fields written out.
+    fn read_document(doc: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<(Config, Vec<String>), ConfigErrors> {
         let mut walker = Walker::new(env, EXPANDED_FIELDS);
-        let config = Config::read(&mut walker, "", &doc);
+        let config = Config::read(&mut walker, "", doc);
         let (mut errors, literal_secrets) = walker.into_parts();
         if let (Some(config), Some(allowed)) = (&config, env(gateway::ALLOWED_HOSTS_ENV)) {
             errors.extend(
@@ -276,8 +286,9 @@ impl Config {
         }
     }
 
-    /// Read a file and call [`Config::from_yaml_str`] with the process environment. A read
-    /// error is one [`ConfigError`] whose path is the file path. Each of a valid
+    /// Read a file in the single-account form and call [`Config::from_yaml_str`] with the
+    /// process environment (a file of several accounts is an error: see [`Accounts::load`]).
+    /// A read error is one [`ConfigError`] whose path is the file path. Each of a valid
     /// configuration's [`Config::warnings`] is logged once (at start-up, and on each reload).
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let (config, warnings) = Config::load_quietly(path)?;
@@ -291,16 +302,16 @@ impl Config {
     /// instead of logging them: [`Config::warnings`], and one when the file may be read by
     /// other users while it holds a secret written out. `check-config` prints them.
     pub fn load_quietly(path: &Path) -> Result<(Config, Vec<String>), ConfigErrors> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ConfigErrors::one(path.display().to_string(), e.to_string()))?;
+        let text = read_file(path)?;
         let (config, literal_secrets) = Config::parse(&text, &|name| std::env::var(name).ok())?;
         let mut warnings = config.warnings();
         warnings.extend(file_mode(path).and_then(|mode| readable_secrets(mode, &literal_secrets)));
         Ok((config, warnings))
     }
 
-    /// What is valid but unsafe in this configuration, one line each (naming the field, never
-    /// a credential or a URL's query): today, a `gateway.url` of `http://` to a host that is
+    /// What is valid but unsafe in this configuration, one line each, starting with the field
+    /// it is about (never a credential or a URL's query; [`Accounts::warnings`] puts an
+    /// account's name and path in front): today, a `gateway.url` of `http://` to a host that is
     /// not this machine, over which every request's signature and the user token (and the
     /// login password) travel in clear. Pure: `check-config` and `doctor` show them, and
     /// [`Config::load`] logs them.
@@ -311,6 +322,23 @@ impl Config {
         }
         warnings
     }
+}
+
+/// The YAML document of `text`, merge keys (`<<`) applied; an empty document is an error.
+fn document(text: &str) -> Result<Value, ConfigErrors> {
+    let mut doc: Value = serde_yaml::from_str(text).map_err(|e| ConfigErrors::one(ROOT_PATH, e.to_string()))?;
+    doc.apply_merge()
+        .map_err(|e| ConfigErrors::one(ROOT_PATH, e.to_string()))?;
+    if doc.is_null() {
+        return Err(ConfigErrors::one(ROOT_PATH, "the document is empty"));
+    }
+    Ok(doc)
+}
+
+/// The text of the file at `path`; a read error is one [`ConfigError`] whose path is the
+/// file's.
+fn read_file(path: &Path) -> Result<String, ConfigErrors> {
+    std::fs::read_to_string(path).map_err(|e| ConfigErrors::one(path.display().to_string(), e.to_string()))
 }
 
 /// The permission bits of the file at `path`, where the platform has them (also used for the

@@ -205,6 +205,7 @@ fn unique_items<K: Eq + Hash + Display, T>(
 /// and no override for a shop listed by its own `S_` id (whose entry is its own level).
 pub(super) fn check_lists(
     w: &mut Walker<'_>,
+    path: &str,
     shops: &Option<Indexed<ShopTarget>>,
     devices: &Option<Vec<DeviceTarget>>,
     overrides: &Option<Indexed<ShopOverride>>,
@@ -213,7 +214,7 @@ pub(super) fn check_lists(
     if let (Some(shops), Some(devices)) = (shops, devices) {
         if shops.is_empty() && devices.is_empty() {
             w.error(
-                "shops",
+                &join(path, "shops"),
                 "nothing to poll: list at least one shop under shops or one device under devices",
             );
             ok = false;
@@ -223,7 +224,7 @@ pub(super) fn check_lists(
         for (i, o) in overrides.iter().enumerate() {
             if let Some((at, _)) = shops.get(&TargetId::Shop(o.shop_id)) {
                 w.error(
-                    &format!("shop_overrides[{i}].shop_id"),
+                    &format!("{}[{i}].shop_id", join(path, "shop_overrides")),
                     format!(
                         "shop {} is listed by its own id at shops[{at}]: give its labels and calendar there",
                         o.shop_id

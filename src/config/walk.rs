@@ -41,6 +41,19 @@ pub(super) fn describe(value: &Value) -> &'static str {
     }
 }
 
+/// `accounts[2].gateway.url` split into its account's part (`accounts[2].`) and the path within
+/// the account (`gateway.url`); any other path has an empty account part.
+pub(super) fn split_account(path: &str) -> (&str, &str) {
+    let split = path.strip_prefix("accounts[").and_then(|rest| {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        (digits > 0 && rest[digits..].starts_with("].")).then_some("accounts[".len() + digits + 2)
+    });
+    match split {
+        Some(at) => path.split_at(at),
+        None => ("", path),
+    }
+}
+
 fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -65,7 +78,7 @@ impl<'v> Fields<'v> {
 /// Walks the document, collecting every problem.
 pub(super) struct Walker<'e> {
     env: &'e dyn Fn(&str) -> Option<String>,
-    /// The dotted paths whose `${VAR}` are expanded.
+    /// The dotted paths whose `${VAR}` are expanded (also within each account).
     expanded: &'e [&'e str],
     errors: Vec<ConfigError>,
     /// Secret fields written out in the file rather than taken from the environment.
@@ -88,6 +101,12 @@ impl<'e> Walker<'e> {
     /// password) whose value is written in the file itself.
     pub(super) fn into_parts(self) -> (Vec<ConfigError>, Vec<String>) {
         (self.errors, self.literal_secrets)
+    }
+
+    /// Takes over the problems and the secret fields written out that another walk found.
+    pub(super) fn absorb(&mut self, errors: impl IntoIterator<Item = ConfigError>, literal_secrets: Vec<String>) {
+        self.errors.extend(errors);
+        self.literal_secrets.extend(literal_secrets);
     }
 
     /// Records a problem at `path` (the empty path is the document itself).
@@ -116,11 +135,13 @@ impl<'e> Walker<'e> {
         Some(Fields { entries })
     }
 
-    /// Replaces `${VAR}` from the environment in the fields the walker expands, and refuses
-    /// `${` in every other; `$$` is a literal `$`; any other `$` is kept. With `secret`, no
-    /// part of the text other than a variable's name is ever echoed.
+    /// Replaces `${VAR}` from the environment in the fields the walker expands (within an
+    /// account of the `accounts` list too: `accounts[1].gateway.url`), and refuses `${` in
+    /// every other; `$$` is a literal `$`; any other `$` is kept. With `secret`, no part of the
+    /// text other than a variable's name is ever echoed.
     pub(super) fn expand(&mut self, path: &str, raw: &str, secret: bool) -> Option<String> {
-        let expands = self.expanded.contains(&path);
+        let (account, within) = split_account(path);
+        let expands = self.expanded.contains(&within);
         let credential = ["app_secret", "token", "password"].iter().any(|f| path.ends_with(f));
         if secret && credential && !raw.contains("${") {
             self.literal_secrets.push(path.to_string());
@@ -135,9 +156,10 @@ impl<'e> Walker<'e> {
                 out.push('$');
                 rest = r;
             } else if after.starts_with('{') && !expands {
+                let fields: Vec<String> = self.expanded.iter().map(|f| format!("{account}{f}")).collect();
                 let message = format!(
                     "${{...}} is not expanded here: environment variables are read only in {} (write $${{ for a literal ${{)",
-                    self.expanded.join(", ")
+                    fields.join(", ")
                 );
                 self.error(path, message);
                 return None;

@@ -8,7 +8,9 @@
 //! *complete* hour of the answers becomes one sample per value, timestamped with the start of
 //! the hour (Unix seconds), under the live exporter's metric names and labels (both read
 //! [`crate::schema`]): `opretail_shop_*` by `shop_id`, `shop_name`,
-//! `shop_code`, and `opretail_device_*` by `mac`, `device_name`, `shop_id`. The poll-health
+//! `shop_code`, and `opretail_device_*` by `mac`, `device_name`, `shop_id`; in a file of
+//! several accounts, the series of the account backfilled (`--account`) also carry its
+//! `account` label, as on `/metrics`. The poll-health
 //! families (`opretail_target_*`, `opretail_api_*`) describe a running exporter and are not
 //! backfilled. Hours not yet complete are skipped, and so are values the gateway did not send.
 //!
@@ -186,8 +188,10 @@ pub async fn run(config: &Config, client: &Client, plan: &Plan, mut progress: im
 
 /// The `backfill` command: plans `from..=to`, fetches with progress on stderr (a bar on a
 /// terminal, a line at every tenth otherwise), and writes `output` next to itself first and
-/// renamed, so a reader never sees half a file. Exit code 0; 1 if a call failed (what the
-/// others fetched is still written) or the file could not be written; 2 for a bad range.
+/// renamed, so a reader never sees half a file. `account` is the account's name in a file of
+/// several accounts (every series then carries it as its `account` label). Exit code 0; 1 if
+/// a call failed (what the others fetched is still written) or the file could not be written;
+/// 2 for a bad range.
 pub async fn command(
     config: Config,
     client: Client,
@@ -195,6 +199,7 @@ pub async fn command(
     to: NaiveDate,
     output: &Path,
     now: DateTime<Utc>,
+    account: Option<String>,
 ) -> ExitCode {
     use std::io::IsTerminal;
 
@@ -229,7 +234,7 @@ pub async fn command(
     };
     let mut failed = 0usize;
     let mut reported_tenth = 0usize;
-    let result = run(&config, &client, &plan, |p| {
+    let mut result = run(&config, &client, &plan, |p| {
         if let Some(f) = p.failure {
             failed += 1;
             if tty {
@@ -256,6 +261,7 @@ pub async fn command(
     })
     .await;
     bar.finish_and_clear();
+    result.account = account;
 
     let samples = match result.write_file(output) {
         Ok(n) => n,

@@ -47,6 +47,9 @@ fn keep_first<K: Ord, V>(
 /// Everything a backfill fetched, by series and hour start (Unix seconds).
 #[derive(Debug, Default)]
 pub struct Backfill {
+    /// The `account` label of every series written: the account's name in a file of several
+    /// accounts, as on `/metrics`; `None` (no label) in the single-account form.
+    pub account: Option<String>,
     shops: BTreeMap<ShopKey, BTreeMap<i64, ShopValues>>,
     devices: BTreeMap<DeviceKey, BTreeMap<i64, DeviceValues>>,
     /// Calls made (failed ones included).
@@ -117,10 +120,10 @@ impl Backfill {
     pub fn write_openmetrics(&self, w: &mut impl Write) -> io::Result<usize> {
         let mut samples = 0;
         for family in SHOP_FAMILIES {
-            samples += write_family(w, family, &self.shops)?;
+            samples += write_family(w, family, self.account.as_deref(), &self.shops)?;
         }
         for family in DEVICE_FAMILIES {
-            samples += write_family(w, family, &self.devices)?;
+            samples += write_family(w, family, self.account.as_deref(), &self.devices)?;
         }
         w.write_all(b"# EOF\n")?;
         Ok(samples)
@@ -142,11 +145,12 @@ pub fn family_names() -> Vec<&'static str> {
         .collect()
 }
 
-/// One family: `TYPE`, `HELP`, then every series with its samples in time order. A family
-/// without samples is left out.
+/// One family: `TYPE`, `HELP`, then every series with its samples in time order, each series
+/// with the `account` label first when there is one. A family without samples is left out.
 fn write_family<S, const N: usize>(
     w: &mut impl Write,
     family: &Family<S>,
+    account: Option<&str>,
     series: &BTreeMap<[String; N], BTreeMap<i64, S>>,
 ) -> io::Result<usize> {
     let mut written = 0;
@@ -174,7 +178,10 @@ fn write_family<S, const N: usize>(
                 let mut labels = String::new();
                 push_labels(
                     &mut labels,
-                    family.labels.iter().copied().zip(key.iter().map(String::as_str)),
+                    account
+                        .map(|a| ("account", a))
+                        .into_iter()
+                        .chain(family.labels.iter().copied().zip(key.iter().map(String::as_str))),
                 );
                 labels
             });
