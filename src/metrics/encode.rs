@@ -716,4 +716,120 @@ mod tests {
         // Sized to the byte: one allocation, nothing to trim.
         assert_eq!(rendered.capacity(), rendered.len());
     }
+
+    /// Two named accounts (and the same ids in both) render as the `prometheus` crate renders
+    /// the same gauges registered once per account with the constant label `account`: one
+    /// HELP and TYPE per family, `account` first, the accounts' series in name order.
+    #[test]
+    fn render_accounts_matches_the_prometheus_crate() {
+        let snapshot = |scale: f64| {
+            let mut snapshot = Snapshot::default();
+            for i in 0..6usize {
+                let mut values = ShopValues::default();
+                assert!(values.set("walk_in", Some(scale * i as f64)));
+                snapshot.shops.insert(
+                    format!("{i}"),
+                    ShopSample {
+                        dep_id: format!("{}", 9600 + i),
+                        name: format!("Shop \"{i}\""),
+                        code: String::new(),
+                        hour_start: 1_714_539_600,
+                        values,
+                        meta: meta(i),
+                    },
+                );
+                let mut values = DeviceValues::default();
+                assert!(values.set("walk_in", Some(scale + i as f64)));
+                snapshot.devices.insert(
+                    format!("{i}"),
+                    DeviceSample {
+                        mac: format!("d47c44906f{i:02x}"),
+                        name: String::new(),
+                        shop_id: format!("{}", 9600 + i),
+                        hour_start: 1_714_539_600,
+                        values,
+                    },
+                );
+                snapshot.targets.insert(
+                    format!("S_{}", 9600 + i),
+                    TargetStatus {
+                        up: i % 2 == 0,
+                        last_success: Some(scale),
+                    },
+                );
+            }
+            snapshot
+        };
+        let (a, b) = (snapshot(1.0), snapshot(3.0));
+        let registry = Registry::new();
+        for (account, snapshot) in [("b-2", &b), ("a.1", &a)] {
+            let opts = |name: &str, help: String| {
+                Opts::new(name, help).const_label("account", account)
+            };
+            for family in schema::all() {
+                match family {
+                    AnyFamily::Shop(f) => {
+                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), f.labels).unwrap();
+                        registry.register(Box::new(g.clone())).unwrap();
+                        for s in snapshot.shops.values() {
+                            if let Some(x) = f.value(&s.values, Some(s.hour_start)) {
+                                g.with(&shop_labels(s)).set(x);
+                            }
+                        }
+                    }
+                    AnyFamily::ShopMeta(f) => {
+                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), f.labels).unwrap();
+                        registry.register(Box::new(g.clone())).unwrap();
+                        for s in snapshot.shops.values() {
+                            g.with(&shop_labels(s)).set(f.value(&s.meta, None).unwrap());
+                        }
+                    }
+                    AnyFamily::ShopInfo(f) => {
+                        let statics = ["city", "manager", "region"];
+                        let names: Vec<&str> = f.labels.iter().chain(statics.iter()).copied().collect();
+                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), &names).unwrap();
+                        registry.register(Box::new(g.clone())).unwrap();
+                        for s in snapshot.shops.values() {
+                            let org = s.meta.org_id.map(|n| format!("O_{n}")).unwrap_or_default();
+                            let mut labels = shop_labels(s);
+                            labels.insert("org_id", &org);
+                            for name in statics {
+                                let value = s.meta.labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v);
+                                labels.insert(name, value);
+                            }
+                            g.with(&labels).set(f.value(&s.meta, None).unwrap());
+                        }
+                    }
+                    AnyFamily::Device(f) => {
+                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), f.labels).unwrap();
+                        registry.register(Box::new(g.clone())).unwrap();
+                        for d in snapshot.devices.values() {
+                            if let Some(x) = f.value(&d.values, Some(d.hour_start)) {
+                                let labels = [("mac", d.mac.as_str()), ("device_name", &d.name), ("shop_id", &d.shop_id)];
+                                g.with(&HashMap::from(labels)).set(x);
+                            }
+                        }
+                    }
+                    AnyFamily::Target(f) => {
+                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), f.labels).unwrap();
+                        registry.register(Box::new(g.clone())).unwrap();
+                        for (t, status) in &snapshot.targets {
+                            if let Some(x) = f.value(status, None) {
+                                g.with(&HashMap::from([("target", t.as_str())])).set(x);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let expected = TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
+        let rendered = render_accounts(&[(Some("a.1"), &a), (Some("b-2"), &b)]);
+        assert_eq!(rendered, expected);
+        assert!(rendered.contains("opretail_shop_walk_in{account=\"b-2\",shop_code"));
+        assert_eq!(rendered.matches("# HELP opretail_target_up ").count(), 1);
+        assert_eq!(rendered.capacity(), rendered.len());
+        // The unnamed account alone is the single-account form.
+        assert_eq!(render_accounts(&[(None, &a)]), render_snapshot(&a));
+    }
 }
