@@ -17,6 +17,7 @@ use crate::http::{self, AppState, Reload};
 use crate::metrics::{AccountMetrics, MetricsStore};
 use crate::model::Clock;
 use crate::poller::{Poller, RefreshCost};
+use crate::status::{AccountStatus, StatusSource};
 
 /// Why the exporter could not start, or did not stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +159,7 @@ pub async fn start_accounts(
         store: Arc::clone(&store),
         reload: reloader.clone().map(|r| r as Arc<dyn Reload>),
         lifecycle: options.lifecycle,
-        status: poller.status(),
+        status: Arc::clone(&fleet) as Arc<dyn StatusSource>,
     };
     let server = tokio::spawn(http::serve_with(
         listener,
@@ -340,6 +341,21 @@ impl RunningExporter {
         shutdown.await;
         tracing::info!("shutting down");
         self.shutdown().await
+    }
+}
+
+impl StatusSource for Fleet {
+    fn statuses(&self) -> Vec<AccountStatus> {
+        self.runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|r| AccountStatus {
+                name: r.name.clone(),
+                board: r.poller.status(),
+                api: r.poller.account_metrics().api().clone(),
+            })
+            .collect()
     }
 }
 

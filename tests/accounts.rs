@@ -446,3 +446,47 @@ async fn two_sharded_replicas_cover_every_target_of_both_accounts_once() {
     }
     assert_eq!(seen.len(), 60, "every target of both accounts once");
 }
+
+#[tokio::test]
+async fn the_status_page_and_its_json_show_one_account_at_a_time() {
+    let two = Two::start(Options::default(), |a, b| {
+        let mut bad = config(a, SHOPS, DEVICES);
+        bad.gateway.app_secret = "not-the-secret".to_string().into();
+        named(vec![("a", bad), ("b", config(b, SHOPS, DEVICES))])
+    })
+    .await;
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).expect("json");
+    for (query, account, up, failed) in [("", "a", false, true), ("?account=a", "a", false, true), ("?account=b", "b", true, false)] {
+        let (status, body) = two.get(&format!("/api/v1/targets{query}")).await;
+        assert_eq!(status, 200, "{body}");
+        let v = json(&body);
+        assert_eq!(v["account"], account, "{query}");
+        assert_eq!(v["accounts"], serde_json::json!(["a", "b"]));
+        let rows = v["rows"].as_array().expect("rows");
+        assert_eq!(rows.len(), 4, "{query}");
+        for row in rows {
+            assert_eq!(row["account"], account, "{row}");
+            assert_eq!(row["up"], up, "{row}");
+        }
+        let summary = &v["summary"];
+        assert_eq!(summary["last_hour"]["failed"].as_u64().expect("failed") > 0, failed, "{query}: {summary}");
+        assert_eq!(summary["rate_limit"], 10_000.0);
+    }
+    let (status, body) = two.get("/api/v1/targets?account=nobody").await;
+    assert_eq!(status, 400);
+    assert!(json(&body)["error"].as_str().expect("error").contains("\"nobody\""), "{body}");
+    let (status, page) = two.get("/?account=b").await;
+    assert_eq!(status, 200);
+    assert_eq!(page.matches("<td class=\"account\">b</td>").count(), 4, "{page}");
+    assert!(page.contains("<a href=\"/?account=a\">a</a>"), "a link to a");
+    assert!(!page.contains("not-the-secret"));
+    two.stop().await;
+
+    let h = Harness::start(utc(NOW), |url| config(url, SHOPS, DEVICES)).await;
+    let (_, body) = h.get("/api/v1/targets").await;
+    assert!(!body.contains("account"), "{body}");
+    let (_, page) = h.get("/").await;
+    assert!(!page.contains("ccount"), "no account on the single form's page");
+    assert_eq!(h.get("/api/v1/targets?account=a").await.0, 400);
+    h.stop().await;
+}
