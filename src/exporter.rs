@@ -116,7 +116,11 @@ pub async fn start_accounts(
     options: Options,
 ) -> Result<RunningExporter, ExporterError> {
     let names: Vec<Option<&str>> = accounts.iter().map(|a| a.name.as_deref()).collect();
-    let store = Arc::new(MetricsStore::with_accounts(env!("CARGO_PKG_VERSION"), REVISION, &names)?);
+    let store = Arc::new(MetricsStore::with_accounts(
+        env!("CARGO_PKG_VERSION"),
+        REVISION,
+        &names,
+    )?);
     let cancel = CancellationToken::new();
     let fleet = Arc::new(Fleet {
         runs: std::sync::Mutex::new(Vec::new()),
@@ -385,7 +389,9 @@ impl Reloader {
         };
         match &result {
             Ok(()) => tracing::info!(file = %self.path.display(), "configuration reloaded"),
-            Err(e) => tracing::error!(file = %self.path.display(), "configuration reload rejected; the previous configuration stays in force:\n{e}"),
+            Err(e) => {
+                tracing::error!(file = %self.path.display(), "configuration reload rejected; the previous configuration stays in force:\n{e}")
+            }
         }
         result
     }

@@ -127,7 +127,9 @@ fn values_of(m: &Exposition, account: Option<&str>) -> BTreeSet<(String, String,
 }
 
 fn errors(m: &Exposition, account: &str) -> f64 {
-    m.find("opretail_api_errors_total", &[("account", account)]).iter().sum()
+    m.find("opretail_api_errors_total", &[("account", account)])
+        .iter()
+        .sum()
 }
 
 #[tokio::test]
@@ -180,18 +182,19 @@ async fn one_accounts_bad_key_or_outage_leaves_the_others_values_alone() {
         m.find("opretail_shop_walk_in", &[("account", "a")]).is_empty(),
         "a has no values"
     );
-    assert!(errors(&m, "a") >= 2.0, "a's signature errors are counted: {}", errors(&m, "a"));
+    assert!(
+        errors(&m, "a") >= 2.0,
+        "a's signature errors are counted: {}",
+        errors(&m, "a")
+    );
     assert_eq!(errors(&m, "b"), 0.0, "no error of b");
     assert!(
-        m.find("opretail_api_errors_total", &[]).len() == m.find("opretail_api_errors_total", &[("account", "a")]).len(),
+        m.find("opretail_api_errors_total", &[]).len()
+            == m.find("opretail_api_errors_total", &[("account", "a")]).len(),
         "every error series is a's"
     );
-    let rate = |m: &Exposition, account: &str| {
-        m.value(
-            "opretail_api_rate_limit_requests_per_second",
-            &[("account", account)],
-        )
-    };
+    let rate =
+        |m: &Exposition, account: &str| m.value("opretail_api_rate_limit_requests_per_second", &[("account", account)]);
     assert_eq!(rate(&m, "b"), 10_000.0, "b's rate limit unchanged");
     assert!(!m.text.contains("not-the-secret"));
 
@@ -199,7 +202,11 @@ async fn one_accounts_bad_key_or_outage_leaves_the_others_values_alone() {
     two.sims[0].sim.set_fault(Some(Fault::Code(-100)));
     two.poll_all().await;
     let m = two.scrape().await;
-    assert_eq!(values_of(&m, Some("b")), solo_values, "b unchanged while a is throttled");
+    assert_eq!(
+        values_of(&m, Some("b")),
+        solo_values,
+        "b unchanged while a is throttled"
+    );
     assert!(rate(&m, "a") < 10_000.0, "a's rate lowered: {}", rate(&m, "a"));
     assert_eq!(rate(&m, "b"), 10_000.0, "b's rate limit unchanged");
     assert_eq!(errors(&m, "b"), 0.0, "no error of b");
@@ -219,9 +226,15 @@ async fn one_accounts_bad_key_or_outage_leaves_the_others_values_alone() {
 
 /// Series every account has its own of (health and values), by name prefix.
 fn per_account(name: &str) -> bool {
-    ["opretail_api_", "opretail_gateway_", "opretail_shop_", "opretail_device_", "opretail_target_"]
-        .iter()
-        .any(|p| name.starts_with(p))
+    [
+        "opretail_api_",
+        "opretail_gateway_",
+        "opretail_shop_",
+        "opretail_device_",
+        "opretail_target_",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
         || matches!(
             name,
             "opretail_poll_duration_seconds"
@@ -234,7 +247,10 @@ fn per_account(name: &str) -> bool {
 #[tokio::test]
 async fn every_series_of_a_named_account_carries_it_and_the_single_form_none() {
     let two = Two::start(Options::default(), |a, b| {
-        named(vec![("brand-a", config(a, SHOPS, DEVICES)), ("b.2", config(b, SHOPS, DEVICES))])
+        named(vec![
+            ("brand-a", config(a, SHOPS, DEVICES)),
+            ("b.2", config(b, SHOPS, DEVICES)),
+        ])
     })
     .await;
     let m = two.scrape().await;
@@ -378,7 +394,11 @@ async fn a_reload_adds_and_removes_accounts() {
     assert!(
         !m.text.contains("account=\"a\""),
         "every series of a vanished at once:\n{}",
-        m.text.lines().filter(|l| l.contains("account=\"a\"")).collect::<Vec<_>>().join("\n")
+        m.text
+            .lines()
+            .filter(|l| l.contains("account=\"a\""))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert_eq!(two.get("/-/ready").await.0, 503, "not ready until c has polled");
     assert!(m.find("opretail_target_up", &[("account", "c")]).is_empty());
@@ -396,7 +416,9 @@ async fn a_reload_adds_and_removes_accounts() {
         5,
         "c's four targets and b's S_9603"
     );
-    assert!(m.get("opretail_target_up", &[("account", "b"), ("target", "O_1002")]).is_none());
+    assert!(m
+        .get("opretail_target_up", &[("account", "b"), ("target", "O_1002")])
+        .is_none());
     assert_eq!(m.value("opretail_config_last_reload_successful", &[]), 1.0);
 
     // The single-account form needs a restart; nothing changes.
@@ -456,7 +478,11 @@ async fn the_status_page_and_its_json_show_one_account_at_a_time() {
     })
     .await;
     let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).expect("json");
-    for (query, account, up, failed) in [("", "a", false, true), ("?account=a", "a", false, true), ("?account=b", "b", true, false)] {
+    for (query, account, up, failed) in [
+        ("", "a", false, true),
+        ("?account=a", "a", false, true),
+        ("?account=b", "b", true, false),
+    ] {
         let (status, body) = two.get(&format!("/api/v1/targets{query}")).await;
         assert_eq!(status, 200, "{body}");
         let v = json(&body);
@@ -469,12 +495,19 @@ async fn the_status_page_and_its_json_show_one_account_at_a_time() {
             assert_eq!(row["up"], up, "{row}");
         }
         let summary = &v["summary"];
-        assert_eq!(summary["last_hour"]["failed"].as_u64().expect("failed") > 0, failed, "{query}: {summary}");
+        assert_eq!(
+            summary["last_hour"]["failed"].as_u64().expect("failed") > 0,
+            failed,
+            "{query}: {summary}"
+        );
         assert_eq!(summary["rate_limit"], 10_000.0);
     }
     let (status, body) = two.get("/api/v1/targets?account=nobody").await;
     assert_eq!(status, 400);
-    assert!(json(&body)["error"].as_str().expect("error").contains("\"nobody\""), "{body}");
+    assert!(
+        json(&body)["error"].as_str().expect("error").contains("\"nobody\""),
+        "{body}"
+    );
     let (status, page) = two.get("/?account=b").await;
     assert_eq!(status, 200);
     assert_eq!(page.matches("<td class=\"account\">b</td>").count(), 4, "{page}");

@@ -235,9 +235,8 @@ impl<'a, S> Series<'a, S> {
         // Stable: samples with equal labels keep the snapshot's order.
         samples.sort_by(|a, b| a.1.cmp(&b.1));
         // `{`, `}`, and per label `name="value"` and a comma; escaping may add a little.
-        let fixed: usize = 2
-            + names.iter().map(|n| n.len() + 4).sum::<usize>()
-            + account.map_or(0, |a| ACCOUNT.len() + a.len() + 4);
+        let fixed: usize =
+            2 + names.iter().map(|n| n.len() + 4).sum::<usize>() + account.map_or(0, |a| ACCOUNT.len() + a.len() + 4);
         let values: usize = samples
             .iter()
             .flat_map(|(_, v, _, _)| v.as_ref().iter())
@@ -763,9 +762,7 @@ mod tests {
         let (a, b) = (snapshot(1.0), snapshot(3.0));
         let registry = Registry::new();
         for (account, snapshot) in [("b-2", &b), ("a.1", &a)] {
-            let opts = |name: &str, help: String| {
-                Opts::new(name, help).const_label("account", account)
-            };
+            let opts = |name: &str, help: String| Opts::new(name, help).const_label("account", account);
             for family in schema::all() {
                 match family {
                     AnyFamily::Shop(f) => {
@@ -805,7 +802,11 @@ mod tests {
                         registry.register(Box::new(g.clone())).unwrap();
                         for d in snapshot.devices.values() {
                             if let Some(x) = f.value(&d.values, Some(d.hour_start)) {
-                                let labels = [("mac", d.mac.as_str()), ("device_name", &d.name), ("shop_id", &d.shop_id)];
+                                let labels = [
+                                    ("mac", d.mac.as_str()),
+                                    ("device_name", &d.name),
+                                    ("shop_id", &d.shop_id),
+                                ];
                                 g.with(&HashMap::from(labels)).set(x);
                             }
                         }

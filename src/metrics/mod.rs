@@ -29,8 +29,8 @@ use gzip::Rendered;
 
 pub use account::AccountMetrics;
 pub use api::ApiMetrics;
-pub use encode::{render_accounts, render_snapshot};
 pub(crate) use encode::{push_escaped, push_labels, push_value};
+pub use encode::{render_accounts, render_snapshot};
 
 /// Gives the allocator's free pages back to the system (glibc's `malloc_trim`): before
 /// rendering a snapshot, what the poll's answers and merge left free; after, the previous
@@ -388,7 +388,11 @@ mod tests {
             meta: crate::model::ShopMeta::default(),
         };
         snapshot.shops = (0..2000).map(|i| (i.to_string(), sample(i))).collect();
-        store.publish(&store.first().expect("account"), Arc::new(snapshot), Duration::from_millis(5));
+        store.publish(
+            &store.first().expect("account"),
+            Arc::new(snapshot),
+            Duration::from_millis(5),
+        );
         let plain = store.render();
         let gz: Vec<Bytes> = store.exposition(true).collect();
         assert!(gz.iter().map(Bytes::len).sum::<usize>() * 5 < plain.len(), "compresses");

@@ -28,11 +28,7 @@ pub(crate) fn render_json_of(
 ) -> Value {
     let selected = query.select(table);
     let account = view.map(|v| v.shown);
-    let rows: Vec<Value> = selected
-        .rows
-        .iter()
-        .map(|r| row_json(table, r, now, account))
-        .collect();
+    let rows: Vec<Value> = selected.rows.iter().map(|r| row_json(table, r, now, account)).collect();
     let errors: Vec<Value> = summary
         .errors
         .iter()

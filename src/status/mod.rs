@@ -59,7 +59,10 @@ pub(crate) struct AccountView<'a> {
 
 /// The account `query` asks for among `statuses` (the first when it names none), and the names
 /// of all; an error text when it names one there is not.
-pub(crate) fn pick_account(statuses: Vec<AccountStatus>, query: &Query) -> Result<(AccountStatus, Vec<String>), String> {
+pub(crate) fn pick_account(
+    statuses: Vec<AccountStatus>,
+    query: &Query,
+) -> Result<(AccountStatus, Vec<String>), String> {
     let names: Vec<String> = statuses.iter().filter_map(|s| s.name.clone()).collect();
     let wanted = query.account.as_str();
     let mut statuses = statuses.into_iter();

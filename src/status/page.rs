@@ -237,7 +237,11 @@ fn accounts_nav(h: &mut String, view: AccountView<'_>) {
             ..Query::default()
         }
         .link(1);
-        let current = if name == view.shown { " class=\"current\" aria-current=\"page\"" } else { "" };
+        let current = if name == view.shown {
+            " class=\"current\" aria-current=\"page\""
+        } else {
+            ""
+        };
         let _ = write!(h, "<a{current} href=\"/{}\">{}</a>", escape(&link), escape(name));
     }
     h.push_str("</nav>\n");
@@ -246,7 +250,11 @@ fn accounts_nav(h: &mut String, view: AccountView<'_>) {
 fn filter_form(h: &mut String, query: &Query, view: Option<AccountView<'_>>) {
     h.push_str("<form method=\"get\" action=\"/\">");
     if let Some(view) = view {
-        let _ = write!(h, "<input type=\"hidden\" name=\"account\" value=\"{}\">", escape(view.shown));
+        let _ = write!(
+            h,
+            "<input type=\"hidden\" name=\"account\" value=\"{}\">",
+            escape(view.shown)
+        );
     }
     let _ = write!(
         h,
@@ -456,11 +464,20 @@ mod tests {
         let page = render_page_of(&t, &summary(), &q, 1_714_550_000.0, None, Some(view));
         assert!(page.contains("<th>Kind</th><th>Account</th><th>Target</th>"), "{page}");
         assert_eq!(page.matches("<td class=\"account\">b&lt;2&gt;</td>").count(), 100);
-        assert!(page.contains("<a href=\"/?account=brand-a\">brand-a</a>"), "a link to the other");
+        assert!(
+            page.contains("<a href=\"/?account=brand-a\">brand-a</a>"),
+            "a link to the other"
+        );
         assert!(page.contains("aria-current=\"page\" href=\"/?account=b%3C2%3E\">b&lt;2&gt;</a>"));
         assert!(page.contains("<input type=\"hidden\" name=\"account\" value=\"b&lt;2&gt;\">"));
-        assert!(page.contains("href=\"/?account=b%3C2%3E&amp;page=2\""), "the pager keeps it");
+        assert!(
+            page.contains("href=\"/?account=b%3C2%3E&amp;page=2\""),
+            "the pager keeps it"
+        );
         let single = render_page(&t, &summary(), &Query::default(), 1_714_550_000.0, None);
-        assert!(!single.contains("ccount"), "the single-account form has no account anywhere");
+        assert!(
+            !single.contains("ccount"),
+            "the single-account form has no account anywhere"
+        );
     }
 }
