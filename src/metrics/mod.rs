@@ -440,4 +440,53 @@ mod tests {
         assert!(body.ends_with(&text), "the cached text, inflated");
         assert!(body.contains("opretail_exporter_build_info"), "after the health series");
     }
+
+    #[test]
+    fn each_account_has_its_series_and_readiness_waits_for_all() {
+        let store = MetricsStore::with_accounts("1", "r", &[Some("b"), Some("a")]).expect("store");
+        assert_eq!(store.account_names(), [Some("a".to_string()), Some("b".to_string())]);
+        let mut snapshot = Snapshot::default();
+        snapshot.targets.insert(
+            "S_1".into(),
+            crate::model::TargetStatus {
+                up: true,
+                last_success: Some(1.0),
+            },
+        );
+        let snapshot = Arc::new(snapshot);
+        let a = store.account(Some("a")).expect("a");
+        let b = store.account(Some("b")).expect("b");
+        assert!(Arc::ptr_eq(&b, &store.first_account()), "the first made");
+        a.api().observe("m", Duration::ZERO, Some("7"));
+        store.publish(&a, Arc::clone(&snapshot), Duration::ZERO);
+        assert!(!store.is_ready(), "b has not polled");
+        store.publish(&b, Arc::clone(&snapshot), Duration::ZERO);
+        assert!(store.is_ready());
+        assert_eq!(Arc::strong_count(&snapshot), 3, "shared, not copied");
+        let text = String::from_utf8(store.render()).expect("utf-8");
+        assert!(text.contains("opretail_target_up{account=\"a\",target=\"S_1\"} 1\nopretail_target_up{account=\"b\",target=\"S_1\"} 1\n"), "{text}");
+        assert!(text.contains("opretail_api_errors_total{account=\"a\",code=\"7\",method=\"m\"} 1"));
+        assert!(text.contains("opretail_poll_duration_seconds{account=\"b\"} 0"));
+        assert!(text.contains("opretail_exporter_build_info{revision=\"r\",version=\"1\"} 1"));
+        assert_eq!(
+            text.matches("# TYPE opretail_api_rate_limit_requests_per_second gauge")
+                .count(),
+            1
+        );
+        // The unnamed account cannot join named ones: different label names.
+        assert!(store.account(None).is_err());
+
+        store.remove_account(Some("a"));
+        let text = String::from_utf8(store.render()).expect("utf-8");
+        assert!(!text.contains("account=\"a\""), "{text}");
+        assert!(text.contains("opretail_target_up{account=\"b\",target=\"S_1\"} 1"));
+        assert_eq!(Arc::strong_count(&snapshot), 3, "a's metrics are still held here");
+        drop(a);
+        assert_eq!(Arc::strong_count(&snapshot), 2, "a's snapshot went with it");
+        // Added again, it starts afresh.
+        let a = store.account(Some("a")).expect("a again");
+        assert!(!store.is_ready());
+        store.publish(&a, snapshot, Duration::ZERO);
+        assert!(store.is_ready());
+    }
 }
