@@ -32,6 +32,8 @@ pub enum ExporterError {
     Serve(#[from] std::io::Error),
     #[error("a task of the exporter failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("there is no account to poll")]
+    NoAccount,
 }
 
 /// Why a configuration reload was rejected (the previous configuration stays in force).
@@ -136,10 +138,12 @@ pub async fn start_accounts(
         runs.push(fleet.build(account)?);
     }
     store.config_loaded(Some(unix_now(&clock)));
-    let poller = match runs.first() {
-        Some(run) => Arc::clone(&run.poller),
-        None => unreachable_accounts()?,
-    };
+    // An `Accounts` is never empty; should one be, starting fails rather than panics.
+    let poller = runs
+        .first()
+        .map(|run| Arc::clone(&run.poller))
+        .ok_or(ExporterError::NoAccount)?;
+    *fleet.runs.lock().unwrap_or_else(PoisonError::into_inner) = runs;
     let reloader = options.config_file.map(|path| {
         Arc::new(Reloader {
             path,
@@ -172,10 +176,9 @@ pub async fn start_accounts(
         options.http,
         cancel.clone().cancelled_owned(),
     ));
-    for run in &mut runs {
+    for run in fleet.runs.lock().unwrap_or_else(PoisonError::into_inner).iter_mut() {
         fleet.start(run);
     }
-    *fleet.runs.lock().unwrap_or_else(PoisonError::into_inner) = runs;
     tracing::info!(%addr, tls, basic_auth, "serving /metrics");
     Ok(RunningExporter {
         addr,
@@ -186,13 +189,6 @@ pub async fn start_accounts(
         cancel,
         server,
     })
-}
-
-/// An [`Accounts`] is never empty; should one be, starting fails rather than panics.
-fn unreachable_accounts() -> Result<Arc<Poller>, ExporterError> {
-    Err(ExporterError::Metrics(prometheus::Error::Msg(
-        "no account to poll".to_string(),
-    )))
 }
 
 /// One account's poller and its poll loop.

@@ -4,6 +4,7 @@
 //! the store renders the account's value series.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -26,7 +27,9 @@ pub struct AccountMetrics {
     shop_revisions: IntCounter,
     device_revisions: IntCounter,
     /// Shared with the poller (never copied); `None` until the first poll completed.
-    pub(super) snapshot: RwLock<Option<Arc<Snapshot>>>,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    /// Set once a snapshot of the account has been rendered into `/metrics`.
+    ready: AtomicBool,
 }
 
 impl std::fmt::Debug for AccountMetrics {
@@ -113,6 +116,7 @@ impl AccountMetrics {
             shop_revisions,
             device_revisions,
             snapshot: RwLock::new(None),
+            ready: AtomicBool::new(false),
         })
     }
 
@@ -147,6 +151,16 @@ impl AccountMetrics {
             .replace(snapshot);
         drop(old);
         self.poll_duration.set(poll_took.as_secs_f64());
+    }
+
+    /// Marks the account's values as shown by `/metrics`.
+    pub(super) fn mark_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// True once a snapshot of the account has been rendered.
+    pub(super) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 
     /// The newest snapshot, if a poll has completed.

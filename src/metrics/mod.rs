@@ -7,9 +7,16 @@
 //! never re-encodes thousands of gauges, and a shop or device absent from the newest snapshot
 //! is absent from `/metrics`.
 //!
-//! Inside: `api` (the gateway-call counters the client records into), `encode` (the value
-//! series as text, from the schema's families, and the escaping), `gzip` (the cached
-//! compressed parts).
+//! Each account has its own health series and newest snapshot (`account`): a named account's
+//! series carry `account="<name>"` (a constant label of its collectors, and the first label of
+//! its value series), the unnamed account of the single-account form's none, and process-wide
+//! series (build info, reloads, process) never. A publish renders the union of every account's
+//! newest snapshot (shared, never copied), each family declared once; the store is ready once
+//! every account has published.
+//!
+//! Inside: `account` (one account's series and snapshot), `api` (the gateway-call counters the
+//! client records into), `encode` (the value series as text, from the schema's families, and
+//! the escaping), `gzip` (the cached compressed parts).
 
 mod account;
 mod api;
@@ -214,6 +221,8 @@ impl MetricsStore {
         let _one_at_a_time = self.rendering.lock().unwrap_or_else(PoisonError::into_inner);
         account.published(snapshot, poll_took);
         self.render_locked();
+        // Ready only once the values are there to scrape.
+        account.mark_ready();
     }
 
     /// Renders the value series of every account again (after one was removed).
@@ -269,7 +278,7 @@ impl MetricsStore {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .all(|a| a.snapshot().is_some())
+            .all(|a| a.is_ready())
     }
 
     #[cfg(test)]

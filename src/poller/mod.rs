@@ -74,7 +74,8 @@ pub struct PollReport {
     pub history_failed_calls: usize,
 }
 
-/// Polls the gateway and publishes snapshots to the metrics store.
+/// Polls the gateway of one account and publishes its snapshots to the metrics store, under
+/// that account (each account of an exporter has a poller of its own).
 pub struct Poller {
     /// The configuration and client in force; replaced as a whole on reload.
     setup: std::sync::RwLock<Arc<Setup>>,
@@ -371,11 +372,15 @@ impl Poller {
         };
         self.status.record(seen, result);
         let took = started.elapsed();
-        self.publish(next, took).await;
+        // Before the publish that makes the exporter ready: a scrape that finds it ready finds
+        // the refresh's figures too.
         if priority {
             self.account.refreshed(took, report.calls + report.day_calls);
             self.account
                 .refresh_budget((calls + round_plan.shops.len()) as f64 / setup.config.gateway.requests_per_second);
+        }
+        self.publish(next, took).await;
+        if priority {
             state.refreshed_hour = Some(hour_start);
         }
         tracing::info!(
