@@ -439,8 +439,8 @@ fn main() -> ExitCode {
             })
         }
         None => match cli.config {
-            Some(path) => match Config::load(&path) {
-                Ok(config) => match load_web_config(cli.web_config.as_deref()) {
+            Some(path) => match Accounts::load(&path) {
+                Ok(accounts) => match load_web_config(cli.web_config.as_deref()) {
                     Ok(web) => {
                         let options = exporter::Options {
                             config_file: Some(path),
@@ -450,7 +450,7 @@ fn main() -> ExitCode {
                             lifecycle: cli.web_limits.enable_lifecycle,
                             http: cli.web_limits.limits(),
                         };
-                        run(serve(config, cli.listen, options))
+                        run(serve(accounts, cli.listen, options))
                     }
                     Err(code) => code,
                 },
@@ -636,14 +636,14 @@ fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode 
     }
 }
 
-async fn serve(config: Config, listen: SocketAddr, options: exporter::Options) -> anyhow::Result<()> {
+async fn serve(accounts: Accounts, listen: SocketAddr, options: exporter::Options) -> anyhow::Result<()> {
     // Signal handlers first: a signal that arrives while the exporter starts is handled, not
     // left to its default action (which ends the process).
     let shutdown = shutdown_signal()?;
     raise_open_files_limit();
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let running = exporter::start_with(config, listen, Clock::system(), options).await?;
+    let running = exporter::start_accounts(accounts, listen, Clock::system(), options).await?;
     #[cfg(unix)]
     if let Some(reloader) = running.reloader.clone() {
         tokio::spawn(async move {

@@ -26,7 +26,7 @@ use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 
 use crate::metrics::MetricsStore;
-use crate::status::{render_json, render_page, Query, StatusBoard, Summary};
+use crate::status::{pick_account, render_json_of, render_page_of, AccountView, Query, StatusSource, Summary};
 use crate::web_config::{AuthOutcome, LiveWebConfig, WebConfig, REALM};
 
 /// Applies the configuration file again (`POST /-/reload`).
@@ -43,8 +43,8 @@ pub(crate) struct AppState {
     pub(crate) reload: Option<Arc<dyn Reload>>,
     /// `--web.enable-lifecycle`: whether `POST /-/reload` may reload.
     pub(crate) lifecycle: bool,
-    /// How the last round left every target: the status page's data.
-    pub(crate) status: Arc<StatusBoard>,
+    /// How the last round left every target of every account: the status page's data.
+    pub(crate) status: Arc<dyn StatusSource>,
 }
 
 /// The exporter's routes.
@@ -281,9 +281,15 @@ async fn status_page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
         Ok(q) => q,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("Bad query: {e}\n")).into_response(),
     };
-    let table = state.status.table();
-    let summary = Summary::of(state.store.api(), &table);
-    let page = render_page(&table, &summary, &query, state.status.now(), state.status.next_poll());
+    let (account, names) = match pick_account(state.status.statuses(), &query) {
+        Ok(found) => found,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("Bad query: {e}\n")).into_response(),
+    };
+    let table = account.board.table();
+    let summary = Summary::of(&account.api, &table);
+    let view = account.name.as_deref().map(|shown| AccountView { shown, all: &names });
+    let board = &account.board;
+    let page = render_page_of(&table, &summary, &query, board.now(), board.next_poll(), view);
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }
 
@@ -304,9 +310,23 @@ async fn targets_json(State(state): State<AppState>, RawQuery(raw): RawQuery) ->
                 .into_response();
         }
     };
-    let table = state.status.table();
-    let summary = Summary::of(state.store.api(), &table);
-    let body = render_json(&table, &summary, &query, state.status.now(), state.status.next_poll());
+    let (account, names) = match pick_account(state.status.statuses(), &query) {
+        Ok(found) => found,
+        Err(e) => {
+            let body = serde_json::json!({ "error": e }).to_string();
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)],
+                body,
+            )
+                .into_response();
+        }
+    };
+    let table = account.board.table();
+    let summary = Summary::of(&account.api, &table);
+    let view = account.name.as_deref().map(|shown| AccountView { shown, all: &names });
+    let board = &account.board;
+    let body = render_json_of(&table, &summary, &query, board.now(), board.next_poll(), view);
     (
         [
             (header::CONTENT_TYPE, JSON_CONTENT_TYPE),

@@ -1,12 +1,16 @@
 //! The gateway-call health series: requests, errors by code, retries, latency and the request
 //! rate in force. The client holds a clone and records every call itself, so these counters
-//! move as calls happen, not when a poll publishes.
+//! move as calls happen, not when a poll publishes. Each account has its own set, labelled
+//! `account="<name>"` when the account is named.
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use prometheus::core::Collector;
 use prometheus::{Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
-use super::{gauge, register};
+use super::register;
 
 /// Counters of gateway calls, shared by every clone of the client.
 #[derive(Clone, Debug)]
@@ -27,21 +31,40 @@ pub struct ApiMetrics {
     recent: std::sync::Arc<crate::status::RecentCalls>,
 }
 
-/// A registered counter family with `labels`.
-fn counters(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
-    register(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
+/// A registered counter family with `labels` (and the account's constant labels).
+fn counters(
+    registry: &Registry,
+    account: &HashMap<String, String>,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let opts = Opts::new(name, help).const_labels(account.clone());
+    register(registry, IntCounterVec::new(opts, labels)?)
+}
+
+/// A registered gauge without labels but the account's constant labels.
+fn gauge(registry: &Registry, account: &HashMap<String, String>, name: &str, help: &str) -> prometheus::Result<Gauge> {
+    register(
+        registry,
+        Gauge::with_opts(Opts::new(name, help).const_labels(account.clone()))?,
+    )
 }
 
 impl ApiMetrics {
-    pub(super) fn new(registry: &Registry) -> prometheus::Result<Self> {
+    /// Registers an account's gateway-call series in `registry`, each with the constant labels
+    /// `account` (none for the single-account form).
+    pub(super) fn new(registry: &Registry, account: &HashMap<String, String>) -> prometheus::Result<Self> {
         let requests = counters(
             registry,
+            account,
             "opretail_api_requests_total",
             "Requests sent to the Opretail gateway while polling its hourly data, by gateway method.",
             &["method"],
         )?;
         let errors = counters(
             registry,
+            account,
             "opretail_api_errors_total",
             "Failed Opretail gateway requests while polling its hourly data, by method and code: the gateway's stat.code, or http_<status>, timeout, transport, decode, too_large.",
             &["method", "code"],
@@ -53,41 +76,48 @@ impl ApiMetrics {
                     "opretail_api_request_duration_seconds",
                     "Duration of Opretail gateway requests while polling its hourly data, by gateway method.",
                 )
+                .const_labels(account.clone())
                 .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
                 &["method"],
             )?,
         )?;
         let retries = counters(
             registry,
+            account,
             "opretail_api_retries_total",
             "Gateway requests retried after a transient failure while polling hourly data, by gateway method.",
             &["method"],
         )?;
         let response_bytes = counters(
             registry,
+            account,
             "opretail_api_response_bytes_total",
             "Bytes of gateway answers downloaded while polling hourly data, by gateway method.",
             &["method"],
         )?;
         let day_figure_bytes = counters(
             registry,
+            account,
             "opretail_api_day_figures_response_bytes_total",
             "Bytes of gateway answers to day-figure calls (timeType=2, one per shop batch and refresh of the hourly data), by gateway method; included in opretail_api_response_bytes_total.",
             &["method"],
         )?;
         let batch_splits = counters(
             registry,
+            account,
             "opretail_api_batch_splits_total",
             "Multi-id gateway calls split in parts after the gateway refused them for what they asked (an answer too large, a list too long), by gateway method.",
             &["method"],
         )?;
         let rate_limit = gauge(
             registry,
+            account,
             "opretail_api_rate_limit_requests_per_second",
             "Gateway requests per second allowed now while polling hourly data (lowered after -100 API_CALL_REPEAT answers).",
         )?;
         let rate_limit_configured = gauge(
             registry,
+            account,
             "opretail_api_rate_limit_configured_requests_per_second",
             "Gateway requests per second configured (gateway.requests_per_second) for polling hourly data: the rate in force returns to it after -100 API_CALL_REPEAT answers stop.",
         )?;
@@ -97,12 +127,14 @@ impl ApiMetrics {
                 Opts::new(
                     "opretail_gateway_fields_missing",
                     "Rows of the last answer of the gateway method (polling hourly data and daily figures) that lacked a field the exporter reads (absent or null), by method and field. A field missing from every row may have been renamed by the gateway: run `opretail-exporter doctor`.",
-                ),
+                )
+                .const_labels(account.clone()),
                 &["method", "field"],
             )?,
         )?;
         let clock_skew = gauge(
             registry,
+            account,
             "opretail_gateway_clock_skew_seconds",
             "This host's clock minus the gateway's clock (stat.systime of the last answer while polling hourly data), in seconds; positive when this host is ahead. The gateway refuses requests whose _timestamp is too far off (code 16).",
         )?;
@@ -112,7 +144,8 @@ impl ApiMetrics {
                 Opts::new(
                     "opretail_gateway_convention",
                     "1 for the convention in force for each open point of the gateway's hourly data: setting row_time (value start or end of the hour a row's time labels) and rate_scale (value percent or fraction); source configured, detected (from the answers, with auto) or assumed (auto, not decided yet).",
-                ),
+                )
+                .const_labels(account.clone()),
                 &["setting", "value", "source"],
             )?,
         )?;
@@ -131,6 +164,24 @@ impl ApiMetrics {
             rate_limit_configured,
             recent: Default::default(),
         })
+    }
+
+    /// Every collector of the account, to unregister when the account goes.
+    pub(super) fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.requests.clone()),
+            Box::new(self.errors.clone()),
+            Box::new(self.retries.clone()),
+            Box::new(self.response_bytes.clone()),
+            Box::new(self.day_figure_bytes.clone()),
+            Box::new(self.batch_splits.clone()),
+            Box::new(self.duration.clone()),
+            Box::new(self.rate_limit.clone()),
+            Box::new(self.rate_limit_configured.clone()),
+            Box::new(self.fields_missing.clone()),
+            Box::new(self.clock_skew.clone()),
+            Box::new(self.convention.clone()),
+        ]
     }
 
     /// Counts `bytes` of an answer from `method` as downloaded (`day_figures`: an answer of

@@ -28,19 +28,33 @@ pub(crate) const LIVE: Context = Context {
 /// The text is written into one allocation of exactly its length. (The live exporter does not
 /// hold it: see [`render_chunks`].)
 pub fn render_snapshot(snapshot: &Snapshot) -> String {
-    let subjects = Subjects::new(snapshot);
-    let mut out = String::with_capacity(subjects.len());
-    subjects.write(&mut out, &mut |_| {});
+    render_accounts(&[(None, snapshot)])
+}
+
+/// Renders the value series of several accounts' snapshots as one exposition: each family's
+/// `HELP` and `TYPE` once, then the series of every account in the order given (by name, as
+/// `TextEncoder` sorts them: `account` is the first label), those of a named account with
+/// `account="<name>"`; an unnamed account (`None`) adds no label.
+pub fn render_accounts(accounts: &[(Option<&str>, &Snapshot)]) -> String {
+    let subjects: Vec<Subjects<'_>> = accounts
+        .iter()
+        .map(|(account, snapshot)| Subjects::new(snapshot, *account))
+        .collect();
+    let mut out = String::with_capacity(len(&subjects));
+    write(&subjects, &mut out, &mut |_| {});
     out
 }
 
-/// The same text as [`render_snapshot`], handed to `sink` in pieces of about `chunk` bytes
+/// The same text as [`render_accounts`], handed to `sink` in pieces of about `chunk` bytes
 /// (whole lines), never whole: at 10,000 shops and 20,000 devices with their day figures the
 /// text is about 27 MiB, and the exporter keeps only its compressed form.
-pub(crate) fn render_chunks(snapshot: &Snapshot, chunk: usize, mut sink: impl FnMut(&str)) {
-    let subjects = Subjects::new(snapshot);
+pub(crate) fn render_chunks(accounts: &[(Option<&str>, &Snapshot)], chunk: usize, mut sink: impl FnMut(&str)) {
+    let subjects: Vec<Subjects<'_>> = accounts
+        .iter()
+        .map(|(account, snapshot)| Subjects::new(snapshot, *account))
+        .collect();
     let mut out = String::with_capacity(chunk + 4096);
-    subjects.write(&mut out, &mut |out: &mut String| {
+    write(&subjects, &mut out, &mut |out: &mut String| {
         if out.len() >= chunk {
             sink(out);
             out.clear();
@@ -68,8 +82,9 @@ struct Subjects<'a> {
 }
 
 impl<'a> Subjects<'a> {
-    fn new(snapshot: &'a Snapshot) -> Self {
-        let shops = Series::new(&SHOP_LABELS, snapshot.shops.iter(), |(key, s)| {
+    /// The series of `snapshot`, each labelled `account="<name>"` too for a named `account`.
+    fn new(snapshot: &'a Snapshot, account: Option<&'a str>) -> Self {
+        let shops = Series::new(&SHOP_LABELS, account, snapshot.shops.iter(), |(key, s)| {
             (
                 key.as_str(),
                 [s.dep_id.as_str(), &s.name, &s.code],
@@ -77,7 +92,7 @@ impl<'a> Subjects<'a> {
                 Some(s.hour_start),
             )
         });
-        let devices = Series::new(&DEVICE_LABELS, snapshot.devices.iter(), |(key, d)| {
+        let devices = Series::new(&DEVICE_LABELS, account, snapshot.devices.iter(), |(key, d)| {
             (
                 key.as_str(),
                 [d.mac.as_str(), &d.name, &d.shop_id],
@@ -85,19 +100,19 @@ impl<'a> Subjects<'a> {
                 Some(d.hour_start),
             )
         });
-        let targets = Series::new(&TARGET_LABELS, snapshot.targets.iter(), |(target, status)| {
+        let targets = Series::new(&TARGET_LABELS, account, snapshot.targets.iter(), |(target, status)| {
             (target.as_str(), [target.as_str()], status, None)
         });
         let shop_days = shops.days(&snapshot.shop_days);
         let device_days = devices.days(&snapshot.device_days);
         let shop_meta = shops.beside(|key| snapshot.shops.get(key).map(|s| (&s.meta, None)));
-        let shop_info = shop_info(snapshot);
+        let shop_info = shop_info(snapshot, account);
         // Only for shops published: a baseline vanishes with its shop.
         let stats = snapshot.shop_baselines.iter().filter_map(|(key, b)| {
             let s = snapshot.shops.get(key)?;
             Some(b.stats.iter().map(move |stat| (key, s, stat)))
         });
-        let baseline_stats = Series::new(&BASELINE_LABELS, stats.flatten(), |(key, s, stat)| {
+        let baseline_stats = Series::new(&BASELINE_LABELS, account, stats.flatten(), |(key, s, stat)| {
             (
                 key.as_str(),
                 [s.dep_id.as_str(), &s.name, &s.code, stat.stat],
@@ -118,47 +133,53 @@ impl<'a> Subjects<'a> {
             shop_info,
         }
     }
+}
 
-    /// The length of the text, to the byte.
-    fn len(&self) -> usize {
-        schema::all()
-            .into_iter()
-            .map(|family| match family {
-                AnyFamily::Shop(f) => family_len(f, &self.shops.rows),
-                AnyFamily::ShopDay(f) => family_len(f, &self.shop_days),
-                AnyFamily::ShopMeta(f) => family_len(f, &self.shop_meta),
-                AnyFamily::ShopInfo(f) => family_len(f, &self.shop_info.rows),
-                AnyFamily::ShopBaseline(f) => family_len(f, &self.baseline_stats.rows),
-                AnyFamily::ShopBaselineWeeks(f) => family_len(f, &self.baseline_weeks),
-                AnyFamily::Device(f) => family_len(f, &self.devices.rows),
-                AnyFamily::DeviceDay(f) => family_len(f, &self.device_days),
-                AnyFamily::Target(f) => family_len(f, &self.targets.rows),
-            })
-            .sum()
-    }
+/// The parts of one family over every account: each account's label blocks and rows.
+macro_rules! parts {
+    ($subjects:expr, $labels:ident . $series:ident, $rows:ident) => {
+        $subjects.iter().map(|s| (s.$labels.$series.as_str(), &s.$rows[..]))
+    };
+    ($subjects:expr, $series:ident) => {
+        $subjects
+            .iter()
+            .map(|s| (s.$series.labels.as_str(), &s.$series.rows[..]))
+    };
+}
 
-    /// Writes the text into `out`, calling `line_done` after each line.
-    fn write(&self, out: &mut String, line_done: &mut dyn FnMut(&mut String)) {
-        for family in schema::all() {
-            match family {
-                AnyFamily::Shop(f) => write_family(out, f, &self.shops.labels, &self.shops.rows, line_done),
-                AnyFamily::ShopDay(f) => write_family(out, f, &self.shops.labels, &self.shop_days, line_done),
-                AnyFamily::ShopMeta(f) => write_family(out, f, &self.shops.labels, &self.shop_meta, line_done),
-                AnyFamily::ShopInfo(f) => write_family(out, f, &self.shop_info.labels, &self.shop_info.rows, line_done),
-                AnyFamily::ShopBaseline(f) => write_family(
-                    out,
-                    f,
-                    &self.baseline_stats.labels,
-                    &self.baseline_stats.rows,
-                    line_done,
-                ),
-                AnyFamily::ShopBaselineWeeks(f) => {
-                    write_family(out, f, &self.shops.labels, &self.baseline_weeks, line_done)
-                }
-                AnyFamily::Device(f) => write_family(out, f, &self.devices.labels, &self.devices.rows, line_done),
-                AnyFamily::DeviceDay(f) => write_family(out, f, &self.devices.labels, &self.device_days, line_done),
-                AnyFamily::Target(f) => write_family(out, f, &self.targets.labels, &self.targets.rows, line_done),
+/// The length of the text of `subjects`, to the byte.
+fn len(subjects: &[Subjects<'_>]) -> usize {
+    schema::all()
+        .into_iter()
+        .map(|family| match family {
+            AnyFamily::Shop(f) => family_len(f, parts!(subjects, shops)),
+            AnyFamily::ShopDay(f) => family_len(f, parts!(subjects, shops.labels, shop_days)),
+            AnyFamily::ShopMeta(f) => family_len(f, parts!(subjects, shops.labels, shop_meta)),
+            AnyFamily::ShopInfo(f) => family_len(f, parts!(subjects, shop_info)),
+            AnyFamily::ShopBaseline(f) => family_len(f, parts!(subjects, baseline_stats)),
+            AnyFamily::ShopBaselineWeeks(f) => family_len(f, parts!(subjects, shops.labels, baseline_weeks)),
+            AnyFamily::Device(f) => family_len(f, parts!(subjects, devices)),
+            AnyFamily::DeviceDay(f) => family_len(f, parts!(subjects, devices.labels, device_days)),
+            AnyFamily::Target(f) => family_len(f, parts!(subjects, targets)),
+        })
+        .sum()
+}
+
+/// Writes the text of `subjects` into `out`, calling `line_done` after each line.
+fn write(subjects: &[Subjects<'_>], out: &mut String, line_done: &mut dyn FnMut(&mut String)) {
+    for family in schema::all() {
+        match family {
+            AnyFamily::Shop(f) => write_family(out, f, parts!(subjects, shops), line_done),
+            AnyFamily::ShopDay(f) => write_family(out, f, parts!(subjects, shops.labels, shop_days), line_done),
+            AnyFamily::ShopMeta(f) => write_family(out, f, parts!(subjects, shops.labels, shop_meta), line_done),
+            AnyFamily::ShopInfo(f) => write_family(out, f, parts!(subjects, shop_info), line_done),
+            AnyFamily::ShopBaseline(f) => write_family(out, f, parts!(subjects, baseline_stats), line_done),
+            AnyFamily::ShopBaselineWeeks(f) => {
+                write_family(out, f, parts!(subjects, shops.labels, baseline_weeks), line_done)
             }
+            AnyFamily::Device(f) => write_family(out, f, parts!(subjects, devices), line_done),
+            AnyFamily::DeviceDay(f) => write_family(out, f, parts!(subjects, devices.labels, device_days), line_done),
+            AnyFamily::Target(f) => write_family(out, f, parts!(subjects, targets), line_done),
         }
     }
 }
@@ -186,6 +207,7 @@ impl<'a, S> Series<'a, S> {
     /// what its families read, and the start of its hour.
     fn new<T, const N: usize>(
         names: &[&str; N],
+        account: Option<&'a str>,
         samples: impl Iterator<Item = T>,
         read: impl Fn(T) -> (&'a str, [&'a str; N], &'a S, Option<i64>),
     ) -> Self {
@@ -198,19 +220,23 @@ impl<'a, S> Series<'a, S> {
             })
             .collect();
         let names = order.map(|i| names[i]);
-        Self::sorted(&names, sorted)
+        Self::sorted(&names, account, sorted)
     }
 
     /// The series of `samples` (key, label values in the order of `names`, sorted by name,
-    /// what the families read, the start of the hour), sorted by their label values.
+    /// what the families read, the start of the hour), sorted by their label values; with an
+    /// `account`, `account="<name>"` leads every label block (it sorts before every name of
+    /// the schema).
     fn sorted<L: AsRef<str>, V: AsRef<[L]> + Ord>(
         names: &[&str],
+        account: Option<&'a str>,
         mut samples: Vec<(&'a str, V, &'a S, Option<i64>)>,
     ) -> Self {
         // Stable: samples with equal labels keep the snapshot's order.
         samples.sort_by(|a, b| a.1.cmp(&b.1));
         // `{`, `}`, and per label `name="value"` and a comma; escaping may add a little.
-        let fixed: usize = 2 + names.iter().map(|n| n.len() + 4).sum::<usize>();
+        let fixed: usize =
+            2 + names.iter().map(|n| n.len() + 4).sum::<usize>() + account.map_or(0, |a| ACCOUNT.len() + a.len() + 4);
         let values: usize = samples
             .iter()
             .flat_map(|(_, v, _, _)| v.as_ref().iter())
@@ -221,10 +247,8 @@ impl<'a, S> Series<'a, S> {
             .into_iter()
             .map(|(key, values, of, hour_start)| {
                 let start = labels.len();
-                push_labels(
-                    &mut labels,
-                    names.iter().copied().zip(values.as_ref().iter().map(AsRef::as_ref)),
-                );
+                let pairs = names.iter().copied().zip(values.as_ref().iter().map(AsRef::as_ref));
+                push_labels(&mut labels, account.map(|a| (ACCOUNT, a)).into_iter().chain(pairs));
                 Row {
                     key,
                     labels: start..labels.len(),
@@ -263,15 +287,22 @@ impl<'a, S> Series<'a, S> {
 
 /// The series of `opretail_shop_info`: one per shop, labelled by [`SHOP_INFO_LABELS`] and
 /// every static label of any shop (sorted by name; empty where a shop has none), so that every
-/// series of the family has the same label names.
-fn shop_info(snapshot: &Snapshot) -> Series<'_, ShopMeta> {
+/// series of the family has the same label names; and by `account` for a named account (a
+/// static label of that name is left out: the account wins).
+fn shop_info<'a>(snapshot: &'a Snapshot, account: Option<&'a str>) -> Series<'a, ShopMeta> {
     let statics: BTreeSet<&str> = snapshot
         .shops
         .values()
         .flat_map(|s| s.meta.labels.iter().map(|(name, _)| name.as_str()))
         .filter(|name| !SHOP_INFO_LABELS.contains(name))
+        .filter(|name| account.is_none() || *name != ACCOUNT)
         .collect();
-    let mut names: Vec<&str> = SHOP_INFO_LABELS.iter().copied().chain(statics).collect();
+    let mut names: Vec<&str> = SHOP_INFO_LABELS
+        .iter()
+        .copied()
+        .chain(statics)
+        .chain(account.map(|_| ACCOUNT))
+        .collect();
     names.sort_unstable();
     let samples = snapshot
         .shops
@@ -287,6 +318,7 @@ fn shop_info(snapshot: &Snapshot) -> Series<'_, ShopMeta> {
                         .meta
                         .org_id
                         .map_or(Cow::Borrowed(""), |n| Cow::Owned(TargetId::Org(n).to_string())),
+                    ACCOUNT if account.is_some() => Cow::Borrowed(account.unwrap_or_default()),
                     other => Cow::Borrowed(
                         s.meta
                             .labels
@@ -299,14 +331,20 @@ fn shop_info(snapshot: &Snapshot) -> Series<'_, ShopMeta> {
             (key.as_str(), values, &s.meta, None)
         })
         .collect();
-    Series::sorted(&names, samples)
+    Series::sorted(&names, None, samples)
 }
 
+/// The label naming a series' account.
+const ACCOUNT: &str = "account";
+
 /// Exactly what [`write_family`] writes for `family`.
-fn family_len<S>(family: &Family<S>, rows: &[Row<'_, S>]) -> usize {
+fn family_len<'r, 'a: 'r, S: 'a>(
+    family: &Family<S>,
+    parts: impl Iterator<Item = (&'r str, &'r [Row<'a, S>])>,
+) -> usize {
     let mut scratch = String::with_capacity(32);
-    let lines: usize = rows
-        .iter()
+    let lines: usize = parts
+        .flat_map(|(_, rows)| rows.iter())
         .filter_map(|row| family.value(row.values, row.hour_start).map(|v| (row, v)))
         .map(|(row, v)| {
             scratch.clear();
@@ -335,16 +373,16 @@ fn write_header<S>(out: &mut String, family: &Family<S>) {
     out.push('\n');
 }
 
-/// Writes `# HELP`, `# TYPE` and one line per series with a value; nothing if none has one.
-fn write_family<S>(
+/// Writes `# HELP`, `# TYPE` and one line per series with a value, the series of each part
+/// (an account's label blocks and rows) one after the other; nothing if none has one.
+fn write_family<'r, 'a: 'r, S: 'a>(
     out: &mut String,
     family: &Family<S>,
-    labels: &str,
-    rows: &[Row<'_, S>],
+    parts: impl Iterator<Item = (&'r str, &'r [Row<'a, S>])>,
     line_done: &mut dyn FnMut(&mut String),
 ) {
     let mut header = false;
-    for row in rows {
+    for (labels, row) in parts.flat_map(|(labels, rows)| rows.iter().map(move |row| (labels, row))) {
         let Some(value) = family.value(row.values, row.hour_start) else {
             continue;
         };
@@ -676,5 +714,123 @@ mod tests {
         );
         // Sized to the byte: one allocation, nothing to trim.
         assert_eq!(rendered.capacity(), rendered.len());
+    }
+
+    /// Two named accounts (and the same ids in both) render as the `prometheus` crate renders
+    /// the same gauges registered once per account with the constant label `account`: one
+    /// HELP and TYPE per family, `account` first, the accounts' series in name order.
+    #[test]
+    fn render_accounts_matches_the_prometheus_crate() {
+        let snapshot = |scale: f64| {
+            let mut snapshot = Snapshot::default();
+            for i in 0..6usize {
+                let mut values = ShopValues::default();
+                assert!(values.set("walk_in", Some(scale * i as f64)));
+                snapshot.shops.insert(
+                    format!("{i}"),
+                    ShopSample {
+                        dep_id: format!("{}", 9600 + i),
+                        name: format!("Shop \"{i}\""),
+                        code: String::new(),
+                        hour_start: 1_714_539_600,
+                        values,
+                        meta: meta(i),
+                    },
+                );
+                let mut values = DeviceValues::default();
+                assert!(values.set("walk_in", Some(scale + i as f64)));
+                snapshot.devices.insert(
+                    format!("{i}"),
+                    DeviceSample {
+                        mac: format!("d47c44906f{i:02x}"),
+                        name: String::new(),
+                        shop_id: format!("{}", 9600 + i),
+                        hour_start: 1_714_539_600,
+                        values,
+                    },
+                );
+                snapshot.targets.insert(
+                    format!("S_{}", 9600 + i),
+                    TargetStatus {
+                        up: i % 2 == 0,
+                        last_success: Some(scale),
+                    },
+                );
+            }
+            snapshot
+        };
+        let (a, b) = (snapshot(1.0), snapshot(3.0));
+        let registry = Registry::new();
+        for (account, snapshot) in [("b-2", &b), ("a.1", &a)] {
+            let opts = |name: &str, help: String| Opts::new(name, help).const_label("account", account);
+            for family in schema::all() {
+                match family {
+                    AnyFamily::Shop(f) => {
+                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), f.labels).unwrap();
+                        registry.register(Box::new(g.clone())).unwrap();
+                        for s in snapshot.shops.values() {
+                            if let Some(x) = f.value(&s.values, Some(s.hour_start)) {
+                                g.with(&shop_labels(s)).set(x);
+                            }
+                        }
+                    }
+                    AnyFamily::ShopMeta(f) => {
+                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), f.labels).unwrap();
+                        registry.register(Box::new(g.clone())).unwrap();
+                        for s in snapshot.shops.values() {
+                            g.with(&shop_labels(s)).set(f.value(&s.meta, None).unwrap());
+                        }
+                    }
+                    AnyFamily::ShopInfo(f) => {
+                        let statics = ["city", "manager", "region"];
+                        let names: Vec<&str> = f.labels.iter().chain(statics.iter()).copied().collect();
+                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), &names).unwrap();
+                        registry.register(Box::new(g.clone())).unwrap();
+                        for s in snapshot.shops.values() {
+                            let org = s.meta.org_id.map(|n| format!("O_{n}")).unwrap_or_default();
+                            let mut labels = shop_labels(s);
+                            labels.insert("org_id", &org);
+                            for name in statics {
+                                let value = s.meta.labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v);
+                                labels.insert(name, value);
+                            }
+                            g.with(&labels).set(f.value(&s.meta, None).unwrap());
+                        }
+                    }
+                    AnyFamily::Device(f) => {
+                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), f.labels).unwrap();
+                        registry.register(Box::new(g.clone())).unwrap();
+                        for d in snapshot.devices.values() {
+                            if let Some(x) = f.value(&d.values, Some(d.hour_start)) {
+                                let labels = [
+                                    ("mac", d.mac.as_str()),
+                                    ("device_name", &d.name),
+                                    ("shop_id", &d.shop_id),
+                                ];
+                                g.with(&HashMap::from(labels)).set(x);
+                            }
+                        }
+                    }
+                    AnyFamily::Target(f) => {
+                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), f.labels).unwrap();
+                        registry.register(Box::new(g.clone())).unwrap();
+                        for (t, status) in &snapshot.targets {
+                            if let Some(x) = f.value(status, None) {
+                                g.with(&HashMap::from([("target", t.as_str())])).set(x);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let expected = TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
+        let rendered = render_accounts(&[(Some("a.1"), &a), (Some("b-2"), &b)]);
+        assert_eq!(rendered, expected);
+        assert!(rendered.contains("opretail_shop_walk_in{account=\"b-2\",shop_code"));
+        assert_eq!(rendered.matches("# HELP opretail_target_up ").count(), 1);
+        assert_eq!(rendered.capacity(), rendered.len());
+        // The unnamed account alone is the single-account form.
+        assert_eq!(render_accounts(&[(None, &a)]), render_snapshot(&a));
     }
 }

@@ -40,12 +40,13 @@ impl Default for Rendered {
 }
 
 impl Rendered {
-    /// Renders the value series of `snapshot` into the compressor, a piece at a time.
-    pub(super) fn new(snapshot: &Snapshot) -> std::io::Result<Self> {
+    /// Renders the value series of the accounts' snapshots (see
+    /// [`super::encode::render_accounts`]) into the compressor, a piece at a time.
+    pub(super) fn new(accounts: &[(Option<&str>, &Snapshot)]) -> std::io::Result<Self> {
         // Fast compression: the text is large and highly repetitive.
         let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
         let (mut crc, mut len, mut failed) = (Crc::new(), 0, None);
-        super::encode::render_chunks(snapshot, PIECE, |piece| {
+        super::encode::render_chunks(accounts, PIECE, |piece| {
             if failed.is_none() {
                 crc.update(piece.as_bytes());
                 len += piece.len();

@@ -7,28 +7,37 @@
 //! never re-encodes thousands of gauges, and a shop or device absent from the newest snapshot
 //! is absent from `/metrics`.
 //!
-//! Inside: `api` (the gateway-call counters the client records into), `encode` (the value
-//! series as text, from the schema's families, and the escaping), `gzip` (the cached
-//! compressed parts).
+//! Each account has its own health series and newest snapshot (`account`): a named account's
+//! series carry `account="<name>"` (a constant label of its collectors, and the first label of
+//! its value series), the unnamed account of the single-account form's none, and process-wide
+//! series (build info, reloads, process) never. A publish renders the union of every account's
+//! newest snapshot (shared, never copied), each family declared once; the store is ready once
+//! every account has published.
+//!
+//! Inside: `account` (one account's series and snapshot), `api` (the gateway-call counters the
+//! client records into), `encode` (the value series as text, from the schema's families, and
+//! the escaping), `gzip` (the cached compressed parts).
 
+mod account;
 mod api;
 mod encode;
 mod gzip;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use prometheus::core::Collector;
-use prometheus::{Encoder, Gauge, GaugeVec, IntCounter, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
 
 use crate::model::Snapshot;
 use gzip::Rendered;
 
+pub use account::AccountMetrics;
 pub use api::ApiMetrics;
-pub use encode::render_snapshot;
 pub(crate) use encode::{push_escaped, push_labels, push_value};
+pub use encode::{render_accounts, render_snapshot};
 
 /// Gives the allocator's free pages back to the system (glibc's `malloc_trim`): before
 /// rendering a snapshot, what the poll's answers and merge left free; after, the previous
@@ -55,20 +64,20 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> prometheus::Result<Gaug
     register(registry, Gauge::with_opts(Opts::new(name, help))?)
 }
 
-/// The registry, the cached value series, and readiness.
+/// The registry, every account's series, the cached value series, and readiness.
 pub struct MetricsStore {
     registry: Registry,
-    api: ApiMetrics,
-    poll_duration: Gauge,
-    refresh_duration: Gauge,
-    refresh_calls: Gauge,
-    refresh_budget: Gauge,
+    /// The first account the store was made with.
+    first_made: Arc<AccountMetrics>,
     reload_ok: Gauge,
     reload_time: Gauge,
-    shop_revisions: IntCounter,
-    device_revisions: IntCounter,
+    /// By name (the unnamed account of the single-account form first): the order their value
+    /// series are rendered in.
+    accounts: RwLock<BTreeMap<Option<String>, Arc<AccountMetrics>>>,
+    /// Held while the value series are rendered, so that the last rendering has the newest
+    /// snapshot of every account.
+    rendering: Mutex<()>,
     values: RwLock<Arc<Rendered>>,
-    ready: AtomicBool,
 }
 
 impl std::fmt::Debug for MetricsStore {
@@ -80,30 +89,18 @@ impl std::fmt::Debug for MetricsStore {
 }
 
 impl MetricsStore {
-    /// A store with the health series registered. `revision` labels the build info.
+    /// A store with the health series of the single-account form registered (no `account`
+    /// label). `revision` labels the build info.
     pub fn new(version: &str, revision: &str) -> prometheus::Result<Self> {
+        Self::with_accounts(version, revision, &[None])
+    }
+
+    /// A store with the health series of each of `accounts` registered (none given: the unnamed account; `None`: the unnamed
+    /// account of the single-account form; named accounts' series carry `account="<name>"`).
+    /// The unnamed account and named ones cannot share a store: their series have different
+    /// label names.
+    pub fn with_accounts(version: &str, revision: &str, accounts: &[Option<&str>]) -> prometheus::Result<Self> {
         let registry = Registry::new();
-        let api = ApiMetrics::new(&registry)?;
-        let poll_duration = gauge(
-            &registry,
-            "opretail_poll_duration_seconds",
-            "Duration of the last completed poll of every configured shop and device (the data is hourly data, polled).",
-        )?;
-        let refresh_duration = gauge(
-            &registry,
-            "opretail_refresh_duration_seconds",
-            "Duration of the last full refresh: the first poll of every target for a new hour of hourly data.",
-        )?;
-        let refresh_calls = gauge(
-            &registry,
-            "opretail_refresh_requests",
-            "Gateway calls the last full refresh of the hourly data needed (shop batches, each for the hour and the day figures, plus devices of this shard).",
-        )?;
-        let refresh_budget = gauge(
-            &registry,
-            "opretail_refresh_budget_seconds",
-            "The least time a full refresh of the hourly data can take: its gateway calls divided by the configured request rate (over 3600, the hour is over before it is refreshed).",
-        )?;
         let reload_ok = gauge(
             &registry,
             "opretail_config_last_reload_successful",
@@ -113,20 +110,6 @@ impl MetricsStore {
             &registry,
             "opretail_config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful configuration (re)load of the exporter of polled hourly Opretail data.",
-        )?;
-        let shop_revisions = register(
-            &registry,
-            IntCounter::with_opts(Opts::new(
-                "opretail_shop_hour_revisions_total",
-                "Times a re-poll of the hourly data found a different value for a shop hour already published (a counter that uploaded late); the newest value is published while that hour is the reported one.",
-            ))?,
-        )?;
-        let device_revisions = register(
-            &registry,
-            IntCounter::with_opts(Opts::new(
-                "opretail_device_hour_revisions_total",
-                "Times a re-poll of the hourly data found a different value for a device hour already published (a counter that uploaded late); the newest value is published while that hour is the reported one.",
-            ))?,
         )?;
         let build_info = GaugeVec::new(
             Opts::new(
@@ -140,25 +123,86 @@ impl MetricsStore {
             .set(1.0);
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        let mut made = BTreeMap::new();
+        let mut first_made = None;
+        for name in accounts.iter().copied().chain(accounts.is_empty().then_some(None)) {
+            let account = Arc::new(AccountMetrics::new(&registry, name)?);
+            first_made.get_or_insert_with(|| Arc::clone(&account));
+            made.insert(name.map(String::from), account);
+        }
+        let first_made = match first_made {
+            Some(first) => first,
+            None => Arc::new(AccountMetrics::new(&registry, None)?),
+        };
         Ok(Self {
             registry,
-            api,
-            poll_duration,
-            refresh_duration,
-            refresh_calls,
-            refresh_budget,
+            first_made,
             reload_ok,
             reload_time,
-            shop_revisions,
-            device_revisions,
+            accounts: RwLock::new(made),
+            rendering: Mutex::new(()),
             values: RwLock::new(Arc::new(Rendered::default())),
-            ready: AtomicBool::new(false),
         })
     }
 
-    /// The API counters, to hand to the client.
+    /// The series of the account `name`, registered now if the store has none yet. Fails if
+    /// the unnamed account and named ones would mix (their series have different label names).
+    pub fn account(&self, name: Option<&str>) -> prometheus::Result<Arc<AccountMetrics>> {
+        let mut accounts = self.accounts.write().unwrap_or_else(PoisonError::into_inner);
+        let key = name.map(String::from);
+        if let Some(found) = accounts.get(&key) {
+            return Ok(Arc::clone(found));
+        }
+        let account = Arc::new(AccountMetrics::new(&self.registry, name)?);
+        accounts.insert(key, Arc::clone(&account));
+        Ok(account)
+    }
+
+    /// Removes the account `name`: its health series and its value series vanish.
+    pub(crate) fn remove_account(&self, name: Option<&str>) {
+        let removed = self
+            .accounts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&name.map(String::from));
+        if let Some(account) = removed {
+            for collector in account.collectors() {
+                // Registered by this store when the account was added.
+                let _ = self.registry.unregister(collector);
+            }
+            self.render_all();
+        }
+    }
+
+    /// The accounts' names, in rendering order.
+    pub fn account_names(&self) -> Vec<Option<String>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The API counters of the first account the store was made with (in the single-account
+    /// form, the only one), to hand to a client.
     pub fn api(&self) -> &ApiMetrics {
-        &self.api
+        self.first_made.api()
+    }
+
+    /// The series of the first account the store was made with.
+    pub fn first_account(&self) -> Arc<AccountMetrics> {
+        Arc::clone(&self.first_made)
+    }
+
+    #[cfg(test)]
+    fn first(&self) -> Option<Arc<AccountMetrics>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .next()
+            .cloned()
     }
 
     /// The registry of the health series, for other owners of series to register into (the
@@ -167,29 +211,54 @@ impl MetricsStore {
         &self.registry
     }
 
-    /// Replaces the value series with those of `snapshot` and records the poll's duration.
-    /// Marks the store ready: a poll has completed.
+    /// Makes `snapshot` the newest of `account` and renders the value series of every account
+    /// again (the others' last snapshots, shared, not copied), recording the poll's duration.
     /// CPU-heavy for large snapshots (encoding and compressing): call it from a blocking
     /// context.
     /// The free memory of the poll and the previous rendering is given back to the system
     /// before and after (see [`release_free_memory`]).
-    pub(crate) fn publish(&self, snapshot: &Snapshot, poll_took: Duration) {
+    pub(crate) fn publish(&self, account: &AccountMetrics, snapshot: Arc<Snapshot>, poll_took: Duration) {
+        let _one_at_a_time = self.rendering.lock().unwrap_or_else(PoisonError::into_inner);
+        account.published(snapshot, poll_took);
+        self.render_locked();
+        // Ready only once the values are there to scrape.
+        account.mark_ready();
+    }
+
+    /// Renders the value series of every account again (after one was removed).
+    fn render_all(&self) {
+        let _one_at_a_time = self.rendering.lock().unwrap_or_else(PoisonError::into_inner);
+        self.render_locked();
+    }
+
+    fn render_locked(&self) {
         release_free_memory();
-        let rendered = match Rendered::new(snapshot) {
+        let snapshots: Vec<(Option<String>, Arc<Snapshot>)> = self
+            .accounts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(|(name, account)| Some((name.clone(), account.snapshot()?)))
+            .collect();
+        let parts: Vec<(Option<&str>, &Snapshot)> = snapshots
+            .iter()
+            .map(|(name, snapshot)| (name.as_deref(), &**snapshot))
+            .collect();
+        let rendered = match Rendered::new(&parts) {
             Ok(rendered) => rendered,
             Err(e) => {
                 tracing::error!(error = %e, "could not compress the snapshot; keeping the previous one");
                 return;
             }
         };
+        drop(parts);
+        drop(snapshots);
         let old = std::mem::replace(
             &mut *self.values.write().unwrap_or_else(PoisonError::into_inner),
             Arc::new(rendered),
         );
         drop(old);
         release_free_memory();
-        self.poll_duration.set(poll_took.as_secs_f64());
-        self.ready.store(true, Ordering::Release);
     }
 
     /// Records a configuration load: `Some(unix_time)` for a success, `None` for a failure.
@@ -203,26 +272,13 @@ impl MetricsStore {
         }
     }
 
-    /// Publishes the least time a full refresh of the configuration in force can take.
-    pub(crate) fn refresh_budget(&self, seconds: f64) {
-        self.refresh_budget.set(seconds);
-    }
-
-    /// Records a completed full refresh (the first round for a new hour).
-    pub(crate) fn refreshed(&self, took: Duration, calls: usize) {
-        self.refresh_duration.set(took.as_secs_f64());
-        self.refresh_calls.set(calls as f64);
-    }
-
-    /// Counts hours already published that a re-poll found revised.
-    pub(crate) fn revised(&self, shops: usize, devices: usize) {
-        self.shop_revisions.inc_by(shops as u64);
-        self.device_revisions.inc_by(devices as u64);
-    }
-
-    /// True once a poll has completed.
+    /// True once every account has completed a poll.
     pub(crate) fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.accounts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .all(|a| a.is_ready())
     }
 
     #[cfg(test)]
@@ -341,7 +397,11 @@ mod tests {
             meta: crate::model::ShopMeta::default(),
         };
         snapshot.shops = (0..2000).map(|i| (i.to_string(), sample(i))).collect();
-        store.publish(&snapshot, Duration::from_millis(5));
+        store.publish(
+            &store.first().expect("account"),
+            Arc::new(snapshot),
+            Duration::from_millis(5),
+        );
         let plain = store.render();
         let gz: Vec<Bytes> = store.exposition(true).collect();
         assert!(gz.iter().map(Bytes::len).sum::<usize>() * 5 < plain.len(), "compresses");
@@ -364,7 +424,8 @@ mod tests {
                 },
             );
         }
-        store.publish(&snapshot, Duration::ZERO);
+        let snapshot = Arc::new(snapshot);
+        store.publish(&store.first().expect("account"), Arc::clone(&snapshot), Duration::ZERO);
         let a: Vec<Bytes> = store.exposition(true).collect();
         let b: Vec<Bytes> = store.exposition(true).collect();
         assert_eq!(
@@ -387,5 +448,54 @@ mod tests {
         let body = String::from_utf8(body).expect("utf-8");
         assert!(body.ends_with(&text), "the cached text, inflated");
         assert!(body.contains("opretail_exporter_build_info"), "after the health series");
+    }
+
+    #[test]
+    fn each_account_has_its_series_and_readiness_waits_for_all() {
+        let store = MetricsStore::with_accounts("1", "r", &[Some("b"), Some("a")]).expect("store");
+        assert_eq!(store.account_names(), [Some("a".to_string()), Some("b".to_string())]);
+        let mut snapshot = Snapshot::default();
+        snapshot.targets.insert(
+            "S_1".into(),
+            crate::model::TargetStatus {
+                up: true,
+                last_success: Some(1.0),
+            },
+        );
+        let snapshot = Arc::new(snapshot);
+        let a = store.account(Some("a")).expect("a");
+        let b = store.account(Some("b")).expect("b");
+        assert!(Arc::ptr_eq(&b, &store.first_account()), "the first made");
+        a.api().observe("m", Duration::ZERO, Some("7"));
+        store.publish(&a, Arc::clone(&snapshot), Duration::ZERO);
+        assert!(!store.is_ready(), "b has not polled");
+        store.publish(&b, Arc::clone(&snapshot), Duration::ZERO);
+        assert!(store.is_ready());
+        assert_eq!(Arc::strong_count(&snapshot), 3, "shared, not copied");
+        let text = String::from_utf8(store.render()).expect("utf-8");
+        assert!(text.contains("opretail_target_up{account=\"a\",target=\"S_1\"} 1\nopretail_target_up{account=\"b\",target=\"S_1\"} 1\n"), "{text}");
+        assert!(text.contains("opretail_api_errors_total{account=\"a\",code=\"7\",method=\"m\"} 1"));
+        assert!(text.contains("opretail_poll_duration_seconds{account=\"b\"} 0"));
+        assert!(text.contains("opretail_exporter_build_info{revision=\"r\",version=\"1\"} 1"));
+        assert_eq!(
+            text.matches("# TYPE opretail_api_rate_limit_requests_per_second gauge")
+                .count(),
+            1
+        );
+        // The unnamed account cannot join named ones: different label names.
+        assert!(store.account(None).is_err());
+
+        store.remove_account(Some("a"));
+        let text = String::from_utf8(store.render()).expect("utf-8");
+        assert!(!text.contains("account=\"a\""), "{text}");
+        assert!(text.contains("opretail_target_up{account=\"b\",target=\"S_1\"} 1"));
+        assert_eq!(Arc::strong_count(&snapshot), 3, "a's metrics are still held here");
+        drop(a);
+        assert_eq!(Arc::strong_count(&snapshot), 2, "a's snapshot went with it");
+        // Added again, it starts afresh.
+        let a = store.account(Some("a")).expect("a again");
+        assert!(!store.is_ready());
+        store.publish(&a, snapshot, Duration::ZERO);
+        assert!(store.is_ready());
     }
 }

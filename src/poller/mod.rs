@@ -39,7 +39,7 @@ use crate::baseline::{History, OpeningHours};
 use crate::client::{Call, Client, Packing, Target};
 use crate::config::Config;
 use crate::hours::latest_complete_hour;
-use crate::metrics::MetricsStore;
+use crate::metrics::{AccountMetrics, MetricsStore};
 use crate::model::{Clock, Snapshot};
 
 /// What one poll did, for logs and tests.
@@ -74,11 +74,14 @@ pub struct PollReport {
     pub history_failed_calls: usize,
 }
 
-/// Polls the gateway and publishes snapshots to the metrics store.
+/// Polls the gateway of one account and publishes its snapshots to the metrics store, under
+/// that account (each account of an exporter has a poller of its own).
 pub struct Poller {
     /// The configuration and client in force; replaced as a whole on reload.
     setup: std::sync::RwLock<Arc<Setup>>,
     store: Arc<MetricsStore>,
+    /// The series of the account polled, in `store`.
+    account: Arc<AccountMetrics>,
     clock: Clock,
     /// The last published snapshot and, per shop target, the shops it last produced. Held for
     /// the whole of a poll, so polls never overlap.
@@ -201,10 +204,25 @@ async fn probe_row_time(setup: &Setup, shops_of: &ShopsOf, hour: NaiveDateTime) 
 }
 
 impl Poller {
+    /// A poller of the first account of `store` (in the single-account form, the only one).
     pub fn new(config: Arc<Config>, client: Client, store: Arc<MetricsStore>, clock: Clock) -> Self {
+        let account = store.first_account();
+        Self::for_account(config, client, store, account, clock)
+    }
+
+    /// A poller of `account`, whose series live in `store`. The client should record into the
+    /// account's [`AccountMetrics::api`].
+    pub fn for_account(
+        config: Arc<Config>,
+        client: Client,
+        store: Arc<MetricsStore>,
+        account: Arc<AccountMetrics>,
+        clock: Clock,
+    ) -> Self {
         Self {
             setup: std::sync::RwLock::new(Arc::new(Setup::new(config, client))),
             store,
+            account,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             reloaded: std::sync::atomic::AtomicBool::new(false),
@@ -218,6 +236,16 @@ impl Poller {
     pub async fn history_size(&self) -> (usize, usize) {
         let state = self.state.lock().await;
         (state.history.days(), state.history.heap_bytes())
+    }
+
+    /// The account polled (`None` in the single-account form).
+    pub fn account(&self) -> Option<&str> {
+        self.account.name()
+    }
+
+    /// The series of the account polled.
+    pub(crate) fn account_metrics(&self) -> &Arc<AccountMetrics> {
+        &self.account
     }
 
     /// How the last round left every target (the status page's data).
@@ -325,7 +353,7 @@ impl Poller {
                 learned.doubt(org);
             }
         }
-        self.store.revised(report.shop_revisions, report.device_revisions);
+        self.account.revised(report.shop_revisions, report.device_revisions);
         let mut snapshot = merged.snapshot;
         state.history.set_weeks(setup.config.baseline.weeks);
         let opening = Calendars::of(&setup.config, &snapshot.shops);
@@ -344,11 +372,15 @@ impl Poller {
         };
         self.status.record(seen, result);
         let took = started.elapsed();
+        // Before the publish that makes the exporter ready: a scrape that finds it ready finds
+        // the refresh's figures too.
+        if priority {
+            self.account.refreshed(took, report.calls + report.day_calls);
+            self.account
+                .refresh_budget((calls + round_plan.shops.len()) as f64 / setup.config.gateway.requests_per_second);
+        }
         self.publish(next, took).await;
         if priority {
-            self.store.refreshed(took, report.calls + report.day_calls);
-            self.store
-                .refresh_budget((calls + round_plan.shops.len()) as f64 / setup.config.gateway.requests_per_second);
             state.refreshed_hour = Some(hour_start);
         }
         tracing::info!(
@@ -377,7 +409,8 @@ impl Poller {
     /// kept off the runtime threads that serve /metrics.
     async fn publish(&self, snapshot: Arc<Snapshot>, took: std::time::Duration) {
         let store = Arc::clone(&self.store);
-        if let Err(e) = tokio::task::spawn_blocking(move || store.publish(&snapshot, took)).await {
+        let account = Arc::clone(&self.account);
+        if let Err(e) = tokio::task::spawn_blocking(move || store.publish(&account, snapshot, took)).await {
             tracing::error!(error = %e, "publishing the snapshot failed");
         }
     }

@@ -1,17 +1,34 @@
 //! `GET /api/v1/targets`: the status page's data as JSON, for scripts, with the same filter and
 //! paging parameters. `total` counts the targets matching the filter; `rows` are the page's,
 //! failing first. Times are Unix seconds; figures absent from the gateway's answer are absent.
+//! With named accounts the answer is of one account (`account=`, the first by default): it
+//! names it, lists every account, and each row carries its `account`.
 
 use serde_json::{json, Map, Value};
 
 use super::board::{Figures, Row, Table};
 use super::query::{Query, PAGE_SIZE};
 use super::summary::Summary;
+use super::AccountView;
 
-/// The answer for `query`, as of `now` (Unix seconds).
+/// The answer for `query`, as of `now` (Unix seconds). (the single-account form).
+#[cfg(test)]
 pub(crate) fn render_json(table: &Table, summary: &Summary, query: &Query, now: f64, next_poll: Option<f64>) -> Value {
+    render_json_of(table, summary, query, now, next_poll, None)
+}
+
+/// The answer for `query` of the account `view` shows (`None`: the single-account form).
+pub(crate) fn render_json_of(
+    table: &Table,
+    summary: &Summary,
+    query: &Query,
+    now: f64,
+    next_poll: Option<f64>,
+    view: Option<AccountView<'_>>,
+) -> Value {
     let selected = query.select(table);
-    let rows: Vec<Value> = selected.rows.iter().map(|r| row_json(table, r, now)).collect();
+    let account = view.map(|v| v.shown);
+    let rows: Vec<Value> = selected.rows.iter().map(|r| row_json(table, r, now, account)).collect();
     let errors: Vec<Value> = summary
         .errors
         .iter()
@@ -22,7 +39,7 @@ pub(crate) fn render_json(table: &Table, summary: &Summary, query: &Query, now: 
         .iter()
         .map(|(level, text)| json!({"level": level.as_str(), "text": text}))
         .collect();
-    json!({
+    let mut answer = json!({
         "total": selected.total,
         "page": query.page,
         "pages": selected.pages,
@@ -44,7 +61,12 @@ pub(crate) fn render_json(table: &Table, summary: &Summary, query: &Query, now: 
             "warnings": warnings,
         },
         "rows": rows,
-    })
+    });
+    if let (Some(view), Some(object)) = (view, answer.as_object_mut()) {
+        object.insert("account".into(), json!(view.shown));
+        object.insert("accounts".into(), json!(view.all));
+    }
+    answer
 }
 
 fn figures(f: &Figures) -> Value {
@@ -63,13 +85,13 @@ fn figures(f: &Figures) -> Value {
     Value::Object(out)
 }
 
-fn row_json(table: &Table, row: &Row, now: f64) -> Value {
+fn row_json(table: &Table, row: &Row, now: f64, account: Option<&str>) -> Value {
     let shown = table.shown(row);
     let error = row
         .error
         .as_ref()
         .map(|e| json!({"code": e.code, "name": e.name, "message": e.message, "cid": e.cid, "at": e.at}));
-    json!({
+    let mut out = json!({
         "kind": row.kind.as_str(),
         "id": row.id,
         "name": shown.name,
@@ -82,7 +104,11 @@ fn row_json(table: &Table, row: &Row, now: f64) -> Value {
         "hour": figures(&shown.hour),
         "today": figures(&shown.today),
         "error": error,
-    })
+    });
+    if let (Some(account), Some(object)) = (account, out.as_object_mut()) {
+        object.insert("account".into(), json!(account));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -127,5 +153,28 @@ mod tests {
             (v["total"].as_u64(), v["rows"].as_array().map(Vec::len)),
             (Some(1), Some(1))
         );
+    }
+
+    #[test]
+    fn with_named_accounts_the_answer_and_every_row_name_the_account() {
+        let board = board_with(&[("S_1", true), ("S_2", false)], "x");
+        let t = board.table();
+        let summary = Summary {
+            requests: 4,
+            errors: Vec::new(),
+            rate_limit: 5.0,
+            configured_rate: 5.0,
+            warnings: Vec::new(),
+        };
+        let all = vec!["a".to_string(), "b".to_string()];
+        let view = AccountView { shown: "b", all: &all };
+        let v = render_json_of(&t, &summary, &Query::default(), 1_714_550_000.0, None, Some(view));
+        assert_eq!(v["account"], "b");
+        assert_eq!(v["accounts"], json!(["a", "b"]));
+        let rows = v["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r["account"] == "b"));
+        let v = render_json(&t, &summary, &Query::default(), 1_714_550_000.0, None);
+        assert!(v.get("account").is_none() && v["rows"][0].get("account").is_none());
     }
 }

@@ -9,6 +9,10 @@
 //! copied. The gateway's side (requests and errors of the last hour, the rate limit, clock
 //! skew, missing fields, conventions) is read from the API metrics the client records into.
 //!
+//! With named accounts, each account has its board and its gateway figures: a request shows
+//! one account (`account=`, the first by default), its rows labelled with it and links to the
+//! others. The single-account form shows what it always did.
+//!
 //! Inside: `recent` (the last hour of requests, per minute), `board` (the records and the
 //! sorted rows), `query` (filter and paging of a request), `summary` (the gateway's last hour,
 //! the rate limit and the warnings), `page` (the HTML, every vendor string escaped), `json`
@@ -24,13 +28,58 @@ mod summary;
 use std::sync::Arc;
 
 pub(crate) use board::{RoundResult, RoundSeen, StatusBoard};
-pub(crate) use json::render_json;
-pub(crate) use page::render_page;
+pub(crate) use json::render_json_of;
+pub(crate) use page::render_page_of;
 pub(crate) use query::Query;
 pub(crate) use recent::RecentCalls;
 pub(crate) use summary::Summary;
 
 use crate::client::{sanitize, ApiError};
+use crate::metrics::ApiMetrics;
+
+/// One account's status: its board and the gateway-call figures of its client.
+pub(crate) struct AccountStatus {
+    /// `None` in the single-account form.
+    pub(crate) name: Option<String>,
+    pub(crate) board: Arc<StatusBoard>,
+    pub(crate) api: ApiMetrics,
+}
+
+/// The accounts the exporter polls now, in the order of the configuration.
+pub(crate) trait StatusSource: Send + Sync {
+    fn statuses(&self) -> Vec<AccountStatus>;
+}
+
+/// Which account a request shows, among which (named accounts only).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AccountView<'a> {
+    pub(crate) shown: &'a str,
+    pub(crate) all: &'a [String],
+}
+
+/// The account `query` asks for among `statuses` (the first when it names none), and the names
+/// of all; an error text when it names one there is not.
+pub(crate) fn pick_account(
+    statuses: Vec<AccountStatus>,
+    query: &Query,
+) -> Result<(AccountStatus, Vec<String>), String> {
+    let names: Vec<String> = statuses.iter().filter_map(|s| s.name.clone()).collect();
+    let wanted = query.account.as_str();
+    let mut statuses = statuses.into_iter();
+    let found = if wanted.is_empty() {
+        statuses.next()
+    } else {
+        statuses.find(|s| s.name.as_deref() == Some(wanted))
+    };
+    match found {
+        Some(status) => Ok((status, names)),
+        None if names.is_empty() => Err("account: the exporter polls a single unnamed account".to_string()),
+        None => Err(format!(
+            "account: there is no account {wanted:?} (the accounts are {})",
+            names.join(", ")
+        )),
+    }
+}
 
 /// Vendor text (an error's message) is cut to this many characters: a record per target must
 /// stay small at 30,000 targets.

@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 use super::board::{Figures, Row, Table};
 use super::query::{Query, StatusFilter, PAGE_SIZE};
 use super::summary::Summary;
+use super::AccountView;
 use crate::client::sanitize;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
@@ -99,8 +100,22 @@ fn percent(v: Option<f64>) -> String {
     v.map_or_else(|| "—".into(), |r| format!("{:.1} %", r * 100.0))
 }
 
-/// The whole page for `query`, as of `now` (Unix seconds).
+/// The whole page for `query`, as of `now` (Unix seconds). (the single-account form).
+#[cfg(test)]
 pub(crate) fn render_page(table: &Table, summary: &Summary, query: &Query, now: f64, next_poll: Option<f64>) -> String {
+    render_page_of(table, summary, query, now, next_poll, None)
+}
+
+/// The whole page for `query` of the account `view` shows (`None`: the single-account form,
+/// without an account column or links).
+pub(crate) fn render_page_of(
+    table: &Table,
+    summary: &Summary,
+    query: &Query,
+    now: f64,
+    next_poll: Option<f64>,
+    view: Option<AccountView<'_>>,
+) -> String {
     let selected = query.select(table);
     let mut h = String::with_capacity(64 * 1024 + selected.rows.len() * 1024);
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
@@ -110,8 +125,11 @@ pub(crate) fn render_page(table: &Table, summary: &Summary, query: &Query, now: 
     h.push_str("</style></head><body>\n<h1>Opretail Exporter</h1>\n");
     h.push_str("<p>Hourly people-counting data of the Opretail (Ovopark) open platform, for Prometheus.</p>\n");
     h.push_str("<nav><a href=\"/metrics\">Metrics</a><a href=\"/-/healthy\">Health</a><a href=\"/-/ready\">Readiness</a><a href=\"/api/v1/targets\">Targets as JSON</a></nav>\n");
+    if let Some(view) = view {
+        accounts_nav(&mut h, view);
+    }
     summary_html(&mut h, table, summary, now, next_poll);
-    filter_form(&mut h, query);
+    filter_form(&mut h, query, view);
     let first = (query.page - 1) * PAGE_SIZE;
     let _ = writeln!(
         h,
@@ -121,11 +139,15 @@ pub(crate) fn render_page(table: &Table, summary: &Summary, query: &Query, now: 
         query.page,
         selected.pages
     );
-    h.push_str("<table id=\"targets\"><thead><tr><th>#</th><th>Status</th><th>Kind</th><th>Target</th><th>Name</th>\
+    h.push_str("<table id=\"targets\"><thead><tr><th>#</th><th>Status</th><th>Kind</th>");
+    if view.is_some() {
+        h.push_str("<th>Account</th>");
+    }
+    h.push_str("<th>Target</th><th>Name</th>\
 <th>Last success</th><th>Data hour (age)</th><th>Walk-ins, hour</th><th>Walk-outs, hour</th><th>Walk-in rate, hour</th>\
 <th>Walk-ins, today</th><th>Walk-outs, today</th><th>Last error</th><th>Error name</th><th>stat.cid</th></tr></thead>\n<tbody>\n");
     for (i, row) in selected.rows.iter().enumerate() {
-        row_html(&mut h, table, row, first + i + 1, now);
+        row_html(&mut h, table, row, first + i + 1, now, view.map(|v| v.shown));
     }
     h.push_str("</tbody></table>\n");
     pager(&mut h, query, selected.pages);
@@ -206,10 +228,37 @@ fn summary_html(h: &mut String, table: &Table, s: &Summary, now: f64, next_poll:
     h.push_str("</section>\n");
 }
 
-fn filter_form(h: &mut String, query: &Query) {
+/// Links to every account, the one shown marked.
+fn accounts_nav(h: &mut String, view: AccountView<'_>) {
+    h.push_str("<nav id=\"accounts\">Accounts:");
+    for name in view.all {
+        let link = Query {
+            account: name.clone(),
+            ..Query::default()
+        }
+        .link(1);
+        let current = if name == view.shown {
+            " class=\"current\" aria-current=\"page\""
+        } else {
+            ""
+        };
+        let _ = write!(h, "<a{current} href=\"/{}\">{}</a>", escape(&link), escape(name));
+    }
+    h.push_str("</nav>\n");
+}
+
+fn filter_form(h: &mut String, query: &Query, view: Option<AccountView<'_>>) {
+    h.push_str("<form method=\"get\" action=\"/\">");
+    if let Some(view) = view {
+        let _ = write!(
+            h,
+            "<input type=\"hidden\" name=\"account\" value=\"{}\">",
+            escape(view.shown)
+        );
+    }
     let _ = write!(
         h,
-        "<form method=\"get\" action=\"/\"><label>Text <input name=\"q\" value=\"{}\" placeholder=\"id, name or error\"></label> <label>Status <select name=\"status\">",
+        "<label>Text <input name=\"q\" value=\"{}\" placeholder=\"id, name or error\"></label> <label>Status <select name=\"status\">",
         escape(&query.q)
     );
     for status in [StatusFilter::All, StatusFilter::Down, StatusFilter::Up] {
@@ -219,7 +268,7 @@ fn filter_form(h: &mut String, query: &Query) {
     h.push_str("</select></label> <button type=\"submit\">Filter</button> <a href=\"/\">Clear</a></form>\n");
 }
 
-fn row_html(h: &mut String, table: &Table, row: &Row, number: usize, now: f64) {
+fn row_html(h: &mut String, table: &Table, row: &Row, number: usize, now: f64, account: Option<&str>) {
     let tz = table.tz;
     let shown = table.shown(row);
     let (class, status) = if row.up {
@@ -230,9 +279,13 @@ fn row_html(h: &mut String, table: &Table, row: &Row, number: usize, now: f64) {
     let id = escape(&row.id);
     let _ = write!(
         h,
-        "<tr class=\"{class}\" data-target=\"{id}\"><td class=\"n\">{number}</td><td>{status}</td><td>{}</td><td><code>{id}</code></td>",
+        "<tr class=\"{class}\" data-target=\"{id}\"><td class=\"n\">{number}</td><td>{status}</td><td>{}</td>",
         row.kind.as_str()
     );
+    if let Some(account) = account {
+        let _ = write!(h, "<td class=\"account\">{}</td>", escape(account));
+    }
+    let _ = write!(h, "<td><code>{id}</code></td>");
     match shown.shops {
         Some(n) => {
             let _ = write!(h, "<td class=\"name muted\">{n} shops</td>");
@@ -373,6 +426,7 @@ mod tests {
             q: "s_\"<".into(),
             status: StatusFilter::All,
             page: 1,
+            account: String::new(),
         };
         let page = render_page(&t, &summary(), &q, 1_714_550_000.0, None);
         assert!(page.contains("value=\"s_&quot;&lt;\""), "the query is echoed escaped");
@@ -380,6 +434,7 @@ mod tests {
             q: "s_".into(),
             status: StatusFilter::Up,
             page: 2,
+            account: String::new(),
         };
         let page = render_page(&t, &summary(), &q, 1_714_550_000.0, None);
         assert!(
@@ -391,6 +446,38 @@ mod tests {
         assert!(
             page.contains("<td class=\"n\">101</td>"),
             "rows are numbered across pages"
+        );
+    }
+
+    #[test]
+    fn with_named_accounts_rows_name_their_account_and_links_keep_it() {
+        let targets: Vec<String> = (1..=130).map(|i| format!("S_{i}")).collect();
+        let refs: Vec<(&str, bool)> = targets.iter().map(|t| (t.as_str(), true)).collect();
+        let board = board_with(&refs, "x");
+        let t = board.table();
+        let all = vec!["brand-a".to_string(), "b<2>".to_string()];
+        let view = AccountView {
+            shown: "b<2>",
+            all: &all,
+        };
+        let q = Query::parse(Some("account=b%3C2%3E")).unwrap();
+        let page = render_page_of(&t, &summary(), &q, 1_714_550_000.0, None, Some(view));
+        assert!(page.contains("<th>Kind</th><th>Account</th><th>Target</th>"), "{page}");
+        assert_eq!(page.matches("<td class=\"account\">b&lt;2&gt;</td>").count(), 100);
+        assert!(
+            page.contains("<a href=\"/?account=brand-a\">brand-a</a>"),
+            "a link to the other"
+        );
+        assert!(page.contains("aria-current=\"page\" href=\"/?account=b%3C2%3E\">b&lt;2&gt;</a>"));
+        assert!(page.contains("<input type=\"hidden\" name=\"account\" value=\"b&lt;2&gt;\">"));
+        assert!(
+            page.contains("href=\"/?account=b%3C2%3E&amp;page=2\""),
+            "the pager keeps it"
+        );
+        let single = render_page(&t, &summary(), &Query::default(), 1_714_550_000.0, None);
+        assert!(
+            !single.contains("ccount"),
+            "the single-account form has no account anywhere"
         );
     }
 }

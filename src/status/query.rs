@@ -1,6 +1,7 @@
 //! What one request of the status page or API asks: a text filter (`q`, matched without regard
-//! to case in the target's id, name, error code and error name), a status (`status=down|up|all`)
-//! and a page (`page`, from 1, [`PAGE_SIZE`] rows each). Filtering walks the sorted rows once and
+//! to case in the target's id, name, error code and error name), a status (`status=down|up|all`),
+//! a page (`page`, from 1, [`PAGE_SIZE`] rows each) and, with named accounts, the account shown
+//! (`account`, the first by default). Filtering walks the sorted rows once and
 //! keeps only the page's; the status filter is a slice, since failing rows come first.
 
 use super::board::{Row, Table};
@@ -37,6 +38,8 @@ pub(crate) struct Query {
     pub(crate) status: StatusFilter,
     /// From 1.
     pub(crate) page: usize,
+    /// The account shown (named accounts only); empty for the first.
+    pub(crate) account: String,
 }
 
 impl Default for Query {
@@ -45,6 +48,7 @@ impl Default for Query {
             q: String::new(),
             status: StatusFilter::All,
             page: 1,
+            account: String::new(),
         }
     }
 }
@@ -56,7 +60,7 @@ pub(crate) enum QueryError {
     Status,
     #[error("page must be a whole number from 1")]
     Page,
-    #[error("q must be at most {MAX_Q_CHARS} characters")]
+    #[error("q and account must be at most {MAX_Q_CHARS} characters")]
     TooLong,
 }
 
@@ -92,6 +96,12 @@ impl Query {
                         "up" => StatusFilter::Up,
                         _ => return Err(QueryError::Status),
                     }
+                }
+                "account" => {
+                    if value.chars().count() > MAX_Q_CHARS {
+                        return Err(QueryError::TooLong);
+                    }
+                    query.account = value.to_string();
                 }
                 "page" if value.is_empty() => query.page = 1,
                 "page" => match value.parse::<usize>() {
@@ -137,6 +147,9 @@ impl Query {
     /// The query string of this filter at `page` (`q` and `status` only when set).
     pub(crate) fn link(&self, page: usize) -> String {
         let mut out = form_urlencoded::Serializer::new(String::new());
+        if !self.account.is_empty() {
+            out.append_pair("account", &self.account);
+        }
         if !self.q.is_empty() {
             out.append_pair("q", &self.q);
         }
@@ -231,6 +244,7 @@ mod tests {
                 q: q.into(),
                 status,
                 page: 1,
+                account: String::new(),
             }
             .select(&t)
         };
