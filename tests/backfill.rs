@@ -9,6 +9,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use common::{config, local, utc, Exposition, LOOPBACK};
@@ -268,7 +269,7 @@ async fn openmetrics_order_and_the_live_exporters_names() {
 /// A snapshot with every value present, so every live family has a sample.
 fn full_snapshot() -> Snapshot {
     let mut s = Snapshot::default();
-    s.shops.insert(
+    Arc::make_mut(&mut s.shops).insert(
         "1".into(),
         ShopSample {
             dep_id: "1".into(),
@@ -279,7 +280,7 @@ fn full_snapshot() -> Snapshot {
             meta: Default::default(),
         },
     );
-    s.devices.insert(
+    Arc::make_mut(&mut s.devices).insert(
         "m".into(),
         DeviceSample {
             mac: "m".into(),
@@ -289,7 +290,7 @@ fn full_snapshot() -> Snapshot {
             values: DeviceValues::every(1.0),
         },
     );
-    s.targets.insert("S_1".into(), TargetStatus::default());
+    Arc::make_mut(&mut s.targets).insert("S_1".into(), TargetStatus::default());
     s
 }
 

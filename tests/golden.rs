@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use opretail_exporter::metrics::render_snapshot;
 use opretail_exporter::model::{
@@ -155,14 +156,16 @@ fn snapshot() -> Snapshot {
     ];
     Snapshot {
         shop_baselines: shop_baselines.into_iter().map(|(k, b)| (k.to_string(), b)).collect(),
-        shop_days: shop_days.into_iter().map(|(k, d)| (k.to_string(), d)).collect(),
-        device_days: device_days.into_iter().map(|(k, d)| (k.to_string(), d)).collect(),
-        shops: shops.into_iter().map(|s| (s.dep_id.clone(), s)).collect(),
-        devices: devices.into_iter().map(|d| (d.mac.clone(), d)).collect(),
-        targets: targets
-            .into_iter()
-            .map(|(t, s)| (t.to_string(), s))
-            .collect::<BTreeMap<_, _>>(),
+        shop_days: Arc::new(shop_days.into_iter().map(|(k, d)| (k.to_string(), d)).collect()),
+        device_days: Arc::new(device_days.into_iter().map(|(k, d)| (k.to_string(), d)).collect()),
+        shops: Arc::new(shops.into_iter().map(|s| (s.dep_id.clone(), s)).collect()),
+        devices: Arc::new(devices.into_iter().map(|d| (d.mac.clone(), d)).collect()),
+        targets: Arc::new(
+            targets
+                .into_iter()
+                .map(|(t, s)| (t.to_string(), s))
+                .collect::<BTreeMap<_, _>>(),
+        ),
     }
 }
 
@@ -192,16 +195,16 @@ fn an_empty_snapshot_renders_no_series() {
 #[test]
 fn every_value_set_renders_every_family_of_the_schema_in_name_order() {
     let mut full = snapshot();
-    for shop in full.shops.values_mut() {
+    for shop in Arc::make_mut(&mut full.shops).values_mut() {
         shop.values = ShopValues::every(1.0);
     }
-    for device in full.devices.values_mut() {
+    for device in Arc::make_mut(&mut full.devices).values_mut() {
         device.values = DeviceValues::every(1.0);
     }
-    for day in full.shop_days.values_mut() {
+    for day in Arc::make_mut(&mut full.shop_days).values_mut() {
         day.values = ShopDayValues::every(1.0);
     }
-    for day in full.device_days.values_mut() {
+    for day in Arc::make_mut(&mut full.device_days).values_mut() {
         day.values = DeviceDayValues::every(1.0);
     }
     let rendered = render_snapshot(&full);

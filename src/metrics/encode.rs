@@ -463,6 +463,7 @@ mod tests {
     };
     use prometheus::{GaugeVec, Opts, Registry, TextEncoder};
     use std::collections::HashMap;
+    use std::sync::Arc;
 
     /// Registers `family` as a `prometheus` gauge with a value for every series that has one.
     /// The labels of a shop's hourly series, for the `prometheus` crate.
@@ -536,7 +537,7 @@ mod tests {
                 values,
                 meta: meta(i),
             };
-            snapshot.shops.insert(format!("{i}"), s);
+            Arc::make_mut(&mut snapshot.shops).insert(format!("{i}"), s);
             let mut values = DeviceValues::default();
             for (k, f) in schema::DEVICE_FAMILIES.iter().filter(|f| f.is_value()).enumerate() {
                 assert!(values.set(f.key, n(shop_values + k)));
@@ -548,7 +549,7 @@ mod tests {
                 hour_start: 1_714_539_600,
                 values,
             };
-            snapshot.devices.insert(format!("{i}"), d);
+            Arc::make_mut(&mut snapshot.devices).insert(format!("{i}"), d);
             let mut day = ShopDayValues::default();
             for (k, f) in schema::SHOP_DAY_FAMILIES.iter().filter(|f| f.is_value()).enumerate() {
                 assert!(day.set(f.key, n(k + 3)));
@@ -564,7 +565,7 @@ mod tests {
                 format!("{i}")
             };
             if i % 5 != 1 {
-                snapshot.shop_days.insert(key, sample);
+                Arc::make_mut(&mut snapshot.shop_days).insert(key, sample);
             }
             let mut day = DeviceDayValues::default();
             for (k, f) in schema::DEVICE_DAY_FAMILIES.iter().filter(|f| f.is_value()).enumerate() {
@@ -579,7 +580,7 @@ mod tests {
             } else {
                 format!("{i}")
             };
-            snapshot.device_days.insert(key, sample);
+            Arc::make_mut(&mut snapshot.device_days).insert(key, sample);
             // Some shops without a baseline, and baselines of no shop (not published).
             let key = if i % 8 == 0 {
                 format!("gone {i}")
@@ -590,7 +591,7 @@ mod tests {
                 let baseline = crate::model::ShopBaseline::new(n(2).unwrap_or(7.5), n(4).unwrap_or(0.25), 2 + i % 7);
                 snapshot.shop_baselines.insert(key, baseline);
             }
-            snapshot.targets.insert(
+            Arc::make_mut(&mut snapshot.targets).insert(
                 format!("S_{}", i * 11 % 17),
                 TargetStatus {
                     up: i % 2 == 0,
@@ -726,7 +727,7 @@ mod tests {
             for i in 0..6usize {
                 let mut values = ShopValues::default();
                 assert!(values.set("walk_in", Some(scale * i as f64)));
-                snapshot.shops.insert(
+                Arc::make_mut(&mut snapshot.shops).insert(
                     format!("{i}"),
                     ShopSample {
                         dep_id: format!("{}", 9600 + i),
@@ -739,7 +740,7 @@ mod tests {
                 );
                 let mut values = DeviceValues::default();
                 assert!(values.set("walk_in", Some(scale + i as f64)));
-                snapshot.devices.insert(
+                Arc::make_mut(&mut snapshot.devices).insert(
                     format!("{i}"),
                     DeviceSample {
                         mac: format!("d47c44906f{i:02x}"),
@@ -749,7 +750,7 @@ mod tests {
                         values,
                     },
                 );
-                snapshot.targets.insert(
+                Arc::make_mut(&mut snapshot.targets).insert(
                     format!("S_{}", 9600 + i),
                     TargetStatus {
                         up: i % 2 == 0,
@@ -814,7 +815,7 @@ mod tests {
                     AnyFamily::Target(f) => {
                         let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), f.labels).unwrap();
                         registry.register(Box::new(g.clone())).unwrap();
-                        for (t, status) in &snapshot.targets {
+                        for (t, status) in snapshot.targets.iter() {
                             if let Some(x) = f.value(status, None) {
                                 g.with(&HashMap::from([("target", t.as_str())])).set(x);
                             }

@@ -396,7 +396,10 @@ mod tests {
             },
             meta: crate::model::ShopMeta::default(),
         };
-        snapshot.shops = (0..2000).map(|i| (i.to_string(), sample(i))).collect();
+        snapshot.shops = (0..2000)
+            .map(|i| (i.to_string(), sample(i)))
+            .collect::<BTreeMap<_, _>>()
+            .into();
         store.publish(
             &store.first().expect("account"),
             Arc::new(snapshot),
@@ -416,7 +419,7 @@ mod tests {
         let store = MetricsStore::new("1", "r").expect("store");
         let mut snapshot = Snapshot::default();
         for i in 0..20_000 {
-            snapshot.targets.insert(
+            Arc::make_mut(&mut snapshot.targets).insert(
                 format!("S_{i}"),
                 crate::model::TargetStatus {
                     up: i % 3 > 0,
@@ -455,7 +458,7 @@ mod tests {
         let store = MetricsStore::with_accounts("1", "r", &[Some("b"), Some("a")]).expect("store");
         assert_eq!(store.account_names(), [Some("a".to_string()), Some("b".to_string())]);
         let mut snapshot = Snapshot::default();
-        snapshot.targets.insert(
+        Arc::make_mut(&mut snapshot.targets).insert(
             "S_1".into(),
             crate::model::TargetStatus {
                 up: true,

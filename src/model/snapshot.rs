@@ -2,25 +2,31 @@
 //! device, and how the last poll of every configured target went.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::schema::{DeviceDayValues, DeviceValues, ShopBaseline, ShopDayValues, ShopMeta, ShopValues, TargetStatus};
 
 /// Everything the value gauges show, as of the newest poll. Targets and shops absent from it
 /// are absent from `/metrics`.
+///
+/// Each map is shared (`Arc`): a snapshot published again with new baselines shares the rest
+/// with the one before, so that at 30,000 targets no second copy of megabytes is made while
+/// both are held (by the metrics store, the status page and the poller). A round builds fresh
+/// maps, which `Arc::make_mut` changes in place.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// By `depId`.
-    pub shops: BTreeMap<String, ShopSample>,
+    pub shops: Arc<BTreeMap<String, ShopSample>>,
     /// By normalised mac.
-    pub devices: BTreeMap<String, DeviceSample>,
+    pub devices: Arc<BTreeMap<String, DeviceSample>>,
     /// By configured target (`S_…`, `O_…` or a mac).
-    pub targets: BTreeMap<String, TargetStatus>,
+    pub targets: Arc<BTreeMap<String, TargetStatus>>,
     /// The vendor's figures of each shop's local day so far, by `depId`: only for shops in
     /// `shops`, whose labels they are published with.
-    pub shop_days: BTreeMap<String, DaySample<ShopDayValues>>,
+    pub shop_days: Arc<BTreeMap<String, DaySample<ShopDayValues>>>,
     /// Each device's local day so far, by normalised mac: only for devices in `devices`,
     /// whose labels they are published with.
-    pub device_days: BTreeMap<String, DaySample<DeviceDayValues>>,
+    pub device_days: Arc<BTreeMap<String, DaySample<DeviceDayValues>>>,
     /// The walk-in baseline of the hour each shop's sample describes, by `depId`: only for
     /// shops in `shops`, whose labels they are published with.
     pub shop_baselines: BTreeMap<String, ShopBaseline>,

@@ -472,12 +472,20 @@ impl Poller {
             );
         }
         if fetched.kept > 0 {
-            let mut snapshot = (*state.snapshot).clone();
-            let opening = Calendars::of(config, &snapshot.shops);
-            snapshot.shop_baselines =
-                crate::baseline::baselines(&state.history, &snapshot.shops, config.timezone, &opening);
-            if snapshot.shop_baselines != state.snapshot.shop_baselines {
-                let next = Arc::new(snapshot);
+            let opening = Calendars::of(config, &state.snapshot.shops);
+            let baselines =
+                crate::baseline::baselines(&state.history, &state.snapshot.shops, config.timezone, &opening);
+            if baselines != state.snapshot.shop_baselines {
+                // The new snapshot shares every map but the baselines with the one it follows.
+                let now = &state.snapshot;
+                let next = Arc::new(Snapshot {
+                    shops: Arc::clone(&now.shops),
+                    devices: Arc::clone(&now.devices),
+                    targets: Arc::clone(&now.targets),
+                    shop_days: Arc::clone(&now.shop_days),
+                    device_days: Arc::clone(&now.device_days),
+                    shop_baselines: baselines,
+                });
                 state.snapshot = Arc::clone(&next);
                 self.publish(next, took).await;
             }

@@ -23,6 +23,7 @@
 //! counts a revision.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
@@ -174,7 +175,7 @@ impl Round<'_> {
                             day_start: self.today_start,
                             values,
                         };
-                        next.snapshot.device_days.insert(dev.mac.clone(), day);
+                        Arc::make_mut(&mut next.snapshot.device_days).insert(dev.mac.clone(), day);
                     }
                     self.device(&mut next, &dev, result.ok(), &mut report);
                 }
@@ -230,7 +231,7 @@ impl Round<'_> {
                 day_start: self.today_start,
                 values,
             };
-            next.snapshot.shop_days.insert(series.dep_id, day);
+            Arc::make_mut(&mut next.snapshot.shop_days).insert(series.dep_id, day);
         }
     }
 
@@ -248,7 +249,7 @@ impl Round<'_> {
                 }
             }
         }
-        for (dep, sample) in next.snapshot.shops.iter_mut() {
+        for (dep, sample) in Arc::make_mut(&mut next.snapshot.shops).iter_mut() {
             let number = dep.parse::<u64>().ok();
             let org_id = match number {
                 Some(n) if self.config.lists_shop(n) => None,
@@ -269,16 +270,20 @@ impl Round<'_> {
     /// ones of the same local day.
     fn carry_days(&self, next: &mut Snapshot) {
         let today = self.today_start;
-        next.shop_days.retain(|dep, _| next.shops.contains_key(dep));
+        Arc::make_mut(&mut next.shop_days).retain(|dep, _| next.shops.contains_key(dep));
         for dep in next.shops.keys() {
             if let Some(day) = self.previous.shop_days.get(dep).filter(|d| d.day_start == today) {
-                next.shop_days.entry(dep.clone()).or_insert_with(|| day.clone());
+                Arc::make_mut(&mut next.shop_days)
+                    .entry(dep.clone())
+                    .or_insert_with(|| day.clone());
             }
         }
-        next.device_days.retain(|mac, _| next.devices.contains_key(mac));
+        Arc::make_mut(&mut next.device_days).retain(|mac, _| next.devices.contains_key(mac));
         for mac in next.devices.keys() {
             if let Some(day) = self.previous.device_days.get(mac).filter(|d| d.day_start == today) {
-                next.device_days.entry(mac.clone()).or_insert_with(|| day.clone());
+                Arc::make_mut(&mut next.device_days)
+                    .entry(mac.clone())
+                    .or_insert_with(|| day.clone());
             }
         }
     }
@@ -338,7 +343,7 @@ impl Round<'_> {
                 None => previous.cloned(),
             };
             if let Some(sample) = sample {
-                next.snapshot.shops.insert(shop.dep_id, sample);
+                Arc::make_mut(&mut next.snapshot.shops).insert(shop.dep_id, sample);
             }
         }
         returned
@@ -365,7 +370,7 @@ impl Round<'_> {
         if !ok {
             self.keep_shops(&mut next.snapshot, &target, [&dep]);
         }
-        next.snapshot.targets.insert(target.clone(), self.status(ok, &target));
+        Arc::make_mut(&mut next.snapshot.targets).insert(target.clone(), self.status(ok, &target));
     }
 
     /// A configured `O_` id asked as itself: up when its call answered, its shops those the
@@ -387,14 +392,12 @@ impl Round<'_> {
                 self.keep_shops(&mut next.snapshot, &target, owned);
                 next.shops_of.insert(id.clone(), owned.clone());
             }
-            next.snapshot
-                .targets
-                .insert(target.clone(), self.status(false, &target));
+            Arc::make_mut(&mut next.snapshot.targets).insert(target.clone(), self.status(false, &target));
             return;
         };
         let members = self.members(next, id, ids, returned);
         next.shops_of.insert(id.clone(), members);
-        next.snapshot.targets.insert(target.clone(), self.status(true, &target));
+        Arc::make_mut(&mut next.snapshot.targets).insert(target.clone(), self.status(true, &target));
     }
 
     /// Which of the shops a call returned belong to the organisation `id` it asked: those it
@@ -455,7 +458,7 @@ impl Round<'_> {
             }
         }
         next.shops_of.insert(id.clone(), members.clone());
-        next.snapshot.targets.insert(target.clone(), self.status(ok, &target));
+        Arc::make_mut(&mut next.snapshot.targets).insert(target.clone(), self.status(ok, &target));
     }
 
     /// A device answered (`Some` rows) or failed (`None`).
@@ -484,22 +487,22 @@ impl Round<'_> {
                 .flatten()
         };
         if let Some(sample) = fresh.or_else(kept) {
-            next.snapshot.devices.insert(dev.mac.clone(), sample);
+            Arc::make_mut(&mut next.snapshot.devices).insert(dev.mac.clone(), sample);
         }
-        next.snapshot.targets.insert(dev.mac.clone(), self.status(ok, &dev.mac));
+        Arc::make_mut(&mut next.snapshot.targets).insert(dev.mac.clone(), self.status(ok, &dev.mac));
     }
 
     /// A device call a re-poll skipped: it carries over exactly as it was.
     fn device_skipped(&self, next: &mut Next, dev: DeviceTarget) {
         if let Some(sample) = self.previous.devices.get(&dev.mac) {
-            next.snapshot.devices.insert(dev.mac.clone(), sample.clone());
+            Arc::make_mut(&mut next.snapshot.devices).insert(dev.mac.clone(), sample.clone());
         }
         self.carry_status(next, dev.mac);
     }
 
     fn carry_status(&self, next: &mut Next, target: String) {
         if let Some(status) = self.previous.targets.get(&target) {
-            next.snapshot.targets.insert(target, *status);
+            Arc::make_mut(&mut next.snapshot.targets).insert(target, *status);
         }
     }
 
@@ -532,7 +535,9 @@ impl Round<'_> {
     fn carry_shops<'s>(&self, next: &mut Snapshot, dep_ids: impl IntoIterator<Item = &'s String>) {
         for dep in dep_ids {
             if let Some(sample) = self.previous.shops.get(dep) {
-                next.shops.entry(dep.clone()).or_insert_with(|| sample.clone());
+                Arc::make_mut(&mut next.shops)
+                    .entry(dep.clone())
+                    .or_insert_with(|| sample.clone());
             }
         }
     }
@@ -567,7 +572,7 @@ mod tests {
                 values: ShopValues::every(-1.0),
                 meta: ShopMeta::default(),
             };
-            before.shops.insert("1".into(), sample);
+            Arc::make_mut(&mut before.shops).insert("1".into(), sample);
         }
         let plan = RoundPlan {
             configured: vec![TargetId::Shop(1)],

@@ -279,7 +279,7 @@ impl StatusBoard {
         let before: HashMap<&str, &Row> = previous.rows.iter().map(|r| (r.id.as_str(), r)).collect();
         let snapshot = result.snapshot;
         let mut rows = Vec::with_capacity(snapshot.targets.len());
-        for (id, status) in &snapshot.targets {
+        for (id, status) in snapshot.targets.iter() {
             let kind = Kind::of(id);
             let prev = before.get(id.as_str());
             let members = match kind {
@@ -373,7 +373,7 @@ pub(crate) mod tests {
         ));
         let mut snapshot = Snapshot::default();
         for (id, up) in targets {
-            snapshot.targets.insert(
+            Arc::make_mut(&mut snapshot.targets).insert(
                 id.to_string(),
                 TargetStatus {
                     up: *up,
@@ -394,7 +394,7 @@ pub(crate) mod tests {
                 values,
                 meta: Default::default(),
             };
-            snapshot.shops.insert(dep.into(), sample);
+            Arc::make_mut(&mut snapshot.shops).insert(dep.into(), sample);
         }
         let mut seen = RoundSeen {
             now: 1_714_549_000.0,
@@ -470,7 +470,7 @@ pub(crate) mod tests {
         let board = board_with(&[("S_2", false), ("S_1", true)], "One");
         let first = board.table();
         let mut snapshot = (*first.snapshot).clone();
-        snapshot.targets.remove("S_1");
+        Arc::make_mut(&mut snapshot.targets).remove("S_1");
         let seen = RoundSeen {
             now: 1_714_549_600.0,
             ..RoundSeen::default()
