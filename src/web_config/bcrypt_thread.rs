@@ -4,10 +4,7 @@
 //! from bcrypt. Not `SCHED_IDLE`: on a machine kept busy by others, that would leave a right
 //! password unchecked for as long as the machine stays busy; at nice 19 bcrypt still gets a
 //! share. Jobs run one after another, in the order sent; the caller waits asynchronously for
-//! the answer. After each job the thread rests as long as the job took, so that bcrypt never
-//! takes more than half of one core, however long a flood of wrong passwords goes on: the
-//! cores stay with the scrapes and the rest of the machine, and a right password that is not
-//! yet remembered waits at most twice as long for its turn.
+//! the answer.
 
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -37,10 +34,8 @@ fn sender() -> Option<&'static Mutex<mpsc::Sender<Job>>> {
                 .spawn(move || {
                     lower_priority();
                     for job in rx {
-                        let started = std::time::Instant::now();
                         // A panicking job drops its answer's sender; the thread goes on.
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                        std::thread::sleep(rest_after(started.elapsed()));
                     }
                 })
                 .map_err(|e| tracing::error!(error = %e, "cannot start the bcrypt thread"))
@@ -48,12 +43,6 @@ fn sender() -> Option<&'static Mutex<mpsc::Sender<Job>>> {
             Some(Mutex::new(tx))
         })
         .as_ref()
-}
-
-/// How long the thread rests after a job that took `worked`: as long again, so that it is busy
-/// at most half the time (a job's answer is sent before the rest begins).
-fn rest_after(worked: std::time::Duration) -> std::time::Duration {
-    worked
 }
 
 /// Gives the calling thread the lowest nice value. On Linux, `PRIO_PROCESS` with 0 is the
@@ -91,17 +80,6 @@ mod tests {
             ids.push(run(|| std::thread::current().id()).await.expect("ran after the panic"));
         }
         assert!(ids.windows(2).all(|w| w[0] == w[1]), "one thread: {ids:?}");
-    }
-
-    #[tokio::test]
-    async fn the_thread_rests_as_long_as_each_job_took() {
-        let work = std::time::Duration::from_millis(40);
-        let started = std::time::Instant::now();
-        run(move || std::thread::sleep(work)).await.expect("ran");
-        // The next job starts only after the rest: at least twice the work from the start.
-        run(|| ()).await.expect("ran");
-        let both = started.elapsed();
-        assert!(both >= work * 2, "the next job ran {both:?} after the first began");
     }
 
     #[cfg(unix)]
