@@ -1,18 +1,21 @@
 //! Scrape latency under a flood of bogus basic-auth requests: the binary (`demo`, basic auth
 //! with a bcrypt hash of cost 10, as the README makes it) scraped by one client with the right
-//! password over a kept-alive connection, as Prometheus scrapes, first quietly and then while
-//! 1,500 clients each send a wrong password every second (each a new one, so none is answered
-//! from the failure cache). The flood runs on a tokio runtime of its own, so that its client
-//! work competes with the exporter for the cores but does not hold up the scraper's reading of
-//! its answers. Writes a table to `target/bench/auth.md` for `scripts/bench.sh`.
+//! password over a kept-alive connection, as Prometheus scrapes, in rounds of a quiet block and
+//! a block while 1,500 clients each send a wrong password every second (each a new one, so none
+//! is answered from the failure cache). Quiet and flooded blocks alternate so that both see the
+//! machine in the same state; the p50s compared are those of all the scrapes of each kind. The
+//! flood runs on a tokio runtime of its own, so that its client work competes with the exporter
+//! for the cores but does not hold up the scraper's reading of its answers. Writes a table to
+//! `target/bench/auth.md` for `scripts/bench.sh`.
 //!
-//! Knobs: BENCH_AUTH_FLOOD (connections, default 1500), BENCH_AUTH_SCRAPES (measured scrapes
-//! per phase, default 200), BENCH_AUTH_COST (bcrypt cost, default 10).
+//! Knobs: BENCH_AUTH_FLOOD (connections, default 1500), BENCH_AUTH_ROUNDS (default 20),
+//! BENCH_AUTH_SCRAPES (scrapes per block, default 100), BENCH_AUTH_COST (bcrypt cost, default
+//! 10).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -122,9 +125,73 @@ fn main() -> Result<()> {
     result
 }
 
+/// The flood's shared state: when a flood phase began (`None` between phases), the requests
+/// sent in the current phase and those not answered yet, and the answers by status.
+struct Flood {
+    phase: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+    sent: AtomicU64,
+    in_flight: AtomicU64,
+    /// 401 / 503 / other / error
+    by_status: [AtomicU64; 4],
+}
+
+/// One flooding client: in each flood phase, a wrong password, new each time, once a second,
+/// at its own offset within the second.
+async fn flood_client(flood: Arc<Flood>, i: usize, clients: usize, url: String) {
+    let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(30)).build() else {
+        return;
+    };
+    let offset = Duration::from_micros((i as u64 * 1_000_000) / clients as u64);
+    let mut phases = flood.phase.subscribe();
+    let mut k = 0u64;
+    loop {
+        let began = match phases.wait_for(Option::is_some).await {
+            Ok(began) => began.unwrap_or_else(tokio::time::Instant::now),
+            Err(_) => return, // the bench is over
+        };
+        let mut tick = tokio::time::interval_at(began + offset, Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if *phases.borrow() != Some(began) {
+                break;
+            }
+            k += 1;
+            flood.in_flight.fetch_add(1, Ordering::SeqCst);
+            flood.sent.fetch_add(1, Ordering::SeqCst);
+            let r = client
+                .get(&url)
+                .basic_auth("mallory", Some(format!("guess-{i}-{k}")))
+                .send()
+                .await;
+            let slot = match r.map(|r| r.status().as_u16()) {
+                Ok(401) => 0,
+                Ok(503) => 1,
+                Ok(_) => 2,
+                Err(_) => 3,
+            };
+            flood.by_status[slot].fetch_add(1, Ordering::SeqCst);
+            flood.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Waits until `done` holds, checking every 10 ms, for at most `limit`.
+async fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) -> Result<()> {
+    let began = Instant::now();
+    while !done() {
+        if began.elapsed() > limit {
+            bail!("{what}: not within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
 async fn bench(flood_runtime: &tokio::runtime::Handle) -> Result<()> {
-    let flood: usize = env_or("BENCH_AUTH_FLOOD", 1500)?;
-    let n: usize = env_or("BENCH_AUTH_SCRAPES", 200)?;
+    let clients: usize = env_or("BENCH_AUTH_FLOOD", 1500)?;
+    let rounds: usize = env_or("BENCH_AUTH_ROUNDS", 20)?;
+    let n: usize = env_or("BENCH_AUTH_SCRAPES", 100)?;
     let cost: u32 = env_or("BENCH_AUTH_COST", 10)?;
     let dir = bench_dir();
     std::fs::create_dir_all(&dir)?;
@@ -145,78 +212,79 @@ async fn bench(flood_runtime: &tokio::runtime::Handle) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = scrapes(&scraper, &url, 20).await; // warm-up
-    let (quiet, quiet_failed) = scrapes(&scraper, &url, n).await;
-    eprintln!("[auth] quiet: p50 {:.2} ms", quantile(&quiet, 0.5));
 
-    // The flood: `flood` connections, each sending a new wrong password as soon as the last
-    // one was answered.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sent, by_status) = (
-        Arc::new(AtomicU64::new(0)),
-        Arc::new([(); 4].map(|_| AtomicU64::new(0))),
-    );
-    let mut tasks = Vec::with_capacity(flood);
-    let flood_began = Instant::now();
-    for i in 0..flood {
-        let (stop, sent, by_status, url) = (
-            Arc::clone(&stop),
-            Arc::clone(&sent),
-            Arc::clone(&by_status),
-            url.clone(),
+    let flood = Arc::new(Flood {
+        phase: tokio::sync::watch::channel(None).0,
+        sent: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
+        by_status: [(); 4].map(|_| AtomicU64::new(0)),
+    });
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| flood_runtime.spawn(flood_client(Arc::clone(&flood), i, clients, url.clone())))
+        .collect();
+
+    // Rounds of a quiet block and a flooded block, so that both see the machine in the same
+    // state: a quiet p50 taken once, in a tenth of a second, varies with it by 3×.
+    let (mut quiet, mut flooded) = (Vec::new(), Vec::new());
+    let (mut quiet_failed, mut flooded_failed) = (0, 0);
+    let mut round_ratios = Vec::with_capacity(rounds);
+    let (mut flood_sent, mut flood_seconds) = (0u64, 0.0f64);
+    for round in 1..=rounds {
+        let (q, qf) = scrapes(&scraper, &url, n).await;
+        // The flood: every client sends once within the first second, then once a second.
+        let sent_before = flood.sent.load(Ordering::SeqCst);
+        let began = tokio::time::Instant::now();
+        flood.phase.send_replace(Some(began));
+        wait_until("every flooding client sent", Duration::from_secs(30), || {
+            flood.sent.load(Ordering::SeqCst) - sent_before >= clients as u64
+        })
+        .await?;
+        let (f, ff) = scrapes(&scraper, &url, n).await;
+        flood.phase.send_replace(None);
+        flood_sent += flood.sent.load(Ordering::SeqCst) - sent_before;
+        flood_seconds += began.elapsed().as_secs_f64();
+        // Quiet again once every bogus request was answered (bcrypt's queue is empty then).
+        wait_until("the flood was answered", Duration::from_secs(60), || {
+            flood.in_flight.load(Ordering::SeqCst) == 0
+        })
+        .await?;
+        let ratio = quantile(&f, 0.5) / quantile(&q, 0.5);
+        eprintln!(
+            "[auth] round {round}: quiet p50 {:.2} ms, flooded p50 {:.2} ms ({ratio:.2}×)",
+            quantile(&q, 0.5),
+            quantile(&f, 0.5)
         );
-        tasks.push(flood_runtime.spawn(async move {
-            let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(30)).build() else {
-                return;
-            };
-            // Spread over the second, then one request a second each: `flood` requests a second.
-            tokio::time::sleep(Duration::from_micros((i as u64 * 1_000_000) / flood as u64)).await;
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            let mut k = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                tick.tick().await;
-                k += 1;
-                let r = client
-                    .get(&url)
-                    .basic_auth("mallory", Some(format!("guess-{i}-{k}")))
-                    .send()
-                    .await;
-                sent.fetch_add(1, Ordering::Relaxed);
-                let slot = match r.map(|r| r.status().as_u16()) {
-                    Ok(401) => 0,
-                    Ok(503) => 1,
-                    Ok(_) => 2,
-                    Err(_) => 3,
-                };
-                by_status[slot].fetch_add(1, Ordering::Relaxed);
-            }
-        }));
+        round_ratios.push(ratio);
+        quiet.extend(q);
+        flooded.extend(f);
+        quiet_failed += qf;
+        flooded_failed += ff;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await; // let the flood build up
-    let (flooded, flooded_failed) = scrapes(&scraper, &url, n).await;
-    stop.store(true, Ordering::Relaxed);
-    let flood_seconds = flood_began.elapsed().as_secs_f64();
-    let during = sent.load(Ordering::Relaxed);
     for task in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(35), task).await;
+        task.abort();
     }
-    let counts: Vec<u64> = by_status.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    quiet.sort_by(f64::total_cmp);
+    flooded.sort_by(f64::total_cmp);
+    round_ratios.sort_by(f64::total_cmp);
+    let counts: Vec<u64> = flood.by_status.iter().map(|c| c.load(Ordering::SeqCst)).collect();
     let (q50, f50) = (quantile(&quiet, 0.5), quantile(&flooded, 0.5));
     let ratio = f50 / q50;
-    eprintln!("[auth] flooded: p50 {f50:.2} ms ({ratio:.2}× quiet)");
+    eprintln!("[auth] quiet: p50 {q50:.2} ms; flooded: p50 {f50:.2} ms ({ratio:.2}× quiet)");
 
     let verdict = if ratio <= TARGET_RATIO && flooded_failed == 0 {
         "pass"
     } else {
         "**FAIL**"
     };
+    let total = rounds * n;
     let mut md = String::new();
     md.push_str("\n## Basic auth under a flood of bogus passwords\n\n");
     md.push_str(&format!(
-        "`demo` with basic auth (bcrypt cost {cost}), scraped {n} times with the right password over a kept-alive connection (as Prometheus scrapes; its credentials are remembered after the first check), first quietly, then while {flood} clients each send a wrong password every second ({flood} a second in all), each a new one (so none is answered from the failure cache). The flooding clients run on a runtime of their own, as if on other machines, but on the same two cores: `cargo bench --bench auth_flood`.\n\n"
+        "`demo` with basic auth (bcrypt cost {cost}), scraped with the right password over a kept-alive connection (as Prometheus scrapes; its credentials are remembered after the first check), in {rounds} rounds of {n} quiet scrapes and then {n} scrapes while {clients} clients each send a wrong password every second ({clients} a second in all), each a new one (so none is answered from the failure cache). A flooded block begins once every flooding client has sent, and the next quiet block once every bogus request was answered. The flooding clients run on a runtime of their own, as if on other machines, but on the same two cores: `cargo bench --bench auth_flood`.\n\n"
     ));
     md.push_str("| target | measured | result |\n|---|---|---|\n");
     md.push_str(&format!(
-        "| scrape p50 under {flood} bogus-auth requests a second ≤ {TARGET_RATIO}× the quiet p50 | {ratio:.2}× ({f50:.2} ms vs {q50:.2} ms); failed scrapes {flooded_failed} (quiet {quiet_failed}) | {verdict} |\n\n"
+        "| scrape p50 under {clients} bogus-auth requests a second ≤ {TARGET_RATIO}× the quiet p50 | {ratio:.2}× ({f50:.2} ms vs {q50:.2} ms, {total} scrapes each); failed scrapes {flooded_failed} (quiet {quiet_failed}) | {verdict} |\n\n"
     ));
     md.push_str("| figure | quiet | flooded |\n|---|---|---|\n");
     md.push_str(&format!(
@@ -229,7 +297,14 @@ async fn bench(flood_runtime: &tokio::runtime::Handle) -> Result<()> {
         quantile(&flooded, 0.99)
     ));
     md.push_str(&format!(
-        "| bogus requests answered (3 s of build-up, then while the scrapes ran) | — | {during} in {flood_seconds:.1} s |\n| bogus answers in all: 401 (bcrypt ran, or a refused check padded) / 503 (bcrypt queue full) / other / error | — | {} / {} / {} / {} |\n",
+        "| flooded p50 ÷ quiet p50 of each round: lowest / median / highest | — | {:.2}× / {:.2}× / {:.2}× |\n",
+        quantile(&round_ratios, 0.0),
+        quantile(&round_ratios, 0.5),
+        quantile(&round_ratios, 1.0)
+    ));
+    md.push_str(&format!(
+        "| bogus requests sent in the flood phases (from the first request to the last scrape) | — | {flood_sent} in {flood_seconds:.1} s ({:.0} a second) |\n| bogus answers in all: 401 (bcrypt ran, or a refused check padded) / 503 (bcrypt queue full) / other / error | — | {} / {} / {} / {} |\n",
+        flood_sent as f64 / flood_seconds.max(f64::EPSILON),
         counts[0], counts[1], counts[2], counts[3]
     ));
     std::fs::write(dir.join("auth.md"), &md)?;

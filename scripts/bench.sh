@@ -10,7 +10,8 @@
 # 10,000 shops; each refreshed twice; then the `S_` ids tenant again with `baseline.weeks: 4`
 # until the first fill of the walk-in history is done (its calls, size and the RSS after it).
 # Then `cargo bench --bench auth_flood`: scrape latency
-# with basic auth, quiet and under 1,500 wrong passwords a second. About a quarter of an hour
+# with basic auth, in alternating quiet blocks and blocks under 1,500 wrong passwords a second
+# (about a minute). About a quarter of an hour
 # plus the build. Heavy: run it on a
 # quiet machine.
 #
