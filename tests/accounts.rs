@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use common::{config, utc, Exposition, Harness, LOOPBACK};
 use opretail_exporter::config::{Account, Accounts, Config, Shard};
@@ -62,10 +61,7 @@ impl Two {
         let exporter = exporter::start_accounts(accounts, SocketAddr::from(LOOPBACK), clock.clone(), options)
             .await
             .expect("exporter starts");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client");
+        let http = common::http_client();
         let two = Two {
             sims,
             exporter,

@@ -50,10 +50,7 @@ async fn start(first: impl FnOnce(&str) -> String) -> (Harness, PathBuf) {
     let exporter = opretail_exporter::exporter::start_with(config, SocketAddr::from(LOOPBACK), clock.clone(), options)
         .await
         .expect("exporter");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
+    let http = common::http_client();
     let h = Harness {
         sim,
         exporter,

@@ -465,7 +465,6 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Arc;
 
-    /// Registers `family` as a `prometheus` gauge with a value for every series that has one.
     /// The labels of a shop's hourly series, for the `prometheus` crate.
     fn shop_labels(s: &ShopSample) -> HashMap<&'static str, &str> {
         HashMap::from([
@@ -475,6 +474,7 @@ mod tests {
         ])
     }
 
+    /// Registers `family` as a `prometheus` gauge with a value for every series that has one.
     fn gauge<'a, S: 'a>(
         registry: &Registry,
         family: &Family<S>,
@@ -486,6 +486,25 @@ mod tests {
             if let Some(x) = family.value(values, hour_start) {
                 g.with(&labels).set(x);
             }
+        }
+    }
+
+    /// Registers `opretail_shop_info` (`family`, under `opts`) as a `prometheus` gauge: the
+    /// family's labels and every static label name of any shop, the same for every series.
+    fn shop_info_gauge(registry: &Registry, family: &Family<ShopMeta>, opts: Opts, snapshot: &Snapshot) {
+        let statics = ["city", "manager", "region"];
+        let names: Vec<&str> = family.labels.iter().chain(statics.iter()).copied().collect();
+        let g = GaugeVec::new(opts, &names).unwrap();
+        registry.register(Box::new(g.clone())).unwrap();
+        for s in snapshot.shops.values() {
+            let org = s.meta.org_id.map(|n| format!("O_{n}")).unwrap_or_default();
+            let mut labels = shop_labels(s);
+            labels.insert("org_id", &org);
+            for name in statics {
+                let value = s.meta.labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v);
+                labels.insert(name, value);
+            }
+            g.with(&labels).set(family.value(&s.meta, None).unwrap());
         }
     }
 
@@ -616,26 +635,7 @@ mod tests {
                     f,
                     snapshot.shops.values().map(|s| (shop_labels(s), &s.meta, None)),
                 ),
-                AnyFamily::ShopInfo(f) => {
-                    // Every static label name of any shop, the same for every series.
-                    let statics = ["city", "manager", "region"];
-                    let g = GaugeVec::new(
-                        Opts::new(f.name, f.help(&LIVE)),
-                        &f.labels.iter().chain(statics.iter()).copied().collect::<Vec<_>>(),
-                    )
-                    .unwrap();
-                    registry.register(Box::new(g.clone())).unwrap();
-                    for s in snapshot.shops.values() {
-                        let org = s.meta.org_id.map(|n| format!("O_{n}")).unwrap_or_default();
-                        let mut labels = shop_labels(s);
-                        labels.insert("org_id", &org);
-                        for name in statics {
-                            let value = s.meta.labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v);
-                            labels.insert(name, value);
-                        }
-                        g.with(&labels).set(f.value(&s.meta, None).unwrap());
-                    }
-                }
+                AnyFamily::ShopInfo(f) => shop_info_gauge(&registry, f, Opts::new(f.name, f.help(&LIVE)), &snapshot),
                 AnyFamily::ShopDay(f) => gauge(
                     &registry,
                     f,
@@ -782,22 +782,7 @@ mod tests {
                             g.with(&shop_labels(s)).set(f.value(&s.meta, None).unwrap());
                         }
                     }
-                    AnyFamily::ShopInfo(f) => {
-                        let statics = ["city", "manager", "region"];
-                        let names: Vec<&str> = f.labels.iter().chain(statics.iter()).copied().collect();
-                        let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), &names).unwrap();
-                        registry.register(Box::new(g.clone())).unwrap();
-                        for s in snapshot.shops.values() {
-                            let org = s.meta.org_id.map(|n| format!("O_{n}")).unwrap_or_default();
-                            let mut labels = shop_labels(s);
-                            labels.insert("org_id", &org);
-                            for name in statics {
-                                let value = s.meta.labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v);
-                                labels.insert(name, value);
-                            }
-                            g.with(&labels).set(f.value(&s.meta, None).unwrap());
-                        }
-                    }
+                    AnyFamily::ShopInfo(f) => shop_info_gauge(&registry, f, opts(f.name, f.help(&LIVE)), snapshot),
                     AnyFamily::Device(f) => {
                         let g = GaugeVec::new(opts(f.name, f.help(&LIVE)), f.labels).unwrap();
                         registry.register(Box::new(g.clone())).unwrap();

@@ -117,18 +117,23 @@ mod tests {
     use super::super::query::StatusFilter;
     use super::*;
 
-    #[test]
-    fn the_json_has_the_pages_rows_failing_first_and_the_total() {
-        let name = "万店掌 \"旗舰\" \\ 店";
-        let board = board_with(&[("S_1", true), ("S_2", false), ("O_9", true)], name);
-        let t = board.table();
-        let summary = Summary {
+    /// Four requests, no errors, no warnings, the configured rate in force.
+    fn quiet_summary() -> Summary {
+        Summary {
             requests: 4,
             errors: Vec::new(),
             rate_limit: 5.0,
             configured_rate: 5.0,
             warnings: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn the_json_has_the_pages_rows_failing_first_and_the_total() {
+        let name = "万店掌 \"旗舰\" \\ 店";
+        let board = board_with(&[("S_1", true), ("S_2", false), ("O_9", true)], name);
+        let t = board.table();
+        let summary = quiet_summary();
         let v = render_json(&t, &summary, &Query::default(), 1_714_550_000.0, None);
         assert_eq!(v["total"], 3);
         assert_eq!(v["summary"]["up"], 2);
@@ -159,13 +164,7 @@ mod tests {
     fn with_named_accounts_the_answer_and_every_row_name_the_account() {
         let board = board_with(&[("S_1", true), ("S_2", false)], "x");
         let t = board.table();
-        let summary = Summary {
-            requests: 4,
-            errors: Vec::new(),
-            rate_limit: 5.0,
-            configured_rate: 5.0,
-            warnings: Vec::new(),
-        };
+        let summary = quiet_summary();
         let all = vec!["a".to_string(), "b".to_string()];
         let view = AccountView { shown: "b", all: &all };
         let v = render_json_of(&t, &summary, &Query::default(), 1_714_550_000.0, None, Some(view));

@@ -19,6 +19,14 @@ use opretail_exporter::web_config::WebConfig;
 
 pub const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
+/// The tests' HTTP client: a request that takes over 10 s fails the test.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
 pub fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).expect("test time").with_timezone(&Utc)
 }
@@ -155,10 +163,7 @@ impl Harness {
         let exporter = exporter::start_with(config, SocketAddr::from(LOOPBACK), clock.clone(), options)
             .await
             .expect("exporter starts");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client");
+        let http = http_client();
         Harness {
             sim,
             exporter,
