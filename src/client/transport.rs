@@ -70,6 +70,11 @@ impl Client {
         };
         let code = result.as_ref().err().map(ApiError::code);
         inner.metrics.observe(method, started.elapsed(), code.as_deref());
+        if let (Err(e @ ApiError::Gateway { codename, .. }), Some(code)) = (&result, &code) {
+            if !codename.is_empty() {
+                inner.metrics.name_error(code, &e.code_name());
+            }
+        }
         if let Some(systime) = result.as_ref().ok().and_then(|e| e.systime_ms) {
             inner.conventions.observe_systime(systime, inner.clock.now());
         }

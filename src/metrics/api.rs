@@ -203,6 +203,12 @@ impl ApiMetrics {
         self.recent.record(error_code);
     }
 
+    /// Remembers `name` (printable) as the gateway's own name of the error label `code`, for
+    /// the status page's last hour.
+    pub(crate) fn name_error(&self, code: &str, name: &str) {
+        self.recent.name(code, name);
+    }
+
     /// Counts one call to `method` split in parts.
     pub(crate) fn split(&self, method: &str) {
         self.batch_splits.with_label_values(&[method]).inc();

@@ -3,6 +3,8 @@
 //! (through [`crate::metrics::ApiMetrics`]) as it counts it in `opretail_api_requests_total`;
 //! the counters there only ever grow, so "in the last hour" needs a memory of its own. Fixed
 //! size: 60 buckets, each with at most [`MAX_CODES`] labels (more fold into `other`).
+//! It also keeps the name the gateway's answer gave each error code (`stat.codename`), as
+//! last seen, for codes the vendor's pages do not document; at most [`MAX_NAMES`] codes.
 //!
 //! Minutes are counted on the monotonic clock from the ring's creation: the last hour is an
 //! hour of real time, whatever the wall clock (or a test's pinned clock) says.
@@ -15,6 +17,8 @@ use std::time::Instant;
 const MINUTES: usize = 60;
 /// Distinct error labels kept per minute; further ones are counted as `other`.
 const MAX_CODES: usize = 16;
+/// Error codes whose gateway-given names are kept; names of further codes are not.
+const MAX_NAMES: usize = 64;
 
 #[derive(Debug, Clone, Default)]
 struct Bucket {
@@ -29,6 +33,8 @@ struct Bucket {
 pub(crate) struct RecentCalls {
     began: Instant,
     buckets: Mutex<Vec<Bucket>>,
+    /// error label → the name the gateway's answer gave it, as last seen
+    names: Mutex<BTreeMap<String, String>>,
 }
 
 impl Default for RecentCalls {
@@ -36,6 +42,7 @@ impl Default for RecentCalls {
         RecentCalls {
             began: Instant::now(),
             buckets: Mutex::new(vec![Bucket::default(); MINUTES]),
+            names: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -46,6 +53,8 @@ pub(crate) struct LastHour {
     pub(crate) requests: u64,
     /// Failed requests by error label (the `code` of `opretail_api_errors_total`).
     pub(crate) errors: BTreeMap<String, u64>,
+    /// The names the gateway's answers gave the labels of `errors`, where they gave one.
+    pub(crate) names: BTreeMap<String, String>,
 }
 
 impl RecentCalls {
@@ -80,6 +89,22 @@ impl RecentCalls {
         }
     }
 
+    /// Remembers `name` as what the gateway calls the error label `label` (its answer's
+    /// `stat.codename`, already made printable); an empty name is not one.
+    pub(crate) fn name(&self, label: &str, name: &str) {
+        if name.is_empty() {
+            return;
+        }
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = names.get_mut(label) {
+            if known != name {
+                *known = name.to_string();
+            }
+        } else if names.len() < MAX_NAMES {
+            names.insert(label.to_string(), name.to_string());
+        }
+    }
+
     /// The sums of the last 60 minutes (this one included).
     pub(crate) fn last_hour(&self) -> LastHour {
         self.last_hour_at(self.minute_now())
@@ -98,6 +123,12 @@ impl RecentCalls {
                 *sum.errors.entry(label.clone()).or_insert(0) += n;
             }
         }
+        let names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        sum.names = sum
+            .errors
+            .keys()
+            .filter_map(|label| Some((label.clone(), names.get(label)?.clone())))
+            .collect();
         sum
     }
 }
@@ -124,6 +155,37 @@ mod tests {
         assert_eq!((hour.requests, hour.errors.get("7")), (3, Some(&1)));
         // Two hours of silence: nothing left.
         assert_eq!(recent.last_hour_at(200), LastHour::default());
+    }
+
+    #[test]
+    fn the_gateways_names_of_the_hours_codes_are_kept_and_bounded() {
+        let recent = RecentCalls::default();
+        recent.record_at(1, Some("400003"));
+        recent.record_at(1, Some("7"));
+        recent.name("400003", "ID_NOT_ALLOWED");
+        recent.name("7", "");
+        recent.name("9", "NOT_IN_THE_HOUR");
+        let hour = recent.last_hour_at(1);
+        assert_eq!(
+            hour.names,
+            BTreeMap::from([("400003".to_string(), "ID_NOT_ALLOWED".to_string())]),
+            "named codes of the hour only; an empty name is none"
+        );
+        recent.name("400003", "RENAMED");
+        assert_eq!(recent.last_hour_at(1).names["400003"], "RENAMED", "as last seen");
+        for code in 0..200 {
+            recent.name(&format!("x{code}"), "N");
+        }
+        assert_eq!(
+            recent.names.lock().unwrap().len(),
+            MAX_NAMES,
+            "a gateway inventing codes cannot grow the map"
+        );
+        assert_eq!(
+            recent.last_hour_at(1).names["400003"],
+            "RENAMED",
+            "a known code is still renamed"
+        );
     }
 
     #[test]

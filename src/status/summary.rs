@@ -76,7 +76,11 @@ impl Summary {
             .iter()
             .map(|(code, n)| ErrorCount {
                 code: code.clone(),
-                name: label_name(code).into_owned(),
+                name: hour
+                    .names
+                    .get(code)
+                    .cloned()
+                    .unwrap_or_else(|| label_name(code).into_owned()),
                 requests: *n,
             })
             .collect();
@@ -150,6 +154,8 @@ mod tests {
         };
         hour.errors.insert("7".into(), 2);
         hour.errors.insert("http_502".into(), 5);
+        hour.errors.insert("400003".into(), 1);
+        hour.names.insert("400003".into(), "ID_NOT_ALLOWED".into());
         let missing = [
             (METHOD_SHOPS.to_string(), "dressingRate".to_string(), 4.0),
             (METHOD_SHOPS.to_string(), "passengerFlow".to_string(), 12.0),
@@ -160,11 +166,16 @@ mod tests {
             ("row_time".to_string(), "start".to_string(), "assumed".to_string()),
         ];
         let s = Summary::from_parts(hour, 2.5, 5.0, -187.0, &missing, &conventions);
-        assert_eq!((s.requests, s.failed()), (30, 7));
+        assert_eq!((s.requests, s.failed()), (30, 8));
         assert_eq!(s.errors[0].name, "HTTP 502 Bad Gateway");
         assert_eq!(
             (s.errors[1].code.as_str(), s.errors[1].name.as_str()),
             ("7", "SIGN_WRONG")
+        );
+        assert_eq!(
+            (s.errors[2].code.as_str(), s.errors[2].name.as_str()),
+            ("400003", "ID_NOT_ALLOWED"),
+            "an undocumented code by the gateway's own name"
         );
         let levels: Vec<Level> = s.warnings.iter().map(|(l, _)| *l).collect();
         assert_eq!(
