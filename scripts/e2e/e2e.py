@@ -39,6 +39,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_dashboards import problems as static_problems  # noqa: E402
 from promql import at_hour  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -218,6 +219,8 @@ def load_dashboards():
         out.append((name, d))
     if not out:
         fail("no dashboards/*.json found")
+    for msg in static_problems(out):
+        fail(msg)
     return out
 
 
@@ -240,9 +243,12 @@ PREFER = {"shop": ("opretail_device_walk_in", "opretail_shop_fitting_rate")}
 # Variables whose label the demo's series may lack: the account variable has no values with the
 # single-account form (no `account` label), which Grafana shows as All, its allValue `.*` matching
 # the unlabelled series. Not a problem for these, as long as they include All.
-MAY_BE_EMPTY = {"account"}
-# What panel_values() substitutes when a check runs one panel query: every account.
-ALL_ACCOUNTS = {"account": ".*"}
+# So may Shop detail's shop_account, single-valued: Grafana sets it to "" and `account=""` matches
+# the unlabelled series.
+MAY_BE_EMPTY = {"account", "shop_account"}
+# What panel_values() substitutes when a check runs one panel query: every account (Shop detail: the
+# shop of the single-account form).
+ALL_ACCOUNTS = {"account": ".*", "shop_account": ""}
 QUERY_RESULT = re.compile(r"^\s*query_result\((.*)\)\s*$", re.S)
 SHOP_DETAIL = "opretail-shop-detail"
 
@@ -305,6 +311,10 @@ def resolve_variables(d, builtins, problems):
         if not opts and name in MAY_BE_EMPTY and v.get("includeAll") and v.get("allValue"):
             values[name] = v["allValue"]
             log(f"     variable {name} = {values[name]!r}   (no values from {q}: All, as Grafana shows it)")
+            continue
+        if not opts and name in MAY_BE_EMPTY and not v.get("includeAll") and not v.get("multi"):
+            values[name] = ""
+            log(f"     variable {name} = ''   (no values from {q}: empty, as Grafana sets it)")
             continue
         if not opts:
             problems.append(f"variable {name}: {q!r} returned no values")

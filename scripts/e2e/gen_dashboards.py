@@ -19,7 +19,7 @@ from grafana_foundation_sdk.models import prometheus as pm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from codes import with_code_name  # noqa: E402
-from promql import ON_SHOP, at_hour, with_account  # noqa: E402
+from promql import ACCOUNT_MATCHER, ACCOUNT_SUFFIX, ON_SHOP, at_hour, with_account, with_account_suffix  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "dashboards")
@@ -104,7 +104,11 @@ class Ids:
 
 
 def q(expr, legend="", instant=False, fmt_table=False, interval=None):
-    """A panel query; every per-account series in it is filtered by the account variable."""
+    """A panel query; every per-account series in it is filtered by the account variable. A legend
+    that names the account ends in {{account_suffix}} (" (brand-a)", nothing in the single-account
+    form): the query then adds that label."""
+    if ACCOUNT_SUFFIX in legend:
+        expr = with_account_suffix(expr)
     t = pb.Dataquery().expr(with_account(expr)).datasource(DS).legend_format(legend)
     t = t.instant() if instant else t.range()
     if fmt_table:
@@ -405,18 +409,39 @@ def chain_overview():
 # ---------------------------------------------------------------------------------------------
 
 
+# Shop detail shows one shop of one account: two accounts (brands) may each have a shop with the same
+# id, so its panels select the account with `shop_account`, a single-valued variable listing the
+# selected accounts that have the shop (no All). With the single-account form it has no values and
+# is empty, and `account=""` matches the series without an account label.
+SHOP_ACCOUNT = 'account="$shop_account"'
+ONE_ACCOUNT = (" Every panel here shows the shop of one account (the Account of the shop variable): a shop id "
+               "that two accounts share is never added up.")
+
+
+def shop_account_var():
+    return (query_var("shop_account", "Account of the shop",
+                      'label_values({__name__=~"opretail_shop_info|opretail_shop_walk_in", shop_id="$shop", '
+                      f'{ACCOUNT_MATCHER}, region=~"$region", org_id=~"$org"}}, account)')
+            .description("The account (brand) whose shop is shown: two accounts may each have a shop with this "
+                         "id, and Shop detail never adds them up. One of the selected accounts that have the shop "
+                         "(the first by default; a link from a table row opens the first of the Account selection "
+                         "that has the shop id, pick the other here). An exporter configured with a single gateway "
+                         "has no account label: the list is empty and the panels show its shop."))
+
+
 def shop_detail():
-    s = '{shop_id="$shop"}'
-    S_MEDIAN, S_P10 = '{shop_id="$shop", stat="median"}', '{shop_id="$shop", stat="p10"}'
+    s = f'{{{SHOP_ACCOUNT}, shop_id="$shop"}}'
+    S_MEDIAN, S_P10 = (f'{{{SHOP_ACCOUNT}, shop_id="$shop", stat="median"}}',
+                       f'{{{SHOP_ACCOUNT}, shop_id="$shop", stat="p10"}}')
     i = Ids()
     p = [
-        stat_panel(i, "Walk-ins, latest hour", "opretail_shop_walk_in of the selected shop.",
+        stat_panel(i, "Walk-ins, latest hour", "opretail_shop_walk_in of the selected shop." + ONE_ACCOUNT,
                    f"opretail_shop_walk_in{s}", w=3, legend="{{shop_name}}"),
         stat_panel(i, "Baseline median, same hour",
                    "opretail_shop_walk_in_baseline{stat=\"median\"}: the median of the shop's walk-ins at the same "
                    "weekday and hour over the last weeks (opretail_shop_walk_in_baseline_samples). No value: a new "
                    "installation without history yet.",
-                   f'opretail_shop_walk_in_baseline{{shop_id="$shop", stat="median"}}', w=3, no_value="no history"),
+                   f'opretail_shop_walk_in_baseline{S_MEDIAN}', w=3, no_value="no history"),
         stat_panel(i, "Open, latest hour",
                    "opretail_shop_open: whether the latest complete hour was an opening hour by the shop's calendar.",
                    f"opretail_shop_open{s}", w=3).mappings([dm.ValueMap(options={
@@ -440,7 +465,7 @@ def shop_detail():
         i, "Walk-ins per hour against the shop's baseline",
         "Bars: the shop's walk-ins per hour. Line: the baseline median of the same weekday and hour over the "
         "last weeks; the shaded band reaches down to its 10th percentile (p10): a bar below the band is unusual "
-        "for this shop at this hour. Dashed: the same hour last week. " + AT_HOUR_DESC,
+        "for this shop at this hour. Dashed: the same hour last week." + ONE_ACCOUNT + " " + AT_HOUR_DESC,
         [q(f"sum({at_hour('opretail_shop_walk_in', s)})", "walk-ins", interval="1h"),
          q(f"sum({at_hour('opretail_shop_walk_in_baseline', S_MEDIAN)})",
            "baseline median", interval="1h"),
@@ -491,14 +516,16 @@ def shop_detail():
         [f"opretail_shop_info{s}"], ["info"], w=24, h=4, hide=("info",))
     p.append(info)
     return dashboard(SHOP_DETAIL_UID, "Opretail / Shop detail",
-                     "One shop of the selected accounts: walk-ins per hour against its own baseline (median, p10 "
-                     "band) and the same hour last week, today vs last week, counts, rates, its devices.", p,
+                     "One shop of one account: walk-ins per hour against its own baseline (median, p10 band) and "
+                     "the same hour last week, today vs last week, counts, rates, its devices. A shop id that two "
+                     "accounts share is two shops: the Account of the shop variable picks one, never their sum.", p,
                      [query_var("region", "Region", "label_values(opretail_shop_info, region)", multi=True,
                                 include_all=True),
                       query_var("org", "Organisation", 'label_values(opretail_shop_info{region=~"$region"}, org_id)',
                                 multi=True, include_all=True),
                       query_var("shop", "Shop", f"query_result({SHOP_CHOICES})", regex=SHOP_REGEX,
-                                sort=dm.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)],
+                                sort=dm.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC),
+                      shop_account_var()],
                      tags=("people-counting",), time_from="now-7d")
 
 # ---------------------------------------------------------------------------------------------
@@ -553,10 +580,10 @@ def devices():
                  "device missing or miscounting. Per account and shop: a shop id of two accounts is two shops. "
                  + AT_HOUR_DESC,
                  [q(f"sum by (account, shop_id) ({at_hour('opretail_device_walk_in', SHOPS_SEL, kind='device')})",
-                    "devices of {{shop_id}} {{account}}", interval="1h"),
+                    "devices of {{shop_id}}{{account_suffix}}", interval="1h"),
                   q(f"{at_hour('opretail_shop_walk_in', SHOPS_SEL)} and on(account, shop_id) "
                     "group by (account, shop_id) (opretail_device_walk_in{shop_id=~\"$shop\"})",
-                    "shop {{shop_id}} {{shop_name}} {{account}}",
+                    "shop {{shop_id}} {{shop_name}}{{account_suffix}}",
                     interval="1h")], w=12, h=8, unit="short"),
         table_panel(i, "Devices today",
                     "Walk-ins and walk-outs of each selected device over the shop-local day so far. " + DEVICE_DAY_DESC
@@ -646,8 +673,8 @@ def health():
     dur = ts_panel(i, "Refresh duration and predicted time vs the hour",
                    "opretail_refresh_duration_seconds (measured) and opretail_refresh_budget_seconds (predicted) "
                    "against the hour (the red dashed line at 3,600 s)." + PER_ACCOUNT,
-                   [q(f"max by (account) (opretail_refresh_duration_seconds{i_})", "refresh duration {{account}}"),
-                    q(f"max by (account) (opretail_refresh_budget_seconds{i_})", "predicted refresh time {{account}}")],
+                   [q(f"max by (account) (opretail_refresh_duration_seconds{i_})", "refresh duration{{account_suffix}}"),
+                    q(f"max by (account) (opretail_refresh_budget_seconds{i_})", "predicted refresh time{{account_suffix}}")],
                    w=8, h=8, unit="s",
                    steps=[(None, "transparent"), (3600, "red")])
     p.append(dur.thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED))
@@ -655,15 +682,15 @@ def health():
     p.append(ts_panel(i, "Rate limit in force vs configured",
                       "The request rate in force (opretail_api_rate_limit_requests_per_second) against the "
                       "configured requests_per_second (dashed)." + PER_ACCOUNT,
-                      [q(f"min by (account) (opretail_api_rate_limit_requests_per_second{i_})", "in force {{account}}"),
+                      [q(f"min by (account) (opretail_api_rate_limit_requests_per_second{i_})", "in force{{account_suffix}}"),
                        q(f"max by (account) (opretail_api_rate_limit_configured_requests_per_second{i_})",
-                         "configured {{account}}")], w=8, h=8, unit="reqps").override_by_regexp("configured.*", [DASH]))
+                         "configured{{account_suffix}}")], w=8, h=8, unit="reqps").override_by_regexp("configured.*", [DASH]))
     p.append(ts_panel(i, "Retries by method",
                       "Requests retried after a transient failure (opretail_api_retries_total), per method and "
                       "interval. Retries that then succeed are not errors of the hour's data; a steady rate slows the "
                       "refresh." + PER_ACCOUNT,
                       [q(f"sum by (account, method) (increase(opretail_api_retries_total{i_}[$__rate_interval]))",
-                         "{{method}} {{account}}")],
+                         "{{method}}{{account_suffix}}")],
                       w=8, h=8, unit="short"))
     p.append(db.Row("Targets"))
     p.append(table_panel(
@@ -677,19 +704,19 @@ def health():
     p.append(ts_panel(i, "Targets down over time",
                       "count(opretail_target_up == 0): targets whose last request failed." + PER_ACCOUNT,
                       [q(f"count by (account) (opretail_target_up{i_} == 0) or count by (account) (opretail_target_up{i_}) * 0",
-                         "targets down {{account}}")], w=12, h=8,
+                         "targets down{{account_suffix}}")], w=12, h=8,
                       steps=ZERO_GOOD))
     p.append(db.Row("Gateway"))
     p.append(ts_panel(i, "Gateway requests by method",
                       "rate(opretail_api_requests_total) per gateway method." + PER_ACCOUNT,
                       [q(f"sum by (account, method) (rate(opretail_api_requests_total{i_}[$__rate_interval]))",
-                         "{{method}} {{account}}")],
+                         "{{method}}{{account_suffix}}")],
                       unit="reqps"))
     p.append(ts_panel(i, "Gateway errors by code",
                       "increase(opretail_api_errors_total) per error code, named (\"7 SIGN_WRONG\"; http_503, timeout, "
                       "transport, decode keep their name). Error series only exist after a first error." + PER_ACCOUNT,
                       [q(with_code_name(f"sum by (account, code) (increase(opretail_api_errors_total{i_}[$__rate_interval]))"),
-                         "{{code_name}} {{account}}")], unit="short"))
+                         "{{code_name}}{{account_suffix}}")], unit="short"))
     p.append(table_panel(i, "Errors by code and method (time range)",
                          "Gateway errors over the dashboard time range per (method, code), with the gateway code name."
                          + ACCOUNT_ROWS,
@@ -700,7 +727,7 @@ def health():
                       "Quantiles of opretail_api_request_duration_seconds per method (histogram_quantile)."
                       + PER_ACCOUNT,
                       [q(f"histogram_quantile({x}, sum by (le, account, method) (rate(opretail_api_request_duration_seconds_bucket{i_}"
-                         f"[$__rate_interval])))", f"p{int(x * 100)} {{{{method}}}} {{{{account}}}}") for x in (0.5, 0.9, 0.99)],
+                         f"[$__rate_interval])))", f"p{int(x * 100)} {{{{method}}}}{{{{account_suffix}}}}") for x in (0.5, 0.9, 0.99)],
                       unit="s"))
     p.append(ts_panel(i, "Data age", "Age of the newest and the oldest shop hour timestamp and the oldest device hour, "
                       "over the selected accounts.",
@@ -711,7 +738,7 @@ def health():
     rss = ts_panel(i, "Poll duration and exporter process",
                    "opretail_poll_duration_seconds (per account: each has its own poll loop) and the exporter's "
                    "resident memory (the process: all its accounts).",
-                   [q(f"opretail_poll_duration_seconds{i_}", "poll duration {{instance}} {{account}}"),
+                   [q(f"opretail_poll_duration_seconds{i_}", "poll duration {{instance}}{{account_suffix}}"),
                     q('process_resident_memory_bytes{job=~".*opretail.*", instance=~"$instance"}', "RSS {{instance}}")],
                    unit="s")
     p.append(rss.override_by_regexp("RSS.*", [dm.DynamicConfigValue(id_val="unit", value="bytes"),
@@ -729,7 +756,7 @@ def health():
                         "opretail_gateway_clock_skew_seconds: this host's clock minus the gateway's stat.systime "
                         "(positive: the host is ahead). The gateway refuses requests too far off (code 16 "
                         "TIMESTAMP_OVERTIME); red beyond ±120 s. Fix NTP on the exporter's host." + PER_ACCOUNT,
-                        f"opretail_gateway_clock_skew_seconds{i_}", w=4, h=7, legend="{{instance}} {{account}}", unit="s", decimals=1,
+                        f"opretail_gateway_clock_skew_seconds{i_}", w=4, h=7, legend="{{instance}}{{account_suffix}}", unit="s", decimals=1,
                         steps=[(None, "red"), (-120, "green"), (120, "red")]))
     p.append(table_panel(
         i, "Conventions in force",
@@ -742,7 +769,7 @@ def health():
                       "opretail_shop_hour_revisions_total and opretail_device_hour_revisions_total over 1 h."
                       + PER_ACCOUNT,
                       [q(f"sum by (account) (increase(opretail_{k}_hour_revisions_total{i_}[1h]))",
-                         f"{k} hours revised {{{{account}}}}")
+                         f"{k} hours revised{{{{account_suffix}}}}")
                        for k in ("shop", "device")], w=6, h=7, unit="short"))
     return dashboard("opretail-health", "Opretail / Exporter and gateway health",
                      "opretail-exporter and the Opretail gateway: refresh vs the hour (duration, predicted time, rate "

@@ -26,6 +26,19 @@ def with_account(expr: str) -> str:
     return _SELECTOR.sub(add, expr)
 
 
+# A legend's account: ` (<account>)` on the series of a named account, nothing on the single-account
+# form's series (no `account` label), so "refresh duration{{account_suffix}}" reads "refresh duration
+# (brand-a)" or "refresh duration", never with a dangling space. Grafana's legend format only
+# substitutes labels; the query makes the label (with_account_suffix).
+ACCOUNT_SUFFIX = "{{account_suffix}}"
+
+
+def with_account_suffix(expr: str) -> str:
+    """`expr` with an `account_suffix` label, " (<account>)" where the series has an account and
+    absent where it has none (label_replace leaves a series alone when the regex does not match)."""
+    return f'label_replace({expr}, "account_suffix", " ($1)", "account", "(.+)")'
+
+
 def without_stat(sel: str) -> str:
     """`sel` without its `stat` matcher: the hour timestamps have no `stat` label (the baseline's
     statistics do)."""
