@@ -126,7 +126,8 @@ enum Command {
         account: Option<String>,
     },
     /// The first check of a key and a configuration against the gateway: signature, clock,
-    /// row time, rate scale, fields, id lists, organisation sizes, in a few calls. Exit 0 when
+    /// row time, rate scale, fields, id lists, organisation sizes, day rows against the sums of
+    /// their hours, in a few calls. Exit 0 when
     /// the exporter can run as configured, 1 on a problem (each with its fix), 2 on bad
     /// arguments or configuration.
     Doctor {

@@ -152,6 +152,7 @@ async fn the_demo_gateway_passes_every_check() {
         "organisations",
         "walk-outs",
         "outside counters",
+        "day figures",
         "devices",
         "calls",
     ] {
@@ -198,9 +199,42 @@ async fn the_demo_gateway_passes_every_check() {
     assert_eq!(json["recommended"]["max_ids_per_request"], 50);
     assert_eq!(json["shops_seen"], 20);
 
-    // The first call, two organisations, lists of 2 and 10, two devices.
-    assert_eq!(json["calls"], 7);
-    assert_eq!((text.requests, json_run.requests), (7, 7));
+    // No face device: every shop's day row is the sum of its hours.
+    assert!(
+        line(out, "day figures")
+            .starts_with("ok    day figures       day rows equal the sums of their hours in 10 of 10 shops"),
+        "{out}"
+    );
+    let figures = &json["day_figures"];
+    assert_eq!(figures["asked"], true);
+    assert_eq!(
+        figures["consistent"].as_array().expect("consistent").len(),
+        10,
+        "{figures}"
+    );
+    for verdict in ["de_duplicated", "differing", "not_compared"] {
+        assert_eq!(figures[verdict], serde_json::json!([]), "{figures}");
+    }
+    assert!(json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .any(|c| c["check"] == "day figures" && c["status"] == "ok"));
+    // The day call asks for day rows (timeType=2) of the ten shops of the longest list.
+    let day_calls: Vec<_> = sim
+        .sim
+        .shops_asked()
+        .into_iter()
+        .filter(|a| a.time_type.as_deref() == Some("2"))
+        .collect();
+    assert_eq!(day_calls.len(), 2, "one per run: {day_calls:?}");
+    assert!(day_calls
+        .iter()
+        .all(|a| a.id.split(',').count() == 10 && a.id.starts_with("S_9604,S_9605,")));
+
+    // The first call, two organisations, lists of 2 and 10, the day rows, two devices.
+    assert_eq!(json["calls"], 8);
+    assert_eq!((text.requests, json_run.requests), (8, 8));
     assert!(!text.stdout.contains(SECRET) && !json_run.stdout.contains(SECRET));
     sim.shutdown().await;
 }
@@ -242,10 +276,17 @@ async fn a_large_configuration_costs_no_more_calls() {
         "{}",
         text.stdout
     );
-    // The first call, 5 organisations, lists of 2, 10 and 50, 2 devices.
-    assert_eq!(json["calls"], 11);
+    // The first call, 5 organisations, lists of 2, 10 and 50, the day rows of 50 shops, 2
+    // devices.
+    assert_eq!(json["calls"], 12);
     assert!(text.requests <= MAX_CALLS as u64 && json_run.requests <= MAX_CALLS as u64);
-    assert_eq!(text.requests, 11);
+    assert_eq!(text.requests, 12);
+    assert_eq!(
+        json["day_figures"]["consistent"].as_array().expect("consistent").len(),
+        50,
+        "{}",
+        json["day_figures"]
+    );
     sim.shutdown().await;
 }
 
@@ -384,6 +425,12 @@ async fn end_labelled_rows_and_fraction_rates_are_found() {
         "{out}"
     );
     assert!(out.contains("\n  row_time: end\n  rate_scale: fraction\n"), "{out}");
+    // The hours are summed as the end labels say: all 24 of the day, as in its day row.
+    assert!(
+        line(out, "day figures")
+            .starts_with("ok    day figures       day rows equal the sums of their hours in 10 of 10 shops"),
+        "{out}"
+    );
 
     assert_eq!(json_run.code, Some(0));
     assert_eq!(json["ok"], true);
@@ -499,6 +546,28 @@ async fn face_device_and_no_outside_counter_shops_are_listed() {
     assert_eq!(json["ok"], true);
     assert_eq!(json["face_device_shops"], serde_json::json!(["9601", "9602", "9603"]));
     assert_eq!(json["no_outside_counter_shops"], serde_json::json!(["9619", "9620"]));
+    // The ten shops of the day call hold the three face-device shops: their day walk-in is
+    // de-duplicated, the others' days are the sums of their hours.
+    assert!(
+        line(out, "day figures").starts_with(
+            "ok    day figures       day rows equal the sums of their hours in 7 of 10 shops; day walk-in below the sum of the hours in 3 of 10 shops: 9601, 9602, 9603; "
+        ),
+        "{out}"
+    );
+    assert!(
+        line(out, "day figures")
+            .contains("opretail_shop_walk_in_today for them is below the sum of their hourly walk-ins by design"),
+        "{out}"
+    );
+    let figures = &json["day_figures"];
+    assert_eq!(figures["de_duplicated"], serde_json::json!(["9601", "9602", "9603"]));
+    assert_eq!(
+        figures["consistent"].as_array().expect("consistent").len(),
+        7,
+        "{figures}"
+    );
+    assert_eq!(figures["differing"], serde_json::json!([]));
+    assert_eq!(figures["not_compared"], serde_json::json!([]));
     let devices = &json["fields"]["open.shopwebpassengerflow.customerflow.listDevicePassengerIndicator"];
     assert_eq!(devices["missing"], serde_json::json!(["outFlowCount"]));
     assert_eq!(json["rate_scale"], "percent", "the shops with an outside counter tell");
@@ -523,8 +592,8 @@ async fn without_s_ids_the_first_call_is_an_organisation_or_a_device() {
     assert_eq!(json["id_lists"]["max_ids_ok"], 10);
     assert_eq!(json["organisations"][0]["shops"], 12);
     // The first organisation's answer is the first call's: two organisations, lists of 1, 2
-    // and 10, two devices.
-    assert_eq!((json["calls"].as_u64(), run.requests), (Some(7), 7));
+    // and 10, the day rows, two devices.
+    assert_eq!((json["calls"].as_u64(), run.requests), (Some(8), 8));
 
     // Devices only.
     let mut setup = Setup::demo();
@@ -543,6 +612,11 @@ async fn without_s_ids_the_first_call_is_an_organisation_or_a_device() {
         run.stdout
     );
     assert!(line(&run.stdout, "id lists").contains("not tried"), "{}", run.stdout);
-    assert_eq!(run.requests, 2);
+    assert!(
+        line(&run.stdout, "day figures").starts_with("ok    day figures       not asked: "),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.requests, 2, "no day rows without a shop's day");
     sim.shutdown().await;
 }

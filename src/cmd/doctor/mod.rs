@@ -17,12 +17,15 @@
 //!    the shops the organisations' answers named; only the sizes there are ids for, the list
 //!    of one being the first call when that was one. A list works when the call succeeds and
 //!    answers every shop asked; the lists stop at the first that does not.
-//! 4. The whole day of each of the first [`MAX_DEVICES`] devices.
+//! 4. The day rows (`timeType=2`, [`Call::day_figures`]) of the longest list that worked
+//!    (the first call's shop when that is the list of one): the vendor's figures of the same
+//!    day for shops whose 24 hourly rows are already in hand. Not made when no list worked.
+//! 5. The whole day of each of the first [`MAX_DEVICES`] devices.
 //!
-//! That is at most [`MAX_CALLS`] calls (12) whatever the size of the configuration, plus the
-//! login when `gateway.login` is set and the client's retries of transient failures
-//! (`gateway.max_retries` each); calls not finished within [`TIME_BUDGET`] are given up and
-//! the checks that needed them say so.
+//! That is at most [`MAX_CALLS`] calls (1 + 5 + 4 + 1 + 2 = 13) whatever the size of the
+//! configuration, plus the login when `gateway.login` is set and the client's retries of
+//! transient failures (`gateway.max_retries` each); calls not finished within [`TIME_BUDGET`]
+//! are given up and the checks that needed them say so.
 //!
 //! The answers are then read with the functions the client applies to every answer it polls
 //! ([`crate::client::conventions`]): which read fields the rows lack or carry besides
@@ -31,6 +34,18 @@
 //! ([`RateVotes`]), and the clock skew ([`clock_skew`]); the shops' rows are decoded as the
 //! exporter decodes them, to find the shops whose rows never carry walk-outs (face-counting
 //! devices) or outside traffic (no outside counter).
+//!
+//! The day figures: each shop's day row, decoded as the client decodes the day rows it
+//! publishes as `opretail_shop_*_today`, against the sum of the same shop's hourly rows of the
+//! day (picked by their time, read under the row time the answers show), count by count
+//! (walk-in, passing, outside, walk-out; rates are the vendor's ratios and are not compared):
+//! see [`compare_day`]. Equal everywhere is consistent; a walk-in below the sum of the hours
+//! with everything else equal (outside traffic, which holds the walk-ins, short by as much) is
+//! the de-duplication the vendor documents for face-counting devices, a finding that explains
+//! why `opretail_shop_walk_in_today` is below the sum of the hours for those shops; any other
+//! difference is a warning naming the shops and counts (late uploads between the two calls, or
+//! a different day boundary), with nothing to set. A day call that failed or was given up is
+//! a warning too.
 //!
 //! A read field that no row of any answer of a method carries is a problem when it is the
 //! row's time or its walk-ins, or when the rows carry a field the exporter does not know (a
@@ -69,7 +84,7 @@ use crate::client::conventions::{
 };
 use crate::client::{decode_shops, ApiError, Call, Client, Envelope, Per, Reading, Target, METHOD_SHOPS, WHOLE_DAY};
 use crate::config::Config;
-use crate::model::{Clock, Convention, Named, RateScale, RowTime, ShopSeries, TargetId};
+use crate::model::{Clock, Convention, Named, RateScale, RowTime, ShopSeries, ShopValues, TargetId};
 
 /// Most organisations asked (one hour each); further ones are only counted.
 pub const MAX_ORGS: usize = 5;
@@ -78,8 +93,9 @@ pub const LIST_SIZES: [usize; 4] = [1, 2, 10, 50];
 /// Most devices asked (one day each).
 pub const MAX_DEVICES: usize = 2;
 /// Most calls `doctor` makes: the first call, the organisations, the lists (the list of one
-/// again when the first call's shop was not answered) and the devices.
-pub const MAX_CALLS: usize = 1 + MAX_ORGS + LIST_SIZES.len() + MAX_DEVICES;
+/// again when the first call's shop was not answered), the day rows of the longest list that
+/// worked, and the devices.
+pub const MAX_CALLS: usize = 1 + MAX_ORGS + LIST_SIZES.len() + 1 + MAX_DEVICES;
 /// Calls not finished this long after the start are given up.
 pub const TIME_BUDGET: Duration = Duration::from_secs(45);
 /// An answer over this share of `gateway.max_response_bytes` is too close to the limit.
@@ -225,6 +241,115 @@ pub struct Recommended {
     pub max_response_bytes: usize,
 }
 
+/// One count of a shop's day row against the sum of its hourly rows of the day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CountDiff {
+    /// `walk-in`, `passing`, `outside` or `walk-out`.
+    pub count: &'static str,
+    /// The day row's value.
+    pub day: f64,
+    /// The sum of the hourly rows' values.
+    pub hours: f64,
+}
+
+/// How a shop's day row compares with the sum of its hours ([`compare_day`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DayVerdict {
+    /// Every count both carry is equal.
+    Consistent,
+    /// The day's walk-in is below the sum of the hours, everything else equal (outside
+    /// traffic, which holds the walk-ins, may be short by as much): the de-duplication of
+    /// face-counting devices.
+    DeDuplicated { day: f64, hours: f64 },
+    /// Any other difference: the counts that differ.
+    Differs(Vec<CountDiff>),
+    /// Nothing to compare, and why (no day row, no hourly rows, no count in both).
+    NotCompared(&'static str),
+}
+
+/// Reads one count of a shop's values.
+type CountOf = fn(&ShopValues) -> Option<f64>;
+
+/// The counts a day row carries that are plain counts (rates are ratios the vendor
+/// recomputes, not sums), with their names.
+const DAY_COUNTS: [(&str, CountOf); 4] = [
+    ("walk-in", |v| v.walk_in),
+    ("passing", |v| v.passing),
+    ("outside", |v| v.outside),
+    ("walk-out", |v| v.walk_out),
+];
+
+/// Whether two counts are the same number.
+fn same(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+/// Compares a shop's day row (`None`: the day answer did not hold the shop) with its hourly
+/// rows of the same day (empty: the hourly answers did not hold it), both decoded as the
+/// exporter decodes them. A count is compared when the day row carries it and every hour
+/// does (absent data is not zero: a sum over some hours says nothing).
+pub fn compare_day(day: Option<&ShopValues>, hours: &[ShopValues]) -> DayVerdict {
+    let Some(day) = day else {
+        return DayVerdict::NotCompared("no day row");
+    };
+    if hours.is_empty() {
+        return DayVerdict::NotCompared("no hourly rows");
+    }
+    let compared: Vec<CountDiff> = DAY_COUNTS
+        .iter()
+        .filter_map(|(count, get)| {
+            let day = get(day)?;
+            let hours = hours.iter().map(get).sum::<Option<f64>>()?;
+            Some(CountDiff { count, day, hours })
+        })
+        .collect();
+    if compared.is_empty() {
+        return DayVerdict::NotCompared("no count in both");
+    }
+    let differing: Vec<CountDiff> = compared.into_iter().filter(|c| !same(c.day, c.hours)).collect();
+    if differing.is_empty() {
+        return DayVerdict::Consistent;
+    }
+    let walk_in = differing
+        .iter()
+        .find(|c| c.count == "walk-in")
+        .filter(|w| w.day < w.hours);
+    if let Some(w) = walk_in {
+        let short = w.hours - w.day;
+        let explained = differing
+            .iter()
+            .all(|c| c.count == "walk-in" || (c.count == "outside" && same(c.hours - c.day, short)));
+        if explained {
+            return DayVerdict::DeDuplicated {
+                day: w.day,
+                hours: w.hours,
+            };
+        }
+    }
+    DayVerdict::Differs(differing)
+}
+
+/// What became of the day figures (step 4 of the module doc).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DayFigures {
+    /// Not asked: no list of `S_` ids worked, so no shop's whole day was in hand.
+    NotAsked,
+    /// The call failed or was given up: why.
+    Failed(String),
+    /// Each shop asked (dep id), in the order asked, and how its day compares with its hours.
+    Compared(Vec<(String, DayVerdict)>),
+}
+
+impl DayFigures {
+    /// The dep ids of the shops whose verdict `keep` accepts.
+    pub fn shops(&self, keep: impl Fn(&DayVerdict) -> bool) -> Vec<String> {
+        match self {
+            DayFigures::Compared(shops) => shops.iter().filter(|(_, v)| keep(v)).map(|(d, _)| d.clone()).collect(),
+            DayFigures::NotAsked | DayFigures::Failed(_) => Vec::new(),
+        }
+    }
+}
+
 /// Everything `doctor` found.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -255,6 +380,8 @@ pub struct Report {
     pub face_device_shops: Vec<String>,
     /// Dep ids of shops whose rows never carry outside traffic (or 0 beside walk-ins).
     pub no_outside_counter_shops: Vec<String>,
+    /// The day rows against the sums of their hours.
+    pub day_figures: DayFigures,
     /// `None` when the checks stopped at the first call.
     pub recommended: Option<Recommended>,
     /// Calls made.
@@ -387,7 +514,19 @@ struct Evidence {
     device_failures: Vec<(String, String)>,
     /// Devices whose answer held no row.
     devices_without_rows: Vec<String>,
+    /// The day-figures call.
+    day_call: DayCall,
     out_of_time: usize,
+}
+
+/// How the day-figures call came out.
+enum DayCall {
+    /// Not made: no list of `S_` ids worked.
+    NotAsked,
+    /// Answered: the session's answer whose call asks for day rows.
+    Answered,
+    /// Failed or given up: why.
+    Failed(String),
 }
 
 /// Runs the checks against the gateway of `config` with `client` (see the module doc for the
@@ -454,6 +593,7 @@ async fn run_calls(client: &Client, config: &Config, clock: &Clock) -> Report {
         organisations_not_asked: org_ids.iter().skip(MAX_ORGS).cloned().collect(),
         device_failures: Vec::new(),
         devices_without_rows: Vec::new(),
+        day_call: DayCall::NotAsked,
         out_of_time: 0,
     };
     let first_answer = session.ask(first.clone()).await;
@@ -575,7 +715,17 @@ async fn run_calls(client: &Client, config: &Config, clock: &Clock) -> Report {
         evidence.id_lists.tried.insert(0, t);
     }
 
-    // 4. Devices, one day each.
+    // 4. The day rows of the longest list that worked: shops whose whole hourly day is in hand.
+    let day_ids = &pool[..evidence.id_lists.max_ids_ok().min(pool.len())];
+    if !day_ids.is_empty() {
+        let call = Call::day_figures(Target::Shops(day_ids.to_vec()), day);
+        evidence.day_call = match session.ask(call).await {
+            Ok(_) => DayCall::Answered,
+            Err(f) => DayCall::Failed(f.text()),
+        };
+    }
+
+    // 5. Devices, one day each.
     for (n, device) in config.devices.iter().take(MAX_DEVICES).enumerate() {
         let answer = if n == 0 && matches!(first.target, Target::Device(_)) {
             first_answer.as_ref().copied().map_err(|_| {
@@ -674,6 +824,7 @@ fn stopped(
         shops_seen: 0,
         face_device_shops: Vec::new(),
         no_outside_counter_shops: Vec::new(),
+        day_figures: DayFigures::NotAsked,
         recommended: None,
         calls,
         elapsed,
@@ -840,6 +991,9 @@ fn judge(
                 fix: "the gateway changed the shape of its answer: report it to the vendor and the exporter's issue tracker".to_string(),
             });
         }
+        if seen.call.per == Per::Day {
+            continue; // the day rows are compared with the hours below
+        }
         for shop in shops_of(seen) {
             match shops.get_mut(&shop.dep_id) {
                 Some(known) => known.rows.extend(shop.rows),
@@ -875,6 +1029,21 @@ fn judge(
         "no outside counter (no outside traffic, or 0 beside walk-ins)",
         "no passing, outside or walk-in rate for them; a chain walk-in rate leaves them out",
     ));
+
+    // Day figures against the sums of their hours.
+    let hourly_reading = Reading {
+        row_time: row_time.unwrap_or(match gateway.row_time {
+            Convention::Fixed(t) => t,
+            Convention::Auto => RowTime::Start,
+        }),
+        ..Reading::default()
+    };
+    let day_figures = match &evidence.day_call {
+        DayCall::NotAsked => DayFigures::NotAsked,
+        DayCall::Failed(e) => DayFigures::Failed(e.clone()),
+        DayCall::Answered => compare_days(day, session.seen, hourly_reading),
+    };
+    checks.push(day_figures_check(&day_figures));
 
     // Devices.
     if !config.devices.is_empty() {
@@ -918,11 +1087,155 @@ fn judge(
         shops_seen: shops.len(),
         face_device_shops,
         no_outside_counter_shops,
+        day_figures,
         recommended: Some(recommended),
         calls: session.calls,
         elapsed,
         checks,
         problems,
+    }
+}
+
+/// The day rows of the day-figures answer against the hourly rows of `day` in the whole-day
+/// hourly answers (decoded under `hourly`, so that rows are picked by the hour they count),
+/// for each shop the day call asked.
+fn compare_days(day: NaiveDate, seen: &[Seen], hourly: Reading) -> DayFigures {
+    let Some(day_answer) = seen.iter().find(|s| s.method == METHOD_SHOPS && s.call.per == Per::Day) else {
+        return DayFigures::Failed("no answer kept".to_string());
+    };
+    // Day rows are labelled with their date, as the client reads them.
+    let day_reading = Reading {
+        row_time: RowTime::Start,
+        ..Reading::default()
+    };
+    let days: BTreeMap<String, ShopValues> = decode_shops(&day_answer.envelope.data, day_reading)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|shop| {
+            let row = match shop.rows.iter().find(|r| r.hour.date() == day) {
+                Some(row) => Some(row),
+                None if shop.rows.len() == 1 => shop.rows.first(),
+                None => None,
+            };
+            row.map(|r| (shop.dep_id.clone(), r.values))
+        })
+        .collect();
+    // Every hour of the day once per shop, whichever whole-day answer held it.
+    let mut hours: BTreeMap<String, BTreeMap<chrono::NaiveDateTime, ShopValues>> = BTreeMap::new();
+    let whole_days = seen
+        .iter()
+        .filter(|s| s.method == METHOD_SHOPS && s.call.per == Per::Hour && s.call.hours == WHOLE_DAY);
+    for answer in whole_days {
+        for shop in decode_shops(&answer.envelope.data, hourly).unwrap_or_default() {
+            let rows = hours.entry(shop.dep_id).or_default();
+            rows.extend(
+                shop.rows
+                    .iter()
+                    .filter(|r| r.hour.date() == day)
+                    .map(|r| (r.hour, r.values)),
+            );
+        }
+    }
+    let asked: Vec<String> = match &day_answer.call.target {
+        Target::Shops(ids) => ids.iter().map(|id| id.number().to_string()).collect(),
+        Target::Device(_) => Vec::new(),
+    };
+    DayFigures::Compared(
+        asked
+            .into_iter()
+            .map(|dep| {
+                let rows: Vec<ShopValues> = hours
+                    .get(&dep)
+                    .map(|h| h.values().copied().collect())
+                    .unwrap_or_default();
+                let verdict = compare_day(days.get(&dep), &rows);
+                (dep, verdict)
+            })
+            .collect(),
+    )
+}
+
+/// The counts of a shop that differ, written for people: `walk-in day 120 / hours 118`.
+fn differences(counts: &[CountDiff]) -> String {
+    counts
+        .iter()
+        .map(|c| format!("{} day {} / hours {}", c.count, c.day, c.hours))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The check of the day figures: which shops' day rows equal the sums of their hours, which
+/// are de-duplicated (face-counting devices), and which differ otherwise.
+fn day_figures_check(figures: &DayFigures) -> Check {
+    const NAME: &str = "day figures";
+    let shops = match figures {
+        DayFigures::NotAsked => {
+            return Check {
+                name: NAME,
+                status: Status::Ok,
+                finding: "not asked: no list of S_ shops worked, so no shop's whole day was in hand".to_string(),
+            }
+        }
+        DayFigures::Failed(e) => {
+            return Check {
+                name: NAME,
+                status: Status::Warn,
+                finding: format!(
+                    "the day rows (timeType=2) were not compared with the hours: {e}; opretail_shop_*_today come from such calls"
+                ),
+            }
+        }
+        DayFigures::Compared(shops) => shops,
+    };
+    let n = shops.len();
+    let consistent = figures.shops(|v| *v == DayVerdict::Consistent);
+    let de_duplicated = figures.shops(|v| matches!(v, DayVerdict::DeDuplicated { .. }));
+    let differing: Vec<String> = shops
+        .iter()
+        .filter_map(|(dep, v)| match v {
+            DayVerdict::Differs(counts) => Some(format!("{dep} ({})", differences(counts))),
+            _ => None,
+        })
+        .collect();
+    let not_compared: Vec<String> = shops
+        .iter()
+        .filter_map(|(dep, v)| match v {
+            DayVerdict::NotCompared(why) => Some(format!("{dep} ({why})")),
+            _ => None,
+        })
+        .collect();
+    let mut parts = vec![format!(
+        "day rows equal the sums of their hours in {} of {n} shops",
+        consistent.len()
+    )];
+    if !de_duplicated.is_empty() {
+        parts.push(format!(
+            "day walk-in below the sum of the hours in {} of {n} shops: {}; face-counting devices count a person once a day (the vendor's de-duplication), so opretail_shop_walk_in_today for them is below the sum of their hourly walk-ins by design",
+            de_duplicated.len(),
+            shortened(&de_duplicated)
+        ));
+    }
+    let mut status = Status::Ok;
+    if !differing.is_empty() {
+        status = Status::Warn;
+        parts.push(format!(
+            "day rows differ from the sums of their hours in {} of {n} shops: {}; uploads that reached the gateway between the two calls, or a day boundary other than the shop-local midnight, may explain it; no setting changes it",
+            differing.len(),
+            shortened(&differing)
+        ));
+    }
+    if !not_compared.is_empty() {
+        status = Status::Warn;
+        parts.push(format!(
+            "not compared in {} of {n} shops: {}",
+            not_compared.len(),
+            shortened(&not_compared)
+        ));
+    }
+    Check {
+        name: NAME,
+        status,
+        finding: parts.join("; "),
     }
 }
 
@@ -1401,6 +1714,7 @@ mod tests {
             organisations_not_asked: Vec::new(),
             device_failures: Vec::new(),
             devices_without_rows: Vec::new(),
+            day_call: DayCall::NotAsked,
             out_of_time: 0,
         }
     }
@@ -1628,6 +1942,256 @@ mod tests {
         assert_eq!(json["clock_skew_seconds"], 300.0);
         assert_eq!(json["problems"][0]["fix"], "synchronise this host's clock (NTP)");
         assert_eq!(json["fields"][METHOD_SHOPS]["missing"], json!([]));
+    }
+
+    fn values(walk_in: Option<f64>, passing: Option<f64>, outside: Option<f64>, walk_out: Option<f64>) -> ShopValues {
+        ShopValues {
+            walk_in,
+            passing,
+            outside,
+            walk_out,
+            ..ShopValues::default()
+        }
+    }
+
+    /// 24 hours of 10 walk-ins, 30 passers-by, 40 outside and 9 walk-outs (`None` for a face
+    /// device).
+    fn hours(walk_out: Option<f64>) -> Vec<ShopValues> {
+        vec![values(Some(10.0), Some(30.0), Some(40.0), walk_out); 24]
+    }
+
+    fn diff(count: &'static str, day: f64, hours: f64) -> CountDiff {
+        CountDiff { count, day, hours }
+    }
+
+    #[test]
+    fn a_day_equal_to_the_sum_of_its_hours_is_consistent() {
+        let day = ShopValues {
+            walk_in_rate: Some(0.3),
+            ..values(Some(240.0), Some(720.0), Some(960.0), Some(216.0))
+        };
+        assert_eq!(
+            compare_day(Some(&day), &hours(Some(9.0))),
+            DayVerdict::Consistent,
+            "rates are not compared"
+        );
+        // Without an outside counter nor walk-outs: the walk-ins alone.
+        let hourly = vec![values(Some(3.0), None, None, None); 24];
+        let day = values(Some(72.0), None, None, None);
+        assert_eq!(compare_day(Some(&day), &hourly), DayVerdict::Consistent);
+    }
+
+    #[test]
+    fn a_walk_in_below_the_sum_of_the_hours_alone_is_de_duplicated() {
+        let de_duplicated = DayVerdict::DeDuplicated {
+            day: 200.0,
+            hours: 240.0,
+        };
+        // Outside traffic holds the walk-ins: short by as much, or equal.
+        let day = values(Some(200.0), Some(720.0), Some(920.0), None);
+        assert_eq!(compare_day(Some(&day), &hours(None)), de_duplicated);
+        let day = values(Some(200.0), Some(720.0), Some(960.0), None);
+        assert_eq!(compare_day(Some(&day), &hours(None)), de_duplicated);
+        // No outside counter.
+        let hourly = vec![values(Some(10.0), None, None, None); 24];
+        let day = values(Some(200.0), None, None, None);
+        assert_eq!(compare_day(Some(&day), &hourly), de_duplicated);
+    }
+
+    #[test]
+    fn any_other_difference_is_inconsistent() {
+        // A day above its hours.
+        let day = values(Some(250.0), Some(720.0), Some(970.0), Some(216.0));
+        assert_eq!(
+            compare_day(Some(&day), &hours(Some(9.0))),
+            DayVerdict::Differs(vec![diff("walk-in", 250.0, 240.0), diff("outside", 970.0, 960.0)])
+        );
+        // Walk-ins below, but passers-by differ too.
+        let day = values(Some(200.0), Some(700.0), Some(900.0), None);
+        assert_eq!(
+            compare_day(Some(&day), &hours(None)),
+            DayVerdict::Differs(vec![
+                diff("walk-in", 200.0, 240.0),
+                diff("passing", 700.0, 720.0),
+                diff("outside", 900.0, 960.0),
+            ])
+        );
+        // Walk-ins below, outside short by another amount.
+        let day = values(Some(200.0), Some(720.0), Some(950.0), None);
+        assert!(matches!(compare_day(Some(&day), &hours(None)), DayVerdict::Differs(_)));
+        // Walk-outs alone.
+        let day = values(Some(240.0), Some(720.0), Some(960.0), Some(200.0));
+        assert_eq!(
+            compare_day(Some(&day), &hours(Some(9.0))),
+            DayVerdict::Differs(vec![diff("walk-out", 200.0, 216.0)])
+        );
+    }
+
+    #[test]
+    fn missing_values_and_absent_shops_are_not_compared() {
+        let day = values(Some(240.0), Some(720.0), Some(960.0), Some(216.0));
+        assert_eq!(
+            compare_day(None, &hours(Some(9.0))),
+            DayVerdict::NotCompared("no day row")
+        );
+        assert_eq!(compare_day(Some(&day), &[]), DayVerdict::NotCompared("no hourly rows"));
+        // An hour without walk-ins: its sum says nothing, the other counts still do.
+        let mut hourly = hours(Some(9.0));
+        hourly[5].walk_in = None;
+        let day = values(Some(100.0), Some(720.0), Some(960.0), Some(216.0));
+        assert_eq!(compare_day(Some(&day), &hourly), DayVerdict::Consistent);
+        // A day row that carries only what no hour carries.
+        let hourly = vec![values(None, Some(30.0), Some(40.0), None); 24];
+        let day = values(Some(100.0), None, None, Some(3.0));
+        assert_eq!(
+            compare_day(Some(&day), &hourly),
+            DayVerdict::NotCompared("no count in both")
+        );
+    }
+
+    /// A day-figures answer for the shops `ids`: the rows `data`.
+    fn day_seen(ids: &[u64], data: Value) -> Seen {
+        let target = Target::Shops(ids.iter().map(|n| TargetId::Shop(*n)).collect());
+        Seen {
+            call: Call::day_figures(target, day()),
+            ..shops_seen(ids, data)
+        }
+    }
+
+    fn day_row(walk_in: u64, outside: u64, walk_out: Option<u64>) -> Value {
+        let mut row = json!({"time": "2024-05-01 00:00:00", "passengerFlow": walk_in,
+                             "passPassengerFlow": outside - walk_in, "outSidePassengerFlow": outside,
+                             "inShopRate": 25.0, "dressingRate": 12.5});
+        if let Some(w) = walk_out {
+            row["outFlowCount"] = json!(w);
+        }
+        row
+    }
+
+    #[test]
+    fn day_figures_are_compared_with_hours_read_under_the_row_time_found() {
+        let face = |_| {
+            let mut r = full_row(false);
+            r.as_object_mut().unwrap().remove("outFlowCount");
+            r
+        };
+        // End-labelled hours: read as start-labelled, the day would lose its first hour.
+        let hourly = json!([
+            shop(1, day_rows(true, |_| full_row(false))),
+            shop(2, day_rows(true, face)),
+            shop(3, day_rows(true, |_| full_row(false))),
+            shop(4, day_rows(true, |_| full_row(false))),
+        ]);
+        let days = json!([
+            shop(1, vec![day_row(240, 960, Some(216))]),
+            shop(2, vec![day_row(204, 924, None)]),
+            shop(3, vec![day_row(250, 970, Some(216))]),
+        ]);
+        let mut evidence = evidence(0.0);
+        evidence.day_call = DayCall::Answered;
+        let seen = [shops_seen(&[1, 2, 3, 4], hourly), day_seen(&[1, 2, 3, 4], days)];
+        let report = judged(&config(""), evidence, &seen);
+        assert_eq!(report.row_time, Some(RowTime::End));
+        assert_eq!(
+            report.day_figures,
+            DayFigures::Compared(vec![
+                ("1".into(), DayVerdict::Consistent),
+                (
+                    "2".into(),
+                    DayVerdict::DeDuplicated {
+                        day: 204.0,
+                        hours: 240.0
+                    }
+                ),
+                (
+                    "3".into(),
+                    DayVerdict::Differs(vec![diff("walk-in", 250.0, 240.0), diff("outside", 970.0, 960.0)])
+                ),
+                ("4".into(), DayVerdict::NotCompared("no day row")),
+            ])
+        );
+        let check = check(&report, "day figures");
+        assert_eq!(check.status, Status::Warn);
+        assert!(
+            check.finding.starts_with(
+                "day rows equal the sums of their hours in 1 of 4 shops; day walk-in below the sum of the hours in 1 of 4 shops: 2; "
+            ),
+            "{}",
+            check.finding
+        );
+        assert!(check
+            .finding
+            .contains("opretail_shop_walk_in_today for them is below the sum of their hourly walk-ins by design"));
+        assert!(check.finding.contains("differ from the sums of their hours in 1 of 4 shops: 3 (walk-in day 250 / hours 240, outside day 970 / hours 960);"), "{}", check.finding);
+        assert!(
+            check.finding.ends_with("not compared in 1 of 4 shops: 4 (no day row)"),
+            "{}",
+            check.finding
+        );
+        assert!(report.ok(), "a finding, not a problem: {:?}", report.problems);
+        assert_eq!(report.shops_seen, 4, "the day rows are no shops of their own");
+        assert_eq!(report.face_device_shops, ["2"]);
+
+        let json = render_json(&report);
+        let figures = &json["day_figures"];
+        assert_eq!(figures["asked"], true);
+        assert_eq!(figures["consistent"], json!(["1"]));
+        assert_eq!(figures["de_duplicated"], json!(["2"]));
+        assert_eq!(figures["differing"][0]["shop"], "3");
+        assert_eq!(
+            figures["differing"][0]["counts"][0],
+            json!({"count": "walk-in", "day": 250.0, "hours": 240.0})
+        );
+        assert_eq!(figures["not_compared"], json!([{"shop": "4", "reason": "no day row"}]));
+        assert!(json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "day figures" && c["status"] == "warn"));
+
+        // Only the consistent and the de-duplicated: a finding, no warning.
+        let hourly = json!([
+            shop(1, day_rows(true, |_| full_row(false))),
+            shop(2, day_rows(true, face))
+        ]);
+        let days = json!([
+            shop(1, vec![day_row(240, 960, Some(216))]),
+            shop(2, vec![day_row(204, 924, None)])
+        ]);
+        let mut evidence = self::evidence(0.0);
+        evidence.day_call = DayCall::Answered;
+        let report = judged(
+            &config(""),
+            evidence,
+            &[shops_seen(&[1, 2], hourly), day_seen(&[1, 2], days)],
+        );
+        assert_eq!(check_of(&report).status, Status::Ok, "{}", check_of(&report).finding);
+    }
+
+    fn check_of(report: &Report) -> &Check {
+        check(report, "day figures")
+    }
+
+    #[test]
+    fn a_day_call_lost_or_not_made_is_said() {
+        let data = || json!([shop(1, day_rows(false, |_| full_row(false)))]);
+        let mut evidence = evidence(0.0);
+        evidence.day_call = DayCall::Failed("gateway error 5 PARAM_ERROR: timeType".into());
+        let report = judged(&config(""), evidence, &[shops_seen(&[1], data())]);
+        let check = check_of(&report);
+        assert_eq!(check.status, Status::Warn);
+        assert_eq!(
+            check.finding,
+            "the day rows (timeType=2) were not compared with the hours: gateway error 5 PARAM_ERROR: timeType; opretail_shop_*_today come from such calls"
+        );
+        assert_eq!(
+            render_json(&report)["day_figures"]["error"],
+            "gateway error 5 PARAM_ERROR: timeType"
+        );
+        let report = judged(&config(""), self::evidence(0.0), &[shops_seen(&[1], data())]);
+        assert_eq!(check_of(&report).status, Status::Ok);
+        assert!(check_of(&report).finding.starts_with("not asked: "));
+        assert_eq!(render_json(&report)["day_figures"]["asked"], false);
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
-use super::{size_setting, Report, Status};
+use super::{size_setting, DayFigures, DayVerdict, Report, Status};
 use crate::client::sanitize;
 use crate::model::Named as _;
 
@@ -119,6 +119,7 @@ pub fn render_json(report: &Report) -> Value {
         "shops_seen": report.shops_seen,
         "face_device_shops": report.face_device_shops,
         "no_outside_counter_shops": report.no_outside_counter_shops,
+        "day_figures": day_figures(&report.day_figures),
         "organisations": report.organisations.iter().map(|o| json!({
             "id": o.id.to_string(),
             "shops": o.shops,
@@ -150,5 +151,47 @@ pub fn render_json(report: &Report) -> Value {
         })).collect::<Vec<_>>(),
         "calls": report.calls,
         "elapsed_seconds": report.elapsed.as_secs_f64(),
+    })
+}
+
+/// The day figures as JSON: whether the call was asked, why it failed, and the shops by
+/// verdict (the differing ones with their counts).
+fn day_figures(figures: &DayFigures) -> Value {
+    let (asked, error) = match figures {
+        DayFigures::NotAsked => (false, None),
+        DayFigures::Failed(e) => (true, Some(e.as_str())),
+        DayFigures::Compared(_) => (true, None),
+    };
+    let shops = match figures {
+        DayFigures::Compared(shops) => shops.as_slice(),
+        DayFigures::NotAsked | DayFigures::Failed(_) => &[],
+    };
+    let differing: Vec<Value> = shops
+        .iter()
+        .filter_map(|(dep, v)| match v {
+            DayVerdict::Differs(counts) => Some(json!({
+                "shop": dep,
+                "counts": counts
+                    .iter()
+                    .map(|c| json!({"count": c.count, "day": c.day, "hours": c.hours}))
+                    .collect::<Vec<_>>(),
+            })),
+            _ => None,
+        })
+        .collect();
+    let not_compared: Vec<Value> = shops
+        .iter()
+        .filter_map(|(dep, v)| match v {
+            DayVerdict::NotCompared(why) => Some(json!({"shop": dep, "reason": why})),
+            _ => None,
+        })
+        .collect();
+    json!({
+        "asked": asked,
+        "error": error,
+        "consistent": figures.shops(|v| *v == DayVerdict::Consistent),
+        "de_duplicated": figures.shops(|v| matches!(v, DayVerdict::DeDuplicated { .. })),
+        "differing": differing,
+        "not_compared": not_compared,
     })
 }
