@@ -2,7 +2,8 @@
 //! account's bad key or outage leaves another's values, counters and rate limit alone; every
 //! series of a named account carries `account` (and the single-account form none); each
 //! family is declared once in a scrape of two accounts; a reload adds and removes accounts;
-//! sharded replicas cover every target of every account once.
+//! sharded replicas cover every target of every account once; the status page and its JSON show
+//! every account merged (failing rows of all first) unless `account=` picks one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed assumption is a failed test
 
@@ -466,7 +467,7 @@ async fn two_sharded_replicas_cover_every_target_of_both_accounts_once() {
 }
 
 #[tokio::test]
-async fn the_status_page_and_its_json_show_one_account_at_a_time() {
+async fn the_status_page_and_its_json_show_one_account_when_asked() {
     let two = Two::start(Options::default(), |a, b| {
         let mut bad = config(a, SHOPS, DEVICES);
         bad.gateway.app_secret = "not-the-secret".to_string().into();
@@ -474,11 +475,7 @@ async fn the_status_page_and_its_json_show_one_account_at_a_time() {
     })
     .await;
     let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).expect("json");
-    for (query, account, up, failed) in [
-        ("", "a", false, true),
-        ("?account=a", "a", false, true),
-        ("?account=b", "b", true, false),
-    ] {
+    for (query, account, up, failed) in [("?account=a", "a", false, true), ("?account=b", "b", true, false)] {
         let (status, body) = two.get(&format!("/api/v1/targets{query}")).await;
         assert_eq!(status, 200, "{body}");
         let v = json(&body);
@@ -518,4 +515,111 @@ async fn the_status_page_and_its_json_show_one_account_at_a_time() {
     assert!(!page.contains("ccount"), "no account on the single form's page");
     assert_eq!(h.get("/api/v1/targets?account=a").await.0, 400);
     h.stop().await;
+}
+
+#[tokio::test]
+async fn without_an_account_the_status_page_and_its_json_show_all_accounts_merged() {
+    let two = Two::start(Options::default(), |a, b| {
+        let mut bad = config(b, SHOPS, DEVICES);
+        bad.gateway.app_secret = "not-the-secret".to_string().into();
+        // b is listed first and fine; a, listed second, fails: its rows still come first.
+        named(vec![("b", config(a, SHOPS, DEVICES)), ("a", bad)])
+    })
+    .await;
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).expect("json");
+    for query in ["", "?account=", "?account=&page=1"] {
+        let (status, body) = two.get(&format!("/api/v1/targets{query}")).await;
+        assert_eq!(status, 200, "{body}");
+        let v = json(&body);
+        assert!(v["account"].is_null(), "{query}: {body}");
+        assert_eq!(v["accounts"], serde_json::json!(["b", "a"]));
+        assert_eq!(v["total"], 8, "4 targets of each account");
+        let rows: Vec<(&str, &str, bool)> = v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    r["account"].as_str().expect("account"),
+                    r["id"].as_str().expect("id"),
+                    r["up"].as_bool().expect("up"),
+                )
+            })
+            .collect();
+        assert_eq!(rows.len(), 8);
+        assert!(
+            rows[..4].iter().all(|(account, _, up)| *account == "a" && !up),
+            "{rows:?}"
+        );
+        assert!(
+            rows[4..].iter().all(|(account, _, up)| *account == "b" && *up),
+            "{rows:?}"
+        );
+        assert_eq!(rows[0].1, "S_9603", "a's failing shop first");
+        assert!(v["rows"][0]["error"]["code"].is_string(), "{body}");
+        let summary = &v["summary"];
+        assert_eq!(
+            (summary["targets"].as_u64(), summary["down"].as_u64()),
+            (Some(8), Some(4))
+        );
+        let accounts = summary["accounts"].as_array().expect("accounts");
+        let figures: Vec<(&str, bool)> = accounts
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].as_str().expect("name"),
+                    a["failed"].as_u64().expect("failed") > 0,
+                )
+            })
+            .collect();
+        assert_eq!(figures, [("b", false), ("a", true)]);
+        assert_eq!(accounts[0]["rate_limit"], 10_000.0);
+        let sum = |key: &str| accounts.iter().map(|a| a[key].as_u64().expect("count")).sum::<u64>();
+        assert_eq!(summary["last_hour"]["requests"].as_u64(), Some(sum("requests")));
+        assert_eq!(summary["last_hour"]["failed"].as_u64(), Some(sum("failed")));
+        assert!(summary["rate_limit"].is_null(), "a rate is an account's own");
+    }
+    let (_, body) = two.get("/api/v1/targets?status=up&q=s_9603").await;
+    let v = json(&body);
+    assert_eq!(v["total"], 1, "{body}");
+    assert_eq!(v["rows"][0]["account"], "b");
+    let (_, body) = two.get("/api/v1/targets?account=b").await;
+    let v = json(&body);
+    assert_eq!((v["account"].as_str(), v["total"].as_u64()), (Some("b"), Some(4)));
+    assert!(v["rows"].as_array().expect("rows").iter().all(|r| r["account"] == "b"));
+    assert!(
+        v["summary"].get("accounts").is_none(),
+        "one account's summary is its own"
+    );
+
+    let (status, page) = two.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<a class=\"current\" aria-current=\"page\" href=\"/\">All accounts</a><a href=\"/?account=b\">b</a><a href=\"/?account=a\">a</a>"),
+        "{page}"
+    );
+    assert_eq!(
+        page.matches("<td class=\"account\"><a href=\"/?account=a\">a</a></td>")
+            .count(),
+        4
+    );
+    assert_eq!(
+        page.matches("<td class=\"account\"><a href=\"/?account=b\">b</a></td>")
+            .count(),
+        4
+    );
+    let first_a = page
+        .find("<td class=\"account\"><a href=\"/?account=a\">")
+        .expect("a row");
+    let first_b = page
+        .find("<td class=\"account\"><a href=\"/?account=b\">")
+        .expect("b row");
+    assert!(first_a < first_b, "a's failing rows first");
+    assert!(
+        page.contains("<dd id=\"targets-up\" class=\"bad\">4 of 8</dd>"),
+        "{page}"
+    );
+    assert!(page.contains("<table id=\"account-summary\">"));
+    assert!(!page.contains("not-the-secret"));
+    two.stop().await;
 }

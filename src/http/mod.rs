@@ -26,7 +26,7 @@ use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 
 use crate::metrics::MetricsStore;
-use crate::status::{pick_account, render_json_of, render_page_of, AccountView, Query, StatusSource, Summary};
+use crate::status::{pick_account, render_json_frame, render_page_frame, show, Query, StatusSource};
 use crate::web_config::{AuthOutcome, LiveWebConfig, WebConfig, REALM};
 
 /// Applies the configuration file again (`POST /-/reload`).
@@ -275,21 +275,17 @@ fn is_cross_site(method: &Method, headers: &HeaderMap) -> bool {
     }
 }
 
-/// `GET /`: the status page, for the `q`, `status` and `page` of the query string.
+/// `GET /`: the status page, for the `q`, `status`, `page` and `account` of the query string.
 async fn status_page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
     let query = match Query::parse(raw.as_deref()) {
         Ok(q) => q,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("Bad query: {e}\n")).into_response(),
     };
-    let (account, names) = match pick_account(state.status.statuses(), &query) {
+    let pick = match pick_account(state.status.statuses(), &query) {
         Ok(found) => found,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("Bad query: {e}\n")).into_response(),
     };
-    let table = account.board.table();
-    let summary = Summary::of(&account.api, &table);
-    let view = account.name.as_deref().map(|shown| AccountView { shown, all: &names });
-    let board = &account.board;
-    let page = render_page_of(&table, &summary, &query, board.now(), board.next_poll(), view);
+    let page = show(pick, &query, |frame| render_page_frame(frame, &query));
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }
 
@@ -310,7 +306,7 @@ async fn targets_json(State(state): State<AppState>, RawQuery(raw): RawQuery) ->
                 .into_response();
         }
     };
-    let (account, names) = match pick_account(state.status.statuses(), &query) {
+    let pick = match pick_account(state.status.statuses(), &query) {
         Ok(found) => found,
         Err(e) => {
             let body = serde_json::json!({ "error": e }).to_string();
@@ -322,11 +318,7 @@ async fn targets_json(State(state): State<AppState>, RawQuery(raw): RawQuery) ->
                 .into_response();
         }
     };
-    let table = account.board.table();
-    let summary = Summary::of(&account.api, &table);
-    let view = account.name.as_deref().map(|shown| AccountView { shown, all: &names });
-    let board = &account.board;
-    let body = render_json_of(&table, &summary, &query, board.now(), board.next_poll(), view);
+    let body = show(pick, &query, |frame| render_json_frame(frame, &query));
     (
         [
             (header::CONTENT_TYPE, JSON_CONTENT_TYPE),

@@ -1,14 +1,18 @@
 //! `GET /api/v1/targets`: the status page's data as JSON, for scripts, with the same filter and
 //! paging parameters. `total` counts the targets matching the filter; `rows` are the page's,
 //! failing first. Times are Unix seconds; figures absent from the gateway's answer are absent.
-//! With named accounts the answer is of one account (`account=`, the first by default): it
-//! names it, lists every account, and each row carries its `account`.
+//! With named accounts the answer is of all accounts merged, or of the one `account=` names:
+//! it names the one shown (`null`: all), lists every account, and each row carries its
+//! `account`; merged, `summary.accounts` holds each account's own figures.
 
 use serde_json::{json, Map, Value};
 
 use super::board::{Figures, Row, Table};
 use super::query::{Query, PAGE_SIZE};
+#[cfg(test)]
 use super::summary::Summary;
+use super::view::Frame;
+#[cfg(test)]
 use super::AccountView;
 
 /// The answer for `query`, as of `now` (Unix seconds). (the single-account form).
@@ -18,6 +22,7 @@ pub(crate) fn render_json(table: &Table, summary: &Summary, query: &Query, now: 
 }
 
 /// The answer for `query` of the account `view` shows (`None`: the single-account form).
+#[cfg(test)]
 pub(crate) fn render_json_of(
     table: &Table,
     summary: &Summary,
@@ -26,9 +31,26 @@ pub(crate) fn render_json_of(
     next_poll: Option<f64>,
     view: Option<AccountView<'_>>,
 ) -> Value {
-    let selected = query.select(table);
-    let account = view.map(|v| v.shown);
-    let rows: Vec<Value> = selected.rows.iter().map(|r| row_json(table, r, now, account)).collect();
+    let part = [super::view::Part {
+        name: view.and_then(|v| v.shown),
+        table,
+        summary,
+    }];
+    render_json_frame(&Frame::one(&part, query, now, next_poll, view), query)
+}
+
+/// The answer of `frame`, asked by `query`. With named accounts it has `account` (the one
+/// shown; `null` when all are merged) and `accounts` (every name), and each row its
+/// `account`; merged, `summary.accounts` has each account's own figures and the summary's
+/// `rate_limit` and `configured_rate` are `null` (a rate is an account's own).
+pub(crate) fn render_json_frame(frame: &Frame<'_>, query: &Query) -> Value {
+    let o = &frame.overview;
+    let summary = &*frame.summary;
+    let rows: Vec<Value> = frame
+        .rows
+        .iter()
+        .map(|p| row_json(frame.table_of(p), p.row, frame.now, frame.account_of(p)))
+        .collect();
     let errors: Vec<Value> = summary
         .errors
         .iter()
@@ -39,32 +61,55 @@ pub(crate) fn render_json_of(
         .iter()
         .map(|(level, text)| json!({"level": level.as_str(), "text": text}))
         .collect();
+    let merged = frame.merged();
+    let rate = |r: f64| if merged { Value::Null } else { json!(r) };
     let mut answer = json!({
-        "total": selected.total,
+        "total": frame.total,
         "page": query.page,
-        "pages": selected.pages,
+        "pages": frame.pages,
         "per_page": PAGE_SIZE,
         "q": query.q,
         "status": query.status.as_str(),
         "summary": {
-            "targets": table.rows.len(),
-            "up": table.up(),
-            "down": table.down,
-            "polled_at": table.polled_at,
-            "hour": table.hour.map(|h| h.format("%Y-%m-%dT%H:%M:%S").to_string()),
-            "timezone": table.tz.name(),
-            "refreshed_at": table.refreshed_at,
-            "next_poll_at": next_poll,
-            "rate_limit": summary.rate_limit,
-            "configured_rate": summary.configured_rate,
+            "targets": o.targets,
+            "up": o.up,
+            "down": o.down,
+            "polled_at": o.polled_at,
+            "hour": o.hour.map(|h| h.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            "timezone": o.tz.name(),
+            "refreshed_at": o.refreshed_at,
+            "next_poll_at": frame.next_poll,
+            "rate_limit": rate(summary.rate_limit),
+            "configured_rate": rate(summary.configured_rate),
             "last_hour": {"requests": summary.requests, "failed": summary.failed(), "errors": errors},
             "warnings": warnings,
         },
         "rows": rows,
     });
-    if let (Some(view), Some(object)) = (view, answer.as_object_mut()) {
+    if let (Some(view), Some(object)) = (frame.view, answer.as_object_mut()) {
         object.insert("account".into(), json!(view.shown));
         object.insert("accounts".into(), json!(view.all));
+    }
+    if merged {
+        let accounts: Vec<Value> = frame
+            .accounts
+            .iter()
+            .map(|a| {
+                json!({
+                    "name": a.name,
+                    "targets": a.targets,
+                    "up": a.up,
+                    "polled_at": a.polled_at,
+                    "rate_limit": a.rate_limit,
+                    "configured_rate": a.configured_rate,
+                    "requests": a.requests,
+                    "failed": a.failed,
+                })
+            })
+            .collect();
+        if let Some(summary) = answer.get_mut("summary").and_then(Value::as_object_mut) {
+            summary.insert("accounts".into(), Value::Array(accounts));
+        }
     }
     answer
 }
@@ -166,7 +211,10 @@ mod tests {
         let t = board.table();
         let summary = quiet_summary();
         let all = vec!["a".to_string(), "b".to_string()];
-        let view = AccountView { shown: "b", all: &all };
+        let view = AccountView {
+            shown: Some("b"),
+            all: &all,
+        };
         let v = render_json_of(&t, &summary, &Query::default(), 1_714_550_000.0, None, Some(view));
         assert_eq!(v["account"], "b");
         assert_eq!(v["accounts"], json!(["a", "b"]));
@@ -175,5 +223,91 @@ mod tests {
         assert!(rows.iter().all(|r| r["account"] == "b"));
         let v = render_json(&t, &summary, &Query::default(), 1_714_550_000.0, None);
         assert!(v.get("account").is_none() && v["rows"][0].get("account").is_none());
+    }
+
+    #[test]
+    fn all_accounts_merged_answer_with_every_accounts_rows_and_figures() {
+        let a = board_with(&[("S_1", true), ("S_2", false)], "x");
+        let b = board_with(&[("S_1", false), ("S_3", true), ("O_9", true)], "y");
+        let (ta, tb) = (a.table(), b.table());
+        let sa = quiet_summary();
+        let sb = Summary {
+            rate_limit: 2.5,
+            requests: 6,
+            errors: vec![super::super::summary::ErrorCount {
+                code: "7".into(),
+                name: "SIGN_WRONG".into(),
+                requests: 2,
+            }],
+            ..quiet_summary()
+        };
+        let parts = [
+            super::super::view::Part {
+                name: Some("a"),
+                table: &ta,
+                summary: &sa,
+            },
+            super::super::view::Part {
+                name: Some("b"),
+                table: &tb,
+                summary: &sb,
+            },
+        ];
+        let names = vec!["a".to_string(), "b".to_string()];
+        let q = Query::default();
+        let v = render_json_frame(&Frame::all(&parts, &names, &q, 1_714_550_000.0, None), &q);
+        assert_eq!(v["account"], Value::Null);
+        assert_eq!(v["accounts"], json!(["a", "b"]));
+        assert_eq!(v["total"], 5);
+        let rows: Vec<(&str, &str, bool)> = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["account"].as_str().unwrap(),
+                    r["id"].as_str().unwrap(),
+                    r["up"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("b", "S_1", false),
+                ("a", "S_2", false),
+                ("a", "S_1", true),
+                ("b", "S_3", true),
+                ("b", "O_9", true)
+            ]
+        );
+        let s = &v["summary"];
+        assert_eq!(
+            (s["targets"].as_u64(), s["up"].as_u64(), s["down"].as_u64()),
+            (Some(5), Some(3), Some(2))
+        );
+        assert_eq!(s["last_hour"]["requests"], 10);
+        assert_eq!(s["last_hour"]["failed"], 2);
+        assert_eq!(s["last_hour"]["errors"][0]["code"], "7");
+        assert_eq!((&s["rate_limit"], &s["configured_rate"]), (&Value::Null, &Value::Null));
+        assert_eq!(s["accounts"][0]["name"], "a");
+        assert_eq!(
+            (&s["accounts"][1]["rate_limit"], &s["accounts"][1]["configured_rate"]),
+            (&json!(2.5), &json!(5.0))
+        );
+        assert_eq!(
+            (&s["accounts"][1]["requests"], &s["accounts"][1]["failed"]),
+            (&json!(6), &json!(2))
+        );
+        assert_eq!(
+            (&s["accounts"][1]["targets"], &s["accounts"][1]["up"]),
+            (&json!(3), &json!(2))
+        );
+        let down = Query::parse(Some("status=down&q=s_1")).unwrap();
+        let v = render_json_frame(&Frame::all(&parts, &names, &down, 1_714_550_000.0, None), &down);
+        assert_eq!(
+            (v["total"].as_u64(), v["rows"][0]["account"].as_str()),
+            (Some(1), Some("b"))
+        );
     }
 }

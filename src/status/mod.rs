@@ -9,14 +9,20 @@
 //! copied. The gateway's side (requests and errors of the last hour, the rate limit, clock
 //! skew, missing fields, conventions) is read from the API metrics the client records into.
 //!
-//! With named accounts, each account has its board and its gateway figures: a request shows
-//! one account (`account=`, the first by default), its rows labelled with it and links to the
-//! others. The single-account form shows what it always did.
+//! With named accounts, each account has its board and its gateway figures. A request without
+//! `account=` (or with an empty one: names are never empty) shows all accounts merged: every
+//! row with its account, failing rows of every account first (the board's order, ties in the
+//! configuration's order of the accounts), filtered and paged over the merged rows by a lazy
+//! merge of the boards' sorted rows; its summary adds the accounts up and lists each one's own
+//! rate limit and last hour, and each account's warnings after its name. `account=NAME` shows
+//! that account alone, its rows labelled with it. Either links to "All accounts" and to every
+//! account. The single-account form shows what it always did (an `account=` is refused).
 //!
 //! Inside: `recent` (the last hour of requests, per minute), `board` (the records and the
 //! sorted rows), `query` (filter and paging of a request), `summary` (the gateway's last hour,
-//! the rate limit and the warnings), `page` (the HTML, every vendor string escaped), `json`
-//! (the API).
+//! the rate limit and the warnings, and several accounts' merged), `view` (what a request
+//! shows: one account's rows, or all accounts' merged, with the summary's figures), `page`
+//! (the HTML, every vendor string escaped), `json` (the API).
 
 mod board;
 mod json;
@@ -24,15 +30,19 @@ mod page;
 mod query;
 mod recent;
 mod summary;
+mod view;
 
 use std::sync::Arc;
 
 pub(crate) use board::{RoundResult, RoundSeen, StatusBoard};
-pub(crate) use json::render_json_of;
-pub(crate) use page::render_page_of;
+pub(crate) use json::render_json_frame;
+pub(crate) use page::render_page_frame;
 pub(crate) use query::Query;
 pub(crate) use recent::RecentCalls;
 pub(crate) use summary::Summary;
+pub(crate) use view::Frame;
+
+use view::Part;
 
 use crate::client::{sanitize, ApiError};
 use crate::metrics::ApiMetrics;
@@ -53,18 +63,30 @@ pub(crate) trait StatusSource: Send + Sync {
 /// Which account a request shows, among which (named accounts only).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AccountView<'a> {
-    pub(crate) shown: &'a str,
+    /// `None`: all accounts merged.
+    pub(crate) shown: Option<&'a str>,
     pub(crate) all: &'a [String],
 }
 
-/// The account `query` asks for among `statuses` (the first when it names none), and the names
-/// of all; an error text when it names one there is not.
-pub(crate) fn pick_account(
-    statuses: Vec<AccountStatus>,
-    query: &Query,
-) -> Result<(AccountStatus, Vec<String>), String> {
+/// What a request shows.
+pub(crate) enum Pick {
+    /// One account (the single-account form's, or the one `account=` names), and the names of
+    /// all (none in the single-account form).
+    One(AccountStatus, Vec<String>),
+    /// All named accounts merged, in the configuration's order, and their names.
+    All(Vec<AccountStatus>, Vec<String>),
+}
+
+/// What `query` asks for among `statuses`: with named accounts, the one `account=` names, or
+/// all of them when it names none (absent or empty); in the single-account form its one
+/// account (an `account=` naming one is an error). An error text when it names an account
+/// there is not.
+pub(crate) fn pick_account(statuses: Vec<AccountStatus>, query: &Query) -> Result<Pick, String> {
     let names: Vec<String> = statuses.iter().filter_map(|s| s.name.clone()).collect();
     let wanted = query.account.as_str();
+    if wanted.is_empty() && !names.is_empty() {
+        return Ok(Pick::All(statuses, names));
+    }
     let mut statuses = statuses.into_iter();
     let found = if wanted.is_empty() {
         statuses.next()
@@ -72,12 +94,57 @@ pub(crate) fn pick_account(
         statuses.find(|s| s.name.as_deref() == Some(wanted))
     };
     match found {
-        Some(status) => Ok((status, names)),
+        Some(status) => Ok(Pick::One(status, names)),
         None if names.is_empty() => Err("account: the exporter polls a single unnamed account".to_string()),
         None => Err(format!(
             "account: there is no account {wanted:?} (the accounts are {})",
             names.join(", ")
         )),
+    }
+}
+
+/// What a request of the status page or API shows, rendered by `render` (the page or the
+/// JSON) from the frame of the account(s) `pick` chose.
+pub(crate) fn show<T>(pick: Pick, query: &Query, render: impl FnOnce(&Frame<'_>) -> T) -> T {
+    match pick {
+        Pick::One(account, names) => {
+            let table = account.board.table();
+            let summary = Summary::of(&account.api, &table);
+            let view = account.name.as_deref().map(|shown| AccountView {
+                shown: Some(shown),
+                all: &names,
+            });
+            let part = [Part {
+                name: account.name.as_deref(),
+                table: &table,
+                summary: &summary,
+            }];
+            let board = &account.board;
+            render(&Frame::one(&part, query, board.now(), board.next_poll(), view))
+        }
+        Pick::All(accounts, names) => {
+            let tables: Vec<Arc<board::Table>> = accounts.iter().map(|a| a.board.table()).collect();
+            let summaries: Vec<Summary> = accounts
+                .iter()
+                .zip(&tables)
+                .map(|(a, t)| Summary::of(&a.api, t))
+                .collect();
+            let parts: Vec<Part<'_>> = accounts
+                .iter()
+                .zip(tables.iter().zip(&summaries))
+                .map(|(a, (table, summary))| Part {
+                    name: a.name.as_deref(),
+                    table,
+                    summary,
+                })
+                .collect();
+            let now = accounts.first().map_or(0.0, |a| a.board.now());
+            let next_poll = accounts
+                .iter()
+                .filter_map(|a| a.board.next_poll())
+                .min_by(f64::total_cmp);
+            render(&Frame::all(&parts, &names, query, now, next_poll))
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! come from the vendor (shop and device names, error names, messages, `stat.cid`) and the
 //! query echoed back goes through [`escape`]: markup characters become entities, and control
 //! and bidi characters were made visible by [`crate::client::sanitize`] before. CJK and other
-//! text stay as they are (the page is UTF-8).
+//! text stay as they are (the page is UTF-8). With named accounts the page links to "All
+//! accounts" and to each account; merged, each row's account links to that account's view and
+//! the summary has a line per account (its rate limit and last hour).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -13,7 +15,9 @@ use chrono_tz::Tz;
 
 use super::board::{Figures, Row, Table};
 use super::query::{Query, StatusFilter, PAGE_SIZE};
+#[cfg(test)]
 use super::summary::Summary;
+use super::view::Frame;
 use super::AccountView;
 use crate::client::sanitize;
 
@@ -108,6 +112,7 @@ pub(crate) fn render_page(table: &Table, summary: &Summary, query: &Query, now: 
 
 /// The whole page for `query` of the account `view` shows (`None`: the single-account form,
 /// without an account column or links).
+#[cfg(test)]
 pub(crate) fn render_page_of(
     table: &Table,
     summary: &Summary,
@@ -116,8 +121,21 @@ pub(crate) fn render_page_of(
     next_poll: Option<f64>,
     view: Option<AccountView<'_>>,
 ) -> String {
-    let selected = query.select(table);
-    let mut h = String::with_capacity(64 * 1024 + selected.rows.len() * 1024);
+    let part = [super::view::Part {
+        name: view.and_then(|v| v.shown),
+        table,
+        summary,
+    }];
+    render_page_frame(&Frame::one(&part, query, now, next_poll, view), query)
+}
+
+/// The whole page of `frame`, asked by `query`: one account (with an account column and links
+/// to the others when accounts are named, none in the single-account form), or all accounts
+/// merged (each row's account a link to its own view, the summary's rate limit per account).
+pub(crate) fn render_page_frame(frame: &Frame<'_>, query: &Query) -> String {
+    let view = frame.view;
+    let tz = frame.overview.tz;
+    let mut h = String::with_capacity(64 * 1024 + frame.rows.len() * 1024);
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
     h.push_str("<title>Opretail Exporter</title><style>");
@@ -128,16 +146,16 @@ pub(crate) fn render_page_of(
     if let Some(view) = view {
         accounts_nav(&mut h, view);
     }
-    summary_html(&mut h, table, summary, now, next_poll);
+    summary_html(&mut h, frame);
     filter_form(&mut h, query, view);
     let first = (query.page - 1) * PAGE_SIZE;
     let _ = writeln!(
         h,
         "<p id=\"shown\">{} of {} matching targets shown (page {} of {}).</p>",
-        selected.rows.len(),
-        selected.total,
+        frame.rows.len(),
+        frame.total,
         query.page,
-        selected.pages
+        frame.pages
     );
     h.push_str("<table id=\"targets\"><thead><tr><th>#</th><th>Status</th><th>Kind</th>");
     if view.is_some() {
@@ -146,50 +164,78 @@ pub(crate) fn render_page_of(
     h.push_str("<th>Target</th><th>Name</th>\
 <th>Last success</th><th>Data hour (age)</th><th>Walk-ins, hour</th><th>Walk-outs, hour</th><th>Walk-in rate, hour</th>\
 <th>Walk-ins, today</th><th>Walk-outs, today</th><th>Last error</th><th>Error name</th><th>stat.cid</th></tr></thead>\n<tbody>\n");
-    for (i, row) in selected.rows.iter().enumerate() {
-        row_html(&mut h, table, row, first + i + 1, now, view.map(|v| v.shown));
+    let linked = frame.merged().then_some(query);
+    for (i, picked) in frame.rows.iter().enumerate() {
+        let account = frame.account_of(picked).map(|name| (name, linked));
+        row_html(
+            &mut h,
+            frame.table_of(picked),
+            picked.row,
+            first + i + 1,
+            frame.now,
+            account,
+        );
     }
     h.push_str("</tbody></table>\n");
-    pager(&mut h, query, selected.pages);
+    pager(&mut h, query, frame.pages);
     let _ = writeln!(
         h,
         "<footer class=\"muted\">opretail-exporter {}. Times are in {}. Rows sort failing targets first.</footer>\n</body></html>",
         env!("CARGO_PKG_VERSION"),
-        escape(table.tz.name())
+        escape(tz.name())
     );
     h
 }
 
-fn summary_html(h: &mut String, table: &Table, s: &Summary, now: f64, next_poll: Option<f64>) {
-    let tz = table.tz;
+fn summary_html(h: &mut String, frame: &Frame<'_>) {
+    let o = &frame.overview;
+    let s = &*frame.summary;
+    let (tz, now) = (o.tz, frame.now);
     h.push_str("<section id=\"summary\"><dl>\n");
-    let up_class = if table.down > 0 { "bad" } else { "ok" };
+    let up_class = if o.down > 0 { "bad" } else { "ok" };
     let _ = writeln!(
         h,
         "<dt>Targets up</dt><dd id=\"targets-up\" class=\"{up_class}\">{} of {}</dd>",
-        table.up(),
-        table.rows.len()
+        o.up, o.targets
     );
-    if table.polled_at.is_none() {
-        h.push_str("<dt>Last poll</dt><dd class=\"muted\">no poll has completed yet</dd>\n");
+    let oldest = if frame.merged() {
+        " (the oldest of the accounts')"
     } else {
-        let hour = table.hour.map_or(String::new(), |hr| {
+        ""
+    };
+    if o.polled_at.is_none() {
+        let which = if frame.merged() { " by every account" } else { "" };
+        let _ = writeln!(
+            h,
+            "<dt>Last poll</dt><dd class=\"muted\">no poll has completed yet{which}</dd>"
+        );
+    } else {
+        let hour = o.hour.map_or(String::new(), |hr| {
             format!(", for the hour {}", hr.format("%Y-%m-%d %H:00"))
         });
-        let _ = writeln!(h, "<dt>Last poll</dt><dd>{}{hour}</dd>", when(tz, now, table.polled_at));
+        let _ = writeln!(
+            h,
+            "<dt>Last poll</dt><dd>{}{hour}{oldest}</dd>",
+            when(tz, now, o.polled_at)
+        );
     }
     let _ = writeln!(
         h,
-        "<dt>Last full refresh</dt><dd>{}</dd>",
-        when(tz, now, table.refreshed_at)
+        "<dt>Last full refresh</dt><dd>{}{}</dd>",
+        when(tz, now, o.refreshed_at),
+        if o.refreshed_at.is_some() { oldest } else { "" }
     );
-    let _ = writeln!(h, "<dt>Next poll</dt><dd>{}</dd>", when(tz, now, next_poll));
-    let _ = writeln!(
-        h,
-        "<dt>Rate limit</dt><dd>{} requests/s in force (configured {})</dd>",
-        count(Some((s.rate_limit * 100.0).round() / 100.0)),
-        count(Some(s.configured_rate))
-    );
+    let _ = writeln!(h, "<dt>Next poll</dt><dd>{}</dd>", when(tz, now, frame.next_poll));
+    if frame.merged() {
+        h.push_str("<dt>Rate limit</dt><dd>per account, below</dd>\n");
+    } else {
+        let _ = writeln!(
+            h,
+            "<dt>Rate limit</dt><dd>{} requests/s in force (configured {})</dd>",
+            count(Some((s.rate_limit * 100.0).round() / 100.0)),
+            count(Some(s.configured_rate))
+        );
+    }
     let _ = writeln!(
         h,
         "<dt>Gateway, last hour</dt><dd id=\"last-hour\">{} requests, {} failed</dd>",
@@ -197,6 +243,9 @@ fn summary_html(h: &mut String, table: &Table, s: &Summary, now: f64, next_poll:
         s.failed()
     );
     h.push_str("</dl>\n");
+    if frame.merged() {
+        account_lines(h, frame);
+    }
     if !s.errors.is_empty() {
         h.push_str("<table id=\"errors\"><thead><tr><th>Error code</th><th>Name</th><th>Requests, last hour</th></tr></thead><tbody>\n");
         for e in &s.errors {
@@ -228,32 +277,73 @@ fn summary_html(h: &mut String, table: &Table, s: &Summary, now: f64, next_poll:
     h.push_str("</section>\n");
 }
 
-/// Links to every account, the one shown marked.
+/// The merged view's figures of each account: targets, last poll, rate limit, last hour.
+fn account_lines(h: &mut String, frame: &Frame<'_>) {
+    let (tz, now) = (frame.overview.tz, frame.now);
+    h.push_str(
+        "<table id=\"account-summary\"><thead><tr><th>Account</th><th>Targets up</th><th>Last poll</th>\
+<th>Rate limit, requests/s (configured)</th><th>Requests, last hour</th><th>Failed</th></tr></thead><tbody>\n",
+    );
+    for a in &frame.accounts {
+        let link = Query {
+            account: a.name.to_string(),
+            ..Query::default()
+        }
+        .link(1);
+        let class = if a.up < a.targets { "bad" } else { "ok" };
+        let failed = if a.failed > 0 { " bad" } else { "" };
+        let _ = writeln!(
+            h,
+            "<tr><td><a href=\"/{}\">{}</a></td><td class=\"n {class}\">{} of {}</td><td>{}</td><td class=\"n\">{} ({})</td><td class=\"n\">{}</td><td class=\"n{failed}\">{}</td></tr>",
+            escape(&link),
+            escape(a.name),
+            a.up,
+            a.targets,
+            ago(tz, now, a.polled_at),
+            count(Some((a.rate_limit * 100.0).round() / 100.0)),
+            count(Some(a.configured_rate)),
+            a.requests,
+            a.failed
+        );
+    }
+    h.push_str("</tbody></table>\n");
+}
+
+/// "All accounts" and a link to every account, the one shown marked.
 fn accounts_nav(h: &mut String, view: AccountView<'_>) {
     h.push_str("<nav id=\"accounts\">Accounts:");
+    let current = |shown: bool| {
+        if shown {
+            " class=\"current\" aria-current=\"page\""
+        } else {
+            ""
+        }
+    };
+    let _ = write!(h, "<a{} href=\"/\">All accounts</a>", current(view.shown.is_none()));
     for name in view.all {
         let link = Query {
             account: name.clone(),
             ..Query::default()
         }
         .link(1);
-        let current = if name == view.shown {
-            " class=\"current\" aria-current=\"page\""
-        } else {
-            ""
-        };
-        let _ = write!(h, "<a{current} href=\"/{}\">{}</a>", escape(&link), escape(name));
+        let _ = write!(
+            h,
+            "<a{} href=\"/{}\">{}</a>",
+            current(view.shown == Some(name.as_str())),
+            escape(&link),
+            escape(name)
+        );
     }
     h.push_str("</nav>\n");
 }
 
 fn filter_form(h: &mut String, query: &Query, view: Option<AccountView<'_>>) {
     h.push_str("<form method=\"get\" action=\"/\">");
-    if let Some(view) = view {
+    if let Some(shown) = view.and_then(|v| v.shown) {
         let _ = write!(
             h,
             "<input type=\"hidden\" name=\"account\" value=\"{}\">",
-            escape(view.shown)
+            escape(shown)
         );
     }
     let _ = write!(
@@ -265,10 +355,30 @@ fn filter_form(h: &mut String, query: &Query, view: Option<AccountView<'_>>) {
         let selected = if status == query.status { " selected" } else { "" };
         let _ = write!(h, "<option value=\"{0}\"{selected}>{0}</option>", status.as_str());
     }
-    h.push_str("</select></label> <button type=\"submit\">Filter</button> <a href=\"/\">Clear</a></form>\n");
+    // Clearing the filter keeps the account shown.
+    let clear = Query {
+        account: view.and_then(|v| v.shown).unwrap_or_default().to_string(),
+        ..Query::default()
+    }
+    .link(1);
+    let clear = if clear == "?" { String::new() } else { clear };
+    let _ = writeln!(
+        h,
+        "</select></label> <button type=\"submit\">Filter</button> <a href=\"/{}\">Clear</a></form>",
+        escape(&clear)
+    );
 }
 
-fn row_html(h: &mut String, table: &Table, row: &Row, number: usize, now: f64, account: Option<&str>) {
+/// One row; `account`: its account's name (named accounts), and in the merged view the query
+/// whose `q` and `status` its link to the account's own view keeps.
+fn row_html(
+    h: &mut String,
+    table: &Table,
+    row: &Row,
+    number: usize,
+    now: f64,
+    account: Option<(&str, Option<&Query>)>,
+) {
     let tz = table.tz;
     let shown = table.shown(row);
     let (class, status) = if row.up {
@@ -282,8 +392,25 @@ fn row_html(h: &mut String, table: &Table, row: &Row, number: usize, now: f64, a
         "<tr class=\"{class}\" data-target=\"{id}\"><td class=\"n\">{number}</td><td>{status}</td><td>{}</td>",
         row.kind.as_str()
     );
-    if let Some(account) = account {
-        let _ = write!(h, "<td class=\"account\">{}</td>", escape(account));
+    match account {
+        Some((name, None)) => {
+            let _ = write!(h, "<td class=\"account\">{}</td>", escape(name));
+        }
+        Some((name, Some(query))) => {
+            let link = Query {
+                account: name.to_string(),
+                page: 1,
+                ..query.clone()
+            }
+            .link(1);
+            let _ = write!(
+                h,
+                "<td class=\"account\"><a href=\"/{}\">{}</a></td>",
+                escape(&link),
+                escape(name)
+            );
+        }
+        None => {}
     }
     let _ = write!(h, "<td><code>{id}</code></td>");
     match shown.shops {
@@ -457,7 +584,7 @@ mod tests {
         let t = board.table();
         let all = vec!["brand-a".to_string(), "b<2>".to_string()];
         let view = AccountView {
-            shown: "b<2>",
+            shown: Some("b<2>"),
             all: &all,
         };
         let q = Query::parse(Some("account=b%3C2%3E")).unwrap();
@@ -471,6 +598,10 @@ mod tests {
         assert!(page.contains("aria-current=\"page\" href=\"/?account=b%3C2%3E\">b&lt;2&gt;</a>"));
         assert!(page.contains("<input type=\"hidden\" name=\"account\" value=\"b&lt;2&gt;\">"));
         assert!(
+            page.contains("<a href=\"/?account=b%3C2%3E\">Clear</a>"),
+            "clearing keeps the account"
+        );
+        assert!(
             page.contains("href=\"/?account=b%3C2%3E&amp;page=2\""),
             "the pager keeps it"
         );
@@ -479,5 +610,79 @@ mod tests {
             !single.contains("ccount"),
             "the single-account form has no account anywhere"
         );
+    }
+
+    #[test]
+    fn all_accounts_merged_show_every_failing_row_first_each_linked_to_its_account() {
+        let a = board_with(&[("S_1", true), ("S_2", false)], "A <one>");
+        let b = board_with(&[("S_1", false), ("S_3", true)], "B one");
+        let (ta, tb) = (a.table(), b.table());
+        let (sa, sb) = (
+            summary(),
+            Summary {
+                rate_limit: 2.5,
+                ..summary()
+            },
+        );
+        let parts = [
+            super::super::view::Part {
+                name: Some("brand-a"),
+                table: &ta,
+                summary: &sa,
+            },
+            super::super::view::Part {
+                name: Some("b<2>"),
+                table: &tb,
+                summary: &sb,
+            },
+        ];
+        let names = vec!["brand-a".to_string(), "b<2>".to_string()];
+        let q = Query::parse(Some("q=s_&status=all")).unwrap();
+        let frame = Frame::all(&parts, &names, &q, 1_714_550_000.0, Some(1_714_550_060.0));
+        let page = render_page_frame(&frame, &q);
+        assert!(
+            page.contains("<nav id=\"accounts\">Accounts:<a class=\"current\" aria-current=\"page\" href=\"/\">All accounts</a><a href=\"/?account=brand-a\">brand-a</a><a href=\"/?account=b%3C2%3E\">b&lt;2&gt;</a></nav>"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("name=\"account\""),
+            "the form asks for all accounts again"
+        );
+        assert!(page.contains("<a href=\"/\">Clear</a>"));
+        let table = &page[page.find("<table id=\"targets\">").unwrap()..];
+        let body = &table[table.find("<tbody>\n").unwrap() + 8..table.find("</tbody>").unwrap()];
+        let order: Vec<&str> = body
+            .lines()
+            .map(|l| {
+                let cell = &l[l.find("<td class=\"account\">").unwrap()..];
+                &cell[..cell.find("</td>").unwrap()]
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "<td class=\"account\"><a href=\"/?account=b%3C2%3E&amp;q=s_\">b&lt;2&gt;</a>",
+                "<td class=\"account\"><a href=\"/?account=brand-a&amp;q=s_\">brand-a</a>",
+                "<td class=\"account\"><a href=\"/?account=brand-a&amp;q=s_\">brand-a</a>",
+                "<td class=\"account\"><a href=\"/?account=b%3C2%3E&amp;q=s_\">b&lt;2&gt;</a>",
+            ],
+            "down S_1 of b, down S_2 of a, then up S_1 of a and S_3 of b"
+        );
+        assert!(body.lines().next().unwrap().contains("data-target=\"S_1\""));
+        assert!(body.contains("A &lt;one&gt;"), "each row named from its own account");
+        assert!(page.contains("<dd id=\"targets-up\" class=\"bad\">2 of 4</dd>"));
+        assert!(
+            page.contains("<dd id=\"last-hour\">24 requests, 6 failed</dd>"),
+            "{page}"
+        );
+        assert!(page.contains("<li class=\"warning\">warning: b&lt;2&gt;: clock &lt;off&gt;</li>"));
+        assert!(page.contains("<li class=\"warning\">warning: brand-a: clock &lt;off&gt;</li>"));
+        assert!(page.contains("<dt>Rate limit</dt><dd>per account, below</dd>"));
+        assert!(
+            page.contains("<tr><td><a href=\"/?account=b%3C2%3E\">b&lt;2&gt;</a></td><td class=\"n bad\">1 of 2</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<td class=\"n\">2.50 (5)</td><td class=\"n\">12</td><td class=\"n bad\">3</td>"));
+        assert!(page.contains("4 of 4 matching targets shown (page 1 of 1)"));
     }
 }

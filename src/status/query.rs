@@ -1,7 +1,7 @@
 //! What one request of the status page or API asks: a text filter (`q`, matched without regard
 //! to case in the target's id, name, error code and error name), a status (`status=down|up|all`),
 //! a page (`page`, from 1, [`PAGE_SIZE`] rows each) and, with named accounts, the account shown
-//! (`account`, the first by default). Filtering walks the sorted rows once and
+//! (`account`; absent or empty: all accounts merged). Filtering walks the sorted rows once and
 //! keeps only the page's; the status filter is a slice, since failing rows come first.
 
 use super::board::{Row, Table};
@@ -38,7 +38,7 @@ pub(crate) struct Query {
     pub(crate) status: StatusFilter,
     /// From 1.
     pub(crate) page: usize,
-    /// The account shown (named accounts only); empty for the first.
+    /// The account shown (named accounts only); empty for all accounts merged.
     pub(crate) account: String,
 }
 
@@ -169,7 +169,7 @@ impl Query {
 }
 
 /// Whether `row` contains `needle` (lower case) in its id, name, error code or error name.
-fn matches(table: &Table, row: &Row, needle: &str) -> bool {
+pub(crate) fn matches(table: &Table, row: &Row, needle: &str) -> bool {
     let has = |s: &str| {
         if s.is_ascii() && needle.is_ascii() {
             s.as_bytes()

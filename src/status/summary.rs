@@ -136,6 +136,37 @@ impl Summary {
         }
     }
 
+    /// The summaries of several accounts (name, summary) as one: requests and errors summed per
+    /// code, each account's warnings after its name (warnings of all first, then notes), and
+    /// the rates summed (what the exporter may ask of the gateway in all; each account's own
+    /// rate is shown beside it, not this).
+    pub(crate) fn merged(accounts: &[(&str, &Summary)]) -> Summary {
+        let mut by_code: Vec<ErrorCount> = Vec::new();
+        for e in accounts.iter().flat_map(|(_, s)| &s.errors) {
+            match by_code.iter_mut().find(|c| c.code == e.code) {
+                Some(c) => c.requests += e.requests,
+                None => by_code.push(e.clone()),
+            }
+        }
+        by_code.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.code.cmp(&b.code)));
+        let mut warnings: Vec<(Level, String)> = accounts
+            .iter()
+            .flat_map(|(name, s)| {
+                s.warnings
+                    .iter()
+                    .map(move |(level, text)| (*level, format!("{name}: {text}")))
+            })
+            .collect();
+        warnings.sort_by_key(|(level, _)| *level);
+        Summary {
+            requests: accounts.iter().map(|(_, s)| s.requests).sum(),
+            errors: by_code,
+            rate_limit: accounts.iter().map(|(_, s)| s.rate_limit).sum(),
+            configured_rate: accounts.iter().map(|(_, s)| s.configured_rate).sum(),
+            warnings,
+        }
+    }
+
     /// Failed requests of the last hour.
     pub(crate) fn failed(&self) -> u64 {
         self.errors.iter().map(|e| e.requests).sum()
@@ -199,5 +230,45 @@ mod tests {
         assert!(!text.contains("rate_scale"), "a detected convention is no news: {text}");
         let quiet = Summary::from_parts(LastHour::default(), 5.0, 5.0, 3.0, &[], &[]);
         assert!(quiet.warnings.is_empty() && quiet.errors.is_empty());
+    }
+
+    #[test]
+    fn merged_summaries_sum_per_code_and_name_each_accounts_warnings() {
+        let mut a = LastHour {
+            requests: 30,
+            ..LastHour::default()
+        };
+        a.errors.insert("7".into(), 2);
+        a.errors.insert("http_502".into(), 1);
+        let mut b = LastHour {
+            requests: 10,
+            ..LastHour::default()
+        };
+        b.errors.insert("7".into(), 4);
+        b.errors.insert("-100".into(), 3);
+        let conventions = [("row_time".to_string(), "start".to_string(), "assumed".to_string())];
+        let a = Summary::from_parts(a, 5.0, 5.0, 0.0, &[], &conventions);
+        let b = Summary::from_parts(b, 2.5, 5.0, 200.0, &[], &[]);
+        let m = Summary::merged(&[("brand-a", &a), ("b.2", &b)]);
+        assert_eq!((m.requests, m.failed()), (40, 10));
+        let errors: Vec<(&str, u64)> = m.errors.iter().map(|e| (e.code.as_str(), e.requests)).collect();
+        assert_eq!(errors, [("7", 6), ("-100", 3), ("http_502", 1)]);
+        assert_eq!(m.errors[0].name, "SIGN_WRONG");
+        let warnings: Vec<(Level, &str)> = m.warnings.iter().map(|(l, t)| (*l, t.as_str())).collect();
+        assert_eq!(warnings.len(), 3);
+        assert!(
+            warnings[0].1.starts_with("b.2: this host's clock is 200 s ahead"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].1.starts_with("b.2: the request rate is lowered to 2.50/s"),
+            "{warnings:?}"
+        );
+        assert_eq!(warnings[2].0, Level::Note);
+        assert!(
+            warnings[2].1.starts_with("brand-a: gateway.row_time is auto"),
+            "{warnings:?}"
+        );
+        assert_eq!((m.rate_limit, m.configured_rate), (7.5, 10.0));
     }
 }
