@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use opretail_exporter::client::{METHOD_DEVICES, METHOD_SHOPS};
+use opretail_exporter::config::Accounts;
 use opretail_exporter::model::{Convention, RateScale, RowTime};
 use opretail_exporter::simulator::{device_day, shop_day, SimConfig, SimRateScale, SimRowTime};
 
@@ -448,4 +449,52 @@ async fn organisations_alone_learn_the_row_time_from_one_of_their_shops() {
     };
     assert_eq!(hourly(&values(&m)), hourly(&expected));
     h.stop().await;
+}
+
+/// A reload that keeps the gateway keeps what its answers showed (the row time found on an
+/// end-labelled gateway is still in force before any new answer); a reload to another gateway
+/// starts over (assumed until that gateway's answers show it), so that the hours of a
+/// start-labelled gateway are never read as an end-labelled one's.
+#[tokio::test]
+async fn a_reload_keeps_the_conventions_found_on_the_same_gateway_only() {
+    let dir = temp_dir("conventions-reload");
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, "# reloads are applied in code\n").expect("write");
+    let options = opretail_exporter::exporter::Options {
+        config_file: Some(path),
+        manual_polling: true,
+        ..Default::default()
+    };
+    let h = Harness::start_full_with(
+        utc(NOW),
+        |s| s.row_time = SimRowTime::End,
+        |sim| config(&sim.url(), SHOPS, DEVICES),
+        options,
+    )
+    .await;
+    h.poll().await;
+    let found = || async { convention(&h.scrape().await, "row_time") };
+    assert_eq!(found().await, ("end".into(), "detected".into()));
+    let reloader = h.exporter.reloader.as_ref().expect("started from a file");
+
+    // The same gateway, another rate: the convention found stays in force.
+    let mut same = config(&h.sim.url(), SHOPS, DEVICES);
+    same.gateway.requests_per_second += 1.0;
+    reloader.apply(Accounts::single(same)).await.expect("reload");
+    assert_eq!(found().await, ("end".into(), "detected".into()), "same gateway");
+
+    // Another gateway, start-labelled: assumed until its answers show it.
+    let other = opretail_exporter::simulator::Simulator::new(SimConfig::demo(h.clock.clone()))
+        .spawn(std::net::SocketAddr::from(LOOPBACK))
+        .await
+        .expect("second gateway");
+    reloader
+        .apply(Accounts::single(config(&other.url(), SHOPS, DEVICES)))
+        .await
+        .expect("reload");
+    assert_eq!(found().await, ("start".into(), "assumed".into()), "another gateway");
+    h.poll().await;
+    assert_eq!(found().await, ("start".into(), "detected".into()), "its answers decide");
+    h.stop().await;
+    other.shutdown().await;
 }

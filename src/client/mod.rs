@@ -141,16 +141,23 @@ impl Client {
 
     /// A client for `cfg` (after a reload) that shares this one's clock and metrics and goes
     /// on from its request rate (the requests it sent in the last second count against the new
-    /// client's first) and from what it learned of the gateway's conventions.
+    /// client's first) and, when `cfg` names the same gateway URL, from what it learned of the
+    /// gateway's conventions. Another gateway starts over: what one gateway's answers showed
+    /// says nothing of another's, and an hourly poll may not bring the whole-day answer that
+    /// would correct it for hours.
     pub fn renewed(&self, cfg: &GatewayConfig) -> Result<Self, reqwest::Error> {
         let inner = &self.inner;
         let limiter = RateLimiter::after(cfg.requests_per_second, &inner.limiter);
+        let same_gateway = cfg.url == inner.config.url;
+        if !same_gateway {
+            tracing::info!("the reloaded configuration names another gateway URL: its conventions are detected anew");
+        }
         Client::build(
             cfg,
             inner.clock.clone(),
             inner.metrics.clone(),
             limiter,
-            Some(&inner.conventions),
+            same_gateway.then_some(&inner.conventions),
         )
     }
 
