@@ -64,15 +64,60 @@ pub(crate) enum QueryError {
     TooLong,
 }
 
-/// One page of the filtered rows.
+/// One page of the filtered rows (`R`: a row, or a row with its account).
 #[derive(Debug)]
-pub(crate) struct Selected<'t> {
+pub(crate) struct Selected<R> {
     /// The rows of the page.
-    pub(crate) rows: Vec<&'t Row>,
+    pub(crate) rows: Vec<R>,
     /// Rows matching the filter, all pages.
     pub(crate) total: usize,
     /// Pages of the filtered rows (at least 1).
     pub(crate) pages: usize,
+}
+
+impl<R> Selected<R> {
+    fn of(rows: Vec<R>, total: usize) -> Self {
+        Selected {
+            rows,
+            total,
+            pages: total.div_ceil(PAGE_SIZE).max(1),
+        }
+    }
+}
+
+/// Collects a query's page from the matching rows, offered in order, and counts them.
+pub(crate) struct Pager<R> {
+    skip: usize,
+    rows: Vec<R>,
+    counted: usize,
+}
+
+impl<R> Pager<R> {
+    pub(crate) fn new(query: &Query) -> Self {
+        Pager {
+            skip: query.skip(),
+            rows: Vec::new(),
+            counted: 0,
+        }
+    }
+
+    /// Counts a matching row, and keeps it if it is on the page.
+    pub(crate) fn offer(&mut self, row: R) {
+        if self.counted >= self.skip && self.rows.len() < PAGE_SIZE {
+            self.rows.push(row);
+        }
+        self.counted += 1;
+    }
+
+    /// Whether the page is complete: later rows would only be counted.
+    pub(crate) fn filled(&self) -> bool {
+        self.counted >= self.skip.saturating_add(PAGE_SIZE)
+    }
+
+    /// The page, with `total` matching rows in all (`None`: those offered).
+    pub(crate) fn page(self, total: Option<usize>) -> Selected<R> {
+        Selected::of(self.rows, total.unwrap_or(self.counted))
+    }
 }
 
 impl Query {
@@ -115,33 +160,37 @@ impl Query {
     }
 
     /// The rows of this query's page, and how many match in all.
-    pub(crate) fn select<'t>(&self, table: &'t Table) -> Selected<'t> {
-        let rows = match self.status {
+    pub(crate) fn select<'t>(&self, table: &'t Table) -> Selected<&'t Row> {
+        let rows = self.by_status(table);
+        match self.needle() {
+            None => Selected::of(rows.iter().skip(self.skip()).take(PAGE_SIZE).collect(), rows.len()),
+            Some(needle) => {
+                let mut pager = Pager::new(self);
+                rows.iter()
+                    .filter(|r| matches(table, r, &needle))
+                    .for_each(|r| pager.offer(r));
+                pager.page(None)
+            }
+        }
+    }
+
+    /// The matching rows before this query's page.
+    fn skip(&self) -> usize {
+        (self.page - 1).saturating_mul(PAGE_SIZE)
+    }
+
+    /// The rows of `table` of this query's status: a slice, since failing rows come first.
+    pub(crate) fn by_status<'t>(&self, table: &'t Table) -> &'t [Row] {
+        match self.status {
             StatusFilter::All => &table.rows[..],
             StatusFilter::Down => table.rows.get(..table.down).unwrap_or_default(),
             StatusFilter::Up => table.rows.get(table.down..).unwrap_or_default(),
-        };
-        let skip = (self.page - 1).saturating_mul(PAGE_SIZE);
-        let (rows, total) = if self.q.is_empty() {
-            let page = rows.iter().skip(skip).take(PAGE_SIZE).collect();
-            (page, rows.len())
-        } else {
-            let needle = self.q.to_lowercase();
-            let mut total = 0;
-            let mut page = Vec::new();
-            for row in rows.iter().filter(|r| matches(table, r, &needle)) {
-                if total >= skip && page.len() < PAGE_SIZE {
-                    page.push(row);
-                }
-                total += 1;
-            }
-            (page, total)
-        };
-        Selected {
-            rows,
-            total,
-            pages: total.div_ceil(PAGE_SIZE).max(1),
         }
+    }
+
+    /// The text filter in lower case, as [`matches`] takes it; `None` without one.
+    pub(crate) fn needle(&self) -> Option<String> {
+        (!self.q.is_empty()).then(|| self.q.to_lowercase())
     }
 
     /// The query string of this filter at `page` (`q` and `status` only when set).

@@ -84,7 +84,7 @@ impl Summary {
                 requests: *n,
             })
             .collect();
-        errors.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.code.cmp(&b.code)));
+        most_first(&mut errors);
         let mut warnings = Vec::new();
         if skew.abs() > SKEW_WARNING_SECONDS {
             let side = if skew > 0.0 { "ahead of" } else { "behind" };
@@ -148,7 +148,7 @@ impl Summary {
                 None => by_code.push(e.clone()),
             }
         }
-        by_code.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.code.cmp(&b.code)));
+        most_first(&mut by_code);
         let mut warnings: Vec<(Level, String)> = accounts
             .iter()
             .flat_map(|(name, s)| {
@@ -171,6 +171,11 @@ impl Summary {
     pub(crate) fn failed(&self) -> u64 {
         self.errors.iter().map(|e| e.requests).sum()
     }
+}
+
+/// Orders error counts as the summary shows them: most requests first, then by code.
+fn most_first(errors: &mut [ErrorCount]) {
+    errors.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.code.cmp(&b.code)));
 }
 
 #[cfg(test)]

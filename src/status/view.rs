@@ -14,7 +14,7 @@ use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 
 use super::board::{order, Row, Table};
-use super::query::{matches, Query, StatusFilter, PAGE_SIZE};
+use super::query::{matches, Pager, Query, Selected};
 use super::summary::Summary;
 use super::AccountView;
 
@@ -206,35 +206,18 @@ impl<'a> Frame<'a> {
 }
 
 /// One page of the merged rows.
-#[derive(Debug)]
-pub(crate) struct MergedPage<'t> {
-    pub(crate) rows: Vec<Picked<'t>>,
-    pub(crate) total: usize,
-    pub(crate) pages: usize,
-}
+pub(crate) type MergedPage<'t> = Selected<Picked<'t>>;
 
 /// The page of `query` over the rows of all `tables` merged: failing first across accounts
 /// (the board's order, ties by account), filtered and paged. Each table's rows are sorted
 /// already; the merge walks their heads (k accounts, few) and stops after the page when no
 /// text filter needs the total counted.
 pub(crate) fn select_all<'t>(query: &Query, tables: &[&'t Table]) -> MergedPage<'t> {
-    let slices: Vec<&'t [Row]> = tables
-        .iter()
-        .map(|t| match query.status {
-            StatusFilter::All => &t.rows[..],
-            StatusFilter::Down => t.rows.get(..t.down).unwrap_or_default(),
-            StatusFilter::Up => t.rows.get(t.down..).unwrap_or_default(),
-        })
-        .collect();
-    let skip = (query.page - 1).saturating_mul(PAGE_SIZE);
-    let needle = (!query.q.is_empty()).then(|| query.q.to_lowercase());
+    let slices: Vec<&'t [Row]> = tables.iter().map(|t| query.by_status(t)).collect();
+    let needle = query.needle();
     let mut heads = vec![0usize; slices.len()];
-    let mut matching = 0usize;
-    let mut rows = Vec::new();
-    loop {
-        if needle.is_none() && matching >= skip.saturating_add(PAGE_SIZE) {
-            break;
-        }
+    let mut pager = Pager::new(query);
+    while needle.is_some() || !pager.filled() {
         let mut best: Option<(usize, &'t Row)> = None;
         for (part, slice) in slices.iter().enumerate() {
             if let Some(row) = slice.get(heads[part]) {
@@ -245,30 +228,18 @@ pub(crate) fn select_all<'t>(query: &Query, tables: &[&'t Table]) -> MergedPage<
         }
         let Some((part, row)) = best else { break };
         heads[part] += 1;
-        if let Some(needle) = &needle {
-            if !matches(tables[part], row, needle) {
-                continue;
-            }
+        if needle.as_ref().is_none_or(|n| matches(tables[part], row, n)) {
+            pager.offer(Picked { part, row });
         }
-        if matching >= skip && rows.len() < PAGE_SIZE {
-            rows.push(Picked { part, row });
-        }
-        matching += 1;
     }
-    let total = match needle {
-        Some(_) => matching,
-        None => slices.iter().map(|s| s.len()).sum(),
-    };
-    MergedPage {
-        rows,
-        total,
-        pages: total.div_ceil(PAGE_SIZE).max(1),
-    }
+    let total = needle.is_none().then(|| slices.iter().map(|s| s.len()).sum());
+    pager.page(total)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::board::tests::board_with;
+    use super::super::query::{StatusFilter, PAGE_SIZE};
     use super::*;
 
     fn ids<'t>(page: &MergedPage<'t>) -> Vec<(usize, &'t str)> {
